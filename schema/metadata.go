@@ -1,0 +1,294 @@
+package schema
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"reflect"
+	"strconv"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+)
+
+// Metadata keys. Each value is JSON: a number for schema_version and
+// num_classes, a string for created_by, an array for class_names, an object
+// for the others.
+const (
+	KeySchemaVersion = "deitkd.schema_version"
+	KeyTeacher       = "deitkd.teacher"
+	KeyNumClasses    = "deitkd.num_classes"
+	KeyClassNames    = "deitkd.class_names"
+	KeyPreprocess    = "deitkd.preprocess"
+	KeyViews         = "deitkd.views"
+	KeyStore         = "deitkd.store"
+	KeyDataset       = "deitkd.dataset"
+	KeyCreatedBy     = "deitkd.created_by"
+)
+
+// Keys lists the metadata keys in the order Encode writes them and Diff
+// compares them.
+var Keys = []string{
+	KeySchemaVersion, KeyTeacher, KeyNumClasses, KeyClassNames, KeyPreprocess,
+	KeyViews, KeyStore, KeyDataset, KeyCreatedBy,
+}
+
+// Teacher identifies the ONNX model that produced the logits.
+type Teacher struct {
+	File       string  `json:"file"`        // base name of the .onnx file
+	SHA256     string  `json:"sha256"`      // hex sha256 of the .onnx file
+	InputName  string  `json:"input_name"`  // graph input fed the NCHW batch
+	InputShape []int64 `json:"input_shape"` // as declared by the graph, -1 for dynamic
+	OutputName string  `json:"output_name"` // graph output read as logits
+}
+
+// Preprocess is what was done to pixels before the teacher saw them.
+type Preprocess struct {
+	Resize        int       `json:"resize"`        // shorter side before the eval centre crop
+	Crop          int       `json:"crop"`          // square side fed to the teacher
+	Interpolation string    `json:"interpolation"` // e.g. "bilinear", "bicubic"
+	Mean          []float64 `json:"mean"`          // per channel, subtracted after scaling to [0,1]
+	Std           []float64 `json:"std"`           // per channel divisor
+	Channels      int       `json:"channels"`      // 1 or 3
+}
+
+// Views describes the views per image: view 0 is the eval view, views
+// 1..Count-1 random resized crops drawn from Seed.
+type Views struct {
+	Count int        `json:"count"`
+	Seed  uint64     `json:"seed"`
+	Scale [2]float64 `json:"scale"`  // area fraction range of random crops
+	Ratio [2]float64 `json:"ratio"`  // aspect ratio range of random crops
+	FlipP float64    `json:"flip_p"` // probability of a horizontal flip
+}
+
+// StoreConfig says how logits are kept.
+type StoreConfig struct {
+	Mode  Mode  `json:"mode"`
+	K     int   `json:"k"` // classes kept per row in mode topk; 0 in mode full
+	DType DType `json:"dtype"`
+}
+
+// Dataset identifies the image list the labels belong to.
+type Dataset struct {
+	Name       string `json:"name"`
+	ImageCount int64  `json:"image_count"`
+	IDHash     string `json:"id_hash"` // hex sha256 over the ids in canonical order, each followed by "\n"
+}
+
+// Metadata is the typed form of a label file's "deitkd." schema metadata.
+type Metadata struct {
+	SchemaVersion int         `json:"schema_version"`
+	Teacher       Teacher     `json:"teacher"`
+	NumClasses    int         `json:"num_classes"`
+	ClassNames    []string    `json:"class_names"`
+	Preprocess    Preprocess  `json:"preprocess"`
+	Views         Views       `json:"views"`
+	Store         StoreConfig `json:"store"`
+	Dataset       Dataset     `json:"dataset"`
+	CreatedBy     string      `json:"created_by"` // tool and version; ignored by Diff
+}
+
+// Check reports the first inconsistency within md, naming its key.
+func (md Metadata) Check() error {
+	bad := func(key, format string, a ...any) error {
+		return fmt.Errorf("%w: %s: %s", ErrMetadata, key, fmt.Sprintf(format, a...))
+	}
+	if md.SchemaVersion != Version {
+		return fmt.Errorf("%w: %s is %d, this build reads %d", ErrVersion, KeySchemaVersion, md.SchemaVersion, Version)
+	}
+	if md.NumClasses < 1 {
+		return bad(KeyNumClasses, "%d, want ≥ 1", md.NumClasses)
+	}
+	if md.ClassNames != nil && len(md.ClassNames) != md.NumClasses {
+		return bad(KeyClassNames, "%d names for %d classes", len(md.ClassNames), md.NumClasses)
+	}
+	if md.Views.Count < 1 {
+		return bad(KeyViews+".count", "%d, want ≥ 1", md.Views.Count)
+	}
+	if md.Dataset.ImageCount < 0 {
+		return bad(KeyDataset+".image_count", "%d, want ≥ 0", md.Dataset.ImageCount)
+	}
+	switch md.Store.Mode {
+	case ModeFull:
+		if md.Store.K != 0 {
+			return bad(KeyStore+".k", "%d in mode full, want 0", md.Store.K)
+		}
+	case ModeTopK:
+		if md.Store.K < 1 || md.Store.K > md.NumClasses {
+			return bad(KeyStore+".k", "%d, want 1..%d", md.Store.K, md.NumClasses)
+		}
+	default:
+		return bad(KeyStore+".mode", "%q, want full or topk", string(md.Store.Mode))
+	}
+	if _, err := md.Store.DType.ArrowType(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Width is the number of logits a row stores: K in mode topk, NumClasses in
+// mode full.
+func (md Metadata) Width() int {
+	if md.Store.Mode == ModeTopK {
+		return md.Store.K
+	}
+	return md.NumClasses
+}
+
+// values returns the fields of md that belong to each key, in Keys order.
+func (md *Metadata) values() []any {
+	return []any{&md.SchemaVersion, &md.Teacher, &md.NumClasses, &md.ClassNames,
+		&md.Preprocess, &md.Views, &md.Store, &md.Dataset, &md.CreatedBy}
+}
+
+// Encode returns md as Arrow schema metadata, one JSON value per key.
+func (md Metadata) Encode() (arrow.Metadata, error) {
+	vals := make([]string, len(Keys))
+	for i, v := range md.values() {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return arrow.Metadata{}, fmt.Errorf("%w: encode %s: %v", ErrMetadata, Keys[i], err)
+		}
+		vals[i] = string(b)
+	}
+	return arrow.NewMetadata(append([]string(nil), Keys...), vals), nil
+}
+
+// EncodeMap returns md as a map from key to JSON value, the form mirrored in
+// manifest.json.
+func (md Metadata) EncodeMap() (map[string]json.RawMessage, error) {
+	m, err := md.Encode()
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]json.RawMessage, m.Len())
+	for i, k := range m.Keys() {
+		out[k] = json.RawMessage(m.Values()[i])
+	}
+	return out, nil
+}
+
+// DecodeMap is the inverse of EncodeMap.
+func DecodeMap(m map[string]json.RawMessage) (Metadata, error) {
+	keys := make([]string, 0, len(m))
+	vals := make([]string, 0, len(m))
+	for k, v := range m {
+		keys = append(keys, k)
+		vals = append(vals, string(v))
+	}
+	return Decode(keys, vals)
+}
+
+// Decode parses metadata from parallel key and value lists. Keys without the
+// "deitkd." prefix are ignored (Arrow and Parquet add their own); every
+// deitkd key must be present exactly once and known, values must be strict
+// JSON of the documented shape, and the result must pass Check. The schema
+// version is read first so that a file of another version fails with
+// ErrVersion, not with a confusing error about a later key.
+func Decode(keys, values []string) (Metadata, error) {
+	if len(keys) != len(values) {
+		return Metadata{}, fmt.Errorf("%w: %d keys, %d values", ErrMetadata, len(keys), len(values))
+	}
+	byKey := make(map[string]string, len(Keys))
+	for i, k := range keys {
+		if !strings.HasPrefix(k, "deitkd.") {
+			continue
+		}
+		if _, dup := byKey[k]; dup {
+			return Metadata{}, fmt.Errorf("%w: %s: duplicate key", ErrMetadata, k)
+		}
+		byKey[k] = values[i]
+	}
+	var md Metadata
+	raw, ok := byKey[KeySchemaVersion]
+	if !ok {
+		return Metadata{}, fmt.Errorf("%w: %s: missing (not a deitkd label file?)", ErrMetadata, KeySchemaVersion)
+	}
+	v, err := strconv.Atoi(strings.TrimSpace(raw))
+	if err != nil {
+		return Metadata{}, fmt.Errorf("%w: %s: %q is not an integer", ErrMetadata, KeySchemaVersion, raw)
+	}
+	if v != Version {
+		return Metadata{}, fmt.Errorf("%w: %s is %d, this build reads %d", ErrVersion, KeySchemaVersion, v, Version)
+	}
+	known := make(map[string]bool, len(Keys))
+	for i, dst := range md.values() {
+		key := Keys[i]
+		known[key] = true
+		raw, ok := byKey[key]
+		if !ok {
+			return Metadata{}, fmt.Errorf("%w: %s: missing", ErrMetadata, key)
+		}
+		dec := json.NewDecoder(strings.NewReader(raw))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(dst); err != nil {
+			return Metadata{}, fmt.Errorf("%w: %s: %v", ErrMetadata, key, err)
+		}
+		if dec.More() {
+			return Metadata{}, fmt.Errorf("%w: %s: trailing data after the JSON value", ErrMetadata, key)
+		}
+	}
+	for k := range byKey {
+		if !known[k] {
+			return Metadata{}, fmt.Errorf("%w: %s: unknown key", ErrMetadata, k)
+		}
+	}
+	if err := md.Check(); err != nil {
+		return Metadata{}, err
+	}
+	return md, nil
+}
+
+// Diff compares the metadata of an existing store with the metadata a run
+// wants and returns nil when they agree, or an error wrapping ErrMismatch
+// that names the first differing key, down to the field, e.g.
+// "deitkd.preprocess.crop: store has 224, run wants 256". created_by is not
+// compared: a newer build may extend a store an older one began.
+func Diff(store, run Metadata) error {
+	sv, rv := store.values(), run.values()
+	for i, key := range Keys {
+		if key == KeyCreatedBy {
+			continue
+		}
+		if d := diffValue(key, reflect.ValueOf(sv[i]).Elem(), reflect.ValueOf(rv[i]).Elem()); d != "" {
+			return fmt.Errorf("%w: %s", ErrMismatch, d)
+		}
+	}
+	return nil
+}
+
+// diffValue descends into structs field by field (by JSON name) and compares
+// anything else as its JSON text, so slices differ as a whole and floats
+// compare as written.
+func diffValue(path string, a, b reflect.Value) string {
+	if a.Kind() == reflect.Struct {
+		t := a.Type()
+		for i := 0; i < t.NumField(); i++ {
+			name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+			if d := diffValue(path+"."+name, a.Field(i), b.Field(i)); d != "" {
+				return d
+			}
+		}
+		return ""
+	}
+	ja, jb := jsonText(a), jsonText(b)
+	if ja != jb {
+		return fmt.Sprintf("%s: store has %s, run wants %s", path, ja, jb)
+	}
+	return ""
+}
+
+func jsonText(v reflect.Value) string {
+	if v.Kind() == reflect.Float64 && (math.IsNaN(v.Float()) || math.IsInf(v.Float(), 0)) {
+		return strconv.FormatFloat(v.Float(), 'g', -1, 64)
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v.Interface()); err != nil {
+		return fmt.Sprintf("%v", v.Interface())
+	}
+	return strings.TrimSpace(buf.String())
+}
