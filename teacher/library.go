@@ -123,12 +123,12 @@ func initEnvironment(path string) (version string, err error) {
 	// Level "error": ONNX Runtime's warnings (e.g. about a provider that is missing) would
 	// repeat what our own single warning says.
 	if err := ort.InitializeEnvironment(ort.WithLogLevelError()); err != nil {
-		msg := err.Error()
+		msg := strings.TrimPrefix(err.Error(), "Platform-specific initialization failed: ")
 		if strings.Contains(msg, "Error setting ORT API base: 2") {
 			// onnxruntime_go asks for API version 24; an older library has none to give.
-			return "", fmt.Errorf("library too old (need ONNX Runtime 1.24 or later): %v", err)
+			return "", errors.New("library too old (need ONNX Runtime 1.24 or later)")
 		}
-		return "", err
+		return "", errors.New(msg)
 	}
 	return ort.GetVersion(), nil
 }

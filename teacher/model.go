@@ -345,7 +345,7 @@ func startSession(modelPath string, info Info, opts Options) (*ort.DynamicAdvanc
 			return nil, "", fmt.Errorf("teacher: start %s: %w", modelPath, err)
 		}
 		if opts.NoFallback {
-			return nil, "", fmt.Errorf("%w: %s (device %d): %v", ErrCUDA, modelPath, opts.Device, err)
+			return nil, "", fmt.Errorf("%w: %s (device %d): %s", ErrCUDA, modelPath, opts.Device, cudaReason(err))
 		}
 		opts.Warn(fallbackWarning(filepath.Base(modelPath), opts.Device, err))
 	}

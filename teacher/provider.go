@@ -3,6 +3,7 @@ package teacher
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -169,11 +170,21 @@ func appendCUDA(so *ort.SessionOptions, o Options) error {
 
 // fallbackWarning is the one line a caller prints when CUDA could not start.
 func fallbackWarning(model string, device int, err error) string {
-	return fmt.Sprintf("teacher: CUDA device %d unavailable for %s (%v); running on CPU instead",
-		device, model, oneLine(err.Error()))
+	return fmt.Sprintf("teacher: CUDA device %d unavailable for %s (%s); running on CPU instead",
+		device, model, cudaReason(err))
 }
 
-// oneLine folds a multi-line ONNX Runtime message into one line for a warning.
-func oneLine(s string) string {
-	return strings.Join(strings.Fields(s), " ")
+// ortPrefix is the source location and status code ONNX Runtime puts before its messages
+// ("/onnxruntime_src/.../provider_bridge_ort.cc:1952 onnxruntime::Provider& ...Get()
+// [ONNXRuntimeError] : 1 : FAIL : "): noise to a user.
+var ortPrefix = regexp.MustCompile(`\S+\.(cc|cpp|h):\d+ [^\[]*\[ONNXRuntimeError\] : \d+ : \w+ : `)
+
+// cudaReason is err on one line, without ONNX Runtime's source locations, with a hint when the
+// library is a CPU-only build (its CUDA provider libraries are missing beside it).
+func cudaReason(err error) string {
+	msg := strings.Join(strings.Fields(ortPrefix.ReplaceAllString(err.Error(), "")), " ")
+	if strings.Contains(msg, "libonnxruntime_providers_") && strings.Contains(msg, "cannot open shared object") {
+		msg += "; this ONNX Runtime library has no CUDA provider beside it: use a CUDA build (--ort-lib)"
+	}
+	return msg
 }
