@@ -1,0 +1,28 @@
+// Package dataset owns deitkd's images: sources (a class-folder tree, a list file, MNIST-format
+// IDX files), decoding by content (JPEG, PNG, GIF, WebP, BMP, TIFF) into the 8-bit pixels PIL's
+// convert('RGB') or convert('L') would give, views (the eval centre crop and RandomResizedCrop
+// boxes, each a pure function of seed, image index and view number), and preprocessing to NCHW
+// float32 that matches torchvision's PIL path: Resize with PIL's antialiased resampling,
+// CenterCrop, ToTensor, Normalize.
+//
+// Both stages use this package, so a crop box in a label file means the same pixels when the
+// teacher labels it and when the student trains on it: precompute and the trainer render every
+// view with [Render].
+//
+// A pipeline opens a source, asks its length, loads each image, computes its views and renders
+// them into caller-owned float32 slices:
+//
+//	src, err := dataset.Open("testdata/images")
+//	for i := range src.Len() {
+//		img, err := src.Load(i, cfg.Channels)
+//		for v := range views {
+//			view := dataset.ViewFor(img.Width, img.Height, i, v, cfg, vcfg)
+//			dataset.Render(dst[v*n:(v+1)*n], img, view, cfg.Crop, cfg)
+//		}
+//	}
+//
+// Sources, images and configs are immutable once made and safe for concurrent use.
+//
+// dataset must not import Arrow, ONNX Runtime or anything of the store, the teacher or the
+// student: it knows images and pixels only.
+package dataset

@@ -1,0 +1,181 @@
+package dataset
+
+import (
+	"fmt"
+	"math"
+)
+
+// Config is the eval transform: torchvision's Resize(Resize) (shorter side, PIL path),
+// CenterCrop(Crop), ToTensor, Normalize(Mean, Std) on an image converted to Channels.
+// Zero values mean the defaults given per field; call Defaults to see them filled in.
+type Config struct {
+	Resize        int       // shorter side before the crop; 0: Crop (no crop margin, so a Crop×Crop image passes unchanged)
+	Crop          int       // S, the square side given to the model; 0: 224
+	Interpolation string    // "bilinear" (0: default, torchvision's) or "bicubic"
+	Mean, Std     []float32 // per channel, or one value for all; nil: ImageNet's for 3 channels, 0.5 for 1
+	Channels      int       // 1 ("L") or 3 ("RGB"); 0: 3
+}
+
+// ImageNet's channel statistics, torchvision's and timm's defaults.
+var (
+	ImageNetMean = []float32{0.485, 0.456, 0.406}
+	ImageNetStd  = []float32{0.229, 0.224, 0.225}
+)
+
+// Defaults returns c with every zero field set to its default, and one-value Mean/Std repeated
+// per channel, or an error naming the field that cannot be used.
+func (c Config) Defaults() (Config, error) {
+	if c.Channels == 0 {
+		c.Channels = 3
+	}
+	if c.Channels != 1 && c.Channels != 3 {
+		return c, fmt.Errorf("%w: channels %d, want 1 or 3", errBadConfig, c.Channels)
+	}
+	if c.Crop == 0 {
+		c.Crop = 224
+	}
+	if c.Resize == 0 {
+		c.Resize = c.Crop
+	}
+	if c.Crop < 0 || c.Resize < c.Crop {
+		// torchvision would pad with zeros; a teacher should never be fed padding by accident.
+		return c, fmt.Errorf("%w: resize %d must be at least crop %d", errBadConfig, c.Resize, c.Crop)
+	}
+	if c.Interpolation == "" {
+		c.Interpolation = "bilinear"
+	}
+	if _, err := filterFor(c.Interpolation); err != nil {
+		return c, err
+	}
+	if c.Mean == nil && c.Std == nil {
+		if c.Channels == 3 {
+			c.Mean, c.Std = ImageNetMean, ImageNetStd
+		} else {
+			c.Mean, c.Std = []float32{0.5}, []float32{0.5}
+		}
+	}
+	var err error
+	if c.Mean, err = perChannel("mean", c.Mean, c.Channels); err != nil {
+		return c, err
+	}
+	if c.Std, err = perChannel("std", c.Std, c.Channels); err != nil {
+		return c, err
+	}
+	for _, s := range c.Std {
+		if s == 0 || math.IsNaN(float64(s)) {
+			return c, fmt.Errorf("%w: std %v", errBadConfig, c.Std)
+		}
+	}
+	return c, nil
+}
+
+func perChannel(name string, v []float32, channels int) ([]float32, error) {
+	switch len(v) {
+	case channels:
+		return v, nil
+	case 1:
+		out := make([]float32, channels)
+		for i := range out {
+			out[i] = v[0]
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("%w: %s has %d values for %d channels", errBadConfig, name, len(v), channels)
+}
+
+func filterFor(name string) (filter, error) {
+	switch name {
+	case "bilinear", "":
+		return bilinearFilter, nil
+	case "bicubic":
+		return bicubicFilter, nil
+	}
+	return filter{}, fmt.Errorf("%w: interpolation %q, want bilinear or bicubic", errBadConfig, name)
+}
+
+// ResizedSize is torchvision's size for Resize(r) of a w×h image: the shorter side becomes r,
+// the longer int(r·long/short) (truncated, in float64 as Python computes it).
+func ResizedSize(w, h, r int) (rw, rh int) {
+	short, long := min(w, h), max(w, h)
+	newLong := int(float64(r*long) / float64(short))
+	if w <= h {
+		return r, newLong
+	}
+	return newLong, r
+}
+
+// centerOffset is CenterCrop's int(round((size - crop) / 2.0)), Python's round being half-even.
+func centerOffset(size, crop int) int {
+	return int(math.RoundToEven(float64(size-crop) / 2))
+}
+
+// normLUT holds ToTensor+Normalize for every 8-bit value: (v/255 - mean)/std in float32, each
+// operation rounded as torch's float32 ops round, so results are bit-identical to torchvision.
+type normLUT [][256]float32
+
+func makeLUT(c Config) normLUT {
+	lut := make(normLUT, c.Channels)
+	for ch := range lut {
+		for v := range 256 {
+			x := float32(v) / 255
+			lut[ch][v] = (x - c.Mean[ch]) / c.Std[ch]
+		}
+	}
+	return lut
+}
+
+// writeCHW normalises an 8-bit HWC image into dst as CHW float32, mirrored left-right if flip.
+func writeCHW(dst []float32, m *Image, lut normLUT, flip bool) {
+	n := m.Width * m.Height
+	c := m.Channels
+	for y := range m.Height {
+		row := m.Pix[y*m.Width*c:]
+		for x := range m.Width {
+			sx := x
+			if flip {
+				sx = m.Width - 1 - x
+			}
+			for ch := range c {
+				dst[ch*n+y*m.Width+x] = lut[ch][row[sx*c+ch]]
+			}
+		}
+	}
+}
+
+// TensorLen is the number of float32 values one view takes: channels·size·size.
+func TensorLen(channels, size int) int { return channels * size * size }
+
+// Preprocess writes torchvision's eval transform of img — Resize(Resize), CenterCrop(Crop),
+// ToTensor, Normalize — into dst (len Channels·Crop·Crop, CHW). img must have cfg's channel
+// count (Load and Decode give it). It is the reference for view 0; pipelines call Render.
+func Preprocess(dst []float32, img *Image, cfg Config) error {
+	cfg, err := cfg.Defaults()
+	if err != nil {
+		return err
+	}
+	if err := checkImage(dst, img, cfg, cfg.Crop); err != nil {
+		return err
+	}
+	f, _ := filterFor(cfg.Interpolation)
+	rw, rh := ResizedSize(img.Width, img.Height, cfg.Resize)
+	ox, oy := centerOffset(rw, cfg.Crop), centerOffset(rh, cfg.Crop)
+	// PIL: scale = (double)(in1 - in0) / out with the box the whole image.
+	sx := span{scale: float64(img.Width) / float64(rw), out: rw}
+	sy := span{scale: float64(img.Height) / float64(rh), out: rh}
+	out := resampleWindow(img, 0, 0, img.Width, img.Height, sx, sy, f, ox, oy, cfg.Crop, cfg.Crop)
+	writeCHW(dst, out, makeLUT(cfg), false)
+	return nil
+}
+
+func checkImage(dst []float32, img *Image, cfg Config, size int) error {
+	if img.Channels != cfg.Channels {
+		return fmt.Errorf("%w: image has %d channels, config %d", errBadConfig, img.Channels, cfg.Channels)
+	}
+	if size <= 0 {
+		return fmt.Errorf("%w: output size %d", errBadConfig, size)
+	}
+	if want := TensorLen(cfg.Channels, size); len(dst) != want {
+		return fmt.Errorf("%w: dst has %d values, want %d", errBadConfig, len(dst), want)
+	}
+	return nil
+}

@@ -1,0 +1,179 @@
+package dataset
+
+import (
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func loadTestImage(t testing.TB, id string, channels int) *Image {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("..", "testdata", "images", filepath.FromSlash(id)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Decode(data, channels)
+	if err != nil {
+		t.Fatalf("decode %s: %v", id, err)
+	}
+	return m
+}
+
+// maeLevels is the mean absolute difference of two normalised CHW tensors in 8-bit levels of
+// the [0,1] image (Normalize undone: |a-b|·std·255), and the largest such difference.
+func maeLevels(a, b []float32, std []float32) (mean, maxd float64) {
+	n := len(a) / len(std)
+	var sum float64
+	for i := range a {
+		d := math.Abs(float64(a[i]-b[i])) * float64(std[i/n]) * 255
+		sum += d
+		maxd = max(maxd, d)
+	}
+	return sum / float64(len(a)), maxd
+}
+
+// refTensor turns a stored ToTensor output (uint8 levels, CHW) into the normalised tensor, with
+// the same float32 operations torchvision uses (its bit-exactness is TestNormalizeBitExact's).
+func refTensor(e *refEntry, cfg Config) []float32 {
+	cfg, _ = cfg.Defaults()
+	lut := makeLUT(cfg)
+	n := e.Shape[1] * e.Shape[2]
+	out := make([]float32, len(e.U8))
+	for i, v := range e.U8 {
+		out[i] = lut[i/n][v]
+	}
+	return out
+}
+
+// fidelityBound is the bound: mean absolute error at most 1/255 on the [0,1] scale.
+const fidelityBound = 1.0
+
+// TestPreprocessMatchesTorchvision: Resize+CenterCrop+ToTensor+Normalize against torchvision
+// for every test image at three settings (shrinking and enlarging, bilinear and bicubic, RGB and
+// L). Decoding is exact for all but JPEG (IDCT rounding), so non-JPEG images must match exactly.
+func TestPreprocessMatchesTorchvision(t *testing.T) {
+	ref := loadReference(t)
+	worst := 0.0
+	for _, e := range ref.Entries {
+		if e.Kind != "eval" {
+			continue
+		}
+		s := ref.Settings[e.Setting]
+		t.Run(e.Setting+"/"+e.ID, func(t *testing.T) {
+			cfg := s.config()
+			img := loadTestImage(t, e.ID, cfg.Channels)
+			got := make([]float32, TensorLen(cfg.Channels, cfg.Crop))
+			if err := Preprocess(got, img, cfg); err != nil {
+				t.Fatal(err)
+			}
+			mean, maxd := maeLevels(got, refTensor(e, cfg), s.Std)
+			worst = max(worst, mean)
+			t.Logf("MAE %.4f/255, max %.2f/255", mean, maxd)
+			if mean > fidelityBound {
+				t.Errorf("MAE %.4f/255 over the 1/255 bound", mean)
+			}
+			if !isJPEG(e.ID) && maxd > 1e-3 {
+				t.Errorf("exact decoder, yet max diff %.3f/255", maxd)
+			}
+		})
+	}
+	t.Logf("worst MAE over all images and settings: %.4f/255", worst)
+}
+
+func isJPEG(id string) bool { return strings.HasPrefix(id, "jpeg/") }
+
+// TestNormalizeBitExact: ToTensor+Normalize give torchvision's float32 values bit for bit.
+func TestNormalizeBitExact(t *testing.T) {
+	ref := loadReference(t)
+	for _, e := range ref.Entries {
+		if e.Kind != "eval_normalized" || isJPEG(e.ID) {
+			continue
+		}
+		t.Run(e.Setting+"/"+e.ID, func(t *testing.T) {
+			s := ref.Settings[e.Setting]
+			cfg := s.config()
+			img := loadTestImage(t, e.ID, cfg.Channels)
+			got := make([]float32, TensorLen(cfg.Channels, cfg.Crop))
+			if err := Preprocess(got, img, cfg); err != nil {
+				t.Fatal(err)
+			}
+			for i := range got {
+				if got[i] != e.F32[i] {
+					t.Fatalf("value %d: %v, torchvision %v", i, got[i], e.F32[i])
+				}
+			}
+		})
+	}
+}
+
+// TestRandomCropMatchesTorchvision: Render of whole-pixel boxes against torchvision's
+// resized_crop (and hflip) on boxes from RandomResizedCrop.get_params.
+func TestRandomCropMatchesTorchvision(t *testing.T) {
+	ref := loadReference(t)
+	worst := 0.0
+	for _, e := range ref.Entries {
+		if e.Kind != "crop" {
+			continue
+		}
+		t.Run(e.Setting+"/"+e.ID, func(t *testing.T) {
+			cfg := Config{Crop: e.Size, Interpolation: e.Setting, Channels: 3}
+			img := loadTestImage(t, e.ID, 3)
+			if img.Width != e.Width || img.Height != e.Height {
+				t.Fatalf("size %dx%d, PIL %dx%d", img.Width, img.Height, e.Width, e.Height)
+			}
+			v := View{Index: 1, Box: PixelBox(img.Width, img.Height, e.Box[0], e.Box[1], e.Box[2], e.Box[3]), Flip: e.Flip}
+			got := make([]float32, TensorLen(3, e.Size))
+			if err := Render(got, img, v, e.Size, cfg); err != nil {
+				t.Fatal(err)
+			}
+			mean, maxd := maeLevels(got, refTensor(e, cfg), ImageNetStd)
+			worst = max(worst, mean)
+			t.Logf("box %v flip %v: MAE %.4f/255, max %.2f/255", e.Box, e.Flip, mean, maxd)
+			if mean > fidelityBound {
+				t.Errorf("MAE %.4f/255 over the 1/255 bound", mean)
+			}
+			if !isJPEG(e.ID) && maxd > 1e-3 {
+				t.Errorf("exact decoder, yet max diff %.3f/255", maxd)
+			}
+		})
+	}
+	t.Logf("worst MAE over all crops: %.4f/255", worst)
+}
+
+// TestRenderCenterMatchesPreprocess: rendering view 0's stored (float32) box is the eval
+// transform bit for bit (see Render's comment on how the fractions are read back).
+func TestRenderCenterMatchesPreprocess(t *testing.T) {
+	ref := loadReference(t)
+	worstMean, worstMax := 0.0, 0.0
+	for name, s := range ref.Settings {
+		for _, e := range ref.Entries {
+			if e.Kind != "decode" || e.Setting != "rgb" {
+				continue
+			}
+			t.Run(name+"/"+e.ID, func(t *testing.T) {
+				cfg := s.config()
+				img := loadTestImage(t, e.ID, cfg.Channels)
+				want := make([]float32, TensorLen(cfg.Channels, cfg.Crop))
+				if err := Preprocess(want, img, cfg); err != nil {
+					t.Fatal(err)
+				}
+				v, err := ViewFor(img.Width, img.Height, 0, 0, cfg, ViewConfig{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := make([]float32, len(want))
+				if err := Render(got, img, v, cfg.Crop, cfg); err != nil {
+					t.Fatal(err)
+				}
+				mean, maxd := maeLevels(got, want, s.Std)
+				worstMean, worstMax = max(worstMean, mean), max(worstMax, maxd)
+				if maxd != 0 {
+					t.Errorf("view 0 differs from Resize+CenterCrop: MAE %.4f/255, max %.2f/255", mean, maxd)
+				}
+			})
+		}
+	}
+	t.Logf("view 0 against Preprocess: worst MAE %.5f/255, worst single sample %.2f/255", worstMean, worstMax)
+}

@@ -1,0 +1,181 @@
+package dataset
+
+import "math"
+
+// PIL's ImagingResample (libImaging/Resample.c) for 8-bit images, which torchvision's Resize and
+// resized_crop call on PIL images: separable, horizontal pass first into an 8-bit intermediate,
+// then vertical; when shrinking by s the filter's support is stretched by s (that is the
+// antialiasing); weights are normalised per output pixel, then rounded to 22-bit fixed point.
+// Every step is reproduced, so outputs equal PIL's bit for bit.
+
+const precisionBits = 32 - 8 - 2 // Resample.c's PRECISION_BITS
+
+type filter struct {
+	fn      func(float64) float64
+	support float64
+}
+
+var (
+	bilinearFilter = filter{func(x float64) float64 {
+		x = math.Abs(x)
+		if x < 1 {
+			return 1 - x
+		}
+		return 0
+	}, 1}
+	bicubicFilter = filter{func(x float64) float64 {
+		const a = -0.5
+		x = math.Abs(x)
+		if x < 1 {
+			return ((a+2)*x-(a+3))*x*x + 1
+		}
+		if x < 2 {
+			return (((x-5)*x+8)*x - 4) * a
+		}
+		return 0
+	}, 2}
+)
+
+// axis holds one direction's resampling: for output index i, the inputs lo[i]..lo[i]+n[i]-1
+// weighted by k[i*ksize:].
+type axis struct {
+	lo, n []int
+	k     []int32
+	ksize int
+}
+
+// span is one direction of a resample: output sample i (of out) is centred on source
+// coordinate (off + i + 0.5)·scale. PIL's box (in0, in1) is off = in0/scale with
+// scale = (in1-in0)/out; for Resize and resized_crop off is 0. Writing the centre this way lets
+// view 0 reproduce Resize's arithmetic exactly (see Render).
+type span struct {
+	off, scale float64
+	out        int
+}
+
+// identity reports whether PIL would skip this pass (same size, box = whole input).
+func (s span) identity(in int) bool { return in == s.out && s.off == 0 && s.scale == 1 }
+
+// makeAxis is precompute_coeffs + normalize_coeffs_8bpc for inSize input samples.
+func makeAxis(inSize int, sp span, f filter) axis {
+	scale, outSize := sp.scale, sp.out
+	filterscale := max(scale, 1)
+	support := f.support * filterscale
+	ksize := int(math.Ceil(support))*2 + 1
+	a := axis{lo: make([]int, outSize), n: make([]int, outSize), k: make([]int32, outSize*ksize), ksize: ksize}
+	w := make([]float64, ksize)
+	ss := 1 / filterscale
+	for xx := range outSize {
+		center := (sp.off + float64(xx) + 0.5) * scale
+		// int() truncates toward zero, as C's (int) cast does.
+		xmin := max(int(center-support+0.5), 0)
+		xmax := min(int(center+support+0.5), inSize) - xmin
+		var ww float64
+		for x := 0; x < xmax; x++ {
+			w[x] = f.fn((float64(x+xmin) - center + 0.5) * ss)
+			ww += w[x]
+		}
+		k := a.k[xx*ksize : (xx+1)*ksize]
+		for x := 0; x < xmax; x++ {
+			v := w[x]
+			if ww != 0 {
+				v /= ww
+			}
+			if v < 0 {
+				k[x] = int32(-0.5 + v*(1<<precisionBits))
+			} else {
+				k[x] = int32(0.5 + v*(1<<precisionBits))
+			}
+		}
+		a.lo[xx], a.n[xx] = xmin, max(xmax, 0)
+	}
+	return a
+}
+
+func clip8(v int32) uint8 {
+	v >>= precisionBits
+	if v < 0 {
+		return 0
+	}
+	if v > 255 {
+		return 255
+	}
+	return uint8(v)
+}
+
+// resampleWindow resamples the part of src inside the integer rectangle (cx, cy, cw, ch) (the
+// image PIL sees: the whole image for Resize, the crop for resized_crop) along spans sx, sy, and
+// returns only the output pixels in columns ox..ox+ow-1 and rows oy..oy+oh-1 (for CenterCrop;
+// each output pixel depends only on its own weights, so the window equals cropping the full
+// result). The result is ow×oh with src's channel count.
+func resampleWindow(src *Image, cx, cy, cw, ch int, sx, sy span, f filter, ox, oy, ow, oh int) *Image {
+	c := src.Channels
+	out := NewImage(ow, oh, c)
+	hx, hy := sx.identity(cw), sy.identity(ch)
+
+	// Horizontal pass over the rows the vertical pass will read, into an 8-bit intermediate.
+	var ay axis
+	y0, y1 := oy, oy+oh // rows of the (cropped) source needed
+	if !hy {
+		ay = makeAxis(ch, sy, f)
+		y0, y1 = ay.lo[oy], 0
+		for yy := oy; yy < oy+oh; yy++ {
+			y0 = min(y0, ay.lo[yy])
+			y1 = max(y1, ay.lo[yy]+ay.n[yy])
+		}
+	}
+	rows := y1 - y0
+	tmp := make([]uint8, rows*ow*c)
+	if hx {
+		for y := range rows {
+			s := src.Pix[((cy+y0+y)*src.Width+cx+ox)*c:]
+			copy(tmp[y*ow*c:(y+1)*ow*c], s[:ow*c])
+		}
+	} else {
+		ax := makeAxis(cw, sx, f)
+		for y := range rows {
+			s := src.Pix[((cy+y0+y)*src.Width+cx)*c:]
+			d := tmp[y*ow*c:]
+			for xx := range ow {
+				lo, n := ax.lo[ox+xx], ax.n[ox+xx]
+				k := ax.k[(ox+xx)*ax.ksize:]
+				if c == 1 {
+					var s0 int32 = 1 << (precisionBits - 1)
+					for x := range n {
+						s0 += int32(s[lo+x]) * k[x]
+					}
+					d[xx] = clip8(s0)
+					continue
+				}
+				var s0, s1, s2 int32 = 1 << (precisionBits - 1), 1 << (precisionBits - 1), 1 << (precisionBits - 1)
+				p := s[3*lo : 3*(lo+n)]
+				for x := range n {
+					kx := k[x]
+					s0 += int32(p[3*x]) * kx
+					s1 += int32(p[3*x+1]) * kx
+					s2 += int32(p[3*x+2]) * kx
+				}
+				d[3*xx], d[3*xx+1], d[3*xx+2] = clip8(s0), clip8(s1), clip8(s2)
+			}
+		}
+	}
+	if hy {
+		copy(out.Pix, tmp)
+		return out
+	}
+	// Vertical pass.
+	stride := ow * c
+	for yy := range oh {
+		lo, n := ay.lo[oy+yy]-y0, ay.n[oy+yy]
+		k := ay.k[(oy+yy)*ay.ksize:]
+		d := out.Pix[yy*stride : (yy+1)*stride]
+		for i := range stride {
+			var s0 int32 = 1 << (precisionBits - 1)
+			for y := range n {
+				s0 += int32(tmp[(lo+y)*stride+i]) * k[y]
+			}
+			d[i] = clip8(s0)
+		}
+	}
+	return out
+}
