@@ -18,6 +18,7 @@ Models (all random-but-fixed weights; they are plumbing fixtures, not classifier
   wrong_3d_output.onnx     3-D output            wrong_two_inputs.onnx two inputs
   wrong_dynamic_hw.onnx    N x 3 x H x W with H, W dynamic
   wrong_4_channels.onnx    N x 4 x 32 x 32
+  dynamic_classes.onnx     N x 3 x 32 x 32 -> N x K, K symbolic (3 when run: the channel means)
 
 Reference files (<model>.ref.json + <model>.input.f32): the input tensor as raw little-endian
 float32 (seeded normal values) and PyTorch's logits for it, which ONNX Runtime must reproduce.
@@ -180,6 +181,12 @@ def wrong_models():
     graph_model(os.path.join(OUT, "wrong_dynamic_hw.onnx"),
                 [vi("x", f, ["N", 3, "H", "W"])], [vi("logits", f, ["N", 3])],
                 [pool, to_2d], [flat])
+    # Accepted, not wrong: the class count is symbolic in the file (K), 3 when run. The target
+    # shape passes through Identity so that shape inference cannot read it off the initializer.
+    graph_model(os.path.join(OUT, "dynamic_classes.onnx"),
+                [vi("x", f, ["N", 3, 32, 32])], [vi("logits", f, ["N", "K"])],
+                [pool, helper.make_node("Identity", ["flat"], ["flat_hidden"]),
+                 helper.make_node("Reshape", ["p", "flat_hidden"], ["logits"])], [flat])
     # Four channels (RGBA or RGB-D): neither 1 nor 3.
     graph_model(os.path.join(OUT, "wrong_4_channels.onnx"),
                 [vi("x", f, ["N", 4, 32, 32])], [vi("logits", f, ["N", 4])],

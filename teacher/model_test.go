@@ -115,6 +115,9 @@ func TestOpenDiscovers(t *testing.T) {
 		{name: "first 2-D output by default", model: "multi_output.onnx", input: "input", outName: "cls_logits",
 			c: 3, h: 32, w: 32, k: 5, metaKeys: []string{},
 			inputString: `"input" float32 [? 3 32 32]`, outString: `"cls_logits" float32 [? 5]`},
+		{name: "class count found by a run", model: "dynamic_classes.onnx", input: "x", outName: "logits",
+			c: 3, h: 32, w: 32, k: 3, metaKeys: []string{},
+			inputString: `"x" float32 [? 3 32 32]`, outString: `"logits" float32 [? ?]`},
 		{name: "output chosen by name", model: "multi_output.onnx", output: "dist_logits", input: "input",
 			outName: "dist_logits", c: 3, h: 32, w: 32, k: 5, metaKeys: []string{},
 			inputString: `"input" float32 [? 3 32 32]`, outString: `"dist_logits" float32 [? 5]`},
@@ -250,15 +253,33 @@ func TestRunMatchesReference(t *testing.T) {
 			if len(got) != tt.n*k {
 				t.Fatalf("%d logits, want %d", len(got), tt.n*k)
 			}
-			if d := maxDiff(t, got, tt.ref.logits, k); d > tolerance {
+			d := maxDiff(t, got, tt.ref.logits, k)
+			if d > tolerance {
 				t.Errorf("max |ONNX Runtime - PyTorch| = %g > %g", d, tolerance)
 			}
+			t.Logf("max |ONNX Runtime - PyTorch| = %.2g", d)
 			for i := range input {
 				if input[i] != tt.ref.input[i] {
 					t.Fatalf("Run modified its input at %d", i)
 				}
 			}
 		})
+	}
+}
+
+func TestRunDynamicClasses(t *testing.T) {
+	// dynamic_classes.onnx returns the mean of each channel: K = 3, known only by running it.
+	m := open(t, "dynamic_classes.onnx", Options{})
+	in := make([]float32, 2*3*32*32)
+	for i := range in {
+		in[i] = float32(i / (32 * 32)) // image 0: channels 0, 1, 2; image 1: 3, 4, 5
+	}
+	got, err := m.Run(in, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(got) != "[0 1 2 3 4 5]" {
+		t.Errorf("got %v", got)
 	}
 }
 
