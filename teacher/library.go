@@ -86,6 +86,29 @@ func CachedLibraryPath(getenv func(string) string) string {
 func LoadLibrary(explicit string) (Library, error) {
 	env.mu.Lock()
 	defer env.mu.Unlock()
+	return loadLocked(explicit)
+}
+
+// acquire loads the library like LoadLibrary and counts one more user of the environment, so
+// that Shutdown cannot pull it away while a Model opens or runs. release undoes it.
+func acquire(explicit string) (Library, error) {
+	env.mu.Lock()
+	defer env.mu.Unlock()
+	lib, err := loadLocked(explicit)
+	if err == nil {
+		env.open++
+	}
+	return lib, err
+}
+
+func release() {
+	env.mu.Lock()
+	env.open--
+	env.mu.Unlock()
+}
+
+// loadLocked is LoadLibrary with env.mu held.
+func loadLocked(explicit string) (Library, error) {
 	if env.loaded != nil {
 		if explicit != "" && !samePath(explicit, env.loaded.Path) {
 			return Library{}, fmt.Errorf("%w from %s: this process already runs %s (one library per process)",

@@ -99,15 +99,24 @@ func Open(modelPath string, opts Options) (*Model, error) {
 	if err := opts.applyDefaults(); err != nil {
 		return nil, err
 	}
-	lib, err := LoadLibrary(opts.Library)
+	lib, err := acquire(opts.Library)
 	if err != nil {
 		return nil, err
 	}
+	m, err := openModel(modelPath, lib, opts)
+	if err != nil {
+		release()
+		return nil, err
+	}
+	return m, nil
+}
+
+// openModel is Open once the library is held.
+func openModel(modelPath string, lib Library, opts Options) (*Model, error) {
 	sum, err := fileSHA256(modelPath)
 	if err != nil {
 		return nil, fmt.Errorf("teacher: model: %w", err) // err names the file
 	}
-
 	ins, outs, err := discover(modelPath)
 	if err != nil {
 		return nil, err
@@ -117,7 +126,6 @@ func Open(modelPath string, opts Options) (*Model, error) {
 	if err := info.choose(opts.Output); err != nil {
 		return nil, err
 	}
-
 	session, provider, err := startSession(modelPath, info, opts)
 	if err != nil {
 		return nil, err
@@ -127,19 +135,15 @@ func Open(modelPath string, opts Options) (*Model, error) {
 		info.Device = opts.Device
 	}
 	m := &Model{info: info, session: session}
-	env.mu.Lock()
-	env.open++
-	env.mu.Unlock()
-
 	if m.info.Metadata, err = readMetadata(session); err != nil {
-		m.Close()
+		session.Destroy()
 		return nil, fmt.Errorf("teacher: read metadata of %s: %w", modelPath, err)
 	}
 	if m.info.NumClasses <= 0 {
 		// K is dynamic in the file: one run on zeros tells it, so the caller can size its
 		// outputs (and the store its schema) before the first real batch.
 		if err := m.probeClasses(); err != nil {
-			m.Close()
+			session.Destroy()
 			return nil, fmt.Errorf("teacher: find the class count of %s: %w", modelPath, err)
 		}
 	}
@@ -497,9 +501,7 @@ func (m *Model) Close() error {
 	}
 	err := m.session.Destroy()
 	m.session = nil
-	env.mu.Lock()
-	env.open--
-	env.mu.Unlock()
+	release()
 	if err != nil {
 		return fmt.Errorf("teacher: close %s: %w", m.info.Path, err)
 	}

@@ -376,3 +376,33 @@ func TestClose(t *testing.T) {
 		t.Errorf("Run after Close: %v, want ErrClosed", err)
 	}
 }
+
+func TestFailedOpenReleases(t *testing.T) {
+	// Every failed Open gives back its hold on the environment, or Shutdown would refuse forever.
+	count := func() int {
+		env.mu.Lock()
+		defer env.mu.Unlock()
+		return env.open
+	}
+	before := count()
+	for _, tt := range []struct {
+		name, model string
+		opts        Options
+	}{
+		{"refused model", "wrong_3d_input.onnx", Options{}},
+		{"missing file", "missing.onnx", Options{}},
+		{"not ONNX", "tiny_regnet.ref.json", Options{}},
+		{"CUDA without fallback", "tiny_gray.onnx", Options{Provider: "cuda", NoFallback: true}},
+	} {
+		if m, err := Open(modelPath(tt.model), tt.opts); err == nil {
+			m.Close()
+			if tt.opts.Provider == "cuda" {
+				continue // a CUDA build with a GPU: nothing failed
+			}
+			t.Errorf("%s: Open succeeded", tt.name)
+		}
+		if got := count(); got != before {
+			t.Errorf("%s: %d holds on the environment, want %d", tt.name, got, before)
+		}
+	}
+}
