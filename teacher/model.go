@@ -322,17 +322,15 @@ func (e *unsupportedError) Is(target error) bool { return target == ErrUnsupport
 // startSession creates the session on the provider asked for, falling back from CUDA to CPU
 // as Options say. It returns the provider that runs.
 func startSession(modelPath string, info Info, opts Options) (*ort.DynamicAdvancedSession, string, error) {
-	names := func() ([]string, []string) {
-		return []string{info.Input.Name}, []string{info.Output.Name}
-	}
 	create := func(cuda bool) (*ort.DynamicAdvancedSession, error) {
 		so, err := newSessionOptions(opts, cuda)
 		if err != nil {
 			return nil, err
 		}
 		defer so.Destroy()
-		in, out := names()
-		s, err := ort.NewDynamicAdvancedSession(modelPath, in, out, so)
+		// Only the chosen output is fetched; the others are never copied out.
+		s, err := ort.NewDynamicAdvancedSession(modelPath, []string{info.Input.Name},
+			[]string{info.Output.Name}, so)
 		if err != nil && cuda {
 			return nil, &stepError{stepCUDASession, err}
 		}
