@@ -58,7 +58,7 @@ func libraryCandidates(explicit string, getenv func(string) string) []libCandida
 		return []libCandidate{{p, EnvORTLib}}
 	}
 	return []libCandidate{
-		{CachedLibraryPath(getenv), "make setup cache"},
+		{cachedLibraryPath(getenv), "make setup cache"},
 		// Last, the loader's own search (LD_LIBRARY_PATH, ld.so.cache): a system-wide install.
 		{"libonnxruntime.so.1", "system loader"},
 	}
@@ -66,8 +66,9 @@ func libraryCandidates(explicit string, getenv func(string) string) []libCandida
 
 // CachedLibraryPath is where `make setup` puts the library:
 // ${DEITKD_CACHE:-${XDG_CACHE_HOME:-~/.cache}/deitkd}/onnxruntime-<ORTVersion>/libonnxruntime.so.1.
-// getenv is os.Getenv outside tests.
-func CachedLibraryPath(getenv func(string) string) string {
+func CachedLibraryPath() string { return cachedLibraryPath(os.Getenv) }
+
+func cachedLibraryPath(getenv func(string) string) string {
 	cache := getenv("DEITKD_CACHE")
 	if cache == "" {
 		base := getenv("XDG_CACHE_HOME")
@@ -128,7 +129,7 @@ func loadLocked(explicit string) (Library, error) {
 	}
 	return Library{}, fmt.Errorf("%w; tried:\n%s\nrun `make setup` (it fetches ONNX Runtime %s into %s), "+
 		"or point --ort-lib or %s at a libonnxruntime.so of version 1.24 or later",
-		ErrLibrary, strings.Join(tried, "\n"), ORTVersion, filepath.Dir(CachedLibraryPath(os.Getenv)), EnvORTLib)
+		ErrLibrary, strings.Join(tried, "\n"), ORTVersion, filepath.Dir(CachedLibraryPath()), EnvORTLib)
 }
 
 // initEnvironment loads one library file and creates the ONNX Runtime environment.
