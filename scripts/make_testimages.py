@@ -94,6 +94,9 @@ def main():
 
     # GIF and WebP.
     save(Image.fromarray(scene(39, 27, nxt())).quantize(colors=64), "other", "paletted_39x27.gif")
+    # A transparent index: PIL's convert("RGB") shows the entry's stored colour (Go's decoder
+    # blanks it to transparent black, which dataset/ undoes).
+    save(Image.fromarray(scene(30, 42, nxt())).quantize(colors=16), "other", "transparent_30x42.gif", transparency=5)
     if features.check("webp"):
         save(Image.fromarray(scene(46, 34, nxt())), "other", "lossy_46x34.webp", quality=85)
         save(Image.fromarray(scene(27, 41, nxt())), "other", "lossless_27x41.webp", lossless=True)
