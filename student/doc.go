@@ -1,0 +1,23 @@
+// Package student owns the DeiT student of stage two: the model (patch
+// embedding, class and distillation tokens, pre-norm transformer blocks, two
+// heads), its custom gorgonia ops with hand-written backward passes, the
+// distillation losses, AdamW, global-norm clipping, the learning-rate
+// schedule, the training and evaluation steps, checkpoints and the token
+// analysis of the DeiT paper.
+//
+// It works on batches already in memory: images as NCHW float32, labels and
+// teacher targets as plain slices. It must not import ONNX Runtime, the label
+// store or anything that reads files of the store; cmd/train does the wiring.
+//
+// What runs where: the model is a gorgonia expression graph (one node per
+// layer: patch embedding, LayerNorm, linear, attention, GELU, residual with
+// drop-path, head, loss) and gorgonia's symbolic differentiation builds the
+// backward graph from each op's SymDiff; one TapeMachine per batch size is
+// compiled once and reused every step. Every op's forward and backward is our
+// own kernel (kernels.go) on float32 buffers, with the matrix products
+// through BLAS sgemm: OpenBLAS through cgo by default, gonum's pure-Go BLAS
+// with -tags purego. Gorgonia's own AdamW is not used (it does not decay
+// weights correctly in v0.9.18); ours is in optim.go.
+//
+// A Model or Trainer is not safe for concurrent use.
+package student

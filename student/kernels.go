@@ -1,0 +1,290 @@
+package student
+
+// Kernels: each layer's forward and backward on flat row-major float32
+// buffers, outputs first and sizes last (llm.c). The gorgonia ops in ops.go
+// and layers.go call these; the naive references in kernels_test.go check
+// them.
+
+import (
+	"math"
+	"runtime"
+	"sync"
+)
+
+// parallelFor splits [0,n) into one contiguous chunk per CPU and runs f on
+// each. Work below minWork items runs inline: goroutine start-up would cost
+// more than it saves.
+func parallelFor(n, minWork int, f func(lo, hi int)) {
+	p := runtime.GOMAXPROCS(0)
+	if p > n {
+		p = n
+	}
+	if p <= 1 || n < minWork {
+		f(0, n)
+		return
+	}
+	var wg sync.WaitGroup
+	chunk := (n + p - 1) / p
+	for lo := 0; lo < n; lo += chunk {
+		hi := min(lo+chunk, n)
+		wg.Add(1)
+		go func(lo, hi int) {
+			defer wg.Done()
+			f(lo, hi)
+		}(lo, hi)
+	}
+	wg.Wait()
+}
+
+// ---------------------------------------------------------------- LayerNorm
+
+// layernormForward: out, inp (M, C); mean, rstd (M); weight, bias (C).
+func layernormForward(out, mean, rstd, inp, weight, bias []float32, M, C int, eps float32) {
+	parallelFor(M, 64, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			x := inp[i*C : (i+1)*C]
+			var s float32
+			for _, v := range x {
+				s += v
+			}
+			m := s / float32(C)
+			var vs float32
+			for _, v := range x {
+				d := v - m
+				vs += d * d
+			}
+			r := float32(1 / math.Sqrt(float64(vs/float32(C)+eps)))
+			o := out[i*C : (i+1)*C]
+			for j, v := range x {
+				o[j] = (v-m)*r*weight[j] + bias[j]
+			}
+			mean[i], rstd[i] = m, r
+		}
+	})
+}
+
+// layernormBackwardInput: dinp, dout, inp (M, C); weight (C); mean, rstd (M).
+func layernormBackwardInput(dinp, dout, inp, weight, mean, rstd []float32, M, C int) {
+	parallelFor(M, 64, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			x, g, dx := inp[i*C:(i+1)*C], dout[i*C:(i+1)*C], dinp[i*C:(i+1)*C]
+			m, r := mean[i], rstd[i]
+			var dnormMean, dnormNormMean float32
+			for j := range x {
+				dn := weight[j] * g[j]
+				dnormMean += dn
+				dnormNormMean += dn * (x[j] - m) * r
+			}
+			dnormMean /= float32(C)
+			dnormNormMean /= float32(C)
+			for j := range x {
+				dn := weight[j] * g[j]
+				dx[j] = (dn - dnormMean - (x[j]-m)*r*dnormNormMean) * r
+			}
+		}
+	})
+}
+
+// layernormBackwardParams: dweight, dbias (C), either may be nil; dout, inp
+// (M, C); mean, rstd (M).
+func layernormBackwardParams(dweight, dbias, dout, inp, mean, rstd []float32, M, C int) {
+	clear(dweight)
+	clear(dbias)
+	for i := 0; i < M; i++ {
+		x, g := inp[i*C:(i+1)*C], dout[i*C:(i+1)*C]
+		m, r := mean[i], rstd[i]
+		if dweight != nil {
+			for j := range x {
+				dweight[j] += g[j] * (x[j] - m) * r
+			}
+		}
+		if dbias != nil {
+			for j := range g {
+				dbias[j] += g[j]
+			}
+		}
+	}
+}
+
+// ------------------------------------------------------------------ Linear
+
+// matmulForward: out (M, OC) = inp (M, IC) · weightᵀ (OC, IC) + bias (OC).
+func matmulForward(out, inp, weight, bias []float32, M, IC, OC int) {
+	beta := float32(0)
+	if bias != nil {
+		for i := 0; i < M; i++ {
+			copy(out[i*OC:(i+1)*OC], bias)
+		}
+		beta = 1
+	}
+	sgemm(noT, tr, M, OC, IC, 1, inp, IC, weight, IC, beta, out, OC)
+}
+
+// matmulBackwardInput: dinp (M, IC) = dout (M, OC) · weight (OC, IC).
+func matmulBackwardInput(dinp, dout, weight []float32, M, IC, OC int) {
+	sgemm(noT, noT, M, IC, OC, 1, dout, OC, weight, IC, 0, dinp, IC)
+}
+
+// matmulBackwardWeight: dweight (OC, IC) = doutᵀ (OC, M) · inp (M, IC).
+func matmulBackwardWeight(dweight, dout, inp []float32, M, IC, OC int) {
+	sgemm(tr, noT, OC, IC, M, 1, dout, OC, inp, IC, 0, dweight, IC)
+}
+
+// matmulBackwardBias: dbias (OC) = Σ_rows dout (M, OC).
+func matmulBackwardBias(dbias, dout []float32, M, OC int) {
+	clear(dbias)
+	for i := 0; i < M; i++ {
+		row := dout[i*OC : (i+1)*OC]
+		for j, g := range row {
+			dbias[j] += g
+		}
+	}
+}
+
+// -------------------------------------------------------------------- GELU
+
+const invSqrt2 = 0.7071067811865476
+const invSqrt2Pi = 0.3989422804014327
+
+// geluForward: exact GELU, out = x·Φ(x) = ½x(1 + erf(x/√2)).
+func geluForward(out, inp []float32, n int) {
+	parallelFor(n, 1<<14, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			x := inp[i]
+			out[i] = 0.5 * x * (1 + erf32(x*invSqrt2))
+		}
+	})
+}
+
+// geluBackward: dinp = dout · (Φ(x) + x·φ(x)).
+func geluBackward(dinp, inp, dout []float32, n int) {
+	parallelFor(n, 1<<14, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			x := inp[i]
+			cdf := 0.5 * (1 + erf32(x*invSqrt2))
+			pdf := invSqrt2Pi * exp32(-0.5*x*x)
+			dinp[i] = dout[i] * (cdf + x*pdf)
+		}
+	})
+}
+
+// erf32 is a rational approximation of erf for float32 (the one Eigen and
+// XLA use): |error| below 2e-7 on [-4, 4], and erf is ±1 in float32 beyond.
+// math.Erf in float64 costs several times more and GELU runs on every MLP
+// activation twice a step.
+func erf32(x float32) float32 {
+	x = max(-4, min(4, x))
+	x2 := x * x
+	p := x2*-2.72614225801306e-10 + 2.77068142495902e-08
+	p = x2*p + -2.10102402082508e-06
+	p = x2*p + -5.69250639462346e-05
+	p = x2*p + -7.34990630326855e-04
+	p = x2*p + -2.95459980854025e-03
+	p = x2*p + -1.60960333262415e-02
+	p = x * p
+	q := x2*-1.45660718464996e-05 + -2.13374055278905e-04
+	q = x2*q + -1.68282697438203e-03
+	q = x2*q + -7.37332916720468e-03
+	q = x2*q + -1.42647390514189e-02
+	return p / q
+}
+
+// exp32 is Cephes' expf: range reduction by powers of two and a degree-6
+// polynomial, within 2 ulp of exp over the float32 range; about four times
+// cheaper than float64 math.Exp in the softmax and GELU loops.
+func exp32(x float32) float32 {
+	if x > 88.3762626647949 {
+		return float32(math.Inf(1))
+	}
+	if x < -87.3365447505531 {
+		return 0
+	}
+	fx := float32(math.Floor(float64(x*1.44269504088896341 + 0.5)))
+	x -= fx * 0.693359375
+	x -= fx * -2.12194440e-4
+	z := x * x
+	y := float32(1.9875691500e-4)
+	y = y*x + 1.3981999507e-3
+	y = y*x + 8.3334519073e-3
+	y = y*x + 4.1665795894e-2
+	y = y*x + 1.6666665459e-1
+	y = y*x + 5.0000001201e-1
+	y = y*z + x + 1
+	return y * math.Float32frombits(uint32(int32(fx)+127)<<23)
+}
+
+// --------------------------------------------------------------- Attention
+
+// attentionForward: out (B, T, C) from qkv (B, T, 3C) laid out as timm's
+// (3, NH, hs) per token; att (B, NH, T, T) keeps the softmax probabilities
+// for the backward pass.
+func attentionForward(out, att, qkv []float32, B, T, C, NH int) {
+	hs := C / NH
+	scale := float32(1 / math.Sqrt(float64(hs)))
+	C3 := 3 * C
+	parallelFor(B*NH, 2, func(lo, hi int) {
+		for bh := lo; bh < hi; bh++ {
+			b, h := bh/NH, bh%NH
+			base := b * T * C3
+			q := qkv[base+h*hs:]
+			k := qkv[base+C+h*hs:]
+			v := qkv[base+2*C+h*hs:]
+			a := att[bh*T*T : (bh+1)*T*T]
+			sgemm(noT, tr, T, T, hs, scale, q, C3, k, C3, 0, a, T) // (T, T) = q·kᵀ/√hs
+			for t := 0; t < T; t++ {
+				softmaxRow(a[t*T : (t+1)*T])
+			}
+			sgemm(noT, noT, T, hs, T, 1, a, T, v, C3, 0, out[b*T*C+h*hs:], C) // (T, hs) = att·v
+		}
+	})
+}
+
+func softmaxRow(r []float32) {
+	mx := r[0]
+	for _, v := range r[1:] {
+		mx = max(mx, v)
+	}
+	var s float32
+	for i, v := range r {
+		e := exp32(v - mx)
+		r[i] = e
+		s += e
+	}
+	inv := 1 / s
+	for i := range r {
+		r[i] *= inv
+	}
+}
+
+// attentionBackward: dqkv (B, T, 3C) from dout (B, T, C), qkv and the saved
+// att (B, NH, T, T). scratch holds one (T, T) buffer per worker.
+func attentionBackward(dqkv, dout, qkv, att []float32, B, T, C, NH int) {
+	hs := C / NH
+	scale := float32(1 / math.Sqrt(float64(hs)))
+	C3 := 3 * C
+	parallelFor(B*NH, 2, func(lo, hi int) {
+		datt := make([]float32, T*T)
+		for bh := lo; bh < hi; bh++ {
+			b, h := bh/NH, bh%NH
+			base := b * T * C3
+			q, k, v := qkv[base+h*hs:], qkv[base+C+h*hs:], qkv[base+2*C+h*hs:]
+			dq, dk, dv := dqkv[base+h*hs:], dqkv[base+C+h*hs:], dqkv[base+2*C+h*hs:]
+			do := dout[b*T*C+h*hs:]
+			a := att[bh*T*T : (bh+1)*T*T]
+			sgemm(tr, noT, T, hs, T, 1, a, T, do, C, 0, dv, C3)   // dv = attᵀ·dout
+			sgemm(noT, tr, T, T, hs, 1, do, C, v, C3, 0, datt, T) // datt = dout·vᵀ
+			for t := 0; t < T; t++ {                              // softmax backward, in place
+				ar, dr := a[t*T:(t+1)*T], datt[t*T:(t+1)*T]
+				var s float32
+				for j := range ar {
+					s += ar[j] * dr[j]
+				}
+				for j := range ar {
+					dr[j] = ar[j] * (dr[j] - s)
+				}
+			}
+			sgemm(noT, noT, T, hs, T, scale, datt, T, k, C3, 0, dq, C3) // dq = dpre·k/√hs
+			sgemm(tr, noT, T, hs, T, scale, datt, T, q, C3, 0, dk, C3)  // dk = dpreᵀ·q/√hs
+		}
+	})
+}

@@ -1,0 +1,367 @@
+package student
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strings"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// lnEps is the LayerNorm epsilon of every norm, timm's DeiT
+// (partial(nn.LayerNorm, eps=1e-6)).
+const lnEps = 1e-6
+
+// Batch is one batch of training or evaluation data, B = len(Labels).
+type Batch struct {
+	Images []float32 // (B, C, H, W), preprocessed
+	Labels []int     // (B), ground truth in [0, K)
+	// TeacherProbs (B, K) is the teacher's softmax at temperature τ (soft
+	// distillation only; TeacherProbs converts logits).
+	TeacherProbs []float32
+	// TeacherHard (B) is the teacher's argmax (hard distillation only).
+	TeacherHard []int
+}
+
+func (b Batch) check(c Config) error {
+	B := len(b.Labels)
+	if B == 0 {
+		return fmt.Errorf("%w: no labels", ErrBatch)
+	}
+	if want := B * c.Channels * c.ImageSize * c.ImageSize; len(b.Images) != want {
+		return fmt.Errorf("%w: %d image values for %d labels, want %d", ErrBatch, len(b.Images), B, want)
+	}
+	for i, y := range b.Labels {
+		if y < 0 || y >= c.Classes {
+			return fmt.Errorf("%w: label %d of row %d outside [0, %d)", ErrBatch, y, i, c.Classes)
+		}
+	}
+	return nil
+}
+
+func (b Batch) checkTargets(c LossConfig, K int) error {
+	B := len(b.Labels)
+	switch c.Distill {
+	case "soft":
+		if len(b.TeacherProbs) != B*K {
+			return fmt.Errorf("%w: soft distillation needs %d teacher probabilities, got %d", ErrBatch, B*K, len(b.TeacherProbs))
+		}
+	case "hard":
+		if len(b.TeacherHard) != B {
+			return fmt.Errorf("%w: hard distillation needs %d teacher labels, got %d", ErrBatch, B, len(b.TeacherHard))
+		}
+		for i, y := range b.TeacherHard {
+			if y < 0 || y >= K {
+				return fmt.Errorf("%w: teacher label %d of row %d outside [0, %d)", ErrBatch, y, i, K)
+			}
+		}
+	}
+	return nil
+}
+
+// Param is one named parameter: timm's DeiT state-dict key, its shape,
+// and views of its values and gradient in the model's flat buffers.
+type Param struct {
+	Name  string
+	Shape []int
+	Data  []float32
+	Grad  []float32
+	Decay bool // AdamW decays it: weights of linear layers and the patch projection
+}
+
+type paramSpec struct {
+	name   string
+	shape  []int
+	off, n int
+	decay  bool
+}
+
+// Model is a DeiT student: its config and its parameters in one flat
+// buffer (llm.c), with the gradients in another of the same layout.
+type Model struct {
+	cfg    Config
+	specs  []paramSpec
+	index  map[string]int
+	params []float32
+	grads  []float32
+	infer  map[int]*graph // forward-only graphs by batch size
+}
+
+// New returns a model of architecture c initialised as timm's DeiT with
+// the given seed: trunc-normal(0.02) linear weights, tokens and position
+// embedding, zero biases, LayerNorm ones and zeros, and PyTorch's default
+// (uniform ±1/√fan_in) for the patch convolution.
+func New(c Config, seed uint64) (*Model, error) {
+	c = c.WithDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	m := &Model{cfg: c, index: map[string]int{}, infer: map[int]*graph{}}
+	D, T, K, Hd, P := c.Dim, c.Tokens(), c.Classes, c.Hidden(), c.Patch
+	add := func(name string, decay bool, shape ...int) {
+		n := 1
+		for _, s := range shape {
+			n *= s
+		}
+		off := 0
+		if len(m.specs) > 0 {
+			l := m.specs[len(m.specs)-1]
+			off = l.off + l.n
+		}
+		m.index[name] = len(m.specs)
+		m.specs = append(m.specs, paramSpec{name, shape, off, n, decay})
+	}
+	add("cls_token", false, 1, 1, D)
+	if !c.NoDistToken {
+		add("dist_token", false, 1, 1, D)
+	}
+	add("pos_embed", false, 1, T, D)
+	add("patch_embed.proj.weight", true, D, c.Channels, P, P)
+	add("patch_embed.proj.bias", false, D)
+	for i := 0; i < c.Depth; i++ {
+		p := fmt.Sprintf("blocks.%d.", i)
+		add(p+"norm1.weight", false, D)
+		add(p+"norm1.bias", false, D)
+		add(p+"attn.qkv.weight", true, 3*D, D)
+		add(p+"attn.qkv.bias", false, 3*D)
+		add(p+"attn.proj.weight", true, D, D)
+		add(p+"attn.proj.bias", false, D)
+		add(p+"norm2.weight", false, D)
+		add(p+"norm2.bias", false, D)
+		add(p+"mlp.fc1.weight", true, Hd, D)
+		add(p+"mlp.fc1.bias", false, Hd)
+		add(p+"mlp.fc2.weight", true, D, Hd)
+		add(p+"mlp.fc2.bias", false, D)
+	}
+	add("norm.weight", false, D)
+	add("norm.bias", false, D)
+	add("head.weight", true, K, D)
+	add("head.bias", false, K)
+	if !c.NoDistToken {
+		add("head_dist.weight", true, K, D)
+		add("head_dist.bias", false, K)
+	}
+	l := m.specs[len(m.specs)-1]
+	m.params = make([]float32, l.off+l.n)
+	m.grads = make([]float32, l.off+l.n)
+
+	rng := rand.New(rand.NewPCG(seed, 0x5eed))
+	truncNormal := func(x []float32, std float64) {
+		for i := range x {
+			v := rng.NormFloat64()
+			for math.Abs(v) > 2 { // truncate at ±2σ, resampling
+				v = rng.NormFloat64()
+			}
+			x[i] = float32(v * std)
+		}
+	}
+	for _, p := range m.Params() {
+		switch {
+		case p.Name == "patch_embed.proj.weight" || p.Name == "patch_embed.proj.bias":
+			bound := 1 / math.Sqrt(float64(c.Channels*P*P))
+			for i := range p.Data {
+				p.Data[i] = float32((2*rng.Float64() - 1) * bound)
+			}
+		case strings.HasSuffix(p.Name, "norm1.weight"), strings.HasSuffix(p.Name, "norm2.weight"), p.Name == "norm.weight":
+			for i := range p.Data {
+				p.Data[i] = 1
+			}
+		case strings.HasSuffix(p.Name, ".bias"):
+			// zeros
+		default:
+			truncNormal(p.Data, 0.02)
+		}
+	}
+	return m, nil
+}
+
+// Config returns the model's architecture.
+func (m *Model) Config() Config { return m.cfg }
+
+// NumParams is the number of scalar parameters.
+func (m *Model) NumParams() int { return len(m.params) }
+
+// Params enumerates the parameters in timm's state-dict order.
+func (m *Model) Params() []Param {
+	out := make([]Param, len(m.specs))
+	for i, s := range m.specs {
+		out[i] = Param{Name: s.name, Shape: append([]int(nil), s.shape...),
+			Data: m.params[s.off : s.off+s.n], Grad: m.grads[s.off : s.off+s.n], Decay: s.decay}
+	}
+	return out
+}
+
+// Param returns the parameter with timm's name, if the model has it.
+func (m *Model) Param(name string) (Param, bool) {
+	i, ok := m.index[name]
+	if !ok {
+		return Param{}, false
+	}
+	return m.Params()[i], true
+}
+
+// ------------------------------------------------------------------ graph
+
+// graph is the model for one batch size as a compiled gorgonia program:
+// forward only, or forward, loss and backward.
+type graph struct {
+	B         int
+	g         *G.ExprGraph
+	vm        G.VM
+	x         []float32 // (B, C, H, W), bound to the input node
+	cls, dist []float32 // (B, K) logits of the last run
+	loss      *lossKernel
+	residual  []*residualKernel // two per block, in order
+}
+
+func (m *Model) node(g *G.ExprGraph, name string) *G.Node {
+	s := m.specs[m.index[name]]
+	v := tensor.New(tensor.WithShape(s.shape...), tensor.WithBacking(m.params[s.off:s.off+s.n]))
+	return G.NewTensor(g, tensor.Float32, len(s.shape), G.WithShape(s.shape...), G.WithName(name), G.WithValue(v))
+}
+
+// build expresses the model as a gorgonia graph for batch size B. With a
+// loss config it adds the loss and the gradients of every parameter,
+// which land in m.grads after each run.
+func (m *Model) build(B int, lc *LossConfig) (gr *graph, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: building the graph: %v", ErrInternal, r)
+		}
+	}()
+	c := m.cfg
+	D, H, K := c.Dim, c.Heads, c.Classes
+	gr = &graph{B: B, g: G.NewGraph(), cls: make([]float32, B*K)}
+	g := gr.g
+	gr.x = make([]float32, B*c.Channels*c.ImageSize*c.ImageSize)
+	x := G.NewTensor(g, tensor.Float32, 4, G.WithShape(B, c.Channels, c.ImageSize, c.ImageSize), G.WithName("images"),
+		G.WithValue(tensor.New(tensor.WithShape(B, c.Channels, c.ImageSize, c.ImageSize), tensor.WithBacking(gr.x))))
+	var params G.Nodes
+	p := func(name string) *G.Node {
+		n := m.node(g, name)
+		params = append(params, n)
+		return n
+	}
+	must := func(n *G.Node, err error) *G.Node {
+		if err != nil {
+			panic(err)
+		}
+		return n
+	}
+	layerNorm := func(x *G.Node, prefix string) *G.Node {
+		return must(apply(&lnKernel{eps: lnEps}, x, p(prefix+".weight"), p(prefix+".bias")))
+	}
+	linear := func(x *G.Node, prefix string) *G.Node {
+		return must(apply(&linearKernel{}, x, p(prefix+".weight"), p(prefix+".bias")))
+	}
+	attention := func(x *G.Node, prefix string) *G.Node {
+		qkv := linear(x, prefix+".qkv")                 // (B, T, 3D)
+		y := must(apply(&attnKernel{C: D, NH: H}, qkv)) // (B, T, D)
+		return linear(y, prefix+".proj")                // (B, T, D)
+	}
+	mlp := func(x *G.Node, prefix string) *G.Node {
+		h := linear(x, prefix+".fc1")    // (B, T, hidden)
+		h = must(apply(geluKernel{}, h)) // (B, T, hidden)
+		return linear(h, prefix+".fc2")  // (B, T, D)
+	}
+	residual := func(x, f *G.Node) *G.Node {
+		k := &residualKernel{}
+		gr.residual = append(gr.residual, k)
+		return must(apply(k, x, f))
+	}
+	block := func(x *G.Node, i int) *G.Node {
+		pre := fmt.Sprintf("blocks.%d", i)
+		x = residual(x, attention(layerNorm(x, pre+".norm1"), pre+".attn")) // (B, T, D)
+		return residual(x, mlp(layerNorm(x, pre+".norm2"), pre+".mlp"))     // (B, T, D)
+	}
+
+	// model
+	in := G.Nodes{x, p("patch_embed.proj.weight"), p("patch_embed.proj.bias"), p("cls_token")}
+	if !c.NoDistToken {
+		in = append(in, p("dist_token"))
+	}
+	in = append(in, p("pos_embed"))
+	h := must(apply(&embedKernel{cfg: c}, in...)) // (B, T, D)
+	for i := 0; i < c.Depth; i++ {
+		h = block(h, i)
+	}
+	h = layerNorm(h, "norm")
+	clsK := &headKernel{tok: 0, sink: gr.cls}
+	outs := G.Nodes{must(apply(clsK, h, p("head.weight"), p("head.bias")))} // (B, K)
+	if !c.NoDistToken {
+		gr.dist = make([]float32, B*K)
+		distK := &headKernel{tok: 1, sink: gr.dist}
+		outs = append(outs, must(apply(distK, h, p("head_dist.weight"), p("head_dist.bias")))) // (B, K)
+	}
+
+	if lc != nil {
+		gr.loss = &lossKernel{cfg: *lc}
+		loss := must(apply(gr.loss, outs...))
+		grads, err := G.Grad(loss, params...)
+		if err != nil {
+			return nil, fmt.Errorf("%w: differentiating: %v", ErrInternal, err)
+		}
+		for i, gn := range grads {
+			op, ok := gn.Op().(*gradOp)
+			if !ok {
+				return nil, fmt.Errorf("%w: gradient of %s is a %T, want a gradOp", ErrInternal, params[i].Name(), gn.Op())
+			}
+			s := m.specs[m.index[params[i].Name()]]
+			op.sink = m.grads[s.off : s.off+s.n]
+		}
+	}
+	gr.vm = G.NewTapeMachine(g)
+	return gr, nil
+}
+
+// run executes the graph once on images; gorgonia panics become errors.
+func (gr *graph) run(images []float32) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: running the graph: %v", ErrInternal, r)
+		}
+	}()
+	copy(gr.x, images)
+	defer gr.vm.Reset()
+	if err := gr.vm.RunAll(); err != nil {
+		return fmt.Errorf("%w: running the graph: %v", ErrInternal, err)
+	}
+	return nil
+}
+
+func (m *Model) inferGraph(B int) (*graph, error) {
+	if gr, ok := m.infer[B]; ok {
+		return gr, nil
+	}
+	gr, err := m.build(B, nil)
+	if err != nil {
+		return nil, err
+	}
+	m.infer[B] = gr
+	return gr, nil
+}
+
+// Infer runs the model on B images (B, C, H, W) without drop-path and
+// returns the class-head and distillation-head logits, (B, K) each; dist
+// is nil for a model without the distillation token. The slices are the
+// caller's.
+func (m *Model) Infer(images []float32, B int) (cls, dist []float32, err error) {
+	c := m.cfg
+	if B <= 0 || len(images) != B*c.Channels*c.ImageSize*c.ImageSize {
+		return nil, nil, fmt.Errorf("%w: %d image values for batch %d", ErrBatch, len(images), B)
+	}
+	gr, err := m.inferGraph(B)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := gr.run(images); err != nil {
+		return nil, nil, err
+	}
+	cls = append([]float32(nil), gr.cls...)
+	if gr.dist != nil {
+		dist = append([]float32(nil), gr.dist...)
+	}
+	return cls, dist, nil
+}

@@ -1,0 +1,211 @@
+package student
+
+// The bridge between our kernels and gorgonia: every layer is a kernel with
+// a forward and a per-input backward; kernelOp makes it a gorgonia.Op whose
+// SymDiff returns one gradOp node per differentiable input, so gorgonia's
+// Backpropagate builds the backward graph and sums gradients where a node
+// feeds several consumers (the residual stream).
+
+import (
+	"encoding/binary"
+	"fmt"
+	"hash"
+	"hash/fnv"
+	"sync/atomic"
+
+	"github.com/chewxy/hm"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// kernel is one layer: forward writes every element of out; backward
+// writes every element of din, the gradient with respect to input i.
+type kernel interface {
+	name() string
+	// outShape is the output's shape given the inputs' shapes; nil
+	// means a scalar.
+	outShape(in []tensor.Shape) (tensor.Shape, error)
+	forward(out []float32, in [][]float32)
+	backward(i int, din []float32, in [][]float32, out, dout []float32)
+	// diff says for each input whether it has a gradient.
+	diff(n int) []bool
+}
+
+var opSeq atomic.Uint64
+
+// kernelOp is a kernel as a gorgonia op. It owns its output buffer and
+// returns the same tensor every run: one allocation per node for the life
+// of the graph instead of one per step.
+type kernelOp struct {
+	k      kernel
+	id     uint64
+	inDims []int
+	out    tensor.Shape // nil: scalar
+	buf    []float32
+	val    *tensor.Dense
+}
+
+// apply adds k as a node with the given inputs.
+func apply(k kernel, inputs ...*G.Node) (*G.Node, error) {
+	shapes := make([]tensor.Shape, len(inputs))
+	dims := make([]int, len(inputs))
+	for i, n := range inputs {
+		shapes[i] = n.Shape()
+		dims[i] = n.Dims()
+	}
+	s, err := k.outShape(shapes)
+	if err != nil {
+		return nil, fmt.Errorf("student: %s: %w", k.name(), err)
+	}
+	op := &kernelOp{k: k, id: opSeq.Add(1), inDims: dims, out: s}
+	if s != nil {
+		op.buf = make([]float32, s.TotalSize())
+		op.val = tensor.New(tensor.WithShape(s...), tensor.WithBacking(op.buf))
+	}
+	n, err := G.ApplyOp(op, inputs...)
+	if err != nil {
+		return nil, fmt.Errorf("student: apply %s: %w", k.name(), err)
+	}
+	return n, nil
+}
+
+func tensorType(dims int) hm.Type {
+	if dims == 0 {
+		return tensor.Float32
+	}
+	return G.TensorType{Dims: dims, Of: tensor.Float32}
+}
+
+func fnType(in []int, out int) hm.Type {
+	ts := make([]hm.Type, 0, len(in)+1)
+	for _, d := range in {
+		ts = append(ts, tensorType(d))
+	}
+	ts = append(ts, tensorType(out))
+	return hm.NewFnType(ts...)
+}
+
+func (op *kernelOp) Arity() int    { return len(op.inDims) }
+func (op *kernelOp) Type() hm.Type { return fnType(op.inDims, len(op.out)) }
+func (op *kernelOp) InferShape(...G.DimSizer) (tensor.Shape, error) {
+	if op.out == nil {
+		return tensor.ScalarShape(), nil
+	}
+	return op.out.Clone(), nil
+}
+func (op *kernelOp) ReturnsPtr() bool      { return false }
+func (op *kernelOp) CallsExtern() bool     { return false }
+func (op *kernelOp) OverwritesInput() int  { return -1 }
+func (op *kernelOp) WriteHash(h hash.Hash) { writeHash(h, op.k.name(), op.id) }
+func (op *kernelOp) Hashcode() uint32      { return hashOf(op) }
+func (op *kernelOp) String() string        { return fmt.Sprintf("%s#%d", op.k.name(), op.id) }
+
+func (op *kernelOp) Do(vals ...G.Value) (G.Value, error) {
+	in, err := floats(vals)
+	if err != nil {
+		return nil, fmt.Errorf("student: %s: %w", op.k.name(), err)
+	}
+	if op.out == nil {
+		var r [1]float32
+		op.k.forward(r[:], in)
+		return G.NewF32(r[0]), nil
+	}
+	op.k.forward(op.buf, in)
+	return op.val, nil
+}
+
+func (op *kernelOp) DiffWRT(n int) []bool { return op.k.diff(n) }
+
+func (op *kernelOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
+	d := op.k.diff(len(inputs))
+	grads := make(G.Nodes, len(inputs))
+	for i := range inputs {
+		if !d[i] {
+			continue
+		}
+		g := &gradOp{fwd: op, i: i, id: opSeq.Add(1), shape: inputs[i].Shape().Clone()}
+		g.buf = make([]float32, g.shape.TotalSize())
+		g.val = tensor.New(tensor.WithShape(g.shape...), tensor.WithBacking(g.buf))
+		args := append(append(G.Nodes{}, inputs...), output, grad)
+		n, err := G.ApplyOp(g, args...)
+		if err != nil {
+			return nil, fmt.Errorf("student: %s backward: %w", op.k.name(), err)
+		}
+		grads[i] = n
+	}
+	return grads, nil
+}
+
+// gradOp computes the gradient of a kernelOp's output with respect to its
+// input i. Inputs: the forward inputs, the forward output, its gradient.
+type gradOp struct {
+	fwd   *kernelOp
+	i     int
+	id    uint64
+	shape tensor.Shape
+	buf   []float32
+	val   *tensor.Dense
+	sink  []float32 // when set, the result is copied here too (parameter gradients)
+}
+
+func (g *gradOp) Arity() int { return len(g.fwd.inDims) + 2 }
+func (g *gradOp) Type() hm.Type {
+	in := append(append([]int{}, g.fwd.inDims...), len(g.fwd.out), len(g.fwd.out))
+	return fnType(in, g.fwd.inDims[g.i])
+}
+func (g *gradOp) InferShape(...G.DimSizer) (tensor.Shape, error) { return g.shape.Clone(), nil }
+func (g *gradOp) ReturnsPtr() bool                               { return false }
+func (g *gradOp) CallsExtern() bool                              { return false }
+func (g *gradOp) OverwritesInput() int                           { return -1 }
+func (g *gradOp) WriteHash(h hash.Hash)                          { writeHash(h, "d"+g.fwd.k.name(), g.id) }
+func (g *gradOp) Hashcode() uint32                               { return hashOf(g) }
+func (g *gradOp) String() string {
+	return fmt.Sprintf("d%s#%d/d%d", g.fwd.k.name(), g.fwd.id, g.i)
+}
+
+func (g *gradOp) Do(vals ...G.Value) (G.Value, error) {
+	all, err := floats(vals)
+	if err != nil {
+		return nil, fmt.Errorf("student: %s backward: %w", g.fwd.k.name(), err)
+	}
+	n := len(g.fwd.inDims)
+	g.fwd.k.backward(g.i, g.buf, all[:n], all[n], all[n+1])
+	if g.sink != nil {
+		copy(g.sink, g.buf)
+	}
+	return g.val, nil
+}
+
+func writeHash(h hash.Hash, name string, id uint64) {
+	h.Write([]byte(name))
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], id)
+	h.Write(b[:])
+}
+
+func hashOf(op interface{ WriteHash(hash.Hash) }) uint32 {
+	h := fnv.New32a()
+	op.WriteHash(h)
+	return h.Sum32()
+}
+
+// floats returns the float32 data of each value; a scalar becomes a
+// one-element slice.
+func floats(vals []G.Value) ([][]float32, error) {
+	out := make([][]float32, len(vals))
+	for i, v := range vals {
+		switch v := v.(type) {
+		case *G.F32:
+			out[i] = []float32{float32(*v)}
+		case tensor.Tensor:
+			d, ok := v.Data().([]float32)
+			if !ok {
+				return nil, fmt.Errorf("input %d: want float32 data, got %T", i, v.Data())
+			}
+			out[i] = d
+		default:
+			return nil, fmt.Errorf("input %d: unsupported value %T", i, v)
+		}
+	}
+	return out, nil
+}

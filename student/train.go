@@ -1,0 +1,376 @@
+package student
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+)
+
+// TrainConfig is the recipe of a run. Zero fields mean the defaults of
+// Recipe: "" (or "short") is tuned so that a run of a few epochs is strong
+// (lr 1e-3·Batch/128, warm-up 3 % of all steps, wd 0.05, clip 1, min-lr
+// 1e-5); "deit" is DeiT's ImageNet recipe (lr 5e-4·Batch/512, 5 warm-up
+// epochs, wd 0.05, label smoothing 0.1, no clipping; set Config.DropPath to
+// 0.1 as well: DeitDropPath).
+type TrainConfig struct {
+	Recipe        string     `json:"recipe,omitempty"`
+	Epochs        int        `json:"epochs,omitempty"`          // 5
+	StepsPerEpoch int        `json:"steps_per_epoch,omitempty"` // required: batches per epoch
+	Batch         int        `json:"batch,omitempty"`           // 128
+	LR            float64    `json:"lr,omitempty"`
+	MinLR         float64    `json:"min_lr,omitempty"`
+	WarmupFrac    float64    `json:"warmup_frac,omitempty"`   // warm-up as a fraction of all steps
+	WarmupEpochs  float64    `json:"warmup_epochs,omitempty"` // or in epochs; wins when set
+	WD            float64    `json:"wd,omitempty"`
+	Clip          float64    `json:"clip,omitempty"` // global gradient norm; negative: off
+	Loss          LossConfig `json:"loss"`
+	Seed          uint64     `json:"seed,omitempty"`
+}
+
+// DeitDropPath is the drop-path rate of DeiT's recipe for Config.DropPath.
+const DeitDropPath = 0.1
+
+// WithDefaults fills every zero field from the recipe.
+func (c TrainConfig) WithDefaults() (TrainConfig, error) {
+	if c.Batch == 0 {
+		c.Batch = 128
+	}
+	if c.Epochs == 0 {
+		c.Epochs = 5
+	}
+	setf := func(v *float64, d float64) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	switch c.Recipe {
+	case "", "short":
+		c.Recipe = "short"
+		setf(&c.LR, 1e-3*float64(c.Batch)/128)
+		if c.WarmupEpochs == 0 {
+			setf(&c.WarmupFrac, 0.03)
+		}
+		setf(&c.WD, 0.05)
+		setf(&c.Clip, 1)
+		setf(&c.MinLR, 1e-5)
+	case "deit":
+		setf(&c.LR, 5e-4*float64(c.Batch)/512)
+		if c.WarmupFrac == 0 {
+			setf(&c.WarmupEpochs, 5)
+		}
+		setf(&c.WD, 0.05)
+		setf(&c.Clip, -1)
+		setf(&c.MinLR, 1e-5)
+		setf(&c.Loss.Smoothing, 0.1)
+	default:
+		return c, fmt.Errorf("%w: recipe %q (short, deit)", ErrConfig, c.Recipe)
+	}
+	c.Loss = c.Loss.withDefaults()
+	if c.StepsPerEpoch <= 0 {
+		return c, fmt.Errorf("%w: steps_per_epoch %d", ErrConfig, c.StepsPerEpoch)
+	}
+	if c.LR < 0 || c.MinLR < 0 || c.WD < 0 || c.WarmupFrac < 0 || c.WarmupEpochs < 0 {
+		return c, fmt.Errorf("%w: negative lr, min_lr, wd or warm-up in %+v", ErrConfig, c)
+	}
+	return c, nil
+}
+
+// Schedule is the recipe's learning-rate schedule over all steps.
+func (c TrainConfig) Schedule() Schedule {
+	total := c.Epochs * c.StepsPerEpoch
+	warm := int(math.Round(c.WarmupFrac * float64(total)))
+	if c.WarmupEpochs > 0 {
+		warm = int(math.Round(c.WarmupEpochs * float64(c.StepsPerEpoch)))
+	}
+	return Schedule{LR: c.LR, MinLR: c.MinLR, WarmupSteps: min(warm, total), TotalSteps: total}
+}
+
+// Trainer owns a model's training state: optimiser moments, step and the
+// random stream of drop-path.
+type Trainer struct {
+	Model  *Model
+	Config TrainConfig
+	Opt    *AdamW
+	step   int
+	pcg    *rand.PCG
+	rng    *rand.Rand
+	graphs map[int]*graph
+}
+
+// StepStats describe one training step.
+type StepStats struct {
+	Step     int       `json:"step"` // the step just taken, from 0
+	LR       float64   `json:"lr"`
+	GradNorm float64   `json:"grad_norm"` // before clipping
+	Loss     LossParts `json:"loss"`
+}
+
+// NewTrainer prepares to train m with recipe c.
+func NewTrainer(m *Model, c TrainConfig) (*Trainer, error) {
+	c, err := c.WithDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Loss.validate(!m.cfg.NoDistToken); err != nil {
+		return nil, err
+	}
+	pcg := rand.NewPCG(c.Seed, 0xd00d)
+	return &Trainer{Model: m, Config: c, Opt: NewAdamW(len(m.params)), pcg: pcg, rng: rand.New(pcg), graphs: map[int]*graph{}}, nil
+}
+
+// Steps is the number of steps taken.
+func (t *Trainer) Steps() int { return t.step }
+
+func (t *Trainer) graph(B int) (*graph, error) {
+	if gr, ok := t.graphs[B]; ok {
+		return gr, nil
+	}
+	lc := t.Config.Loss
+	gr, err := t.Model.build(B, &lc)
+	if err != nil {
+		return nil, err
+	}
+	t.graphs[B] = gr
+	return gr, nil
+}
+
+// dropPathMasks draws, per block branch and sample, 0 or 1/keep with keep
+// = 1 − rate·i/(depth−1) for block i (timm: torch.linspace(0, rate, depth)).
+func (t *Trainer) dropPathMasks(gr *graph) {
+	rate, L := t.Model.cfg.DropPath, t.Model.cfg.Depth
+	for j, k := range gr.residual {
+		i := j / 2
+		p := 0.0
+		if L > 1 {
+			p = rate * float64(i) / float64(L-1)
+		}
+		if p == 0 {
+			k.mask = nil
+			continue
+		}
+		if k.mask == nil {
+			k.mask = make([]float32, gr.B)
+		}
+		keep := 1 - p
+		for b := range k.mask {
+			k.mask[b] = 0
+			if t.rng.Float64() < keep {
+				k.mask[b] = float32(1 / keep)
+			}
+		}
+	}
+}
+
+// Gradients runs forward and backward on b (drop-path as configured), leaving the
+// gradients in the model's Params, and returns the loss; it changes no
+// parameter.
+func (t *Trainer) Gradients(b Batch) (LossParts, error) {
+	m := t.Model
+	if err := b.check(m.cfg); err != nil {
+		return LossParts{}, err
+	}
+	if err := b.checkTargets(t.Config.Loss, m.cfg.Classes); err != nil {
+		return LossParts{}, err
+	}
+	gr, err := t.graph(len(b.Labels))
+	if err != nil {
+		return LossParts{}, err
+	}
+	t.dropPathMasks(gr)
+	gr.loss.batch = b
+	if err := gr.run(b.Images); err != nil {
+		return LossParts{}, fmt.Errorf("step %d: %w", t.step, err)
+	}
+	if gr.loss.err != nil {
+		return LossParts{}, fmt.Errorf("step %d: %w", t.step, gr.loss.err)
+	}
+	return gr.loss.parts, nil
+}
+
+// TrainStep takes one optimisation step on b: forward, loss, backward,
+// clipping, AdamW at the scheduled learning rate. A NaN or Inf loss or
+// gradient returns ErrNonFinite naming the step and leaves the parameters
+// as they were.
+func (t *Trainer) TrainStep(b Batch) (StepStats, error) {
+	parts, err := t.Gradients(b)
+	if err != nil {
+		return StepStats{}, err
+	}
+	st := StepStats{Step: t.step, Loss: parts, LR: t.Config.Schedule().At(t.step)}
+	if math.IsNaN(parts.Total) || math.IsInf(parts.Total, 0) {
+		return st, fmt.Errorf("%w at step %d: %g", ErrNonFinite, t.step, parts.Total)
+	}
+	st.GradNorm = ClipGradNorm(t.Model, t.Config.Clip)
+	if math.IsNaN(st.GradNorm) || math.IsInf(st.GradNorm, 0) {
+		return st, fmt.Errorf("%w at step %d: gradient norm %g", ErrNonFinite, t.step, st.GradNorm)
+	}
+	t.Opt.Step(t.Model, st.LR, t.Config.WD)
+	t.step++
+	return st, nil
+}
+
+// ------------------------------------------------------------------- eval
+
+// EvalCounts are correct predictions counted over batches; divide by N.
+type EvalCounts struct {
+	N                            int
+	Top1Cls, Top1Dist, Top1Fused int
+	Top5Cls, Top5Dist, Top5Fused int
+}
+
+// Add accumulates o into e.
+func (e *EvalCounts) Add(o EvalCounts) {
+	e.N += o.N
+	e.Top1Cls += o.Top1Cls
+	e.Top1Dist += o.Top1Dist
+	e.Top1Fused += o.Top1Fused
+	e.Top5Cls += o.Top5Cls
+	e.Top5Dist += o.Top5Dist
+	e.Top5Fused += o.Top5Fused
+}
+
+// Eval counts the correct class-head, distillation-head and fused
+// predictions on b. fuse is "softmax" (default: the mean of the two
+// softmaxes, the paper) or "logits" (the mean of the logits, DeiT's and
+// timm's code). Without a distillation token all three are the class head.
+func (m *Model) Eval(b Batch, fuse string) (EvalCounts, error) {
+	if fuse != "" && fuse != "softmax" && fuse != "logits" {
+		return EvalCounts{}, fmt.Errorf("%w: fuse %q (softmax, logits)", ErrConfig, fuse)
+	}
+	if err := b.check(m.cfg); err != nil {
+		return EvalCounts{}, err
+	}
+	B, K := len(b.Labels), m.cfg.Classes
+	cls, dist, err := m.Infer(b.Images, B)
+	if err != nil {
+		return EvalCounts{}, err
+	}
+	if dist == nil {
+		dist = cls
+	}
+	fused := make([]float32, len(cls))
+	lp := make([]float64, K)
+	for i := range cls {
+		fused[i] = (cls[i] + dist[i]) / 2
+	}
+	if fuse != "logits" {
+		for r := 0; r < B; r++ {
+			for j := range fused[r*K : (r+1)*K] {
+				fused[r*K+j] = 0
+			}
+			for _, src := range [][]float32{cls, dist} {
+				logSoftmax(lp, src[r*K:(r+1)*K], 1)
+				for j, v := range lp {
+					fused[r*K+j] += float32(math.Exp(v) / 2)
+				}
+			}
+		}
+	}
+	e := EvalCounts{N: B}
+	for r, y := range b.Labels {
+		c1, c5 := rank(cls[r*K:(r+1)*K], y)
+		d1, d5 := rank(dist[r*K:(r+1)*K], y)
+		f1, f5 := rank(fused[r*K:(r+1)*K], y)
+		e.Top1Cls += c1
+		e.Top5Cls += c5
+		e.Top1Dist += d1
+		e.Top5Dist += d5
+		e.Top1Fused += f1
+		e.Top5Fused += f5
+	}
+	return e, nil
+}
+
+// rank reports whether y is the top-1 and among the top-5 scores.
+func rank(s []float32, y int) (top1, top5 int) {
+	higher := 0
+	for j, v := range s {
+		if v > s[y] || (v == s[y] && j < y) {
+			higher++
+		}
+	}
+	if higher == 0 {
+		top1 = 1
+	}
+	if higher < 5 {
+		top5 = 1
+	}
+	return
+}
+
+// Analyze returns the cosine similarity between the class and
+// distillation token representations at the input of the first block
+// (index 0) and after each block (1..Depth), averaged over all images of
+// the given batches (each (B, C, H, W) with B = len/imageSize).
+func (m *Model) Analyze(batches ...[]float32) ([]float64, error) {
+	c := m.cfg
+	if c.NoDistToken {
+		return nil, fmt.Errorf("%w: the model has no distillation token", ErrConfig)
+	}
+	per := c.Channels * c.ImageSize * c.ImageSize
+	D, T := c.Dim, c.Tokens()
+	sums := make([]float64, c.Depth+1)
+	n := 0
+	for bi, imgs := range batches {
+		if len(imgs) == 0 || len(imgs)%per != 0 {
+			return nil, fmt.Errorf("%w: batch %d has %d values, not a multiple of %d", ErrBatch, bi, len(imgs), per)
+		}
+		B := len(imgs) / per
+		gr, err := m.inferGraph(B)
+		if err != nil {
+			return nil, err
+		}
+		cos := func(layer int) func([]float32) {
+			return func(h []float32) {
+				for b := 0; b < B; b++ {
+					sums[layer] += cosine(h[b*T*D:b*T*D+D], h[b*T*D+D:b*T*D+2*D])
+				}
+			}
+		}
+		// the residual stream entering block 0 is the first residual's x;
+		// after block i it is the output of its second residual.
+		first := gr.residual[0]
+		for i := 0; i < c.Depth; i++ {
+			gr.residual[2*i+1].tap = cos(i + 1)
+		}
+		first.tap = nil
+		err = gr.runTapInput(imgs, cos(0))
+		for _, k := range gr.residual {
+			k.tap = nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		n += B
+	}
+	for i := range sums {
+		sums[i] /= float64(n)
+	}
+	return sums, nil
+}
+
+// runTapInput runs gr, giving tap the embedding output: it is the first
+// residual's input x, recovered as out − f of that residual.
+func (gr *graph) runTapInput(images []float32, tap func([]float32)) error {
+	first := gr.residual[0]
+	var x []float32
+	first.tap = nil
+	prev := first.inputTap
+	first.inputTap = func(in []float32) { x = append(x[:0], in...) }
+	err := gr.run(images)
+	first.inputTap = prev
+	if err == nil {
+		tap(x)
+	}
+	return err
+}
+
+func cosine(a, b []float32) float64 {
+	var ab, aa, bb float64
+	for i := range a {
+		ab += float64(a[i]) * float64(b[i])
+		aa += float64(a[i]) * float64(a[i])
+		bb += float64(b[i]) * float64(b[i])
+	}
+	return ab / math.Sqrt(aa*bb)
+}
