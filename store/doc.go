@@ -1,0 +1,25 @@
+// Package store writes and reads deitkd label stores: a folder of Parquet (or
+// Arrow IPC) shards holding one row per (image, view) in the schema of
+// package schema, a manifest.json listing the finished shards, and a failure
+// log in failures/.
+//
+// Writing: OpenWriter creates a store or resumes one with the same
+// configuration (refusing a different one and naming the key). Rows go in
+// through Writer.Write in (image_index, view) order with raw logits; the
+// writer derives teacher_hard, and in mode topk the top-k classes and
+// logsumexp. Each shard is written under a temporary name that does not end
+// in .parquet, fsynced, renamed, and only then listed in the manifest, which
+// is itself replaced atomically, so a killed writer loses at most the shard
+// it was filling and a glob over the folder never sees a partial file.
+//
+// Reading: OpenReader checks the manifest and the presence of every shard;
+// Scan streams Arrow records (optionally a column subset); LoadTargets
+// builds an in-memory (image_id, view) → Target index for a trainer; Dense
+// turns a Target into probabilities at any temperature. Verify, Merge,
+// Inspect and Export back the labels command.
+//
+// Ownership: the files of a store. This package must not import ONNX,
+// image decoding, the dataset or the student; it imports only schema.
+// A Writer is not safe for concurrent use; a Reader and Targets are safe for
+// concurrent reads once opened.
+package store

@@ -1,0 +1,266 @@
+package store
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/deitkd/deitkd/schema"
+)
+
+// ManifestFormat is the value of a manifest's "format" key.
+const ManifestFormat = "deitkd-labels"
+
+// Format is the file format of a store's shards.
+type Format string
+
+const (
+	FormatParquet Format = "parquet" // the default: zstd-compressed, readable by any Parquet tool
+	FormatArrow   Format = "arrow"   // Arrow IPC file format, uncompressed, for zero-copy readers
+)
+
+func (f Format) ext() string { return "." + string(f) }
+
+// ShardSpec names one of Count writers that split a store by image index:
+// writer Index takes every image whose index ≡ Index (mod Count). Modulo
+// rather than contiguous ranges so that every writer sees the same mix of
+// classes and image sizes and the writers finish together. Count 0 or 1
+// means a single writer.
+type ShardSpec struct {
+	Index int `json:"index"`
+	Count int `json:"count"`
+}
+
+func (s ShardSpec) split() bool { return s.Count > 1 }
+
+func (s ShardSpec) String() string { return fmt.Sprintf("%d-of-%d", s.Index, s.Count) }
+
+// ShardEntry describes one finished shard file.
+type ShardEntry struct {
+	File            string `json:"file"` // base name inside the store folder
+	Rows            int64  `json:"rows"`
+	Images          int64  `json:"images"`
+	Bytes           int64  `json:"bytes"`
+	SHA256          string `json:"sha256"`
+	FirstImageIndex int64  `json:"first_image_index"`
+	LastImageIndex  int64  `json:"last_image_index"`
+}
+
+// FailureEntry describes a failure log file.
+type FailureEntry struct {
+	File   string `json:"file"` // relative to the store folder, '/' separated
+	Rows   int64  `json:"rows"`
+	Bytes  int64  `json:"bytes"`
+	SHA256 string `json:"sha256"`
+}
+
+// Manifest is the content of manifest.json (or manifest.i-of-n.json for one
+// writer of a split store).
+type Manifest struct {
+	Format        string                     `json:"format"`
+	SchemaVersion int                        `json:"schema_version"`
+	FileFormat    Format                     `json:"file_format"`
+	Shard         *ShardSpec                 `json:"shard,omitempty"` // set in a per-writer manifest
+	Metadata      map[string]json.RawMessage `json:"metadata"`        // the schema metadata, key → JSON value
+	Rows          int64                      `json:"rows"`
+	Images        int64                      `json:"images"`
+	Shards        []ShardEntry               `json:"shards"`
+	Failures      []FailureEntry             `json:"failures,omitempty"`
+
+	meta schema.Metadata // decoded Metadata
+}
+
+// Meta returns the decoded metadata.
+func (m *Manifest) Meta() schema.Metadata { return m.meta }
+
+func newManifest(md schema.Metadata, f Format, spec ShardSpec) (*Manifest, error) {
+	mm, err := md.EncodeMap()
+	if err != nil {
+		return nil, err
+	}
+	m := &Manifest{Format: ManifestFormat, SchemaVersion: schema.Version, FileFormat: f, Metadata: mm, Shards: []ShardEntry{}, meta: md}
+	if spec.split() {
+		s := spec
+		m.Shard = &s
+	}
+	return m, nil
+}
+
+var (
+	partName    = regexp.MustCompile(`^part-(?:(\d+)-of-(\d+)-)?(\d{5,})\.(parquet|arrow)$`)
+	failureName = regexp.MustCompile(`^failures/failures(?:\.\d+-of-\d+)?\.parquet$`)
+	hexSHA256   = regexp.MustCompile(`^[0-9a-f]{64}$`)
+)
+
+// ParseManifest decodes and checks a manifest: known keys only, supported
+// schema version, metadata that decodes, shard names of the store's own
+// pattern (no paths), distinct files, and counts that add up.
+func ParseManifest(data []byte) (*Manifest, error) {
+	var m Manifest
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&m); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrManifest, err)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("%w: trailing data", ErrManifest)
+	}
+	if m.Format != ManifestFormat {
+		return nil, fmt.Errorf("%w: format %q, want %q", ErrManifest, m.Format, ManifestFormat)
+	}
+	if m.SchemaVersion != schema.Version {
+		return nil, fmt.Errorf("%w: schema_version is %d, this build reads %d", schema.ErrVersion, m.SchemaVersion, schema.Version)
+	}
+	if m.FileFormat != FormatParquet && m.FileFormat != FormatArrow {
+		return nil, fmt.Errorf("%w: file_format %q", ErrManifest, m.FileFormat)
+	}
+	if m.Shard != nil && (m.Shard.Count < 2 || m.Shard.Index < 0 || m.Shard.Index >= m.Shard.Count) {
+		return nil, fmt.Errorf("%w: shard %d of %d", ErrManifest, m.Shard.Index, m.Shard.Count)
+	}
+	md, err := schema.DecodeMap(m.Metadata)
+	if err != nil {
+		return nil, fmt.Errorf("%w: metadata: %w", ErrManifest, err)
+	}
+	m.meta = md
+	if m.Shards == nil {
+		m.Shards = []ShardEntry{}
+	}
+	seen := map[string]bool{}
+	var rows, images int64
+	for i, s := range m.Shards {
+		sub := partName.FindStringSubmatch(s.File)
+		switch {
+		case sub == nil:
+			return nil, fmt.Errorf("%w: shard %d: file name %q is not part-NNNNN.%s", ErrManifest, i, s.File, m.FileFormat)
+		case Format(sub[4]) != m.FileFormat:
+			return nil, fmt.Errorf("%w: shard %s: not a %s file", ErrManifest, s.File, m.FileFormat)
+		case seen[s.File]:
+			return nil, fmt.Errorf("%w: shard %s listed twice", ErrManifest, s.File)
+		case s.Rows < 1 || s.Images < 1 || s.Images > s.Rows || s.Bytes < 1:
+			return nil, fmt.Errorf("%w: shard %s: rows %d, images %d, bytes %d", ErrManifest, s.File, s.Rows, s.Images, s.Bytes)
+		case s.FirstImageIndex < 0 || s.LastImageIndex < s.FirstImageIndex || s.LastImageIndex-s.FirstImageIndex+1 < s.Images:
+			return nil, fmt.Errorf("%w: shard %s: image index range %d..%d for %d images", ErrManifest, s.File, s.FirstImageIndex, s.LastImageIndex, s.Images)
+		case !hexSHA256.MatchString(s.SHA256):
+			return nil, fmt.Errorf("%w: shard %s: sha256 %q is not 64 lower-case hex digits", ErrManifest, s.File, s.SHA256)
+		}
+		if m.Shard != nil && (sub[1] != fmt.Sprint(m.Shard.Index) || sub[2] != fmt.Sprint(m.Shard.Count)) {
+			return nil, fmt.Errorf("%w: shard %s does not belong to writer %s", ErrManifest, s.File, m.Shard)
+		}
+		seen[s.File] = true
+		rows += s.Rows
+		images += s.Images
+	}
+	if rows != m.Rows || images != m.Images {
+		return nil, fmt.Errorf("%w: totals say %d rows, %d images; shards add up to %d, %d", ErrManifest, m.Rows, m.Images, rows, images)
+	}
+	for _, f := range m.Failures {
+		if !failureName.MatchString(f.File) || !hexSHA256.MatchString(f.SHA256) || f.Rows < 0 || f.Bytes < 1 {
+			return nil, fmt.Errorf("%w: failure log entry %q", ErrManifest, f.File)
+		}
+	}
+	return &m, nil
+}
+
+// ReadManifest reads and parses a manifest file, naming it in errors.
+func ReadManifest(path string) (*Manifest, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read manifest %s: %w", path, err)
+	}
+	m, err := ParseManifest(b)
+	if err != nil {
+		return nil, fmt.Errorf("manifest %s: %w", path, err)
+	}
+	return m, nil
+}
+
+// write replaces path with m atomically: temp file, fsync, rename, fsync dir.
+func (m *Manifest) write(path string) error {
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode manifest %s: %w", path, err)
+	}
+	return writeFileAtomic(path, append(b, '\n'))
+}
+
+func writeFileAtomic(path string, data []byte) error {
+	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
+	f, err := os.Create(tmp)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err == nil {
+		err = syncDir(filepath.Dir(path))
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// manifestName is the manifest file of a writer.
+func manifestName(spec ShardSpec) string {
+	if spec.split() {
+		return "manifest." + spec.String() + ".json"
+	}
+	return "manifest.json"
+}
+
+// shardFileName is the name of part n of a writer.
+func shardFileName(spec ShardSpec, n int, f Format) string {
+	if spec.split() {
+		return fmt.Sprintf("part-%s-%05d%s", spec, n, f.ext())
+	}
+	return fmt.Sprintf("part-%05d%s", n, f.ext())
+}
+
+func failureFileName(spec ShardSpec) string {
+	if spec.split() {
+		return "failures/failures." + spec.String() + ".parquet"
+	}
+	return "failures/failures.parquet"
+}
+
+// ownsPart reports whether base is a part file (finished or temporary) of the
+// writer spec, and its number.
+func ownsPart(base string, spec ShardSpec, f Format) (int, bool) {
+	name := strings.TrimSuffix(strings.TrimPrefix(base, "."), ".tmp")
+	sub := partName.FindStringSubmatch(name)
+	if sub == nil || Format(sub[4]) != f {
+		return 0, false
+	}
+	if spec.split() != (sub[1] != "") {
+		return 0, false
+	}
+	if spec.split() && (sub[1] != fmt.Sprint(spec.Index) || sub[2] != fmt.Sprint(spec.Count)) {
+		return 0, false
+	}
+	var n int
+	fmt.Sscan(sub[3], &n)
+	return n, true
+}
+

@@ -1,0 +1,90 @@
+package store
+
+import (
+	"fmt"
+	"math"
+)
+
+// NoLabel marks a row whose ground-truth class is unknown; it is stored as
+// null.
+const NoLabel int32 = -1
+
+// Row is one (image, view) as the precompute pipeline hands it to a Writer.
+type Row struct {
+	ImageIndex int64      // position in the source's canonical order
+	ImageID    string     // path relative to the dataset root, '/' separated
+	Label      int32      // ground-truth class, or NoLabel
+	View       int32      // 0: eval view; 1..V-1: random views
+	Crop       [4]float32 // top, left, height, width as fractions of the source image
+	Flip       bool       // horizontal flip after the crop
+	Logits     []float32  // raw teacher logits, length NumClasses; not retained
+}
+
+// derived is what the writer computes from a row's logits.
+type derived struct {
+	hard int32
+	lse  float32
+}
+
+// argmaxLSE returns the first index of the largest logit and log Σ exp over
+// all logits, accumulated in float64 after subtracting the maximum.
+func argmaxLSE(logits []float32) (int32, float32) {
+	best := 0
+	for i, v := range logits {
+		if v > logits[best] {
+			best = i
+		}
+	}
+	m := float64(logits[best])
+	var s float64
+	for _, v := range logits {
+		s += math.Exp(float64(v) - m)
+	}
+	return int32(best), float32(m + math.Log(s))
+}
+
+// topK writes into idx the k classes with the largest logits, by descending
+// logit, ties to the lower class (so idx[0] is the argmax). It keeps a small
+// sorted window: O(K·k) in the worst case, about O(K) for real logits where
+// few values enter the window.
+func topK(logits []float32, idx []int32) {
+	k := len(idx)
+	n := 0
+	for c, v := range logits {
+		if n == k && v <= logits[idx[k-1]] {
+			continue
+		}
+		j := n
+		if n < k {
+			n++
+		} else {
+			j = k - 1
+		}
+		for j > 0 && v > logits[idx[j-1]] {
+			idx[j] = idx[j-1]
+			j--
+		}
+		idx[j] = int32(c)
+	}
+}
+
+func checkRow(r *Row, numClasses int) error {
+	if len(r.Logits) != numClasses {
+		return fmt.Errorf("%w: %d logits, store has %d classes", ErrRow, len(r.Logits), numClasses)
+	}
+	for c, v := range r.Logits {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return fmt.Errorf("%w: logit %d is %v", ErrRow, c, v)
+		}
+	}
+	if r.Label != NoLabel && (r.Label < 0 || int(r.Label) >= numClasses) {
+		return fmt.Errorf("%w: label %d outside 0..%d", ErrRow, r.Label, numClasses-1)
+	}
+	if r.View < 0 {
+		return fmt.Errorf("%w: view %d", ErrRow, r.View)
+	}
+	if r.ImageIndex < 0 {
+		return fmt.Errorf("%w: image index %d", ErrRow, r.ImageIndex)
+	}
+	return nil
+}

@@ -1,0 +1,256 @@
+package store
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/float16"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/compress"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+
+	"github.com/deitkd/deitkd/schema"
+)
+
+// parquetProps are the Parquet settings of every shard. They were chosen by
+// BenchmarkWrite on K=1000 synthetic logits (see store_bench_test.go):
+//   - zstd: the best size for the speed among the codecs every reader has;
+//   - no dictionary for logits, crops and logsumexp: float values rarely
+//     repeat, so a dictionary only costs a page and a fallback;
+//   - BYTE_STREAM_SPLIT for float32 values: it puts the sign/exponent bytes of all
+//     values together, which zstd then squeezes (logits of one image share
+//     exponents);
+//   - DELTA_BINARY_PACKED for image_index, which rises by 0 or 1 per row.
+func parquetProps(md schema.Metadata, rowGroupRows int, mem memory.Allocator) *parquet.WriterProperties {
+	opts := []parquet.WriterProperty{
+		parquet.WithAllocator(mem),
+		parquet.WithCompression(compress.Codecs.Zstd),
+		parquet.WithCompressionLevel(zstdLevel),
+		parquet.WithMaxRowGroupLength(int64(rowGroupRows)),
+		parquet.WithCreatedBy("deitkd " + md.CreatedBy),
+		parquet.WithDictionaryDefault(false),
+		parquet.WithDictionaryFor(schema.ColImageID, true),
+		parquet.WithEncodingFor(schema.ColImageIndex, parquet.Encodings.DeltaBinaryPacked),
+		parquet.WithStats(false),
+		parquet.WithStatsFor(schema.ColImageIndex, true),
+		parquet.WithStatsFor(schema.ColView, true),
+		parquet.WithStatsFor(schema.ColLabel, true),
+	}
+	opts = append(opts, parquet.WithEncodingFor(schema.ColCrop+".list.element", parquet.Encodings.ByteStreamSplit))
+	if md.Store.DType == schema.Float32 {
+		// Not for float16: DuckDB (1.5) reads BYTE_STREAM_SPLIT only for
+		// FLOAT and DOUBLE, and float16 is a 2-byte FIXED_LEN_BYTE_ARRAY.
+		for _, c := range []string{schema.ColTeacherLogits, schema.ColTopKLogit} {
+			opts = append(opts, parquet.WithEncodingFor(c+".list.element", parquet.Encodings.ByteStreamSplit))
+		}
+	}
+	opts = append(opts, parquet.WithEncodingFor(schema.ColLogSumExp, parquet.Encodings.ByteStreamSplit))
+	return parquet.NewWriterProperties(opts...)
+}
+
+// zstdLevel trades write speed for size; see parquetProps.
+var zstdLevel = 3
+
+// hashWriter counts and hashes what passes through it on its way to w. It is
+// not an io.Closer, so the Parquet writer cannot close the file under us.
+type hashWriter struct {
+	w io.Writer
+	h hash.Hash
+	n int64
+}
+
+func (hw *hashWriter) Write(p []byte) (int, error) {
+	n, err := hw.w.Write(p)
+	hw.h.Write(p[:n])
+	hw.n += int64(n)
+	return n, err
+}
+
+// shardFile is a shard being written under its temporary name.
+type shardFile struct {
+	final, tmp string
+	f          *os.File
+	bw         *bufio.Writer
+	hw         *hashWriter
+	pq         *pqarrow.FileWriter
+	ipc        *ipc.FileWriter
+}
+
+// createShardFile starts writing dir/name under the temporary name
+// dir/.name.tmp, which no *.parquet glob matches.
+func createShardFile(dir, name string, sch *arrow.Schema, md schema.Metadata, format Format, rowGroupRows int, mem memory.Allocator) (*shardFile, error) {
+	sf := &shardFile{final: filepath.Join(dir, name), tmp: filepath.Join(dir, "."+name+".tmp")}
+	f, err := os.OpenFile(sf.tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("create shard %s: %w", sf.tmp, err)
+	}
+	sf.f = f
+	sf.bw = bufio.NewWriterSize(f, 1<<20)
+	sf.hw = &hashWriter{w: sf.bw, h: sha256.New()}
+	switch format {
+	case FormatArrow:
+		sf.ipc, err = ipc.NewFileWriter(sf.hw, ipc.WithSchema(sch), ipc.WithAllocator(mem))
+	default:
+		sf.pq, err = pqarrow.NewFileWriter(sch, sf.hw, parquetProps(md, rowGroupRows, mem),
+			pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema(), pqarrow.WithAllocator(mem)))
+	}
+	if err != nil {
+		f.Close()
+		os.Remove(sf.tmp)
+		return nil, fmt.Errorf("create shard %s: %w", sf.tmp, err)
+	}
+	return sf, nil
+}
+
+func (sf *shardFile) write(rec arrow.RecordBatch) error {
+	var err error
+	if sf.pq != nil {
+		err = sf.pq.Write(rec)
+	} else {
+		err = sf.ipc.Write(rec)
+	}
+	if err != nil {
+		return fmt.Errorf("write shard %s: %w", sf.tmp, err)
+	}
+	return nil
+}
+
+// finish closes the file, makes it durable, and renames it to its final
+// name. It returns the size and sha256 of what was written.
+func (sf *shardFile) finish() (int64, string, error) {
+	var err error
+	if sf.pq != nil {
+		err = sf.pq.Close()
+	} else {
+		err = sf.ipc.Close()
+	}
+	if err == nil {
+		err = sf.bw.Flush()
+	}
+	if err == nil {
+		err = sf.f.Sync()
+	}
+	if cerr := sf.f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(sf.tmp, sf.final)
+	}
+	if err == nil {
+		err = syncDir(filepath.Dir(sf.final))
+	}
+	if err != nil {
+		os.Remove(sf.tmp)
+		return 0, "", fmt.Errorf("finish shard %s: %w", sf.final, err)
+	}
+	return sf.hw.n, hex.EncodeToString(sf.hw.h.Sum(nil)), nil
+}
+
+// abort drops the temporary file.
+func (sf *shardFile) abort() {
+	sf.f.Close()
+	os.Remove(sf.tmp)
+}
+
+// rowBuilder accumulates rows as Arrow arrays of the store's schema.
+type rowBuilder struct {
+	md    schema.Metadata
+	rb    *array.RecordBuilder
+	rows  int
+	topk  []int32   // scratch for top-k classes
+	vals  []float32 // scratch for top-k logits
+	f16   []float16.Num
+	id    *array.StringBuilder
+	index *array.Int64Builder
+	label *array.Int32Builder
+	view  *array.Int32Builder
+	crop  *array.FixedSizeListBuilder
+	flip  *array.BooleanBuilder
+	hard  *array.Int32Builder
+	// mode full: logits; mode topk: topkIndex, topkLogit, lse
+	logits    *array.FixedSizeListBuilder
+	topkIndex *array.FixedSizeListBuilder
+	lse       *array.Float32Builder
+}
+
+func newRowBuilder(sch *arrow.Schema, md schema.Metadata, mem memory.Allocator) *rowBuilder {
+	rb := array.NewRecordBuilder(mem, sch)
+	b := &rowBuilder{md: md, rb: rb,
+		id:    rb.Field(0).(*array.StringBuilder),
+		index: rb.Field(1).(*array.Int64Builder),
+		label: rb.Field(2).(*array.Int32Builder),
+		view:  rb.Field(3).(*array.Int32Builder),
+		crop:  rb.Field(4).(*array.FixedSizeListBuilder),
+		flip:  rb.Field(5).(*array.BooleanBuilder),
+		hard:  rb.Field(6).(*array.Int32Builder),
+	}
+	if md.Store.Mode == schema.ModeFull {
+		b.logits = rb.Field(7).(*array.FixedSizeListBuilder)
+	} else {
+		b.topkIndex = rb.Field(7).(*array.FixedSizeListBuilder)
+		b.logits = rb.Field(8).(*array.FixedSizeListBuilder)
+		b.lse = rb.Field(9).(*array.Float32Builder)
+		b.topk = make([]int32, md.Store.K)
+		b.vals = make([]float32, md.Store.K)
+	}
+	return b
+}
+
+// append adds r, deriving teacher_hard and, in mode topk, the top-k and
+// logsumexp. r has passed checkRow.
+func (b *rowBuilder) append(r *Row) {
+	b.id.Append(r.ImageID)
+	b.index.Append(r.ImageIndex)
+	if r.Label == NoLabel {
+		b.label.AppendNull()
+	} else {
+		b.label.Append(r.Label)
+	}
+	b.view.Append(r.View)
+	b.crop.Append(true)
+	b.crop.ValueBuilder().(*array.Float32Builder).AppendValues(r.Crop[:], nil)
+	b.flip.Append(r.Flip)
+	hard, lse := argmaxLSE(r.Logits)
+	b.hard.Append(hard)
+	vals := r.Logits
+	if b.md.Store.Mode == schema.ModeTopK {
+		topK(r.Logits, b.topk)
+		for i, c := range b.topk {
+			b.vals[i] = r.Logits[c]
+		}
+		b.topkIndex.Append(true)
+		b.topkIndex.ValueBuilder().(*array.Int32Builder).AppendValues(b.topk, nil)
+		b.lse.Append(lse)
+		vals = b.vals
+	}
+	b.logits.Append(true)
+	switch vb := b.logits.ValueBuilder().(type) {
+	case *array.Float32Builder:
+		vb.AppendValues(vals, nil)
+	case *array.Float16Builder:
+		b.f16 = b.f16[:0]
+		for _, v := range vals {
+			b.f16 = append(b.f16, float16.New(v))
+		}
+		vb.AppendValues(b.f16, nil)
+	}
+	b.rows++
+}
+
+// record returns the rows so far as a record and resets the builder.
+func (b *rowBuilder) record() arrow.RecordBatch {
+	b.rows = 0
+	return b.rb.NewRecordBatch()
+}
+
+func (b *rowBuilder) release() { b.rb.Release() }

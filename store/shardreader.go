@@ -1,0 +1,147 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"io"
+	"fmt"
+	"os"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+)
+
+// readBatchRows is the record size a Parquet shard is read in: a row group
+// of the default size in one record.
+const readBatchRows = DefaultRowGroupRows
+
+// shardReader reads one shard file, Parquet or Arrow IPC.
+type shardReader struct {
+	path   string
+	f      *os.File
+	schema *arrow.Schema
+	rows   int64
+	pq     *pqarrow.FileReader
+	pf     *file.Reader
+	ipc    *ipc.FileReader
+}
+
+func openShard(path string, format Format, mem memory.Allocator) (sr *shardReader, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("shard %s: %w: %v", path, ErrMissingShard, err)
+	}
+	sr = &shardReader{path: path, f: f}
+	defer func() {
+		if r := recover(); r != nil { // arrow-go panics on some malformed footers
+			err = fmt.Errorf("shard %s: %w: %v", path, ErrCorrupt, r)
+		}
+		if err != nil {
+			sr.Close()
+			sr = nil
+		}
+	}()
+	if format == FormatArrow {
+		sr.ipc, err = ipc.NewFileReader(f, ipc.WithAllocator(mem))
+		if err != nil {
+			return nil, fmt.Errorf("shard %s: %w: %v", path, ErrCorrupt, err)
+		}
+		sr.schema = sr.ipc.Schema()
+		for i := 0; i < sr.ipc.NumRecords(); i++ {
+			rec, err := sr.ipc.RecordBatch(i)
+			if err != nil {
+				return nil, fmt.Errorf("shard %s: %w: %v", path, ErrCorrupt, err)
+			}
+			sr.rows += rec.NumRows()
+		}
+		return sr, nil
+	}
+	sr.pf, err = file.NewParquetReader(f)
+	if err != nil {
+		return nil, fmt.Errorf("shard %s: %w: %v", path, ErrCorrupt, err)
+	}
+	sr.pq, err = pqarrow.NewFileReader(sr.pf, pqarrow.ArrowReadProperties{BatchSize: readBatchRows}, mem)
+	if err != nil {
+		return nil, fmt.Errorf("shard %s: %w: %v", path, ErrCorrupt, err)
+	}
+	sr.schema, err = sr.pq.Schema()
+	if err != nil {
+		return nil, fmt.Errorf("shard %s: %w: %v", path, ErrCorrupt, err)
+	}
+	sr.rows = sr.pf.NumRows()
+	return sr, nil
+}
+
+func (sr *shardReader) Close() error {
+	if sr.pf != nil {
+		sr.pf.Close()
+	}
+	if sr.ipc != nil {
+		sr.ipc.Close()
+	}
+	return sr.f.Close()
+}
+
+// scan calls fn with records holding the columns cols (field indices; nil:
+// all). Records are released after fn returns; fn must Retain what it keeps.
+func (sr *shardReader) scan(ctx context.Context, cols []int, fn func(arrow.RecordBatch) error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("shard %s: %w: %v", sr.path, ErrCorrupt, r)
+		}
+	}()
+	if cols == nil {
+		cols = make([]int, sr.schema.NumFields())
+		for i := range cols {
+			cols[i] = i
+		}
+	}
+	if sr.ipc != nil {
+		fields := make([]arrow.Field, len(cols))
+		for j, c := range cols {
+			fields[j] = sr.schema.Field(c)
+		}
+		meta := sr.schema.Metadata()
+		sub := arrow.NewSchema(fields, &meta)
+		for i := 0; i < sr.ipc.NumRecords(); i++ {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			rec, err := sr.ipc.RecordBatch(i)
+			if err != nil {
+				return fmt.Errorf("shard %s: %w: %v", sr.path, ErrCorrupt, err)
+			}
+			arrs := make([]arrow.Array, len(cols))
+			for j, c := range cols {
+				arrs[j] = rec.Column(c)
+			}
+			proj := array.NewRecordBatch(sub, arrs, rec.NumRows())
+			err = fn(proj)
+			proj.Release()
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	// Every column of the contract has exactly one Parquet leaf, so field
+	// index and leaf index agree.
+	rr, err := sr.pq.GetRecordReader(ctx, cols, nil)
+	if err != nil {
+		return fmt.Errorf("shard %s: %w: %v", sr.path, ErrCorrupt, err)
+	}
+	defer rr.Release()
+	for rr.Next() {
+		if err := fn(rr.RecordBatch()); err != nil {
+			return err
+		}
+	}
+	if err := rr.Err(); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("shard %s: %w: %v", sr.path, ErrCorrupt, err)
+	}
+	return nil
+}
