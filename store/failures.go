@@ -93,7 +93,7 @@ func readFailures(dir string, e FailureEntry, mem memory.Allocator) ([]Failure, 
 		return nil, fmt.Errorf("failure log %s: %w: %v", path, ErrCorrupt, err)
 	}
 	defer tbl.Release()
-	if !tbl.Schema().Equal(failureSchema) {
+	if !sameFields(tbl.Schema(), failureSchema) {
 		return nil, fmt.Errorf("failure log %s: %w: schema %s", path, ErrContent, tbl.Schema())
 	}
 	tr := array.NewTableReader(tbl, -1)
@@ -113,4 +113,18 @@ func readFailures(dir string, e FailureEntry, mem memory.Allocator) ([]Failure, 
 		return nil, fmt.Errorf("failure log %s: %w: %d rows, manifest says %d", path, ErrContent, len(out), e.Rows)
 	}
 	return out, nil
+}
+
+// sameFields compares names and types, not field metadata (Parquet adds
+// field ids).
+func sameFields(a, b *arrow.Schema) bool {
+	if a.NumFields() != b.NumFields() {
+		return false
+	}
+	for i := range a.Fields() {
+		if a.Field(i).Name != b.Field(i).Name || !arrow.TypeEqual(a.Field(i).Type, b.Field(i).Type) {
+			return false
+		}
+	}
+	return true
 }

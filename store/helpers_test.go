@@ -96,4 +96,3 @@ func writeStore(dir string, md schema.Metadata, opts Options, seed uint64) error
 	}
 	return w.Close()
 }
-

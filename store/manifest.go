@@ -263,4 +263,3 @@ func ownsPart(base string, spec ShardSpec, f Format) (int, bool) {
 	fmt.Sscan(sub[3], &n)
 	return n, true
 }
-

@@ -1,0 +1,126 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/deitkd/deitkd/schema"
+)
+
+// Merge combines the per-writer manifests of a split store (written by n
+// writers with Options.Shard i/n) into manifest.json. It checks that all n
+// manifests are present and agree (metadata except created_by, file
+// format), that every listed shard is on disk with its size, that each
+// writer stored only its own images (index ≡ i mod n, which also makes the
+// writers disjoint), and that stored and failed images together cover the
+// whole dataset. The failure logs are combined into
+// failures/failures.parquet. Merge is idempotent.
+func Merge(ctx context.Context, dir string) (*Manifest, error) {
+	paths, err := filepath.Glob(filepath.Join(dir, "manifest.*-of-*.json"))
+	if err != nil || len(paths) == 0 {
+		return nil, fmt.Errorf("merge %s: %w: no per-writer manifests (manifest.i-of-n.json)", dir, ErrIncomplete)
+	}
+	mans := map[int]*Manifest{}
+	n := 0
+	var first *Manifest
+	var firstPath string
+	for _, p := range paths {
+		m, err := ReadManifest(p)
+		if err != nil {
+			return nil, fmt.Errorf("merge %s: %w", dir, err)
+		}
+		if m.Shard == nil {
+			return nil, fmt.Errorf("merge %s: manifest %s: %w: no shard spec", dir, p, ErrManifest)
+		}
+		if first == nil {
+			first, firstPath, n = m, p, m.Shard.Count
+		}
+		if m.Shard.Count != n {
+			return nil, fmt.Errorf("merge %s: manifest %s: %w: writer %s, but %s is of %d", dir, p, ErrManifest, m.Shard, firstPath, n)
+		}
+		if err := schema.Diff(first.Meta(), m.Meta()); err != nil {
+			return nil, fmt.Errorf("merge %s: manifest %s disagrees with %s: %w", dir, p, firstPath, err)
+		}
+		if m.FileFormat != first.FileFormat {
+			return nil, fmt.Errorf("merge %s: manifest %s: %w: format %s, %s has %s", dir, p, schema.ErrMismatch, m.FileFormat, firstPath, first.FileFormat)
+		}
+		mans[m.Shard.Index] = m
+	}
+	for i := 0; i < n; i++ {
+		if mans[i] == nil {
+			return nil, fmt.Errorf("merge %s: %w: manifest.%d-of-%d.json is missing", dir, ErrIncomplete, i, n)
+		}
+	}
+	out, err := newManifest(first.Meta(), first.FileFormat, ShardSpec{})
+	if err != nil {
+		return nil, fmt.Errorf("merge %s: %w", dir, err)
+	}
+	var covered IndexSet
+	var failures []Failure
+	for i := 0; i < n; i++ {
+		m := mans[i]
+		for _, s := range m.Shards {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			p := filepath.Join(dir, s.File)
+			if err := checkSize(p, s); err != nil {
+				return nil, fmt.Errorf("merge %s: %w", dir, err)
+			}
+			var bad int64 = -1
+			err := readImageIndices(p, m.FileFormat, memory.DefaultAllocator, func(ix int64) {
+				if ix%int64(n) != int64(i) && bad < 0 {
+					bad = ix
+				}
+				covered.Add(ix)
+			})
+			if err != nil {
+				return nil, fmt.Errorf("merge %s: %w", dir, err)
+			}
+			if bad >= 0 {
+				return nil, fmt.Errorf("merge %s: shard %s: %w: image %d is not ≡ %d (mod %d)", dir, p, ErrNotMyShard, bad, i, n)
+			}
+			out.Shards = append(out.Shards, s)
+			out.Rows += s.Rows
+			out.Images += s.Images
+		}
+		for _, e := range m.Failures {
+			fs, err := readFailures(dir, e, memory.DefaultAllocator)
+			if err != nil {
+				return nil, fmt.Errorf("merge %s: %w", dir, err)
+			}
+			failures = append(failures, fs...)
+		}
+	}
+	for _, f := range failures {
+		covered.Add(f.ImageIndex)
+	}
+	if want := out.Meta().Dataset.ImageCount; int64(covered.Len()) != want {
+		var missing []int64
+		for i := int64(0); i < want && len(missing) < 5; i++ {
+			if !covered.Contains(i) {
+				missing = append(missing, i)
+			}
+		}
+		return nil, fmt.Errorf("merge %s: %w: %d of %d images neither stored nor failed (first: %v); finish the writers first", dir, ErrIncomplete, want-int64(covered.Len()), want, missing)
+	}
+	if len(failures) > 0 {
+		sort.SliceStable(failures, func(a, b int) bool { return failures[a].ImageIndex < failures[b].ImageIndex })
+		e, err := writeFailures(dir, failureFileName(ShardSpec{}), failures, memory.DefaultAllocator)
+		if err != nil {
+			return nil, fmt.Errorf("merge %s: %w", dir, err)
+		}
+		out.Failures = []FailureEntry{e}
+	} else {
+		os.Remove(filepath.Join(dir, filepath.FromSlash(failureFileName(ShardSpec{}))))
+	}
+	if err := out.write(filepath.Join(dir, "manifest.json")); err != nil {
+		return nil, fmt.Errorf("merge %s: %w", dir, err)
+	}
+	return out, nil
+}

@@ -1,0 +1,253 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"math"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/float16"
+
+	"github.com/deitkd/deitkd/schema"
+)
+
+// Target is the teacher's output for one (image, view), as the trainer's
+// loss takes it.
+type Target struct {
+	Hard       int32       // argmax over all K logits
+	Mode       schema.Mode // which of the fields below are set
+	NumClasses int         // K
+	Logits     []float32   // full: the K logits; topk: the k stored logits, descending
+	Index      []int32     // topk: the classes of Logits; nil in mode full
+	LogSumExp  float32     // topk: log Σ exp over all K logits
+}
+
+// Targets is an in-memory index (image_id, view) → Target over a whole
+// store, for a trainer that visits images in random order. It keeps logits
+// in their stored dtype (2 bytes each at float16): mode topk with k=10 costs
+// about 70 bytes per row, so 60,000 images × 10 views fit in 42 MB; mode full
+// costs 2K or 4K bytes per row, which suits small K. For stores that do not
+// fit in memory, stream shards with Reader.Scan instead. Safe for
+// concurrent Lookups.
+type Targets struct {
+	meta    schema.Metadata
+	width   int              // logits per row
+	byID    map[string]int32 // image_id → first row
+	byIndex map[int64]int32  // image_index → first row
+	views   []int32          // view of each row
+	hard    []int32          // teacher_hard of each row
+	f32     []float32        // rows × width when dtype is float32
+	f16     []uint16         // rows × width when dtype is float16
+	topk    []int32          // rows × k in mode topk
+	lse     []float32        // mode topk
+}
+
+// LoadTargets reads the columns a trainer needs from every shard.
+func (r *Reader) LoadTargets(ctx context.Context) (*Targets, error) {
+	md := r.Meta
+	t := &Targets{meta: md, width: md.Width(), byID: map[string]int32{}, byIndex: map[int64]int32{}}
+	n := r.Manifest.Rows
+	t.views = make([]int32, 0, n)
+	t.hard = make([]int32, 0, n)
+	if md.Store.DType == schema.Float16 {
+		t.f16 = make([]uint16, 0, n*int64(t.width))
+	} else {
+		t.f32 = make([]float32, 0, n*int64(t.width))
+	}
+	cols := []string{schema.ColImageID, schema.ColImageIndex, schema.ColView, schema.ColTeacherHard}
+	if md.Store.Mode == schema.ModeTopK {
+		cols = append(cols, schema.ColTopKLogit, schema.ColTopKIndex, schema.ColLogSumExp)
+		t.topk = make([]int32, 0, n*int64(md.Store.K))
+		t.lse = make([]float32, 0, n)
+	} else {
+		cols = append(cols, schema.ColTeacherLogits)
+	}
+	last := int64(-1) // image index of the previous row, across records
+	err := r.Scan(ctx, cols, func(rec arrow.RecordBatch) error {
+		ids := rec.Column(0).(*array.String)
+		idx := rec.Column(1).(*array.Int64).Int64Values()
+		for i := 0; i < ids.Len(); i++ {
+			row := int32(len(t.views) + i)
+			if idx[i] == last {
+				continue
+			}
+			last = idx[i]
+			id := ids.Value(i)
+			if _, dup := t.byID[id]; dup {
+				return fmt.Errorf("store %s: %w: image %s appears in two places", r.Dir, ErrContent, id)
+			}
+			t.byID[id] = row
+			t.byIndex[idx[i]] = row
+		}
+		t.views = append(t.views, rec.Column(2).(*array.Int32).Int32Values()...)
+		t.hard = append(t.hard, rec.Column(3).(*array.Int32).Int32Values()...)
+		vals := rec.Column(4).(*array.FixedSizeList).ListValues()
+		switch v := vals.(type) {
+		case *array.Float16:
+			for _, x := range v.Values() {
+				t.f16 = append(t.f16, x.Uint16())
+			}
+		case *array.Float32:
+			t.f32 = append(t.f32, v.Float32Values()...)
+		}
+		if md.Store.Mode == schema.ModeTopK {
+			t.topk = append(t.topk, rec.Column(5).(*array.FixedSizeList).ListValues().(*array.Int32).Int32Values()...)
+			t.lse = append(t.lse, rec.Column(6).(*array.Float32).Float32Values()...)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// Len is the number of rows.
+func (t *Targets) Len() int { return len(t.views) }
+
+// Meta returns the store's metadata.
+func (t *Targets) Meta() schema.Metadata { return t.meta }
+
+// Lookup returns the target of (imageID, view), or an error wrapping
+// ErrNotFound.
+func (t *Targets) Lookup(imageID string, view int) (Target, error) {
+	first, ok := t.byID[imageID]
+	if !ok {
+		return Target{}, fmt.Errorf("lookup %s view %d: %w", imageID, view, ErrNotFound)
+	}
+	return t.at(first, view, imageID)
+}
+
+// LookupIndex is Lookup by image index.
+func (t *Targets) LookupIndex(imageIndex int64, view int) (Target, error) {
+	first, ok := t.byIndex[imageIndex]
+	if !ok {
+		return Target{}, fmt.Errorf("lookup image %d view %d: %w", imageIndex, view, ErrNotFound)
+	}
+	return t.at(first, view, fmt.Sprint("image ", imageIndex))
+}
+
+// at finds the row of view among the rows of one image starting at first:
+// rows are sorted by view, and normally view v sits at first+v.
+func (t *Targets) at(first int32, view int, what string) (Target, error) {
+	row := int(first) + view
+	if row >= len(t.views) || int(t.views[row]) != view || (view > 0 && t.views[row-1] >= t.views[row]) {
+		row = -1
+		for r := int(first); r < len(t.views) && (r == int(first) || t.views[r] > t.views[r-1]); r++ {
+			if int(t.views[r]) == view {
+				row = r
+				break
+			}
+		}
+		if row < 0 {
+			return Target{}, fmt.Errorf("lookup %s view %d: %w", what, view, ErrNotFound)
+		}
+	}
+	return t.Row(row), nil
+}
+
+// Row returns the target of row i, in store order.
+func (t *Targets) Row(i int) Target {
+	out := Target{Hard: t.hard[i], Mode: t.meta.Store.Mode, NumClasses: t.meta.NumClasses, Logits: make([]float32, t.width)}
+	lo := i * t.width
+	if t.f16 != nil {
+		for j, h := range t.f16[lo : lo+t.width] {
+			out.Logits[j] = float16.FromBits(h).Float32()
+		}
+	} else {
+		copy(out.Logits, t.f32[lo:lo+t.width])
+	}
+	if t.meta.Store.Mode == schema.ModeTopK {
+		k := t.meta.Store.K
+		out.Index = append([]int32(nil), t.topk[i*k:(i+1)*k]...)
+		out.LogSumExp = t.lse[i]
+	}
+	return out
+}
+
+// Dense writes the teacher's probabilities at temperature tau over all K
+// classes into dst (grown if short) and returns it.
+//
+// Mode full: softmax(logits/tau), exact.
+//
+// Mode topk: the k stored logits are known, the K−k others only through
+// logsumexp: at tau=1 their total mass is R = 1 − Σ_stored exp(l_i − lse),
+// and Dense spreads R uniformly, which is exact for every stored class and
+// for the total. At tau ≠ 1 the unstored logits' spread is needed and was not
+// kept; Dense assumes every unstored class has the same logit u, the one
+// that reproduces R at tau=1 (u = lse + log(R/(K−k)), never above the
+// smallest stored logit), and then takes softmax over the stored logits and
+// K−k copies of u at tau. So stored classes keep their exact ratios
+// exp((l_i − l_j)/tau) to each other at every tau, probabilities sum to 1,
+// and tau=1 is exact. The leftover mass is approximate: because x ↦ x^(1/tau)
+// is concave for tau > 1, the true leftover Σ exp(l_j/tau) over unstored j
+// is at most the uniform estimate, so Dense overstates the leftover for
+// tau > 1 (slightly softer targets) and understates it for tau < 1 — the
+// error is bounded by the spread of the unstored logits, which top-k
+// selection keeps below the stored ones.
+func Dense(t Target, tau float64, dst []float32) []float32 {
+	k := t.NumClasses
+	if cap(dst) < k {
+		dst = make([]float32, k)
+	}
+	dst = dst[:k]
+	if t.Mode == schema.ModeFull {
+		softmax(t.Logits, tau, dst)
+		return dst
+	}
+	stored := len(t.Index)
+	lse := float64(t.LogSumExp)
+	var kept float64
+	for _, l := range t.Logits {
+		kept += math.Exp(float64(l) - lse)
+	}
+	rest := k - stored
+	leftover := 1 - kept
+	if rest == 0 || leftover <= 0 {
+		// Nothing unstored, or rounding (float16 logits) left no room: the
+		// stored classes carry all the mass.
+		for i := range dst {
+			dst[i] = 0
+		}
+		m := float64(t.Logits[0])
+		var s float64
+		for _, l := range t.Logits {
+			s += math.Exp((float64(l) - m) / tau)
+		}
+		for j, c := range t.Index {
+			dst[c] = float32(math.Exp((float64(t.Logits[j])-m)/tau) / s)
+		}
+		return dst
+	}
+	u := lse + math.Log(leftover/float64(rest))
+	m := max(float64(t.Logits[0]), u)
+	s := float64(rest) * math.Exp((u-m)/tau)
+	for _, l := range t.Logits {
+		s += math.Exp((float64(l) - m) / tau)
+	}
+	pu := float32(math.Exp((u-m)/tau) / s)
+	for i := range dst {
+		dst[i] = pu
+	}
+	for j, c := range t.Index {
+		dst[c] = float32(math.Exp((float64(t.Logits[j])-m)/tau) / s)
+	}
+	return dst
+}
+
+func softmax(logits []float32, tau float64, dst []float32) {
+	m := float64(logits[0])
+	for _, l := range logits {
+		m = max(m, float64(l))
+	}
+	var s float64
+	for i, l := range logits {
+		e := math.Exp((float64(l) - m) / tau)
+		dst[i] = float32(e)
+		s += e
+	}
+	for i := range dst {
+		dst[i] = float32(float64(dst[i]) / s)
+	}
+}

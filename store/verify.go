@@ -1,0 +1,236 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/deitkd/deitkd/schema"
+)
+
+// Problem is one thing Verify found wrong, with the file it concerns.
+type Problem struct {
+	File string
+	Err  error
+}
+
+func (p Problem) String() string { return p.Err.Error() }
+
+// VerifyReport is what Verify found.
+type VerifyReport struct {
+	Shards   int
+	Rows     int64
+	Images   int64
+	Failures int
+	Problems []Problem
+}
+
+// OK reports whether no problem was found.
+func (v *VerifyReport) OK() bool { return len(v.Problems) == 0 }
+
+// Verify checks a whole store: the manifest; for each shard its presence,
+// size, sha256, schema (version and configuration), row count, sort order
+// by (image_index, view), image index range, and views 0..V-1 of each image;
+// no (image_id, view) twice across shards; no label file in the folder that
+// the manifest does not list; the failure log's checksum; and that every
+// image index of the dataset is either stored or in the failure log. It
+// returns an error only when the manifest itself cannot be read; everything
+// else is a Problem, and it goes on to find them all.
+func Verify(ctx context.Context, path string) (*VerifyReport, error) {
+	r, err := openForVerify(path)
+	if err != nil {
+		return nil, err
+	}
+	rep := &VerifyReport{Shards: len(r.Manifest.Shards)}
+	add := func(file string, err error) { rep.Problems = append(rep.Problems, Problem{File: file, Err: err}) }
+	v := verifier{views: r.Meta.Views.Count, ids: map[string]int64{}}
+	for i, s := range r.Manifest.Shards {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		p := r.ShardPath(i)
+		if err := checkSize(p, s); err != nil {
+			add(p, err)
+			continue
+		}
+		sum, err := fileSHA256(p)
+		if err != nil {
+			add(p, fmt.Errorf("shard %s: %w", p, err))
+			continue
+		}
+		if sum != s.SHA256 {
+			add(p, fmt.Errorf("shard %s: %w: sha256 %s, manifest says %s", p, ErrChecksum, sum, s.SHA256))
+			continue
+		}
+		if err := v.shard(ctx, r, i); err != nil {
+			add(p, err)
+		}
+		rep.Rows += s.Rows
+		rep.Images += s.Images
+	}
+	// Label files the manifest does not list would be read by a glob.
+	listed := map[string]bool{}
+	for _, s := range r.Manifest.Shards {
+		listed[s.File] = true
+	}
+	ents, err := os.ReadDir(r.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("verify %s: %w", r.Dir, err)
+	}
+	for _, e := range ents {
+		n := e.Name()
+		if (strings.HasSuffix(n, ".parquet") || strings.HasSuffix(n, ".arrow")) && !listed[n] {
+			p := filepath.Join(r.Dir, n)
+			add(p, fmt.Errorf("%s: %w: not listed in the manifest, yet a glob over the store reads it", p, ErrContent))
+		}
+	}
+	failed := IndexSet{}
+	fs, err := r.Failures()
+	if err != nil {
+		add(filepath.Join(r.Dir, "failures"), err)
+	}
+	rep.Failures = len(fs)
+	for _, f := range fs {
+		failed.Add(f.ImageIndex)
+	}
+	var missing []int64
+	nmissing := 0
+	for i := int64(0); i < r.Meta.Dataset.ImageCount; i++ {
+		if !v.seen.Contains(i) && !failed.Contains(i) {
+			if len(missing) < 5 {
+				missing = append(missing, i)
+			}
+			nmissing++
+		}
+	}
+	if nmissing > 0 {
+		mp := filepath.Join(r.Dir, "manifest.json")
+		add(mp, fmt.Errorf("store %s: %w: %d of %d image indices neither stored nor in the failure log (first: %v)", r.Dir, ErrIncomplete, nmissing, r.Meta.Dataset.ImageCount, missing))
+	}
+	return rep, nil
+}
+
+// openForVerify is OpenReader without the size checks, which Verify reports
+// per shard instead of failing at the first.
+func openForVerify(path string) (*Reader, error) {
+	manPath := path
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		manPath = filepath.Join(path, "manifest.json")
+	}
+	man, err := ReadManifest(manPath)
+	if err != nil {
+		return nil, err
+	}
+	r := &Reader{Dir: filepath.Dir(manPath), Manifest: man, Meta: man.Meta(), mem: memory.DefaultAllocator}
+	if r.Schema, err = schema.NewSchema(r.Meta); err != nil {
+		return nil, fmt.Errorf("manifest %s: %w", manPath, err)
+	}
+	return r, nil
+}
+
+type verifier struct {
+	views int
+	seen  IndexSet         // image indices in shards so far
+	ids   map[string]int64 // image_id → image_index
+}
+
+func (v *verifier) shard(ctx context.Context, r *Reader, i int) error {
+	s := r.Manifest.Shards[i]
+	p := r.ShardPath(i)
+	var (
+		rows        int64
+		images      int64
+		lastIdx     int64 = -1
+		lastView    int32 = -1
+		first, last int64 = -1, -1
+		mod, modN   int64
+		split       bool
+		problem     error
+	)
+	if sub := partName.FindStringSubmatch(s.File); sub != nil && sub[1] != "" {
+		fmt.Sscan(sub[1], &mod)
+		fmt.Sscan(sub[2], &modN)
+		split = true
+	}
+	fail := func(format string, a ...any) error {
+		if problem == nil {
+			problem = fmt.Errorf("shard %s: %w: %s", p, ErrContent, fmt.Sprintf(format, a...))
+		}
+		return problem
+	}
+	err := r.ScanShard(ctx, i, []string{schema.ColImageID, schema.ColImageIndex, schema.ColView, schema.ColTeacherHard}, func(rec arrow.RecordBatch) error {
+		ids := rec.Column(0).(*array.String)
+		idx := rec.Column(1).(*array.Int64).Int64Values()
+		views := rec.Column(2).(*array.Int32).Int32Values()
+		hard := rec.Column(3).(*array.Int32).Int32Values()
+		for j := range idx {
+			ix, vw, id := idx[j], views[j], ids.Value(j)
+			if first < 0 {
+				first = ix
+			}
+			last = ix
+			switch {
+			case ix < lastIdx || (ix == lastIdx && vw <= lastView):
+				return fail("row %d: image %d view %d after image %d view %d: %v", rows, ix, vw, lastIdx, lastView, ErrOrder)
+			case ix != lastIdx && lastIdx >= 0 && lastView != int32(v.views-1):
+				return fail("image %d has views 0..%d, store has %d views", lastIdx, lastView, v.views)
+			case ix != lastIdx && vw != 0, ix == lastIdx && vw != lastView+1:
+				return fail("image %d: view %d follows view %d (duplicate or missing view)", ix, vw, lastView)
+			case hard[j] < 0 || int(hard[j]) >= r.Meta.NumClasses:
+				return fail("image %d view %d: teacher_hard %d outside 0..%d", ix, vw, hard[j], r.Meta.NumClasses-1)
+			case split && ix%modN != mod:
+				return fail("image %d in a part of writer %d-of-%d", ix, mod, modN)
+			}
+			if ix != lastIdx {
+				if v.seen.Contains(ix) {
+					return fail("image %d (%s) is also in an earlier shard", ix, id)
+				}
+				if prev, dup := v.ids[id]; dup {
+					return fail("image_id %s is image %d here and image %d elsewhere", id, ix, prev)
+				}
+				v.ids[id] = ix
+				v.seen.Add(ix)
+				images++
+			} else if v.ids[id] != ix {
+				return fail("image %d: image_id changes within the image to %s", ix, id)
+			}
+			lastIdx, lastView = ix, vw
+			rows++
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	switch {
+	case lastIdx >= 0 && lastView != int32(v.views-1):
+		return fail("image %d has views 0..%d, store has %d views", lastIdx, lastView, v.views)
+	case rows != s.Rows || images != s.Images:
+		return fail("%d rows of %d images, manifest says %d of %d", rows, images, s.Rows, s.Images)
+	case first != s.FirstImageIndex || last != s.LastImageIndex:
+		return fail("image indices %d..%d, manifest says %d..%d", first, last, s.FirstImageIndex, s.LastImageIndex)
+	}
+	return nil
+}
+
+func fileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
