@@ -1,0 +1,156 @@
+// Command precompute runs an ONNX teacher once over every view of every image of a dataset and
+// writes its logits to a label store (stage one of deitkd).
+//
+//	precompute --model teacher.onnx --data imagenet/train --out labels/
+//
+// Exit status: 0 when every image was labelled, 3 when some could not be and were skipped
+// (they are in the store's failure log), 1 on a fatal error or an interruption (rerun the same
+// command to resume), 2 on a usage error.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/deitkd/deitkd/precompute"
+	"github.com/deitkd/deitkd/schema"
+	"github.com/deitkd/deitkd/store"
+)
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitFatal   = 1
+	exitUsage   = 2
+	exitSkipped = 3
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, term.IsTerminal(int(os.Stderr.Fd())))
+	stop()
+	os.Exit(code)
+}
+
+// run parses args, runs precompute and returns the exit code. tty says whether stderr is a
+// terminal (a progress bar) or not (a plain line every few seconds).
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, tty bool) int {
+	var o precompute.Options
+	fs := flag.NewFlagSet("precompute", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: precompute --model FILE --data SRC --out DIR [flags]\n\n"+
+			"Labels every view of every image of SRC (a class-folder tree DIR, list:FILE, or idx:PREFIX)\n"+
+			"with the ONNX teacher FILE and writes a label store to DIR. Rerun the same command to resume.\n"+
+			"Exit status: 0 all labelled, 3 some images failed and were skipped, 1 fatal, 2 usage.\n\nflags:\n")
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&o.Model, "model", "", "ONNX teacher `file` (NCHW float32 input, N×K logits)")
+	fs.StringVar(&o.Data, "data", "", "dataset: a class-folder `DIR`, list:FILE (path[<TAB>label] lines) or idx:PREFIX (MNIST files)")
+	fs.StringVar(&o.Out, "out", "", "label store `dir` (created, or resumed if it holds the same configuration)")
+	fs.IntVar(&o.Batch, "batch", 64, "rows (image views) per teacher run")
+	fs.IntVar(&o.Workers, "workers", runtime.NumCPU(), "decode/preprocess workers")
+	fs.IntVar(&o.Threads, "threads", 0, "teacher intra-op threads (0: the cores left after --workers, at least 1)")
+	fs.StringVar(&o.Provider, "provider", "cpu", "execution provider: cpu or cuda")
+	fs.IntVar(&o.Device, "device", 0, "CUDA device id")
+	fs.BoolVar(&o.NoFallback, "no-fallback", false, "fail if CUDA cannot start instead of warning and running on CPU")
+	fs.StringVar(&o.ORTLib, "ort-lib", "", "libonnxruntime.so `path` (default: $DEITKD_ORT_LIB, then the `make setup` cache)")
+	fs.StringVar(&o.Output, "output", "", "logits output `name` of a model with several (default: the first 2-D float output)")
+	mode := fs.String("store", "full", "what to keep: full (all K logits) or topk (the k largest, their classes, and logsumexp)")
+	fs.IntVar(&o.TopK, "topk", 0, "k for --store topk (0: min(10, K))")
+	dtype := fs.String("dtype", "float32", "stored logit type: float32 or float16")
+	format := fs.String("format", "parquet", "shard file format: parquet or arrow")
+	shard := fs.String("shard", "", "`i/n`: this process labels the images whose index ≡ i (mod n)")
+	fs.IntVar(&o.ShardRows, "shard-rows", 0, "advanced: rows per store shard file (0: the store's default, 50000)")
+	fs.IntVar(&o.Limit, "limit", 0, "label only images with index < `n` (0: all)")
+	fs.StringVar(&o.OnError, "on-error", "skip", "an image that cannot be read: skip (log it, exit 3) or fail (exit 1)")
+	fs.IntVar(&o.Resize, "resize", 0, "shorter side before the centre crop (default: the model's metadata, else the crop)")
+	fs.IntVar(&o.Crop, "crop", 0, "centre crop; must equal the model's input side (default: that side)")
+	fs.StringVar(&o.Interpolation, "interp", "", "bilinear or bicubic (default: the model's metadata, else bilinear)")
+	mean := fs.String("mean", "", "per-channel `values`, comma-separated: 0.485,0.456,0.406 (default: the model's metadata)")
+	std := fs.String("std", "", "per-channel `values`, comma-separated (default: the model's metadata)")
+	fs.StringVar(&o.ClassNamesFile, "class-names", "", "`file` of class names, one a line, K lines, for a model without them")
+	fs.StringVar(&o.ClassMapFile, "class-map", "", "`file` of FOLDER<TAB>TEACHER lines mapping each dataset class folder to a teacher class index or name")
+	fs.IntVar(&o.Views, "views", 1, "views per image: view 0 the centre crop, the others RandomResizedCrop boxes")
+	scale := fs.String("scale", "0.08,1", "random views' area fraction range `a,b` (torchvision's; for 28-pixel images 0.35,1 keeps a recognisable object)")
+	ratio := fs.String("ratio", "0.75,1.3333333333333333", "random views' aspect ratio range `a,b`")
+	flipP := fs.Float64("flip-p", 0.5, "random views' horizontal flip probability")
+	fs.Uint64Var(&o.Seed, "seed", 0, "seed of the random views: each is a pure function of (seed, image index, view)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "precompute: unexpected argument %q\n", fs.Arg(0))
+		return exitUsage
+	}
+	o.StoreMode, o.DType, o.Format = schema.Mode(*mode), schema.DType(*dtype), store.Format(*format)
+	o.FlipP = *flipP
+	if o.FlipP == 0 {
+		o.FlipP = -1 // Options: 0 means the default, negative never
+	}
+	var err error
+	if *shard != "" {
+		if o.Shard, err = precompute.ParseShard(*shard); err != nil {
+			return usage(stderr, err)
+		}
+	}
+	if o.Mean, err = precompute.ParseFloats(*mean); err != nil {
+		return usage(stderr, err)
+	}
+	if o.Std, err = precompute.ParseFloats(*std); err != nil {
+		return usage(stderr, err)
+	}
+	if o.Scale, err = precompute.ParseRange(*scale); err != nil {
+		return usage(stderr, err)
+	}
+	if o.Ratio, err = precompute.ParseRange(*ratio); err != nil {
+		return usage(stderr, err)
+	}
+	o.Warn = func(s string) { fmt.Fprintln(stderr, "precompute: warning:", s) }
+	o.Progress = precompute.ProgressPrinter(stderr, tty, 5*time.Second)
+
+	job, err := precompute.New(o)
+	if err != nil {
+		if errors.Is(err, precompute.ErrOptions) {
+			return usage(stderr, err)
+		}
+		return fatal(stderr, err)
+	}
+	defer job.Close()
+	sum, err := job.Run(ctx)
+	sum.Write(stdout)
+	if err != nil {
+		return fatal(stderr, err)
+	}
+	if err := job.Close(); err != nil {
+		return fatal(stderr, err)
+	}
+	if sum.Failed > 0 {
+		return exitSkipped
+	}
+	return exitOK
+}
+
+func usage(stderr io.Writer, err error) int {
+	fmt.Fprintln(stderr, "precompute:", strings.TrimPrefix(err.Error(), "precompute: "))
+	return exitUsage
+}
+
+func fatal(stderr io.Writer, err error) int {
+	fmt.Fprintln(stderr, "precompute:", strings.TrimPrefix(err.Error(), "precompute: "))
+	return exitFatal
+}

@@ -1,0 +1,29 @@
+// Package precompute is deitkd's stage one: it runs an ONNX teacher over every view of every
+// image of a dataset once and writes the logits into a label store.
+//
+// New resolves a run before any image is read — it opens the teacher (which refuses a model
+// of the wrong form), the dataset, works out the preprocessing (flags over the model's
+// deitkd.preprocess metadata over defaults), checks class names against the dataset's class
+// folders, and opens the store (which refuses an existing store of another configuration,
+// naming the key). Job.Run then streams the images through a pipeline built on
+// errgroup.WithContext, in the manner of restic's archiver:
+//
+//	reader ─► decode workers (N) ─► order-restoring batcher ─► teacher ─► store writer
+//
+// The reader emits the indices still to do (skipping images the store already has and those
+// another --shard owns), each after taking a token from a bounded window; the workers load and
+// decode each image once and render every view of it into one pooled []float32; the batcher
+// puts results back into index order, copies them into the next teacher batch and returns
+// their token, so at most Window images are in flight however large the dataset; the teacher
+// stage runs the batch; the writer appends rows in (image_index, view) order, logs per-image
+// failures, and reports progress. Every channel is bounded, every send selects on ctx.Done(),
+// and each producer closes its channel. On cancellation nothing is left half-way: the writer
+// only ever writes whole images, and Run closes the store, so every finished image stays and a
+// rerun of the same command resumes after it.
+//
+// Per-image failures (unreadable, truncated, empty, not an image, absurd dimensions) all pass
+// through one function, Job.imageFailed, which logs them to the store's failure log and skips
+// them, or, with OnError "fail", ends the run naming the file.
+//
+// precompute imports dataset, teacher, schema and store; nothing imports it but cmd/precompute.
+package precompute

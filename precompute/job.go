@@ -1,0 +1,273 @@
+package precompute
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/deitkd/deitkd/dataset"
+	"github.com/deitkd/deitkd/schema"
+	"github.com/deitkd/deitkd/store"
+	"github.com/deitkd/deitkd/teacher"
+)
+
+// Sentinel errors of precompute.
+var (
+	// ErrClasses reports dataset classes that do not mean the teacher's classes.
+	ErrClasses = errors.New("precompute: classes disagree")
+	// ErrPreprocess reports preprocessing that does not fit the teacher's input.
+	ErrPreprocess = errors.New("precompute: preprocessing does not fit the teacher")
+	// ErrInterrupted reports a run ended by its context (SIGINT, SIGTERM) before it was done.
+	// Every image finished before it is in the store; a rerun resumes.
+	ErrInterrupted = errors.New("precompute: interrupted")
+)
+
+// Job is one resolved run: teacher, dataset, preprocessing, views and store, all checked.
+// Nothing of it is safe for concurrent use; Run runs once.
+type Job struct {
+	opts   Options
+	model  *teacher.Model
+	info   teacher.Info
+	src    dataset.Source
+	cfg    dataset.Config     // Defaults applied
+	vc     dataset.ViewConfig // Defaults applied
+	labels []int32            // dataset label → teacher class; nil: identity
+	meta   schema.Metadata
+	w      *store.Writer
+	ran    bool
+}
+
+// New resolves opts into a Job, refusing before any image is read: a model that is not one
+// NCHW float32 input and 2-D logits (the teacher names its actual inputs and outputs),
+// preprocessing that does not fit it (channels, crop), class names that disagree with the
+// dataset's class folders, labels outside the teacher's classes, and an existing store of
+// another configuration (the store names the differing key).
+func New(opts Options) (*Job, error) {
+	if err := opts.applyDefaults(); err != nil {
+		return nil, err
+	}
+	j := &Job{opts: opts}
+	ok := false
+	defer func() {
+		if !ok {
+			j.Close()
+		}
+	}()
+	m, err := teacher.Open(opts.Model, teacher.Options{
+		Library: opts.ORTLib, Output: opts.Output, Provider: opts.Provider, Device: opts.Device,
+		NoFallback: opts.NoFallback, Threads: opts.Threads, Warn: opts.Warn,
+	})
+	if err != nil {
+		return nil, err
+	}
+	j.model, j.info = m, m.Info()
+	if j.src, err = dataset.Open(opts.Data); err != nil {
+		return nil, err
+	}
+	pre, names, err := j.resolvePreprocess()
+	if err != nil {
+		return nil, err
+	}
+	if names, err = j.teacherNames(names); err != nil {
+		return nil, err
+	}
+	if j.labels, err = labelMap(j.src, names, j.info.NumClasses, opts.ClassMapFile); err != nil {
+		return nil, err
+	}
+	vc, err := dataset.ViewConfig{Seed: opts.Seed, Scale: opts.Scale, Ratio: opts.Ratio, FlipP: opts.FlipP}.Defaults()
+	if err != nil {
+		return nil, fmt.Errorf("views: %w", err)
+	}
+	j.vc = vc
+	j.meta = schema.Metadata{
+		SchemaVersion: schema.Version,
+		Teacher: schema.Teacher{
+			File: filepath.Base(opts.Model), SHA256: j.info.SHA256, InputName: j.info.Input.Name,
+			InputShape: j.info.Input.Dims, OutputName: j.info.Output.Name,
+		},
+		NumClasses: j.info.NumClasses,
+		ClassNames: names,
+		Preprocess: pre,
+		Views:      schema.Views{Count: opts.Views, Seed: vc.Seed, Scale: vc.Scale, Ratio: vc.Ratio, FlipP: max(vc.FlipP, 0)},
+		Store:      schema.StoreConfig{Mode: opts.StoreMode, DType: opts.DType},
+		Dataset:    schema.Dataset{Name: datasetName(opts.Data), ImageCount: int64(j.src.Len()), IDHash: dataset.IDHash(j.src)},
+		CreatedBy:  opts.CreatedBy,
+	}
+	if opts.StoreMode == schema.ModeTopK {
+		j.meta.Store.K = opts.TopK
+		if j.meta.Store.K == 0 {
+			j.meta.Store.K = min(10, j.info.NumClasses)
+		}
+	}
+	if err := j.meta.Check(); err != nil {
+		return nil, err
+	}
+	j.w, err = store.OpenWriter(opts.Out, j.meta, store.Options{Format: opts.Format, ShardRows: opts.ShardRows, Shard: opts.Shard})
+	if err != nil {
+		return nil, err
+	}
+	ok = true
+	return j, nil
+}
+
+// Metadata is the store metadata of the run.
+func (j *Job) Metadata() schema.Metadata { return j.meta }
+
+// Preprocess is the dataset configuration every view is rendered with.
+func (j *Job) Preprocess() dataset.Config { return j.cfg }
+
+// ViewConfig is the configuration of the random views.
+func (j *Job) ViewConfig() dataset.ViewConfig { return j.vc }
+
+// Teacher describes the open teacher.
+func (j *Job) Teacher() teacher.Info { return j.info }
+
+// Close releases the teacher and, if Run was never called, closes the store. Safe to call
+// more than once.
+func (j *Job) Close() error {
+	var errs []error
+	if j.w != nil && !j.ran {
+		errs = append(errs, j.w.Close())
+		j.ran = true
+	}
+	if j.model != nil {
+		errs = append(errs, j.model.Close())
+		j.model = nil
+	}
+	return errors.Join(errs...)
+}
+
+// resolvePreprocess decides the eval transform: flags over the model's deitkd.preprocess over
+// defaults, with the crop and channels fixed by the model's input. It sets j.cfg and returns
+// what the store records, and the class names the model carries.
+func (j *Job) resolvePreprocess() (schema.Preprocess, []string, error) {
+	o, in := j.opts, j.info
+	md, names, _, err := teacher.PreprocessFromMetadata(in.Metadata)
+	if err != nil {
+		return schema.Preprocess{}, nil, fmt.Errorf("%s: %w", o.Model, err)
+	}
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: %s: %s", ErrPreprocess, o.Model, fmt.Sprintf(format, a...))
+	}
+	s, c := in.Height, in.Channels
+	switch {
+	case in.Height != in.Width:
+		return schema.Preprocess{}, nil, bad("input %v is %d×%d; views are square crops", in.Input, in.Height, in.Width)
+	case md.Crop != 0 && md.Crop != s:
+		return schema.Preprocess{}, nil, bad("its metadata says crop %d but its input %v is %d×%d", md.Crop, in.Input, s, s)
+	case o.Crop != 0 && o.Crop != s:
+		return schema.Preprocess{}, nil, bad("--crop %d but the model's input %v is %d×%d", o.Crop, in.Input, s, s)
+	case md.Channels != 0 && md.Channels != c:
+		return schema.Preprocess{}, nil, bad("its metadata says %d channels but its input %v has %d", md.Channels, in.Input, c)
+	}
+	resize := firstNonZero(o.Resize, md.Resize, s)
+	interp := o.Interpolation
+	if interp == "" {
+		interp = md.Interpolation
+	}
+	if interp == "" {
+		interp = "bilinear"
+	}
+	defMean, defStd := []float64{0.485, 0.456, 0.406}, []float64{0.229, 0.224, 0.225} // ImageNet's
+	if c == 1 {
+		defMean, defStd = []float64{0.5}, []float64{0.5}
+	}
+	mean, std := firstSet(o.Mean, md.Mean, defMean), firstSet(o.Std, md.Std, defStd)
+	if (o.Mean == nil && md.Mean == nil) || (o.Std == nil && md.Std == nil) {
+		j.opts.Warn(fmt.Sprintf("%s carries no mean/std in %s; normalising with mean %v std %v (give --mean and --std if it was trained otherwise)",
+			filepath.Base(o.Model), teacher.MetaPreprocess, fmtFloats(mean), fmtFloats(std)))
+	}
+	for _, f := range []struct {
+		name string
+		v    *[]float64
+	}{{"mean", &mean}, {"std", &std}} {
+		switch len(*f.v) {
+		case c:
+		case 1:
+			one := (*f.v)[0]
+			*f.v = make([]float64, c)
+			for i := range *f.v {
+				(*f.v)[i] = one
+			}
+		default:
+			return schema.Preprocess{}, nil, bad("%s has %d values but the model's input %v has %d channels", f.name, len(*f.v), in.Input, c)
+		}
+	}
+	cfg := dataset.Config{Resize: resize, Crop: s, Interpolation: interp, Mean: toF32(mean), Std: toF32(std), Channels: c}
+	if cfg, err = cfg.Defaults(); err != nil {
+		return schema.Preprocess{}, nil, fmt.Errorf("%w: %s: %w", ErrPreprocess, o.Model, err)
+	}
+	j.cfg = cfg
+	return schema.Preprocess{Resize: resize, Crop: s, Interpolation: interp, Mean: mean, Std: std, Channels: c}, names, nil
+}
+
+// teacherNames returns the teacher's class names: --class-names over the model's own, nil if
+// neither gives them. Their number must be K.
+func (j *Job) teacherNames(fromModel []string) ([]string, error) {
+	names := fromModel
+	src := j.opts.Model + " metadata " + teacher.MetaClassNames
+	if j.opts.ClassNamesFile != "" {
+		fromFile, err := ReadClassNames(j.opts.ClassNamesFile)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrClasses, err)
+		}
+		if fromModel != nil && !slices.Equal(fromModel, fromFile) {
+			j.opts.Warn(fmt.Sprintf("--class-names %s replaces the class names %s carries", j.opts.ClassNamesFile, filepath.Base(j.opts.Model)))
+		}
+		names, src = fromFile, j.opts.ClassNamesFile
+	}
+	if names != nil && len(names) != j.info.NumClasses {
+		return nil, fmt.Errorf("%w: %s has %d class names, the model %d classes", ErrClasses, src, len(names), j.info.NumClasses)
+	}
+	return names, nil
+}
+
+// datasetName is the dataset's name in the metadata: the folder's, list file's or IDX
+// prefix's base name (with the IDX folder: "fashion-mnist/t10k"), so a store resumes from
+// another copy of the same data.
+func datasetName(spec string) string {
+	switch {
+	case strings.HasPrefix(spec, "idx:"):
+		p := filepath.Clean(strings.TrimPrefix(spec, "idx:"))
+		return filepath.Base(filepath.Dir(p)) + "/" + filepath.Base(p)
+	case strings.HasPrefix(spec, "list:"):
+		return filepath.Base(filepath.Clean(strings.TrimPrefix(spec, "list:")))
+	}
+	return filepath.Base(filepath.Clean(spec))
+}
+
+func firstNonZero(v ...int) int {
+	for _, x := range v {
+		if x != 0 {
+			return x
+		}
+	}
+	return 0
+}
+
+func firstSet(v ...[]float64) []float64 {
+	for _, x := range v {
+		if x != nil {
+			return x
+		}
+	}
+	return nil
+}
+
+func toF32(v []float64) []float32 {
+	out := make([]float32, len(v))
+	for i, x := range v {
+		out[i] = float32(x)
+	}
+	return out
+}
+
+func fmtFloats(v []float64) string {
+	s := make([]string, len(v))
+	for i, x := range v {
+		s[i] = fmt.Sprint(x)
+	}
+	return strings.Join(s, ",")
+}

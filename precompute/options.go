@@ -1,0 +1,218 @@
+package precompute
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/deitkd/deitkd/schema"
+	"github.com/deitkd/deitkd/store"
+)
+
+// ErrOptions reports options that cannot make a run, before anything is opened.
+var ErrOptions = errors.New("precompute: bad option")
+
+// OnError values: what a per-image failure does.
+const (
+	OnErrorSkip = "skip" // log it to the store's failure log and go on (exit code 3 at the end)
+	OnErrorFail = "fail" // end the run at the first failed image
+)
+
+// Options configures a run; each field is one precompute flag. Zero values mean the defaults
+// given per field.
+type Options struct {
+	Model string // the ONNX teacher file
+	Data  string // the dataset, as dataset.Open takes it: DIR, list:FILE or idx:PREFIX
+	Out   string // the store folder
+
+	// Batch is the number of rows (image views) per teacher run; 0: 64. Whole images go into
+	// a batch, so with several views a batch holds the most whole images that fit.
+	Batch int
+	// Workers is the number of decode/preprocess goroutines; 0: runtime.NumCPU().
+	Workers int
+	// Threads is the teacher's intra-op thread count; 0: the cores left after Workers, at
+	// least 1.
+	Threads int
+	// Window bounds the images in flight between the reader and the batcher (decoding,
+	// decoded, or waiting for an earlier image): memory stays flat however large the dataset.
+	// 0: enough for two batches plus four per worker.
+	Window int
+
+	Provider   string // "cpu" (default) or "cuda"
+	Device     int    // CUDA device id
+	NoFallback bool   // CUDA that cannot start is an error instead of a warning and a CPU run
+	ORTLib     string // libonnxruntime.so path; empty searches DEITKD_ORT_LIB, then the setup cache
+	Output     string // the logits output of a model with several; empty: the first 2-D float output
+
+	StoreMode schema.Mode  // schema.ModeFull (default) or schema.ModeTopK
+	TopK      int          // classes per row in mode topk; 0: min(10, K)
+	DType     schema.DType // schema.Float32 (default) or schema.Float16
+	Format    store.Format // store.FormatParquet (default) or store.FormatArrow
+	Shard     store.ShardSpec
+	// ShardRows is the rows per store shard; 0: store.DefaultShardRows. Small values make
+	// many small files; tests use them to land a kill between shards.
+	ShardRows int
+
+	// Limit, when positive, restricts the run to images with index < Limit (so a rerun with
+	// the same Limit resumes, and one without it completes the store).
+	Limit int
+	// OnError is OnErrorSkip (default) or OnErrorFail.
+	OnError string
+
+	// Preprocessing; each overrides the model's deitkd.preprocess metadata. Resize 0 and no
+	// metadata: the shorter side is resized to the crop (no margin). Crop must equal the
+	// model's input side. Mean and Std hold one value per channel (or one for all).
+	Resize        int
+	Crop          int
+	Interpolation string
+	Mean, Std     []float64
+
+	// ClassNamesFile names a file of class names, one a line, K lines, for a model that
+	// carries none (it replaces the model's own, with a warning).
+	ClassNamesFile string
+	// ClassMapFile maps dataset class folders to teacher classes; see ReadClassMap.
+	ClassMapFile string
+
+	// Views per image: view 0 is the centre (eval) view, 1..Views-1 RandomResizedCrop views
+	// drawn from Seed. 0: 1.
+	Views int
+	Seed  uint64
+	Scale [2]float64 // area fraction range; zero: torchvision's (0.08, 1)
+	Ratio [2]float64 // aspect ratio range; zero: torchvision's (3/4, 4/3)
+	FlipP float64    // horizontal flip probability; 0: 0.5; negative: never
+
+	// CreatedBy is recorded in the store's metadata (tool and version); empty: "deitkd precompute".
+	CreatedBy string
+
+	// Progress, if set, is called from one goroutine after every written batch and once at
+	// the end. It must not block for long: the writer waits for it.
+	Progress func(Progress)
+	// Warn, if set, receives one-line warnings (CUDA fallback, defaults a model does not say).
+	Warn func(string)
+}
+
+// Progress is the state of a running Job.
+type Progress struct {
+	Total   int64 // images this run will try (not already present, this shard's, under Limit)
+	Done    int64 // images labelled so far
+	Failed  int64 // images that could not be labelled
+	Rows    int64 // rows written
+	Elapsed time.Duration
+	Final   bool // the last call
+}
+
+func (o *Options) applyDefaults() error {
+	if o.Model == "" || o.Data == "" || o.Out == "" {
+		return fmt.Errorf("%w: --model, --data and --out are required", ErrOptions)
+	}
+	if o.Batch == 0 {
+		o.Batch = 64
+	}
+	if o.Workers == 0 {
+		o.Workers = runtime.NumCPU()
+	}
+	if o.Threads == 0 {
+		o.Threads = max(1, runtime.NumCPU()-o.Workers)
+	}
+	if o.Views == 0 {
+		o.Views = 1
+	}
+	if o.StoreMode == "" {
+		o.StoreMode = schema.ModeFull
+	}
+	if o.DType == "" {
+		o.DType = schema.Float32
+	}
+	if o.Format == "" {
+		o.Format = store.FormatParquet
+	}
+	if o.OnError == "" {
+		o.OnError = OnErrorSkip
+	}
+	if o.CreatedBy == "" {
+		o.CreatedBy = "deitkd precompute"
+	}
+	if o.Progress == nil {
+		o.Progress = func(Progress) {}
+	}
+	if o.Warn == nil {
+		o.Warn = func(string) {}
+	}
+	switch {
+	case o.Batch < 1:
+		return fmt.Errorf("%w: batch %d, want ≥ 1", ErrOptions, o.Batch)
+	case o.Workers < 1:
+		return fmt.Errorf("%w: workers %d, want ≥ 1", ErrOptions, o.Workers)
+	case o.Threads < 1:
+		return fmt.Errorf("%w: threads %d, want ≥ 1", ErrOptions, o.Threads)
+	case o.Views < 1:
+		return fmt.Errorf("%w: views %d, want ≥ 1", ErrOptions, o.Views)
+	case o.Limit < 0:
+		return fmt.Errorf("%w: limit %d, want ≥ 0", ErrOptions, o.Limit)
+	case o.ShardRows < 0:
+		return fmt.Errorf("%w: shard rows %d, want ≥ 0", ErrOptions, o.ShardRows)
+	case o.Window < 0:
+		return fmt.Errorf("%w: window %d, want ≥ 0", ErrOptions, o.Window)
+	case o.OnError != OnErrorSkip && o.OnError != OnErrorFail:
+		return fmt.Errorf("%w: on-error %q, want skip or fail", ErrOptions, o.OnError)
+	case o.StoreMode != schema.ModeFull && o.StoreMode != schema.ModeTopK:
+		return fmt.Errorf("%w: store %q, want full or topk", ErrOptions, o.StoreMode)
+	case o.StoreMode == schema.ModeFull && o.TopK != 0:
+		return fmt.Errorf("%w: topk %d needs store topk", ErrOptions, o.TopK)
+	case o.TopK < 0:
+		return fmt.Errorf("%w: topk %d, want ≥ 1", ErrOptions, o.TopK)
+	case o.DType != schema.Float32 && o.DType != schema.Float16:
+		return fmt.Errorf("%w: dtype %q, want float32 or float16", ErrOptions, o.DType)
+	case o.Format != store.FormatParquet && o.Format != store.FormatArrow:
+		return fmt.Errorf("%w: format %q, want parquet or arrow", ErrOptions, o.Format)
+	case o.Shard.Count < 0 || (o.Shard.Count > 1 && (o.Shard.Index < 0 || o.Shard.Index >= o.Shard.Count)):
+		return fmt.Errorf("%w: shard %d/%d", ErrOptions, o.Shard.Index, o.Shard.Count)
+	}
+	return nil
+}
+
+// ParseShard parses "i/n" (0 ≤ i < n): this process takes the images whose index ≡ i (mod n).
+func ParseShard(s string) (store.ShardSpec, error) {
+	a, b, ok := strings.Cut(s, "/")
+	i, err1 := strconv.Atoi(strings.TrimSpace(a))
+	n, err2 := strconv.Atoi(strings.TrimSpace(b))
+	if !ok || err1 != nil || err2 != nil || n < 1 || i < 0 || i >= n {
+		return store.ShardSpec{}, fmt.Errorf("%w: shard %q, want i/n with 0 ≤ i < n", ErrOptions, s)
+	}
+	return store.ShardSpec{Index: i, Count: n}, nil
+}
+
+// ParseFloats parses a comma-separated list of numbers ("0.485,0.456,0.406"); empty gives nil.
+func ParseFloats(s string) ([]float64, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	parts := strings.Split(s, ",")
+	out := make([]float64, len(parts))
+	for i, p := range parts {
+		v, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %q is not a number in %q", ErrOptions, p, s)
+		}
+		out[i] = v
+	}
+	return out, nil
+}
+
+// ParseRange parses "a,b" into a range; empty gives the zero range (the default).
+func ParseRange(s string) ([2]float64, error) {
+	v, err := ParseFloats(s)
+	if err != nil {
+		return [2]float64{}, err
+	}
+	switch len(v) {
+	case 0:
+		return [2]float64{}, nil
+	case 2:
+		return [2]float64{v[0], v[1]}, nil
+	}
+	return [2]float64{}, fmt.Errorf("%w: range %q, want two numbers a,b", ErrOptions, s)
+}

@@ -1,0 +1,432 @@
+package precompute
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/deitkd/deitkd/dataset"
+	"github.com/deitkd/deitkd/store"
+)
+
+// item is one image on its way through the pipeline.
+type item struct {
+	seq   int // position among the images of this run: the order the writer needs
+	index int // image index in the source
+	id    string
+	label int32 // teacher class of the ground truth, or store.NoLabel
+	views []dataset.View
+	pix   *[]float32 // views×C×S×S, from pipeline.images; nil once copied into a batch
+	err   error      // a per-image failure (the image is logged and skipped, or ends the run)
+	stage string     // where err happened: "read", "decode", "render"
+}
+
+// batch is whole images in order, with their views' pixels side by side for one teacher run.
+type batch struct {
+	items  []*item
+	rows   int
+	input  *[]float32 // rows×C×S×S used, from pipeline.batches
+	logits []float32  // rows×K
+}
+
+// pipeline holds what the stages share.
+type pipeline struct {
+	j       *Job
+	per     int // float32 values per view
+	views   int
+	rows    int // largest batch in rows: max(Batch, Views)
+	window  chan struct{}
+	images  sync.Pool // *[]float32 of views×per
+	batches sync.Pool // *[]float32 of rows×per
+
+	decodeNS, teacherNS, writeNS atomic.Int64
+}
+
+// Summary is what a run did.
+type Summary struct {
+	Out         string
+	Images      int   // images in the dataset
+	Total       int64 // images this run set out to label
+	Done        int64 // labelled now
+	Failed      int64 // could not be labelled: logged to the failure log and skipped
+	Present     int64 // already in the store from an earlier run
+	OtherShards int64 // belong to another --shard
+	BeyondLimit int64 // index ≥ --limit
+	Rows        int64 // rows written now
+	Elapsed     time.Duration
+
+	// Labelled counts this run's images with a ground-truth label; Correct those whose view-0
+	// teacher_hard equals it.
+	Labelled, Correct int64
+
+	// Busy time summed over goroutines: decoding and rendering (all workers), teacher runs,
+	// store writes.
+	DecodeTime, TeacherTime, WriteTime time.Duration
+
+	Failures []store.Failure // the first MaxReportedFailures
+	Manifest store.Manifest  // as the store was left
+}
+
+// MaxReportedFailures bounds Summary.Failures; the failure log has them all.
+const MaxReportedFailures = 20
+
+// ImagesPerSecond is this run's throughput over images labelled.
+func (s Summary) ImagesPerSecond() float64 {
+	if s.Elapsed <= 0 {
+		return 0
+	}
+	return float64(s.Done) / s.Elapsed.Seconds()
+}
+
+// DecodeShare is the fraction of the pipeline's busy time spent decoding and rendering images
+// (against teacher runs and store writes).
+func (s Summary) DecodeShare() float64 {
+	busy := s.DecodeTime + s.TeacherTime + s.WriteTime
+	if busy <= 0 {
+		return 0
+	}
+	return float64(s.DecodeTime) / float64(busy)
+}
+
+// Run labels every image of the job not yet in the store, then closes the store. It returns
+// the summary and nil when every image was tried (some may have failed and been skipped:
+// Summary.Failed), ErrInterrupted when ctx ended first, or the fatal error (with OnErrorFail,
+// the first failed image). Whatever happens, every image finished before the end stays in
+// the store.
+func (j *Job) Run(ctx context.Context) (Summary, error) {
+	if j.ran {
+		return Summary{}, errors.New("precompute: Run called twice")
+	}
+	j.ran = true
+	o := j.opts
+	sum := j.plan()
+	p := &pipeline{j: j, per: j.info.ImageSize(), views: o.Views, rows: max(o.Batch, o.Views)}
+	window := o.Window
+	if window == 0 {
+		window = 2*max(1, o.Batch/o.Views) + 4*o.Workers
+	}
+	p.window = make(chan struct{}, window)
+	p.images.New = func() any { b := make([]float32, p.views*p.per); return &b }
+	p.batches.New = func() any { b := make([]float32, p.rows*p.per); return &b }
+
+	start := time.Now()
+	g, gctx := errgroup.WithContext(ctx)
+	todo := make(chan *item, o.Workers)
+	rendered := make(chan *item, o.Workers)
+	batches := make(chan *batch, 1)
+	scored := make(chan *batch, 1)
+	g.Go(func() error { return p.read(gctx, todo) })
+	var workers sync.WaitGroup
+	for range o.Workers {
+		workers.Add(1)
+		g.Go(func() error {
+			defer workers.Done()
+			return p.decode(gctx, todo, rendered)
+		})
+	}
+	g.Go(func() error {
+		workers.Wait()
+		close(rendered)
+		return nil
+	})
+	g.Go(func() error { return p.batch(gctx, rendered, batches) })
+	g.Go(func() error { return p.teach(gctx, batches, scored) })
+	g.Go(func() error { return p.write(gctx, scored, &sum, start) })
+	err := g.Wait()
+
+	// Close even after an error or a cancellation: the writer only ever wrote whole images,
+	// so what it holds becomes one more finished shard and a rerun resumes after it.
+	if cerr := j.w.Close(); cerr != nil {
+		err = errors.Join(err, cerr)
+	}
+	sum.Elapsed = time.Since(start)
+	sum.DecodeTime = time.Duration(p.decodeNS.Load())
+	sum.TeacherTime = time.Duration(p.teacherNS.Load())
+	sum.WriteTime = time.Duration(p.writeNS.Load())
+	sum.Manifest = j.w.Manifest()
+	o.Progress(Progress{Total: sum.Total, Done: sum.Done, Failed: sum.Failed, Rows: sum.Rows, Elapsed: sum.Elapsed, Final: true})
+	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		err = fmt.Errorf("%w after %d of %d images (every finished image is stored; rerun the same command to resume)",
+			ErrInterrupted, sum.Done+sum.Failed, sum.Total)
+	}
+	return sum, err
+}
+
+// plan counts what the run will do.
+func (j *Job) plan() Summary {
+	s := Summary{Out: j.opts.Out, Images: j.src.Len()}
+	n := j.limit()
+	s.BeyondLimit = int64(j.src.Len() - n)
+	for i := range n {
+		switch {
+		case !j.w.Owns(int64(i)):
+			s.OtherShards++
+		case j.w.Done().Contains(int64(i)):
+			s.Present++
+		default:
+			s.Total++
+		}
+	}
+	return s
+}
+
+func (j *Job) limit() int {
+	if j.opts.Limit > 0 {
+		return min(j.opts.Limit, j.src.Len())
+	}
+	return j.src.Len()
+}
+
+// read emits the images still to do, in index order, each after taking a window token (the
+// batcher returns it), so at most len(window) images are between here and the batcher.
+func (p *pipeline) read(ctx context.Context, out chan<- *item) error {
+	defer close(out)
+	j := p.j
+	seq := 0
+	for i := range j.limit() {
+		if !j.w.Owns(int64(i)) || j.w.Done().Contains(int64(i)) {
+			continue
+		}
+		select {
+		case p.window <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		select {
+		case out <- &item{seq: seq, index: i}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		seq++
+	}
+	return nil
+}
+
+// decode loads each image once and renders all its views into one pooled buffer. A failure
+// stays with the item: the writer decides what it does, in order.
+func (p *pipeline) decode(ctx context.Context, in <-chan *item, out chan<- *item) error {
+	j := p.j
+	for it := range in {
+		t0 := time.Now()
+		p.render(it, j)
+		p.decodeNS.Add(int64(time.Since(t0)))
+		select {
+		case out <- it:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+func (p *pipeline) render(it *item, j *Job) {
+	src := j.src.Item(it.index)
+	it.id, it.label = src.ID, store.NoLabel
+	if src.Label >= 0 {
+		it.label = int32(src.Label)
+		if j.labels != nil {
+			it.label = j.labels[src.Label]
+		}
+	}
+	img, err := j.src.Load(it.index, j.cfg.Channels)
+	if err != nil {
+		it.err, it.stage = err, "decode"
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			it.stage = "read"
+		}
+		return
+	}
+	buf := p.images.Get().(*[]float32)
+	it.views = make([]dataset.View, p.views)
+	for v := range p.views {
+		view, err := dataset.ViewFor(img.Width, img.Height, it.index, v, j.cfg, j.vc)
+		if err == nil {
+			err = dataset.Render((*buf)[v*p.per:(v+1)*p.per], img, view, j.cfg.Crop, j.cfg)
+		}
+		if err != nil {
+			p.images.Put(buf)
+			it.err, it.stage = fmt.Errorf("render %s view %d (%d×%d): %w", it.id, v, img.Width, img.Height, err), "render"
+			return
+		}
+		it.views[v] = view
+	}
+	it.pix = buf
+}
+
+// batch restores index order and packs whole images into teacher batches. Leaving the
+// reorder buffer returns an image's window token and its pixel buffer.
+func (p *pipeline) batch(ctx context.Context, in <-chan *item, out chan<- *batch) error {
+	defer close(out)
+	pending := map[int]*item{}
+	next := 0
+	cur := p.newBatch()
+	send := func() error {
+		select {
+		case out <- cur:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		cur = p.newBatch()
+		return nil
+	}
+	for {
+		var it *item
+		var ok bool
+		select {
+		case it, ok = <-in:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if !ok {
+			break
+		}
+		pending[it.seq] = it
+		for {
+			x, ready := pending[next]
+			if !ready {
+				break
+			}
+			delete(pending, next)
+			next++
+			<-p.window
+			cur.items = append(cur.items, x)
+			if x.err != nil {
+				continue
+			}
+			copy((*cur.input)[cur.rows*p.per:], *x.pix)
+			p.images.Put(x.pix)
+			x.pix = nil
+			cur.rows += p.views
+			if cur.rows+p.views > p.j.opts.Batch {
+				if err := send(); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	if len(pending) != 0 {
+		return fmt.Errorf("precompute: internal error: %d images left out of order at %d", len(pending), next)
+	}
+	if len(cur.items) > 0 {
+		return send()
+	}
+	p.batches.Put(cur.input)
+	return nil
+}
+
+func (p *pipeline) newBatch() *batch {
+	return &batch{input: p.batches.Get().(*[]float32)}
+}
+
+// teach runs the teacher on each batch.
+func (p *pipeline) teach(ctx context.Context, in <-chan *batch, out chan<- *batch) error {
+	defer close(out)
+	for b := range in {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if b.rows > 0 {
+			t0 := time.Now()
+			logits, err := p.j.model.Run((*b.input)[:b.rows*p.per], b.rows)
+			p.teacherNS.Add(int64(time.Since(t0)))
+			if err != nil {
+				return fmt.Errorf("teacher on %s..%s: %w", b.items[0].id, b.items[len(b.items)-1].id, err)
+			}
+			b.logits = logits
+		}
+		p.batches.Put(b.input)
+		b.input = nil
+		select {
+		case out <- b:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// write appends each batch's rows to the store, image by image, and reports progress.
+func (p *pipeline) write(ctx context.Context, in <-chan *batch, sum *Summary, start time.Time) error {
+	j := p.j
+	k := j.info.NumClasses
+	for {
+		var b *batch
+		var ok bool
+		select {
+		case b, ok = <-in:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if !ok {
+			return nil
+		}
+		t0 := time.Now()
+		r := 0
+		for _, it := range b.items {
+			if it.err != nil {
+				if err := p.imageFailed(it, sum); err != nil {
+					p.writeNS.Add(int64(time.Since(t0)))
+					return err
+				}
+				continue
+			}
+			for v, view := range it.views {
+				logits := b.logits[r*k : (r+1)*k]
+				err := j.w.Write(store.Row{
+					ImageIndex: int64(it.index), ImageID: it.id, Label: it.label, View: int32(v),
+					Crop: [4]float32{view.Box.Top, view.Box.Left, view.Box.Height, view.Box.Width},
+					Flip: view.Flip, Logits: logits,
+				})
+				if err != nil {
+					return err
+				}
+				if v == 0 && it.label != store.NoLabel {
+					sum.Labelled++
+					if argmax(logits) == it.label {
+						sum.Correct++
+					}
+				}
+				r++
+			}
+			sum.Done++
+			sum.Rows += int64(len(it.views))
+		}
+		p.writeNS.Add(int64(time.Since(t0)))
+		j.opts.Progress(Progress{Total: sum.Total, Done: sum.Done, Failed: sum.Failed, Rows: sum.Rows, Elapsed: time.Since(start)})
+	}
+}
+
+// imageFailed is the one place a per-image failure is decided: it goes to the store's failure
+// log, and then the image is skipped (OnErrorSkip) or the run ends naming it (OnErrorFail).
+func (p *pipeline) imageFailed(it *item, sum *Summary) error {
+	f := store.Failure{ImageIndex: int64(it.index), ImageID: it.id, Stage: it.stage, Err: it.err.Error()}
+	if err := p.j.w.Fail(f); err != nil {
+		return err
+	}
+	sum.Failed++
+	if len(sum.Failures) < MaxReportedFailures {
+		sum.Failures = append(sum.Failures, f)
+	}
+	if p.j.opts.OnError == OnErrorFail {
+		return fmt.Errorf("image %d: %w (--on-error fail)", it.index, it.err)
+	}
+	return nil
+}
+
+// argmax is the first index of the largest value, as the store computes teacher_hard.
+func argmax(v []float32) int32 {
+	best := 0
+	for i, x := range v {
+		if x > v[best] {
+			best = i
+		}
+	}
+	return int32(best)
+}
