@@ -19,12 +19,13 @@ import (
 // Sentinel errors of decoding. Errors from Decode wrap exactly one of them, so callers can tell
 // a file that is not an image from one that is broken.
 var (
-	ErrEmpty     = errors.New("dataset: empty file")
-	ErrNotImage  = errors.New("dataset: not an image")
-	ErrTooLarge  = errors.New("dataset: image dimensions too large")
-	ErrCorrupt   = errors.New("dataset: corrupt or truncated image")
-	ErrChannels  = errors.New("dataset: channels must be 1 or 3")
-	errBadConfig = errors.New("dataset: bad preprocessing config")
+	ErrEmpty    = errors.New("dataset: empty file")
+	ErrNotImage = errors.New("dataset: not an image")
+	ErrTooLarge = errors.New("dataset: image dimensions too large")
+	ErrCorrupt  = errors.New("dataset: corrupt or truncated image")
+	ErrChannels = errors.New("dataset: channels must be 1 or 3")
+	// ErrBadConfig is wrapped by errors of Config, ViewConfig and the render functions' arguments.
+	ErrBadConfig = errors.New("dataset: bad preprocessing config")
 )
 
 // MaxPixels is the largest width×height Decode accepts: 2^26 pixels (e.g. 8192×8192), far above

@@ -26,98 +26,117 @@ func init() {
 }
 
 func clampU8(v int32) uint8 {
+	if uint32(v) <= 255 {
+		return uint8(v)
+	}
 	if v < 0 {
 		return 0
 	}
-	if v > 255 {
-		return 255
-	}
-	return uint8(v)
+	return 255
 }
 
-// jpegToRGB writes src as interleaved RGB into dst (len 3·w·h).
+// jpegToRGB writes src as interleaved RGB into dst (len 3·w·h), a row at a time.
 func jpegToRGB(dst []uint8, src *image.YCbCr) {
 	w, h := src.Rect.Dx(), src.Rect.Dy()
-	cb := upsampleJPEG(src.Cb, src.CStride, w, h, src.SubsampleRatio)
-	cr := upsampleJPEG(src.Cr, src.CStride, w, h, src.SubsampleRatio)
-	cbs, crs := w, w
-	if cb == nil { // no upsampling method of libjpeg's to copy: Go's indexing (box filter)
-		cb, cr, cbs, crs = nil, nil, 0, 0
+	up := newChromaUpsampler(src, w, h)
+	if up == nil { // a ratio libjpeg box-filters (4:1:1, 4:1:0): Go's indexing is the same
+		for y := range h {
+			d := dst[y*w*3 : (y+1)*w*3]
+			for x := range w {
+				ci := src.COffset(src.Rect.Min.X+x, src.Rect.Min.Y+y)
+				yccPixel(d[3*x:3*x+3], src.Y[src.YOffset(src.Rect.Min.X+x, src.Rect.Min.Y+y)], src.Cb[ci], src.Cr[ci])
+			}
+		}
+		return
 	}
+	cb, cr := make([]uint8, w), make([]uint8, w)
 	for y := range h {
+		up.row(cb, src.Cb, y)
+		up.row(cr, src.Cr, y)
 		yrow := src.Y[y*src.YStride : y*src.YStride+w]
 		d := dst[y*w*3 : (y+1)*w*3]
+		cb, cr := cb[:len(yrow)], cr[:len(yrow)]
 		for x, yy := range yrow {
-			var b, r uint8
-			if cb != nil {
-				b, r = cb[y*cbs+x], cr[y*crs+x]
-			} else {
-				ci := src.COffset(src.Rect.Min.X+x, src.Rect.Min.Y+y)
-				b, r = src.Cb[ci], src.Cr[ci]
-			}
-			Y := int32(yy)
-			d[3*x] = clampU8(Y + jCrR[r])
-			d[3*x+1] = clampU8(Y + (jCbG[b]+jCrG[r])>>16)
-			d[3*x+2] = clampU8(Y + jCbB[b])
+			// yccPixel, inlined by hand: this loop is a fifth of decoding.
+			Y, b, r := int32(yy), cb[x], cr[x]
+			p := d[3*x : 3*x+3 : 3*x+3]
+			p[0] = clampU8(Y + jCrR[r])
+			p[1] = clampU8(Y + (jCbG[b]+jCrG[r])>>16)
+			p[2] = clampU8(Y + jCbB[b])
 		}
 	}
 }
 
-// upsampleJPEG returns a w×h plane of a chroma component upsampled as libjpeg-turbo's
-// jdsample.c does, or nil for subsampling ratios that libjpeg box-filters (4:1:1, 4:1:0), where
-// Go's own indexing gives the same samples. Edge rows and columns are replicated, as libjpeg's
-// context rows are.
-func upsampleJPEG(c []uint8, stride, w, h int, ratio image.YCbCrSubsampleRatio) []uint8 {
-	out := make([]uint8, w*h)
-	switch ratio {
+// yccPixel is jdcolor.c's ycc_rgb_convert for one pixel.
+func yccPixel(d []uint8, y, cb, cr uint8) {
+	Y := int32(y)
+	d[0] = clampU8(Y + jCrR[cr])
+	d[1] = clampU8(Y + (jCbG[cb]+jCrG[cr])>>16)
+	d[2] = clampU8(Y + jCbB[cb])
+}
+
+// chromaUpsampler produces full-width chroma rows as libjpeg-turbo's jdsample.c does. Edge
+// rows and columns are replicated, as libjpeg's context rows are.
+type chromaUpsampler struct {
+	ratio     image.YCbCrSubsampleRatio
+	stride    int
+	w, cw, ch int
+	tmp       []uint8
+}
+
+// newChromaUpsampler returns nil for subsampling ratios libjpeg box-filters.
+func newChromaUpsampler(src *image.YCbCr, w, h int) *chromaUpsampler {
+	u := &chromaUpsampler{ratio: src.SubsampleRatio, stride: src.CStride, w: w}
+	switch src.SubsampleRatio {
 	case image.YCbCrSubsampleRatio444:
-		for y := range h {
-			copy(out[y*w:(y+1)*w], c[y*stride:y*stride+w])
-		}
-	case image.YCbCrSubsampleRatio422: // h2v1
-		cw := (w + 1) / 2
-		row := make([]uint8, 2*cw)
-		for y := range h {
-			h2v1(row, c[y*stride:y*stride+cw])
-			copy(out[y*w:(y+1)*w], row)
-		}
-	case image.YCbCrSubsampleRatio420: // h2v2
-		cw, ch := (w+1)/2, (h+1)/2
-		row := make([]uint8, 2*cw)
-		for y := range h {
-			in := y / 2
-			near := c[in*stride : in*stride+cw]
-			far := near
-			if y%2 == 0 && in > 0 {
-				far = c[(in-1)*stride : (in-1)*stride+cw]
-			} else if y%2 == 1 && in+1 < ch {
-				far = c[(in+1)*stride : (in+1)*stride+cw]
-			}
-			h2v2(row, near, far)
-			copy(out[y*w:(y+1)*w], row)
-		}
-	case image.YCbCrSubsampleRatio440: // h1v2
-		ch := (h + 1) / 2
-		for y := range h {
-			in := y / 2
-			near := c[in*stride : in*stride+w]
-			far, bias := near, int32(1)
-			if y%2 == 0 && in > 0 {
-				far = c[(in-1)*stride : (in-1)*stride+w]
-			} else if y%2 == 1 {
-				bias = 2
-				if in+1 < ch {
-					far = c[(in+1)*stride : (in+1)*stride+w]
-				}
-			}
-			for x := range w {
-				out[y*w+x] = uint8((int32(near[x])*3 + int32(far[x]) + bias) >> 2)
-			}
-		}
+		u.cw, u.ch = w, h
+	case image.YCbCrSubsampleRatio422:
+		u.cw, u.ch = (w+1)/2, h
+	case image.YCbCrSubsampleRatio420:
+		u.cw, u.ch = (w+1)/2, (h+1)/2
+	case image.YCbCrSubsampleRatio440:
+		u.cw, u.ch = w, (h+1)/2
 	default:
 		return nil
 	}
-	return out
+	u.tmp = make([]uint8, 2*u.cw)
+	return u
+}
+
+// row writes output row y of plane c (w samples) into out.
+func (u *chromaUpsampler) row(out, c []uint8, y int) {
+	line := func(r int) []uint8 { return c[r*u.stride : r*u.stride+u.cw] }
+	switch u.ratio {
+	case image.YCbCrSubsampleRatio444:
+		copy(out, line(y))
+	case image.YCbCrSubsampleRatio422: // h2v1
+		h2v1(u.tmp, line(y))
+		copy(out, u.tmp[:u.w])
+	case image.YCbCrSubsampleRatio420: // h2v2
+		in := y / 2
+		near, far := line(in), line(in)
+		if y%2 == 0 && in > 0 {
+			far = line(in - 1)
+		} else if y%2 == 1 && in+1 < u.ch {
+			far = line(in + 1)
+		}
+		h2v2(u.tmp, near, far)
+		copy(out, u.tmp[:u.w])
+	case image.YCbCrSubsampleRatio440: // h1v2
+		in := y / 2
+		near, far, bias := line(in), line(in), int32(1)
+		if y%2 == 0 && in > 0 {
+			far = line(in - 1)
+		} else if y%2 == 1 {
+			bias = 2
+			if in+1 < u.ch {
+				far = line(in + 1)
+			}
+		}
+		for x := range u.w {
+			out[x] = uint8((int32(near[x])*3 + int32(far[x]) + bias) >> 2)
+		}
+	}
 }
 
 // h2v1 is jdsample.c's h2v1_fancy_upsample for one row (box filter when under 3 samples).

@@ -29,7 +29,7 @@ func (c Config) Defaults() (Config, error) {
 		c.Channels = 3
 	}
 	if c.Channels != 1 && c.Channels != 3 {
-		return c, fmt.Errorf("%w: channels %d, want 1 or 3", errBadConfig, c.Channels)
+		return c, fmt.Errorf("%w: channels %d, want 1 or 3", ErrBadConfig, c.Channels)
 	}
 	if c.Crop == 0 {
 		c.Crop = 224
@@ -39,7 +39,7 @@ func (c Config) Defaults() (Config, error) {
 	}
 	if c.Crop < 0 || c.Resize < c.Crop {
 		// torchvision would pad with zeros; a teacher should never be fed padding by accident.
-		return c, fmt.Errorf("%w: resize %d must be at least crop %d", errBadConfig, c.Resize, c.Crop)
+		return c, fmt.Errorf("%w: resize %d must be at least crop %d", ErrBadConfig, c.Resize, c.Crop)
 	}
 	if c.Interpolation == "" {
 		c.Interpolation = "bilinear"
@@ -63,7 +63,7 @@ func (c Config) Defaults() (Config, error) {
 	}
 	for _, s := range c.Std {
 		if s == 0 || math.IsNaN(float64(s)) {
-			return c, fmt.Errorf("%w: std %v", errBadConfig, c.Std)
+			return c, fmt.Errorf("%w: std %v", ErrBadConfig, c.Std)
 		}
 	}
 	return c, nil
@@ -80,7 +80,7 @@ func perChannel(name string, v []float32, channels int) ([]float32, error) {
 		}
 		return out, nil
 	}
-	return nil, fmt.Errorf("%w: %s has %d values for %d channels", errBadConfig, name, len(v), channels)
+	return nil, fmt.Errorf("%w: %s has %d values for %d channels", ErrBadConfig, name, len(v), channels)
 }
 
 func filterFor(name string) (filter, error) {
@@ -90,7 +90,7 @@ func filterFor(name string) (filter, error) {
 	case "bicubic":
 		return bicubicFilter, nil
 	}
-	return filter{}, fmt.Errorf("%w: interpolation %q, want bilinear or bicubic", errBadConfig, name)
+	return filter{}, fmt.Errorf("%w: interpolation %q, want bilinear or bicubic", ErrBadConfig, name)
 }
 
 // ResizedSize is torchvision's size for Resize(r) of a w×h image: the shorter side becomes r,
@@ -169,13 +169,13 @@ func Preprocess(dst []float32, img *Image, cfg Config) error {
 
 func checkImage(dst []float32, img *Image, cfg Config, size int) error {
 	if img.Channels != cfg.Channels {
-		return fmt.Errorf("%w: image has %d channels, config %d", errBadConfig, img.Channels, cfg.Channels)
+		return fmt.Errorf("%w: image has %d channels, config %d", ErrBadConfig, img.Channels, cfg.Channels)
 	}
 	if size <= 0 {
-		return fmt.Errorf("%w: output size %d", errBadConfig, size)
+		return fmt.Errorf("%w: output size %d", ErrBadConfig, size)
 	}
 	if want := TensorLen(cfg.Channels, size); len(dst) != want {
-		return fmt.Errorf("%w: dst has %d values, want %d", errBadConfig, len(dst), want)
+		return fmt.Errorf("%w: dst has %d values, want %d", ErrBadConfig, len(dst), want)
 	}
 	return nil
 }

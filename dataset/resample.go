@@ -36,8 +36,8 @@ var (
 	}, 2}
 )
 
-// axis holds one direction's resampling: for output index i, the inputs lo[i]..lo[i]+n[i]-1
-// weighted by k[i*ksize:].
+// axis holds one direction's resampling for a window of outputs: for the window's i-th output,
+// inputs lo[i]..lo[i]+n[i]-1 weighted by k[i*ksize:].
 type axis struct {
 	lo, n []int
 	k     []int32
@@ -56,16 +56,19 @@ type span struct {
 // identity reports whether PIL would skip this pass (same size, box = whole input).
 func (s span) identity(in int) bool { return in == s.out && s.off == 0 && s.scale == 1 }
 
-// makeAxis is precompute_coeffs + normalize_coeffs_8bpc for inSize input samples.
-func makeAxis(inSize int, sp span, f filter) axis {
-	scale, outSize := sp.scale, sp.out
+// makeAxis is precompute_coeffs + normalize_coeffs_8bpc for inSize input samples, computed
+// only for outputs from..from+count-1 (a centre crop needs no others; computing only those keeps
+// memory bounded by the crop when a thin image's resized side is huge).
+func makeAxis(inSize int, sp span, f filter, from, count int) axis {
+	scale := sp.scale
 	filterscale := max(scale, 1)
 	support := f.support * filterscale
 	ksize := int(math.Ceil(support))*2 + 1
-	a := axis{lo: make([]int, outSize), n: make([]int, outSize), k: make([]int32, outSize*ksize), ksize: ksize}
+	a := axis{lo: make([]int, count), n: make([]int, count), k: make([]int32, count*ksize), ksize: ksize}
 	w := make([]float64, ksize)
 	ss := 1 / filterscale
-	for xx := range outSize {
+	for i := range count {
+		xx := from + i
 		center := (sp.off + float64(xx) + 0.5) * scale
 		// int() truncates toward zero, as C's (int) cast does.
 		xmin := max(int(center-support+0.5), 0)
@@ -75,7 +78,7 @@ func makeAxis(inSize int, sp span, f filter) axis {
 			w[x] = f.fn((float64(x+xmin) - center + 0.5) * ss)
 			ww += w[x]
 		}
-		k := a.k[xx*ksize : (xx+1)*ksize]
+		k := a.k[i*ksize : (i+1)*ksize]
 		for x := 0; x < xmax; x++ {
 			v := w[x]
 			if ww != 0 {
@@ -87,7 +90,7 @@ func makeAxis(inSize int, sp span, f filter) axis {
 				k[x] = int32(0.5 + v*(1<<precisionBits))
 			}
 		}
-		a.lo[xx], a.n[xx] = xmin, max(xmax, 0)
+		a.lo[i], a.n[i] = xmin, max(xmax, 0)
 	}
 	return a
 }
@@ -117,11 +120,11 @@ func resampleWindow(src *Image, cx, cy, cw, ch int, sx, sy span, f filter, ox, o
 	var ay axis
 	y0, y1 := oy, oy+oh // rows of the (cropped) source needed
 	if !hy {
-		ay = makeAxis(ch, sy, f)
-		y0, y1 = ay.lo[oy], 0
-		for yy := oy; yy < oy+oh; yy++ {
-			y0 = min(y0, ay.lo[yy])
-			y1 = max(y1, ay.lo[yy]+ay.n[yy])
+		ay = makeAxis(ch, sy, f, oy, oh)
+		y0, y1 = ay.lo[0], 0
+		for i := range oh {
+			y0 = min(y0, ay.lo[i])
+			y1 = max(y1, ay.lo[i]+ay.n[i])
 		}
 	}
 	rows := y1 - y0
@@ -132,13 +135,13 @@ func resampleWindow(src *Image, cx, cy, cw, ch int, sx, sy span, f filter, ox, o
 			copy(tmp[y*ow*c:(y+1)*ow*c], s[:ow*c])
 		}
 	} else {
-		ax := makeAxis(cw, sx, f)
+		ax := makeAxis(cw, sx, f, ox, ow)
 		for y := range rows {
 			s := src.Pix[((cy+y0+y)*src.Width+cx)*c:]
 			d := tmp[y*ow*c:]
 			for xx := range ow {
-				lo, n := ax.lo[ox+xx], ax.n[ox+xx]
-				k := ax.k[(ox+xx)*ax.ksize:]
+				lo, n := ax.lo[xx], ax.n[xx]
+				k := ax.k[xx*ax.ksize:]
 				if c == 1 {
 					var s0 int32 = 1 << (precisionBits - 1)
 					for x := range n {
@@ -163,18 +166,25 @@ func resampleWindow(src *Image, cx, cy, cw, ch int, sx, sy span, f filter, ox, o
 		copy(out.Pix, tmp)
 		return out
 	}
-	// Vertical pass.
+	// Vertical pass: accumulate whole rows (row-major, so memory is read in order).
 	stride := ow * c
+	acc := make([]int32, stride)
 	for yy := range oh {
-		lo, n := ay.lo[oy+yy]-y0, ay.n[oy+yy]
-		k := ay.k[(oy+yy)*ay.ksize:]
-		d := out.Pix[yy*stride : (yy+1)*stride]
-		for i := range stride {
-			var s0 int32 = 1 << (precisionBits - 1)
-			for y := range n {
-				s0 += int32(tmp[(lo+y)*stride+i]) * k[y]
+		lo, n := ay.lo[yy]-y0, ay.n[yy]
+		k := ay.k[yy*ay.ksize:]
+		for i := range acc {
+			acc[i] = 1 << (precisionBits - 1)
+		}
+		for y := range n {
+			ky := k[y]
+			row := tmp[(lo+y)*stride : (lo+y+1)*stride]
+			for i, v := range row {
+				acc[i] += int32(v) * ky
 			}
-			d[i] = clip8(s0)
+		}
+		d := out.Pix[yy*stride : (yy+1)*stride]
+		for i, v := range acc {
+			d[i] = clip8(v)
 		}
 	}
 	return out

@@ -42,13 +42,13 @@ func (vc ViewConfig) Defaults() (ViewConfig, error) {
 		vc.FlipP = 0.5
 	}
 	if !(vc.Scale[0] > 0 && vc.Scale[0] <= vc.Scale[1]) {
-		return vc, fmt.Errorf("%w: scale range %v", errBadConfig, vc.Scale)
+		return vc, fmt.Errorf("%w: scale range %v", ErrBadConfig, vc.Scale)
 	}
 	if !(vc.Ratio[0] > 0 && vc.Ratio[0] <= vc.Ratio[1]) {
-		return vc, fmt.Errorf("%w: ratio range %v", errBadConfig, vc.Ratio)
+		return vc, fmt.Errorf("%w: ratio range %v", ErrBadConfig, vc.Ratio)
 	}
 	if vc.FlipP > 1 {
-		return vc, fmt.Errorf("%w: flip probability %v", errBadConfig, vc.FlipP)
+		return vc, fmt.Errorf("%w: flip probability %v", ErrBadConfig, vc.FlipP)
 	}
 	return vc, nil
 }
@@ -92,10 +92,10 @@ func RandomView(w, h, index, v int, vc ViewConfig) (View, error) {
 		return View{}, err
 	}
 	if v < 1 {
-		return View{}, fmt.Errorf("%w: random view number %d, want ≥ 1", errBadConfig, v)
+		return View{}, fmt.Errorf("%w: random view number %d, want ≥ 1", ErrBadConfig, v)
 	}
 	if w <= 0 || h <= 0 {
-		return View{}, fmt.Errorf("%w: image size %d×%d", errBadConfig, w, h)
+		return View{}, fmt.Errorf("%w: image size %d×%d", ErrBadConfig, w, h)
 	}
 	r := newViewRNG(vc.Seed, index, v)
 	area := float64(w * h)
@@ -179,7 +179,7 @@ func Render(dst []float32, img *Image, v View, size int, cfg Config) error {
 	var out *Image
 	if v.Index == 0 {
 		if !(v.Box.Width > 0 && v.Box.Height > 0) {
-			return fmt.Errorf("%w: empty box %+v", errBadConfig, v.Box)
+			return fmt.Errorf("%w: empty box %+v", ErrBadConfig, v.Box)
 		}
 		sx := boxSpan(v.Box.Left, v.Box.Width, img.Width, size)
 		sy := boxSpan(v.Box.Top, v.Box.Height, img.Height, size)

@@ -1,0 +1,105 @@
+package dataset
+
+import (
+	"bytes"
+	"image"
+	"image/color"
+	"image/jpeg"
+	"math"
+	"testing"
+)
+
+// benchJPEG is an ImageNet-like 500×375 JPEG (quality 90, 4:2:0): smooth gradients, a disc and
+// a bar for edges, and some grain so it does not compress to nothing.
+func benchJPEG(b *testing.B) []byte {
+	b.Helper()
+	const w, h = 500, 375
+	m := image.NewRGBA(image.Rect(0, 0, w, h))
+	seed := uint32(1)
+	for y := range h {
+		for x := range w {
+			seed = seed*1664525 + 1013904223
+			n := float64(seed>>24)/32 - 4
+			r := 128 + 100*math.Sin(float64(x)/w*math.Pi*1.7) + n
+			g := 128 + 100*math.Cos(float64(y)/h*math.Pi*1.3) + n
+			bl := 128 + 90*math.Sin(float64(x+y)/(w+h)*math.Pi*2.3) + n
+			if dx, dy := float64(x-260), float64(y-170); dx*dx+dy*dy < 90*90 {
+				r, g, bl = 220, 60+n, 40
+			}
+			if x > 90 && x < 120 {
+				r, g, bl = 30, 40+n, 200
+			}
+			m.Set(x, y, color.RGBA{u8(r), u8(g), u8(bl), 255})
+		}
+	}
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, m, &jpeg.Options{Quality: 90}); err != nil {
+		b.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func u8(v float64) uint8 { return uint8(max(0, min(255, math.Round(v)))) }
+
+// BenchmarkDecodePreprocess: one core's decode + Resize(256) + CenterCrop(224) + normalise of a
+// 500×375 JPEG, and its two halves, in img/s.
+func BenchmarkDecodePreprocess(b *testing.B) {
+	data := benchJPEG(b)
+	cfg := Config{Resize: 256, Crop: 224}
+	dst := make([]float32, TensorLen(3, 224))
+	img, err := Decode(data, 3)
+	if err != nil {
+		b.Fatal(err)
+	}
+	view, err := ViewFor(img.Width, img.Height, 0, 0, cfg, ViewConfig{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	report := func(b *testing.B) {
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "img/s")
+	}
+	b.Run("decode+render", func(b *testing.B) {
+		b.SetBytes(int64(len(data)))
+		for b.Loop() {
+			m, err := Decode(data, 3)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := Render(dst, m, view, 224, cfg); err != nil {
+				b.Fatal(err)
+			}
+		}
+		report(b)
+	})
+	b.Run("decode", func(b *testing.B) {
+		b.SetBytes(int64(len(data)))
+		for b.Loop() {
+			if _, err := Decode(data, 3); err != nil {
+				b.Fatal(err)
+			}
+		}
+		report(b)
+	})
+	b.Run("render", func(b *testing.B) {
+		for b.Loop() {
+			if err := Render(dst, img, view, 224, cfg); err != nil {
+				b.Fatal(err)
+			}
+		}
+		report(b)
+	})
+	b.Run("random-view", func(b *testing.B) {
+		i := 0
+		for b.Loop() {
+			i++
+			v, err := RandomView(img.Width, img.Height, i, 1, ViewConfig{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := Render(dst, img, v, 224, cfg); err != nil {
+				b.Fatal(err)
+			}
+		}
+		report(b)
+	})
+}
