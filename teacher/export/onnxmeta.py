@@ -23,13 +23,14 @@ OUTPUT_NAME = "logits"
 def export(model, dummy, path, preprocess, class_names, opset=OPSET):
     """Export model (in eval mode) to path and embed the deitkd metadata."""
     model.eval()
-    with torch.no_grad():
-        torch.onnx.export(
-            model, dummy, path,
-            input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-            dynamic_axes={INPUT_NAME: {0: "N"}, OUTPUT_NAME: {0: "N"}},
-            opset_version=opset, do_constant_folding=True,
-        )
+    # Not under torch.no_grad(): without autograd, nn.MultiheadAttention (torchvision's
+    # ViT) takes a fused fast path that has no ONNX export.
+    torch.onnx.export(
+        model, dummy, path,
+        input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+        dynamic_axes={INPUT_NAME: {0: "N"}, OUTPUT_NAME: {0: "N"}},
+        opset_version=opset, do_constant_folding=True,
+    )
     m = onnx.load(path)
     meta = {
         "deitkd.preprocess": json.dumps(preprocess, separators=(",", ":")),
@@ -51,7 +52,11 @@ def metadata(path):
 
 
 def check(path, model, x):
-    """onnx.checker, the I/O layout, then max |onnx - torch| over the batch x."""
+    """onnx.checker, the I/O layout, then (max |onnx - torch|, max |torch|) over the batch x.
+
+    Raises NotImplementedError when the graph uses an operator the numpy
+    interpreter does not know (the checker and layout checks have passed by then).
+    """
     onnx.checker.check_model(path)  # path form also handles files > 2 GB
     m = onnx.load(path)
     inp = [i for i in m.graph.input if i.name not in {t.name for t in m.graph.initializer}]
@@ -67,7 +72,7 @@ def check(path, model, x):
     got = run(m, x.numpy())
     if got.shape != want.shape:
         raise ValueError(f"{path}: output shape {got.shape}, torch gives {want.shape}")
-    return float(np.abs(got - want).max())
+    return float(np.abs(got - want).max()), float(np.abs(want).max())
 
 
 # --- a minimal numpy ONNX interpreter (float32, the ops of conv classifiers) ---

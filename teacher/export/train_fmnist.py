@@ -10,7 +10,7 @@ output `logits` Nx10, dynamic batch) whose metadata_props carry the
 preprocessing (`deitkd.preprocess`) and class names (`deitkd.class_names`).
 
 Run with Debian's interpreter, e.g.
-    /usr/bin/python3 teacher/export/train_fmnist.py --epochs 15 --seed 1 \
+    /usr/bin/python3 teacher/export/train_fmnist.py --epochs 14 --seed 1 --threads 1 \
         --out testdata/teacher/regnety_fmnist.onnx
 """
 
@@ -24,12 +24,15 @@ import platform
 import sys
 import time
 
-import numpy as np
-import torch
-import torch.nn as nn
-import torch.nn.functional as F
-from torchvision.models.regnet import BlockParams, RegNet
-from torchvision.ops.misc import Conv2dNormActivation
+# Threads that spin while waiting cost a shared machine dearly: let them sleep.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from torchvision.models.regnet import BlockParams, RegNet  # noqa: E402
+from torchvision.ops.misc import Conv2dNormActivation  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import onnxmeta  # noqa: E402  (sibling module)
@@ -41,9 +44,9 @@ CLASS_NAMES = [
 
 # The architecture: three stages at 14x14, 7x7 and 4x4 (each stage's first block
 # has stride 2), RegNetY blocks (1x1, grouped 3x3, SE, 1x1, residual).
-STEM_WIDTH = 32
-DEPTHS = [2, 3, 2]
-WIDTHS = [64, 128, 256]
+STEM_WIDTH = 24
+DEPTHS = [1, 2, 3]
+WIDTHS = [48, 96, 192]
 GROUP_WIDTHS = [16, 16, 16]
 BOTTLENECK = [1.0, 1.0, 1.0]
 STRIDES = [2, 2, 2]
@@ -147,10 +150,10 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist",
                     help="folder with {train,t10k}-{images-idx3,labels-idx1}-ubyte.gz")
-    ap.add_argument("--epochs", type=int, default=15)
+    ap.add_argument("--epochs", type=int, default=14)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--out", default="testdata/teacher/regnety_fmnist.onnx")
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--lr", type=float, default=0.1, help="peak SGD learning rate (OneCycle)")
     ap.add_argument("--wd", type=float, default=5e-4)
@@ -241,7 +244,7 @@ def main():
     preprocess = {"resize": 0, "crop": 28, "interpolation": "bilinear",
                   "mean": [mean_r], "std": [std_r], "channels": 1}
     onnxmeta.export(model, torch.zeros(2, 1, 28, 28), args.out, preprocess, CLASS_NAMES)
-    max_diff = onnxmeta.check(args.out, model, xte[:64])
+    max_diff, _ = onnxmeta.check(args.out, model, xte[:64])
     digest = hashlib.sha256(open(args.out, "rb").read()).hexdigest()
     size = os.path.getsize(args.out)
     print(f"wrote {args.out}: {size} bytes sha256 {digest}; max |onnx-torch| on 64 test images "
