@@ -6,6 +6,7 @@ import (
 	"image/color"
 	"image/jpeg"
 	"math"
+	"os"
 	"testing"
 )
 
@@ -102,4 +103,49 @@ func BenchmarkDecodePreprocess(b *testing.B) {
 		}
 		report(b)
 	})
+}
+
+// BenchmarkOpenFashionMNIST: reading the 60,000 Fashion-MNIST training images (gzip) into
+// memory, when installed.
+func BenchmarkOpenFashionMNIST(b *testing.B) {
+	const prefix = "/usr/share/datasets/fashion-mnist/train"
+	if _, err := os.Stat(prefix + "-images-idx3-ubyte.gz"); err != nil {
+		b.Skip("Fashion-MNIST not installed")
+	}
+	for b.Loop() {
+		src, err := Open("idx:" + prefix)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if src.Len() != 60000 {
+			b.Fatalf("Len %d", src.Len())
+		}
+	}
+}
+
+// BenchmarkIDXRender: load + render of a 28×28 IDX image into a 28×28 view (the identity
+// path), in img/s.
+func BenchmarkIDXRender(b *testing.B) {
+	src, err := Open("idx:../testdata/idx/train")
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg := Config{Crop: 28, Channels: 1}
+	dst := make([]float32, TensorLen(1, 28))
+	i := 0
+	for b.Loop() {
+		i = (i + 1) % src.Len()
+		m, err := src.Load(i, 1)
+		if err != nil {
+			b.Fatal(err)
+		}
+		v, err := ViewFor(m.Width, m.Height, i, 0, cfg, ViewConfig{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := Render(dst, m, v, 28, cfg); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "img/s")
 }
