@@ -23,7 +23,10 @@ var (
 	ErrNotImage = errors.New("dataset: not an image")
 	ErrTooLarge = errors.New("dataset: image dimensions too large")
 	ErrCorrupt  = errors.New("dataset: corrupt or truncated image")
-	ErrChannels = errors.New("dataset: channels must be 1 or 3")
+	// ErrUnsupported: a real image that these decoders cannot read (arithmetic-coded or
+	// 12-bit JPEG, netpbm .ppm/.pgm, ...), which PIL might.
+	ErrUnsupported = errors.New("dataset: unsupported image format or feature")
+	ErrChannels    = errors.New("dataset: channels must be 1 or 3")
 	// ErrBadConfig is wrapped by errors of Config, ViewConfig and the render functions' arguments.
 	ErrBadConfig = errors.New("dataset: bad preprocessing config")
 )
@@ -54,6 +57,7 @@ const (
 	fmtWebP
 	fmtBMP
 	fmtTIFF
+	fmtPNM
 )
 
 // sniff recognises a format by its magic bytes, never by a file name.
@@ -71,6 +75,8 @@ func sniff(b []byte) format {
 		return fmtBMP
 	case len(b) >= 4 && (string(b[:4]) == "II*\x00" || string(b[:4]) == "MM\x00*"):
 		return fmtTIFF
+	case len(b) >= 3 && b[0] == 'P' && b[1] >= '1' && b[1] <= '6' && (b[2] == ' ' || b[2] == '\n' || b[2] == '\r' || b[2] == '\t'):
+		return fmtPNM
 	}
 	return fmtUnknown
 }
@@ -88,6 +94,9 @@ func Decode(data []byte, channels int) (*Image, error) {
 	f := sniff(data)
 	if f == fmtUnknown {
 		return nil, ErrNotImage
+	}
+	if f == fmtPNM {
+		return nil, fmt.Errorf("%w: netpbm (.ppm/.pgm)", ErrUnsupported)
 	}
 	var cfgFn func(io.Reader) (image.Config, error)
 	var decFn func(io.Reader) (image.Image, error)
@@ -107,7 +116,7 @@ func Decode(data []byte, channels int) (*Image, error) {
 	}
 	cfg, err := cfgFn(bytes.NewReader(data))
 	if err != nil {
-		return nil, fmt.Errorf("%w: header: %v", ErrCorrupt, err)
+		return nil, decodeError("header", err)
 	}
 	if cfg.Width <= 0 || cfg.Height <= 0 {
 		return nil, fmt.Errorf("%w: %d×%d", ErrCorrupt, cfg.Width, cfg.Height)
@@ -117,7 +126,7 @@ func Decode(data []byte, channels int) (*Image, error) {
 	}
 	m, err := decFn(bytes.NewReader(data))
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+		return nil, decodeError("pixels", err)
 	}
 	if f == fmtGIF {
 		m = gifTrueColors(data, m)
@@ -127,6 +136,18 @@ func Decode(data []byte, channels int) (*Image, error) {
 		return nil, fmt.Errorf("%w: decoded %d×%d", ErrCorrupt, b.Dx(), b.Dy())
 	}
 	return convert(m, f, channels), nil
+}
+
+// decodeError sorts a decoder's error: features it lacks are ErrUnsupported, anything else
+// (bad data, early end) ErrCorrupt.
+func decodeError(stage string, err error) error {
+	var je jpeg.UnsupportedError
+	var pe png.UnsupportedError
+	var te tiff.UnsupportedError
+	if errors.As(err, &je) || errors.As(err, &pe) || errors.As(err, &te) {
+		return fmt.Errorf("%w: %s: %v", ErrUnsupported, stage, err)
+	}
+	return fmt.Errorf("%w: %s: %v", ErrCorrupt, stage, err)
 }
 
 // convert turns a decoded Go image into PIL's "RGB" or "L" pixels.

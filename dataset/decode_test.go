@@ -76,6 +76,18 @@ func TestDecodeBad(t *testing.T) {
 			}
 		})
 	}
+	t.Run("netpbm", func(t *testing.T) {
+		if _, err := Decode([]byte("P6\n2 2\n255\n"), 3); !errors.Is(err, ErrUnsupported) {
+			t.Fatalf("err = %v, want ErrUnsupported", err)
+		}
+	})
+	t.Run("arithmetic-coded JPEG", func(t *testing.T) {
+		// SOI, then an SOF9 (arithmetic coding) frame header for 8×8, one component.
+		b := []byte{0xFF, 0xD8, 0xFF, 0xC9, 0, 11, 8, 0, 8, 0, 8, 1, 1, 0x11, 0}
+		if _, err := Decode(b, 3); !errors.Is(err, ErrUnsupported) {
+			t.Fatalf("err = %v, want ErrUnsupported", err)
+		}
+	})
 	t.Run("channels", func(t *testing.T) {
 		if _, err := Decode([]byte("\x89PNG\r\n\x1a\n"), 2); !errors.Is(err, ErrChannels) {
 			t.Fatalf("err = %v, want ErrChannels", err)

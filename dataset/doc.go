@@ -12,14 +12,17 @@
 // A pipeline opens a source, asks its length, loads each image, computes its views and renders
 // them into caller-owned float32 slices:
 //
-//	src, err := dataset.Open("testdata/images")
+//	src, err := dataset.Open("testdata/images") // or "list:FILE", "idx:DIR/train"
 //	for i := range src.Len() {
 //		img, err := src.Load(i, cfg.Channels)
 //		for v := range views {
-//			view := dataset.ViewFor(img.Width, img.Height, i, v, cfg, vcfg)
-//			dataset.Render(dst[v*n:(v+1)*n], img, view, cfg.Crop, cfg)
+//			view, err := dataset.ViewFor(img.Width, img.Height, i, v, cfg, vcfg)
+//			err = dataset.Render(dst[v*n:(v+1)*n], img, view, cfg.Crop, cfg)
 //		}
 //	}
+//
+// (Example has it with its error handling.) The trainer rebuilds a stored row from its
+// columns alone: View{Index: view, Box: crop, Flip: flip}, rendered at the student's size.
 //
 // Sources, images and configs are immutable once made and safe for concurrent use.
 //

@@ -38,7 +38,7 @@ func FuzzDecode(f *testing.F) {
 		for _, ch := range []int{1, 3} {
 			m, err := Decode(data, ch)
 			if err != nil {
-				if !errors.Is(err, ErrEmpty) && !errors.Is(err, ErrNotImage) && !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrTooLarge) {
+				if !errors.Is(err, ErrEmpty) && !errors.Is(err, ErrNotImage) && !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrTooLarge) && !errors.Is(err, ErrUnsupported) {
 					t.Fatalf("unexpected error kind: %v", err)
 				}
 				continue
