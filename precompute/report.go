@@ -16,6 +16,9 @@ func ProgressPrinter(w io.Writer, terminal bool, interval time.Duration) func(Pr
 	if terminal {
 		var bar *progressbar.ProgressBar
 		return func(p Progress) {
+			if p.Total == 0 {
+				return // nothing to do: the summary says so
+			}
 			if bar == nil {
 				bar = progressbar.NewOptions64(p.Total,
 					progressbar.OptionSetWriter(w),
