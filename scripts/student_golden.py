@@ -16,9 +16,6 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-torch.manual_seed(0)
-torch.set_num_threads(1)
-
 IMG, CH, P, D, L, H, MLP, K = 28, 1, 4, 64, 4, 4, 4, 10
 EPS = 1e-6  # timm's DeiT: partial(nn.LayerNorm, eps=1e-6)
 
@@ -97,107 +94,114 @@ class DeiT(nn.Module):
         return self.head(x[:, 0]), self.head_dist(x[:, 1])
 
 
-model = DeiT()
-# Weights larger than timm's init so that attention is far from uniform and
-# every norm weight and bias matters: the test then checks every path.
-with torch.no_grad():
+def main():
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    model = DeiT()
+    # Weights larger than timm's init so that attention is far from uniform and
+    # every norm weight and bias matters: the test then checks every path.
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("norm1.weight") or name.endswith("norm2.weight") or name == "norm.weight":
+                p.copy_(1 + 0.1 * torch.randn_like(p))
+            elif name.endswith(".bias"):
+                p.copy_(0.05 * torch.randn_like(p))
+            elif name.startswith("patch_embed"):
+                p.copy_(0.3 * torch.randn_like(p))
+            else:
+                p.copy_(0.15 * torch.randn_like(p))
+
+    B = 8
+    images = torch.randn(B, CH, IMG, IMG)
+    labels = torch.randint(0, K, (B,))
+    teacher_logits = 2 * torch.randn(B, K)
+    teacher_hard = teacher_logits.argmax(dim=1)
+
+
+    def loss_fn(cls, dist, mode, alpha=0.5, tau=1.0, smoothing=0.0, kl_norm="batch"):
+        ce = F.cross_entropy(cls, labels, label_smoothing=smoothing)
+        if mode == "none":
+            return 0.5 * ce + 0.5 * F.cross_entropy(dist, labels, label_smoothing=smoothing)
+        if mode == "hard":
+            return (1 - alpha) * ce + alpha * F.cross_entropy(dist, teacher_hard)
+        kl = F.kl_div(F.log_softmax(dist / tau, dim=1), F.log_softmax(teacher_logits / tau, dim=1),
+                      reduction="sum", log_target=True) * tau * tau
+        kl = kl / (dist.numel() if kl_norm == "numel" else dist.shape[0])
+        return (1 - alpha) * ce + alpha * kl
+
+
+    CASES = {  # name: kwargs; the Go test reads the same table
+        "none": dict(mode="none"),
+        "none_s0.1": dict(mode="none", smoothing=0.1),
+        "soft_t1_a0.5": dict(mode="soft", tau=1.0, alpha=0.5),
+        "soft_t3_a0.1_s0.1": dict(mode="soft", tau=3.0, alpha=0.1, smoothing=0.1),
+        "soft_t2_a0.5_numel": dict(mode="soft", tau=2.0, alpha=0.5, kl_norm="numel"),
+        "hard": dict(mode="hard", alpha=0.5),
+    }
+    GRAD_CASE = "soft_t3_a0.1_s0.1"
+
+    out = []
+
+
+    def put(name, t):
+        out.append((name, t.detach().to(torch.float32).clone().contiguous()))  # a copy: AdamW updates the parameters in place later
+
+
     for name, p in model.named_parameters():
-        if name.endswith("norm1.weight") or name.endswith("norm2.weight") or name == "norm.weight":
-            p.copy_(1 + 0.1 * torch.randn_like(p))
-        elif name.endswith(".bias"):
-            p.copy_(0.05 * torch.randn_like(p))
-        elif name.startswith("patch_embed"):
-            p.copy_(0.3 * torch.randn_like(p))
-        else:
-            p.copy_(0.15 * torch.randn_like(p))
+        put("param/" + name, p)
+    put("images", images)
+    put("labels", labels.float())
+    put("teacher_logits", teacher_logits)
 
-B = 8
-images = torch.randn(B, CH, IMG, IMG)
-labels = torch.randint(0, K, (B,))
-teacher_logits = 2 * torch.randn(B, K)
-teacher_hard = teacher_logits.argmax(dim=1)
+    cls, dist = model(images)
+    put("cls_logits", cls)
+    put("dist_logits", dist)
+
+    for case, kw in CASES.items():
+        c = cls.detach().clone().requires_grad_(True)
+        d = dist.detach().clone().requires_grad_(True)
+        l = loss_fn(c, d, **kw)
+        l.backward()
+        put("loss/" + case, l.reshape(1))
+        put("dlogits/" + case + "/cls", c.grad)
+        put("dlogits/" + case + "/dist", d.grad)
+
+    model.zero_grad()
+    cls, dist = model(images)
+    loss = loss_fn(cls, dist, **CASES[GRAD_CASE])
+    loss.backward()
+    for name, p in model.named_parameters():
+        put("grad/" + name, p.grad)
+
+    # Two AdamW steps from these gradients, clipped to half their global norm,
+    # with timm's groups: no decay on 1-D parameters and the tokens/positions.
+    grads = {n: p.grad.clone() for n, p in model.named_parameters()}
+    gnorm = torch.sqrt(sum((g.double() ** 2).sum() for g in grads.values())).item()
+    clip = 0.5 * gnorm
+    LR, WD = 1e-3, 0.05
+    no_decay = {"cls_token", "dist_token", "pos_embed"}
+    decay = [p for n, p in model.named_parameters() if p.ndim > 1 and n not in no_decay]
+    other = [p for n, p in model.named_parameters() if not (p.ndim > 1 and n not in no_decay)]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": WD}, {"params": other, "weight_decay": 0.0}],
+                            lr=LR, betas=(0.9, 0.999), eps=1e-8)
+    for step in range(2):
+        for n, p in model.named_parameters():
+            p.grad = grads[n].clone()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+        opt.step()
+    put("adamw/config", torch.tensor([LR, WD, clip]))
+    for name, p in model.named_parameters():
+        put("adamw/" + name, p)
+
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "testdata", "golden", "student_fm_tiny.bin")
+    with open(path, "wb") as f:
+        for name, t in out:
+            b = name.encode()
+            f.write(struct.pack("<I", len(b)) + b + struct.pack("<I", t.dim()))
+            f.write(struct.pack("<%dI" % t.dim(), *t.shape))
+            f.write(t.numpy().astype("<f4").tobytes())
+    print("wrote", os.path.normpath(path), len(out), "tensors; loss", GRAD_CASE, loss.item(), "grad norm", gnorm)
 
 
-def loss_fn(cls, dist, mode, alpha=0.5, tau=1.0, smoothing=0.0, kl_norm="batch"):
-    ce = F.cross_entropy(cls, labels, label_smoothing=smoothing)
-    if mode == "none":
-        return 0.5 * ce + 0.5 * F.cross_entropy(dist, labels, label_smoothing=smoothing)
-    if mode == "hard":
-        return (1 - alpha) * ce + alpha * F.cross_entropy(dist, teacher_hard)
-    kl = F.kl_div(F.log_softmax(dist / tau, dim=1), F.log_softmax(teacher_logits / tau, dim=1),
-                  reduction="sum", log_target=True) * tau * tau
-    kl = kl / (dist.numel() if kl_norm == "numel" else dist.shape[0])
-    return (1 - alpha) * ce + alpha * kl
-
-
-CASES = {  # name: kwargs; the Go test reads the same table
-    "none": dict(mode="none"),
-    "none_s0.1": dict(mode="none", smoothing=0.1),
-    "soft_t1_a0.5": dict(mode="soft", tau=1.0, alpha=0.5),
-    "soft_t3_a0.1_s0.1": dict(mode="soft", tau=3.0, alpha=0.1, smoothing=0.1),
-    "soft_t2_a0.5_numel": dict(mode="soft", tau=2.0, alpha=0.5, kl_norm="numel"),
-    "hard": dict(mode="hard", alpha=0.5),
-}
-GRAD_CASE = "soft_t3_a0.1_s0.1"
-
-out = []
-
-
-def put(name, t):
-    out.append((name, t.detach().to(torch.float32).clone().contiguous()))  # a copy: AdamW updates the parameters in place later
-
-
-for name, p in model.named_parameters():
-    put("param/" + name, p)
-put("images", images)
-put("labels", labels.float())
-put("teacher_logits", teacher_logits)
-
-cls, dist = model(images)
-put("cls_logits", cls)
-put("dist_logits", dist)
-
-for case, kw in CASES.items():
-    c = cls.detach().clone().requires_grad_(True)
-    d = dist.detach().clone().requires_grad_(True)
-    l = loss_fn(c, d, **kw)
-    l.backward()
-    put("loss/" + case, l.reshape(1))
-    put("dlogits/" + case + "/cls", c.grad)
-    put("dlogits/" + case + "/dist", d.grad)
-
-model.zero_grad()
-cls, dist = model(images)
-loss = loss_fn(cls, dist, **CASES[GRAD_CASE])
-loss.backward()
-for name, p in model.named_parameters():
-    put("grad/" + name, p.grad)
-
-# Two AdamW steps from these gradients, clipped to half their global norm,
-# with timm's groups: no decay on 1-D parameters and the tokens/positions.
-grads = {n: p.grad.clone() for n, p in model.named_parameters()}
-gnorm = torch.sqrt(sum((g.double() ** 2).sum() for g in grads.values())).item()
-clip = 0.5 * gnorm
-LR, WD = 1e-3, 0.05
-no_decay = {"cls_token", "dist_token", "pos_embed"}
-decay = [p for n, p in model.named_parameters() if p.ndim > 1 and n not in no_decay]
-other = [p for n, p in model.named_parameters() if not (p.ndim > 1 and n not in no_decay)]
-opt = torch.optim.AdamW([{"params": decay, "weight_decay": WD}, {"params": other, "weight_decay": 0.0}],
-                        lr=LR, betas=(0.9, 0.999), eps=1e-8)
-for step in range(2):
-    for n, p in model.named_parameters():
-        p.grad = grads[n].clone()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
-    opt.step()
-put("adamw/config", torch.tensor([LR, WD, clip]))
-for name, p in model.named_parameters():
-    put("adamw/" + name, p)
-
-path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "testdata", "golden", "student_fm_tiny.bin")
-with open(path, "wb") as f:
-    for name, t in out:
-        b = name.encode()
-        f.write(struct.pack("<I", len(b)) + b + struct.pack("<I", t.dim()))
-        f.write(struct.pack("<%dI" % t.dim(), *t.shape))
-        f.write(t.numpy().astype("<f4").tobytes())
-print("wrote", os.path.normpath(path), len(out), "tensors; loss", GRAD_CASE, loss.item(), "grad norm", gnorm)
+if __name__ == "__main__":
+    main()

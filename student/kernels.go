@@ -156,6 +156,18 @@ func geluForward(out, inp []float32, n int) {
 	})
 }
 
+// geluForwardGrad: geluForward that also writes GELU'(x) into grad.
+func geluForwardGrad(out, grad, inp []float32, n int) {
+	parallelFor(n, 1<<14, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			x := inp[i]
+			cdf := 0.5 * (1 + erf32(x*invSqrt2))
+			out[i] = x * cdf
+			grad[i] = cdf + x*invSqrt2Pi*exp32(-0.5*x*x)
+		}
+	})
+}
+
 // geluBackward: dinp = dout · (Φ(x) + x·φ(x)).
 func geluBackward(dinp, inp, dout []float32, n int) {
 	parallelFor(n, 1<<14, func(lo, hi int) {

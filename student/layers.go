@@ -108,17 +108,34 @@ func (k *linearKernel) backward(i int, din []float32, in [][]float32, out, dout 
 	}
 }
 
-// geluKernel: exact (erf) GELU, any shape.
-type geluKernel struct{}
+// geluKernel: exact (erf) GELU, any shape. In training graphs the
+// forward also keeps the derivative, so the backward is one product.
+type geluKernel struct {
+	grad []float32 // GELU'(x); nil in forward-only graphs
+}
 
-func (geluKernel) name() string      { return "gelu" }
-func (geluKernel) diff(n int) []bool { return []bool{true} }
-func (geluKernel) outShape(in []tensor.Shape) (tensor.Shape, error) {
+func (k *geluKernel) name() string      { return "gelu" }
+func (k *geluKernel) diff(n int) []bool { return []bool{true} }
+func (k *geluKernel) outShape(in []tensor.Shape) (tensor.Shape, error) {
 	return in[0].Clone(), nil
 }
-func (geluKernel) forward(out []float32, in [][]float32) { geluForward(out, in[0], len(out)) }
-func (geluKernel) backward(i int, din []float32, in [][]float32, out, dout []float32) {
-	geluBackward(din, in[0], dout, len(din))
+func (k *geluKernel) forward(out []float32, in [][]float32) {
+	if k.grad == nil {
+		geluForward(out, in[0], len(out))
+		return
+	}
+	geluForwardGrad(out, k.grad, in[0], len(out))
+}
+func (k *geluKernel) backward(i int, din []float32, in [][]float32, out, dout []float32) {
+	if k.grad == nil {
+		geluBackward(din, in[0], dout, len(din))
+		return
+	}
+	parallelFor(len(din), 1<<14, func(lo, hi int) {
+		for j := lo; j < hi; j++ {
+			din[j] = dout[j] * k.grad[j]
+		}
+	})
 }
 
 // -------------------------------------------------------------------- Block

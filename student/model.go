@@ -262,9 +262,13 @@ func (m *Model) build(B int, lc *LossConfig) (gr *graph, err error) {
 		return linear(y, prefix+".proj")                // (B, T, D)
 	}
 	mlp := func(x *G.Node, prefix string) *G.Node {
-		h := linear(x, prefix+".fc1")    // (B, T, hidden)
-		h = must(apply(geluKernel{}, h)) // (B, T, hidden)
-		return linear(h, prefix+".fc2")  // (B, T, D)
+		h := linear(x, prefix+".fc1") // (B, T, hidden)
+		g := &geluKernel{}
+		if lc != nil {
+			g.grad = make([]float32, B*c.Tokens()*c.Hidden())
+		}
+		h = must(apply(g, h))           // (B, T, hidden)
+		return linear(h, prefix+".fc2") // (B, T, D)
 	}
 	residual := func(x, f *G.Node) *G.Node {
 		k := &residualKernel{}
