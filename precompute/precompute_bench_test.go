@@ -125,12 +125,21 @@ func BenchmarkPrecompute(b *testing.B) {
 	if cores > 1 {
 		threads = append(threads, cores)
 	}
-	workloads := []func(*testing.B) workload{idxWorkload, func(b *testing.B) workload { return jpegWorkload(b, nJPEG) }}
-	for _, mk := range workloads {
+	// Each workload is made inside its leaf benchmark, so -bench filtering never builds one
+	// it will not run.
+	workloads := []struct {
+		name string
+		make func(*testing.B) workload
+	}{
+		{"idx", idxWorkload},
+		{"jpeg", func(b *testing.B) workload { return jpegWorkload(b, nJPEG) }},
+	}
+	for _, wl := range workloads {
 		for _, th := range threads {
-			b.Run(fmt.Sprintf("threads=%d", th), func(b *testing.B) {
-				w := mk(b)
-				b.Run(w.name, func(b *testing.B) { benchWorkload(b, w, th) })
+			b.Run(fmt.Sprintf("%s/threads=%d", wl.name, th), func(b *testing.B) {
+				w := wl.make(b)
+				b.Logf("workload %s: %s on %s", w.name, filepath.Base(w.opts.Model), w.opts.Data)
+				benchWorkload(b, w, th)
 			})
 		}
 	}

@@ -1,0 +1,51 @@
+package precompute_test
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/deitkd/deitkd/precompute"
+	"github.com/deitkd/deitkd/store"
+)
+
+func TestProgressPrinter(t *testing.T) {
+	t.Run("plain lines, throttled", func(t *testing.T) {
+		var buf bytes.Buffer
+		p := precompute.ProgressPrinter(&buf, false, time.Second)
+		p(precompute.Progress{Total: 100, Done: 10, Elapsed: 500 * time.Millisecond}) // too soon
+		p(precompute.Progress{Total: 100, Done: 38, Failed: 2, Elapsed: 2 * time.Second})
+		p(precompute.Progress{Total: 100, Done: 40, Failed: 2, Elapsed: 2500 * time.Millisecond}) // too soon after
+		p(precompute.Progress{Total: 100, Done: 100, Elapsed: 5 * time.Second, Final: true})
+		lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+		if len(lines) != 1 || !strings.Contains(lines[0], "40/100 images (40.0%), 2 failed, 20.0 img/s, ETA 3s") {
+			t.Fatalf("progress lines %q", lines)
+		}
+	})
+	t.Run("bar on a terminal", func(t *testing.T) {
+		var buf bytes.Buffer
+		p := precompute.ProgressPrinter(&buf, true, time.Second)
+		p(precompute.Progress{Total: 100, Done: 50, Elapsed: time.Second})
+		p(precompute.Progress{Total: 100, Done: 100, Elapsed: 2 * time.Second, Final: true})
+		if out := buf.String(); !strings.Contains(out, "100/100") || !strings.Contains(out, "img/s") {
+			t.Fatalf("bar output %q", out)
+		}
+	})
+}
+
+func TestSummaryWrite(t *testing.T) {
+	s := precompute.Summary{Out: "labels", Images: 12, Total: 10, Done: 8, Failed: 2, Present: 2, Rows: 8,
+		Elapsed: 2 * time.Second, Labelled: 8, Correct: 6,
+		DecodeTime: time.Second, TeacherTime: 3 * time.Second,
+		Failures: []store.Failure{{ImageID: "a/b.jpg", Err: "decode a/b.jpg: dataset: empty file"}}}
+	var buf bytes.Buffer
+	s.Write(&buf)
+	for _, want := range []string{"8 images labelled (8 rows)", "4.0 img/s", "failed (logged, skipped): 2", "already present: 2",
+		"top-1 against the dataset's labels (view 0): 75.00% of 8 images", "decode 1s (25%)", "failed: decode a/b.jpg: dataset: empty file",
+		"... and 1 more failures", "labels: labels"} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("summary lacks %q:\n%s", want, buf.String())
+		}
+	}
+}
