@@ -147,7 +147,7 @@ def main():
     ap.add_argument("--class-names", help="file with one class name per line (K lines)")
     ap.add_argument("--resize", type=int, help="shorter side before the centre crop (0: none)")
     ap.add_argument("--crop", type=int, help="centre-crop size = the model's input H and W")
-    ap.add_argument("--interpolation", choices=["bilinear", "bicubic", "nearest"])
+    ap.add_argument("--interpolation", choices=["bilinear", "bicubic"])
     ap.add_argument("--mean", type=float, nargs=3, metavar=("R", "G", "B"))
     ap.add_argument("--std", type=float, nargs=3, metavar=("R", "G", "B"))
     ap.add_argument("--opset", type=int, default=onnxmeta.OPSET)
@@ -177,6 +177,9 @@ def main():
             pre[key] = list(v) if isinstance(v, list) else v
             source += f"; --{key} override"
     pre["channels"] = 3
+    if pre["interpolation"] not in ("bilinear", "bicubic"):
+        sys.exit(f"export_torchvision: {source} gives interpolation {pre['interpolation']!r}; "
+                 "deitkd resizes with bilinear or bicubic: pass --interpolation")
     preprocess = {k: pre[k] for k in
                   ("resize", "crop", "interpolation", "mean", "std", "channels")}
 

@@ -159,6 +159,8 @@ def run(model, x):
         elif op == "Reshape":
             shp = [d if d != 0 else ins[0].shape[i] for i, d in enumerate(ins[1].tolist())]
             y = ins[0].reshape(shp)
+        elif op == "Slice":
+            y = _slice(ins)
         elif op == "MaxPool":
             y = _maxpool(ins[0], at)
         elif op == "Identity":
@@ -168,6 +170,23 @@ def run(model, x):
         env[node.output[0]] = np.asarray(y).astype(ins[0].dtype if op != "Shape" else np.int64) \
             if op not in ("Shape", "Gather", "Concat", "Unsqueeze", "Constant") else np.asarray(y)
     return env[model.graph.output[0].name]
+
+
+def _slice(ins):
+    x, starts, ends = ins[0], ins[1], ins[2]
+    axes = ins[3] if len(ins) > 3 and ins[3] is not None else np.arange(len(starts))
+    steps = ins[4] if len(ins) > 4 and ins[4] is not None else np.ones(len(starts), np.int64)
+    idx = [slice(None)] * x.ndim
+    for s0, e0, ax, st in zip(starts.tolist(), ends.tolist(), axes.tolist(), steps.tolist()):
+        dim = x.shape[ax]
+        # ONNX clamps out-of-range ends (e.g. INT64_MIN for a reversed slice to the start).
+        if st < 0:
+            s0 = min(s0 + dim if s0 < 0 else s0, dim - 1)
+            e0 = e0 + dim if e0 < 0 else e0
+            idx[ax] = slice(s0, None if e0 < 0 else e0, st)
+        else:
+            idx[ax] = slice(max(0, s0 + dim if s0 < 0 else s0), min(dim, e0 + dim if e0 < 0 else e0), st)
+    return x[tuple(idx)]
 
 
 def _maxpool(x, a):
