@@ -36,12 +36,13 @@ func openShard(path string, format Format, mem memory.Allocator) (sr *shardReade
 		return nil, fmt.Errorf("shard %s: %w: %v", path, ErrMissingShard, err)
 	}
 	sr = &shardReader{path: path, f: f}
+	opened := sr
 	defer func() {
 		if r := recover(); r != nil { // arrow-go panics on some malformed footers
 			err = fmt.Errorf("shard %s: %w: %v", path, ErrCorrupt, r)
 		}
 		if err != nil {
-			sr.Close()
+			opened.Close()
 			sr = nil
 		}
 	}()

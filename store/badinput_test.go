@@ -1,0 +1,176 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+
+	"github.com/deitkd/deitkd/schema"
+)
+
+// TestBadInput damages a good store four ways; each must give an error that
+// names the damaged file, from the reader and from Verify.
+func TestBadInput(t *testing.T) {
+	md := testMeta(schema.ModeTopK, schema.Float16, 20, 5, 2, 60)
+	for _, tc := range []struct {
+		name   string
+		damage func(t *testing.T, dir string) string // returns the file that must be named
+		is     error
+	}{
+		{"truncated-shard", func(t *testing.T, dir string) string {
+			p := filepath.Join(dir, "part-00001.parquet")
+			fi, _ := os.Stat(p)
+			if err := os.Truncate(p, fi.Size()/2); err != nil {
+				t.Fatal(err)
+			}
+			return p
+		}, ErrCorrupt},
+		{"sha256-mismatch", func(t *testing.T, dir string) string {
+			p := filepath.Join(dir, "part-00001.parquet")
+			b, _ := os.ReadFile(p)
+			b[len(b)/2] ^= 0xff
+			os.WriteFile(p, b, 0o644)
+			return p
+		}, ErrChecksum},
+		{"missing-shard", func(t *testing.T, dir string) string {
+			p := filepath.Join(dir, "part-00002.parquet")
+			os.Remove(p)
+			return p
+		}, ErrMissingShard},
+		{"other-schema-version", func(t *testing.T, dir string) string {
+			return rewriteWithVersion(t, dir, "part-00000.parquet", "2")
+		}, schema.ErrVersion},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := writeStore(dir, md, smallOpts(FormatParquet), 1); err != nil {
+				t.Fatal(err)
+			}
+			file := tc.damage(t, dir)
+			rep, err := Verify(context.Background(), dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			found := false
+			for _, p := range rep.Problems {
+				if p.File == file && errors.Is(p.Err, tc.is) && strings.Contains(p.Err.Error(), file) {
+					found = true
+				}
+			}
+			if !found {
+				t.Fatalf("Verify problems %v; want %v naming %s", rep.Problems, tc.is, file)
+			}
+			// The reader fails too, naming the file.
+			r, err := OpenReader(dir)
+			if err == nil {
+				err = r.Scan(context.Background(), nil, func(arrow.RecordBatch) error { return nil })
+			}
+			if tc.is == ErrChecksum {
+				return // a flipped byte inside a compressed page may still decode; only the checksum catches it for sure
+			}
+			if !errors.Is(err, tc.is) || !strings.Contains(err.Error(), file) {
+				t.Fatalf("reader: %v; want %v naming %s", err, tc.is, file)
+			}
+		})
+	}
+	t.Run("missing-image", func(t *testing.T) {
+		dir := t.TempDir()
+		w, err := OpenWriter(dir, md, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := int64(0); i < 60; i++ {
+			if i == 17 {
+				continue
+			}
+			for _, r := range synthRows(1, i, 20, 2) {
+				w.Write(r)
+			}
+		}
+		w.Close()
+		rep, err := Verify(context.Background(), dir)
+		if err != nil || rep.OK() || !errors.Is(rep.Problems[0].Err, ErrIncomplete) || !strings.Contains(rep.Problems[0].Err.Error(), "[17]") {
+			t.Fatalf("Verify: %v %v", err, rep.Problems)
+		}
+	})
+	t.Run("unlisted-file", func(t *testing.T) {
+		dir := t.TempDir()
+		if err := writeStore(dir, md, smallOpts(FormatParquet), 1); err != nil {
+			t.Fatal(err)
+		}
+		b, _ := os.ReadFile(filepath.Join(dir, "part-00000.parquet"))
+		stray := filepath.Join(dir, "part-00099.parquet")
+		os.WriteFile(stray, b, 0o644)
+		rep, err := Verify(context.Background(), dir)
+		if err != nil || rep.OK() || rep.Problems[0].File != stray {
+			t.Fatalf("Verify: %v %v", err, rep.Problems)
+		}
+	})
+}
+
+// rewriteWithVersion rewrites a shard with its deitkd.schema_version set to
+// v, and fixes its size and sha256 in the manifest, so that only the version
+// is wrong.
+func rewriteWithVersion(t *testing.T, dir, name, v string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	sr, err := openShard(p, FormatParquet, memory.DefaultAllocator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tbl, err := sr.pq.ReadTable(context.Background())
+	meta := sr.schema.Metadata()
+	sr.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tbl.Release()
+	vals := append([]string(nil), meta.Values()...)
+	for i, k := range meta.Keys() {
+		if k == schema.KeySchemaVersion {
+			vals[i] = v
+		}
+	}
+	nm := arrow.NewMetadata(meta.Keys(), vals)
+	sch := arrow.NewSchema(tbl.Schema().Fields(), &nm)
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = pqarrow.WriteTable(withSchema(sch, tbl), f, 1<<20, parquet.NewWriterProperties(), pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	man, err := ReadManifest(filepath.Join(dir, "manifest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range man.Shards {
+		if man.Shards[i].File == name {
+			fi, _ := os.Stat(p)
+			man.Shards[i].Bytes = fi.Size()
+			man.Shards[i].SHA256, _ = fileSHA256(p)
+		}
+	}
+	if err := man.write(filepath.Join(dir, "manifest.json")); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func withSchema(sch *arrow.Schema, tbl arrow.Table) arrow.Table {
+	cols := make([]arrow.Column, tbl.NumCols())
+	for i := range cols {
+		cols[i] = *arrow.NewColumn(sch.Field(i), tbl.Column(i).Data())
+	}
+	return array.NewTable(sch, cols, tbl.NumRows())
+}
