@@ -141,4 +141,3 @@ func FuzzParseManifest(f *testing.F) {
 		}
 	})
 }
-
