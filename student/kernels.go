@@ -211,7 +211,14 @@ func exp32(x float32) float32 {
 	if x < -87.3365447505531 {
 		return 0
 	}
-	fx := float32(math.Floor(float64(x*1.44269504088896341 + 0.5)))
+	// fx = floor(x·log2(e) + ½) without math.Floor, which is a function
+	// call at the default GOAMD64=v1
+	t := x*1.44269504088896341 + 0.5
+	i := int32(t)
+	if float32(i) > t {
+		i--
+	}
+	fx := float32(i)
 	x -= fx * 0.693359375
 	x -= fx * -2.12194440e-4
 	z := x * x
@@ -222,7 +229,7 @@ func exp32(x float32) float32 {
 	y = y*x + 1.6666665459e-1
 	y = y*x + 5.0000001201e-1
 	y = y*z + x + 1
-	return y * math.Float32frombits(uint32(int32(fx)+127)<<23)
+	return y * math.Float32frombits(uint32(i+127)<<23)
 }
 
 // --------------------------------------------------------------- Attention

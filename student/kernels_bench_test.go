@@ -1,0 +1,56 @@
+package student
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+)
+
+// BenchmarkSgemm measures the products of an fm-tiny step at batch 128
+// (M = 128·51 token rows) through sgemm, in GFLOP/s.
+func BenchmarkSgemm(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 1))
+	for _, s := range []struct{ m, n, k int }{
+		{6528, 192, 64}, // qkv
+		{6528, 256, 64}, // fc1
+		{6528, 64, 256}, // fc2
+		{64, 256, 6528}, // fc2 weight gradient
+		{51, 51, 16},    // one head's q·kᵀ
+	} {
+		b.Run(fmt.Sprintf("%dx%dx%d", s.m, s.n, s.k), func(b *testing.B) {
+			a, w, c := randSlice(r, s.m*s.k, 1), randSlice(r, s.k*s.n, 1), make([]float32, s.m*s.n)
+			for i := 0; i < b.N; i++ {
+				sgemm(noT, noT, s.m, s.n, s.k, 1, a, s.k, w, s.n, 0, c, s.n)
+			}
+			b.ReportMetric(2*float64(s.m*s.n*s.k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}
+
+// BenchmarkAttention is the forward and backward of one fm-tiny block's
+// attention at batch 128.
+func BenchmarkAttention(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 1))
+	B, T, C, NH := 128, 51, 64, 4
+	qkv := randSlice(r, B*T*3*C, 1)
+	out, att, dout, dqkv := make([]float32, B*T*C), make([]float32, B*NH*T*T), randSlice(r, B*T*C, 1), make([]float32, len(qkv))
+	for i := 0; i < b.N; i++ {
+		attentionForward(out, att, qkv, B, T, C, NH)
+		attentionBackward(dqkv, dout, qkv, att, B, T, C, NH)
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/1000, "ms/op")
+}
+
+// BenchmarkGELU is the forward (with the cached derivative) and backward of
+// one fm-tiny MLP activation at batch 128.
+func BenchmarkGELU(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 1))
+	n := 128 * 51 * 256
+	x, out, g, dout := randSlice(r, n, 1), make([]float32, n), make([]float32, n), randSlice(r, n, 1)
+	for i := 0; i < b.N; i++ {
+		geluForwardGrad(out, g, x, n)
+		for j := range dout {
+			out[j] = dout[j] * g[j]
+		}
+	}
+}
