@@ -1,0 +1,221 @@
+// Command labels inspects, verifies, merges and exports deitkd label stores.
+//
+//	labels inspect PATH                        schema, metadata, counts, teacher accuracy
+//	labels verify PATH                         checksums, counts, order, coverage; exit 1 on any problem
+//	labels merge DIR                           combine the manifests of a --shard i/n store
+//	labels export PATH --format csv|jsonl [-n ROWS]
+//
+// PATH is a store folder or its manifest.json. Flags and printing only; the
+// work is done by package store.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+
+	"github.com/deitkd/deitkd/store"
+)
+
+const usage = `usage:
+  labels inspect PATH
+  labels verify PATH
+  labels merge DIR
+  labels export PATH --format csv|jsonl [-n ROWS]
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run executes one subcommand and returns the exit code: 0 success, 1 a
+// problem with the store, 2 a usage error.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) < 1 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	cmd, rest := args[0], args[1:]
+	fs := flag.NewFlagSet("labels "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	format := fs.String("format", "jsonl", "export format: csv or jsonl")
+	limit := fs.Int64("n", 0, "export at most this many rows (0: all)")
+	// Accept flags before or after PATH.
+	var pos []string
+	for len(rest) > 0 {
+		if err := fs.Parse(rest); err != nil {
+			return 2
+		}
+		rest = fs.Args()
+		if len(rest) > 0 {
+			pos = append(pos, rest[0])
+			rest = rest[1:]
+		}
+	}
+	if len(pos) != 1 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	path := pos[0]
+	var err error
+	switch cmd {
+	case "inspect":
+		err = inspect(ctx, path, stdout)
+	case "verify":
+		return verify(ctx, path, stdout, stderr)
+	case "merge":
+		var m *store.Manifest
+		if m, err = store.Merge(ctx, path); err == nil {
+			fmt.Fprintf(stdout, "merged %s: %d shards, %d rows, %d images\n", path, len(m.Shards), m.Rows, m.Images)
+		}
+	case "export":
+		var r *store.Reader
+		if r, err = store.OpenReader(path); err == nil {
+			err = store.Export(ctx, r, stdout, *format, *limit)
+		}
+	default:
+		fmt.Fprintf(stderr, "labels: unknown command %q\n%s", cmd, usage)
+		return 2
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "labels %s: %v\n", cmd, err)
+		return 1
+	}
+	return 0
+}
+
+func verify(ctx context.Context, path string, stdout, stderr io.Writer) int {
+	rep, err := store.Verify(ctx, path)
+	if err != nil {
+		fmt.Fprintf(stderr, "labels verify: %v\n", err)
+		return 1
+	}
+	for _, p := range rep.Problems {
+		fmt.Fprintf(stderr, "labels verify: %v\n", p.Err)
+	}
+	if !rep.OK() {
+		fmt.Fprintf(stderr, "labels verify: %s: %d problem(s)\n", path, len(rep.Problems))
+		return 1
+	}
+	fmt.Fprintf(stdout, "ok: %s: %d shards, %d rows, %d images, %d failed images\n", path, rep.Shards, rep.Rows, rep.Images, rep.Failures)
+	return 0
+}
+
+func inspect(ctx context.Context, path string, w io.Writer) error {
+	r, err := store.OpenReader(path)
+	if err != nil {
+		return err
+	}
+	s, err := store.Inspect(ctx, r)
+	if err != nil {
+		return err
+	}
+	md := s.Meta
+	fmt.Fprintf(w, "store      %s\n", r.Dir)
+	fmt.Fprintf(w, "format     %s, %d shards, %d rows, %d images, %d failed\n", s.Format, s.Shards, s.Rows, s.Images, s.Failures)
+	mode := string(md.Store.Mode)
+	if md.Store.Mode == "topk" {
+		mode = fmt.Sprintf("topk (k=%d)", md.Store.K)
+	}
+	fmt.Fprintf(w, "mode       %s, %s, %d classes, %d views per image\n", mode, md.Store.DType, md.NumClasses, md.Views.Count)
+	fmt.Fprintf(w, "teacher    %s (sha256 %s), input %s %v, output %s\n", md.Teacher.File, short(md.Teacher.SHA256), md.Teacher.InputName, md.Teacher.InputShape, md.Teacher.OutputName)
+	fmt.Fprintf(w, "dataset    %s, %d images, ids sha256 %s\n", md.Dataset.Name, md.Dataset.ImageCount, short(md.Dataset.IDHash))
+	fmt.Fprintf(w, "created by %s\n", md.CreatedBy)
+	fmt.Fprintln(w, "\nschema")
+	for _, f := range r.Schema.Fields() {
+		null := ""
+		if f.Nullable {
+			null = ", nullable"
+		}
+		fmt.Fprintf(w, "  %-15s %s%s\n", f.Name, f.Type, null)
+	}
+	fmt.Fprintln(w, "\nmetadata")
+	mm, _ := md.EncodeMap()
+	keys := make([]string, 0, len(mm))
+	for k := range mm {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		v := string(mm[k])
+		if len(v) > 120 {
+			v = v[:117] + "..."
+		}
+		fmt.Fprintf(w, "  %-22s %s\n", k, v)
+	}
+	fmt.Fprintln(w, "\nteacher")
+	if s.Labelled > 0 {
+		top5 := "n/a (k < 5)"
+		if s.Top5Known {
+			top5 = fmt.Sprintf("%.2f%%", 100*s.Top5)
+		}
+		fmt.Fprintf(w, "  top-1 vs ground truth  %.2f%% of %d labelled rows\n", 100*s.Top1, s.Labelled)
+		fmt.Fprintf(w, "  top-5 vs ground truth  %s\n", top5)
+	} else {
+		fmt.Fprintln(w, "  no ground-truth labels")
+	}
+	fmt.Fprintf(w, "  mean entropy (τ=1)     %.4f nats (uniform: %.4f)\n", s.MeanEntropy, lnUniform(md.NumClasses))
+	fmt.Fprintln(w, "\nclass histogram of teacher_hard (rows), most frequent first")
+	type kv struct {
+		class int
+		n     int64
+	}
+	h := make([]kv, len(s.HardHist))
+	for c, n := range s.HardHist {
+		h[c] = kv{c, n}
+	}
+	sort.SliceStable(h, func(i, j int) bool { return h[i].n > h[j].n })
+	show := h
+	if len(show) > 20 {
+		show = show[:20]
+	}
+	for _, e := range show {
+		name := ""
+		if e.class < len(md.ClassNames) {
+			name = md.ClassNames[e.class]
+		}
+		fmt.Fprintf(w, "  %5d %-24s %8d  %s\n", e.class, trunc(name, 24), e.n, bar(e.n, h[0].n))
+	}
+	if len(h) > len(show) {
+		empty := 0
+		for _, e := range h {
+			if e.n == 0 {
+				empty++
+			}
+		}
+		fmt.Fprintf(w, "  ... %d more classes; %d classes never predicted; least frequent: %d rows\n", len(h)-len(show), empty, h[len(h)-1].n)
+	}
+	return nil
+}
+
+func short(s string) string {
+	if len(s) > 12 {
+		return s[:12] + "…"
+	}
+	return s
+}
+
+func trunc(s string, n int) string {
+	if len(s) > n {
+		return s[:n-1] + "…"
+	}
+	return s
+}
+
+func bar(n, max int64) string {
+	if max == 0 {
+		return ""
+	}
+	return strings.Repeat("█", int(30*n/max))
+}
+
+func lnUniform(k int) float64 { return math.Log(float64(k)) }

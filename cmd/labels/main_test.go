@@ -1,0 +1,126 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/deitkd/deitkd/schema"
+	"github.com/deitkd/deitkd/store"
+)
+
+func meta(images int64) schema.Metadata {
+	return schema.Metadata{
+		SchemaVersion: schema.Version,
+		Teacher:       schema.Teacher{File: "t.onnx", SHA256: strings.Repeat("1", 64), InputName: "x", InputShape: []int64{-1, 1, 28, 28}, OutputName: "y"},
+		NumClasses:    10,
+		ClassNames:    []string{"T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"},
+		Preprocess:    schema.Preprocess{Resize: 28, Crop: 28, Interpolation: "bilinear", Mean: []float64{0.5}, Std: []float64{0.5}, Channels: 1},
+		Views:         schema.Views{Count: 2, Seed: 1, Scale: [2]float64{0.5, 1}, Ratio: [2]float64{0.75, 1.333}, FlipP: 0.5},
+		Store:         schema.StoreConfig{Mode: schema.ModeTopK, K: 5, DType: schema.Float16},
+		Dataset:       schema.Dataset{Name: "test", ImageCount: images, IDHash: strings.Repeat("2", 64)},
+		CreatedBy:     "labels test",
+	}
+}
+
+// write makes a store whose teacher is right on images with an even index.
+func write(t *testing.T, dir string, md schema.Metadata, spec store.ShardSpec) {
+	t.Helper()
+	w, err := store.OpenWriter(dir, md, store.Options{ShardRows: 10, Shard: spec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := int64(0); i < md.Dataset.ImageCount; i++ {
+		if !w.Owns(i) {
+			continue
+		}
+		rng := rand.New(rand.NewPCG(1, uint64(i)))
+		label := int32(i % 10)
+		for v := int32(0); v < 2; v++ {
+			logits := make([]float32, 10)
+			for c := range logits {
+				logits[c] = float32(rng.NormFloat64())
+			}
+			peak := label
+			if i%2 == 1 {
+				peak = (label + 1) % 10
+			}
+			logits[peak] += 10
+			r := store.Row{ImageIndex: i, ImageID: fmt.Sprintf("train/%08d", i), Label: label, View: v, Crop: [4]float32{0, 0, 1, 1}, Logits: logits}
+			if err := w.Write(r); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func runArgs(args ...string) (int, string, string) {
+	var out, errb bytes.Buffer
+	code := run(context.Background(), args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestCommands(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, meta(20), store.ShardSpec{})
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want []string
+	}{
+		{"inspect", []string{"inspect", dir}, 0, []string{"topk (k=5), float16, 10 classes", "top-1 vs ground truth  50.00% of 40 labelled rows", "topk_logit", "deitkd.store", "Trouser"}},
+		{"verify", []string{"verify", dir}, 0, []string{"ok: ", "40 rows, 20 images"}},
+		{"export-csv", []string{"export", dir, "--format", "csv", "-n", "2"}, 0, []string{"image_id,image_index,label,view,crop,flip,teacher_hard,topk_index,topk_logit,logsumexp\ntrain/00000000,0,0,0,"}},
+		{"export-jsonl", []string{"export", "--format", "jsonl", dir}, 0, []string{`{"image_id":"train/00000019","image_index":19,"label":9,"view":1,`}},
+		{"usage", []string{"inspect"}, 2, nil},
+		{"unknown", []string{"frobnicate", dir}, 2, nil},
+		{"bad-format", []string{"export", dir, "--format", "xml"}, 1, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errs := runArgs(tc.args...)
+			if code != tc.code {
+				t.Fatalf("exit %d, want %d\n%s%s", code, tc.code, out, errs)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(out, w) {
+					t.Fatalf("output lacks %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+}
+
+func TestVerifyFails(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, meta(20), store.ShardSpec{})
+	p := filepath.Join(dir, "part-00001.parquet")
+	fi, _ := os.Stat(p)
+	os.Truncate(p, fi.Size()-10)
+	code, _, errs := runArgs("verify", dir)
+	if code != 1 || !strings.Contains(errs, p) {
+		t.Fatalf("exit %d, stderr:\n%s", code, errs)
+	}
+}
+
+func TestMerge(t *testing.T) {
+	dir := t.TempDir()
+	md := meta(15)
+	for i := 0; i < 3; i++ {
+		write(t, dir, md, store.ShardSpec{Index: i, Count: 3})
+	}
+	if code, out, errs := runArgs("merge", dir); code != 0 || !strings.Contains(out, "30 rows, 15 images") {
+		t.Fatalf("merge: exit %d\n%s%s", code, out, errs)
+	}
+	if code, out, errs := runArgs("verify", dir); code != 0 {
+		t.Fatalf("verify after merge: exit %d\n%s%s", code, out, errs)
+	}
+}
