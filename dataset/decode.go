@@ -7,10 +7,10 @@ import (
 	"image"
 	"image/color"
 	"image/gif"
-	"image/jpeg"
 	"image/png"
 	"io"
 
+	"github.com/deitkd/deitkd/dataset/internal/jpeg"
 	"golang.org/x/image/bmp"
 	"golang.org/x/image/tiff"
 	"golang.org/x/image/webp"
@@ -159,8 +159,13 @@ func decodeError(stage string, err error) error {
 //   - 16-bit grey (PIL mode "I") is clamped to 0..255, not scaled; 16-bit colour keeps the high
 //     byte (PIL's "RGB;16B" raw mode);
 //   - CMYK → RGB: nk = 255-K, R = nk - C·nk/255 with PIL's MULDIV255 rounding;
-//   - YCbCr JPEG: libjpeg's fancy (triangle) chroma upsampling and its fixed-point colour
-//     conversion (jpeg.go); lossy WebP: libwebp's (webp.go).
+//   - YCbCr JPEG: libjpeg's islow IDCT (internal/jpeg), fancy (triangle) chroma upsampling and
+//     fixed-point colour conversion (jpeg.go); lossy WebP: libwebp's (webp.go).
+//
+// Known differences from PIL, none in the test set: YCCK JPEGs go through Go's YCbCr→RGB; a
+// GIF whose first frame does not cover its logical screen gives the frame alone; EXIF
+// orientation is ignored, as torchvision's loader ignores it; BMP and TIFF are decoded by
+// golang.org/x/image without fidelity tests.
 func convert(m image.Image, f format, channels int) *Image {
 	b := m.Bounds()
 	w, h := b.Dx(), b.Dy()

@@ -5,8 +5,8 @@ import "image"
 // JPEG colour, as libjpeg(-turbo) gives it to PIL: chroma upsampled with the "fancy" triangle
 // filter (do_fancy_upsampling, libjpeg's default and PIL's), then YCbCr→RGB with libjpeg's
 // 16-bit fixed-point tables (jdcolor.c). Go's own YCbCr→RGB uses nearest-neighbour chroma and
-// another rounding, a few levels off at colour edges. Only the IDCT (Go's, not libjpeg's islow)
-// still differs, by at most a level or so on some samples.
+// another rounding, a few levels off at colour edges. The planes come from internal/jpeg, Go's
+// decoder with libjpeg's islow IDCT, so the whole chain is libjpeg's to the bit.
 
 var (
 	jCrR, jCbB, jCrG, jCbG [256]int32

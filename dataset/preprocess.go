@@ -124,19 +124,22 @@ func makeLUT(c Config) normLUT {
 	return lut
 }
 
-// writeCHW normalises an 8-bit HWC image into dst as CHW float32, mirrored left-right if flip.
-func writeCHW(dst []float32, m *Image, lut normLUT, flip bool) {
-	n := m.Width * m.Height
-	c := m.Channels
-	for y := range m.Height {
-		row := m.Pix[y*m.Width*c:]
-		for x := range m.Width {
-			sx := x
+// chwWriter returns an emit function for resampleWindow that normalises each 8-bit row of a
+// size×size view into dst as CHW float32, mirrored left-right if flip.
+func chwWriter(dst []float32, size, channels int, lut normLUT, flip bool) func(y int, row []uint8) {
+	n := size * size
+	return func(y int, row []uint8) {
+		for ch := range channels {
+			l := &lut[ch]
+			d := dst[ch*n+y*size : ch*n+(y+1)*size]
 			if flip {
-				sx = m.Width - 1 - x
-			}
-			for ch := range c {
-				dst[ch*n+y*m.Width+x] = lut[ch][row[sx*c+ch]]
+				for x := range d {
+					d[size-1-x] = l[row[x*channels+ch]]
+				}
+			} else {
+				for x := range d {
+					d[x] = l[row[x*channels+ch]]
+				}
 			}
 		}
 	}
@@ -162,8 +165,8 @@ func Preprocess(dst []float32, img *Image, cfg Config) error {
 	// PIL: scale = (double)(in1 - in0) / out with the box the whole image.
 	sx := span{scale: float64(img.Width) / float64(rw), out: rw}
 	sy := span{scale: float64(img.Height) / float64(rh), out: rh}
-	out := resampleWindow(img, 0, 0, img.Width, img.Height, sx, sy, f, ox, oy, cfg.Crop, cfg.Crop)
-	writeCHW(dst, out, makeLUT(cfg), false)
+	emit := chwWriter(dst, cfg.Crop, cfg.Channels, makeLUT(cfg), false)
+	resampleWindow(img, 0, 0, img.Width, img.Height, sx, sy, f, ox, oy, cfg.Crop, cfg.Crop, emit)
 	return nil
 }
 

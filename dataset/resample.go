@@ -1,6 +1,9 @@
 package dataset
 
-import "math"
+import (
+	"math"
+	"sync"
+)
 
 // PIL's ImagingResample (libImaging/Resample.c) for 8-bit images, which torchvision's Resize and
 // resized_crop call on PIL images: separable, horizontal pass first into an 8-bit intermediate,
@@ -107,18 +110,18 @@ func clip8(v int32) uint8 {
 }
 
 // resampleWindow resamples the part of src inside the integer rectangle (cx, cy, cw, ch) (the
-// image PIL sees: the whole image for Resize, the crop for resized_crop) along spans sx, sy, and
-// returns only the output pixels in columns ox..ox+ow-1 and rows oy..oy+oh-1 (for CenterCrop;
-// each output pixel depends only on its own weights, so the window equals cropping the full
-// result). The result is ow×oh with src's channel count.
-func resampleWindow(src *Image, cx, cy, cw, ch int, sx, sy span, f filter, ox, oy, ow, oh int) *Image {
+// image PIL sees: the whole image for Resize, the crop for resized_crop) along spans sx, sy,
+// and hands emit the output rows oy..oy+oh-1, columns ox..ox+ow-1, as 8-bit interleaved
+// samples (y counts from 0; row is reused after emit returns). Computing only this window
+// equals cropping the full result: each output sample depends only on its own weights.
+func resampleWindow(src *Image, cx, cy, cw, ch int, sx, sy span, f filter, ox, oy, ow, oh int, emit func(y int, row []uint8)) {
 	c := src.Channels
-	out := NewImage(ow, oh, c)
+	stride := ow * c
 	hx, hy := sx.identity(cw), sy.identity(ch)
 
-	// Horizontal pass over the rows the vertical pass will read, into an 8-bit intermediate.
+	// Rows of the (cropped) source the vertical pass reads.
 	var ay axis
-	y0, y1 := oy, oy+oh // rows of the (cropped) source needed
+	y0, y1 := oy, oy+oh
 	if !hy {
 		ay = makeAxis(ch, sy, f, oy, oh)
 		y0, y1 = ay.lo[0], 0
@@ -128,64 +131,92 @@ func resampleWindow(src *Image, cx, cy, cw, ch int, sx, sy span, f filter, ox, o
 		}
 	}
 	rows := y1 - y0
-	tmp := make([]uint8, rows*ow*c)
+	bufs := resamplePool.Get().(*resampleBufs)
+	defer resamplePool.Put(bufs)
+	tmp := grow(&bufs.tmp, rows*stride)
+
+	// Horizontal pass into an 8-bit intermediate, as PIL's.
 	if hx {
 		for y := range rows {
 			s := src.Pix[((cy+y0+y)*src.Width+cx+ox)*c:]
-			copy(tmp[y*ow*c:(y+1)*ow*c], s[:ow*c])
+			copy(tmp[y*stride:(y+1)*stride], s[:stride])
 		}
 	} else {
 		ax := makeAxis(cw, sx, f, ox, ow)
 		for y := range rows {
-			s := src.Pix[((cy+y0+y)*src.Width+cx)*c:]
-			d := tmp[y*ow*c:]
-			for xx := range ow {
-				lo, n := ax.lo[xx], ax.n[xx]
-				k := ax.k[xx*ax.ksize:]
-				if c == 1 {
+			s := src.Pix[((cy+y0+y)*src.Width+cx)*c : ((cy+y0+y)*src.Width+cx+cw)*c]
+			d := tmp[y*stride : (y+1)*stride]
+			if c == 1 {
+				for xx := range ow {
+					lo, n := ax.lo[xx], ax.n[xx]
+					k := ax.k[xx*ax.ksize : xx*ax.ksize+n]
+					p := s[lo : lo+n]
 					var s0 int32 = 1 << (precisionBits - 1)
-					for x := range n {
-						s0 += int32(s[lo+x]) * k[x]
+					for x, kx := range k {
+						s0 += int32(p[x]) * kx
 					}
 					d[xx] = clip8(s0)
-					continue
 				}
-				var s0, s1, s2 int32 = 1 << (precisionBits - 1), 1 << (precisionBits - 1), 1 << (precisionBits - 1)
+				continue
+			}
+			for xx := range ow {
+				lo, n := ax.lo[xx], ax.n[xx]
+				k := ax.k[xx*ax.ksize : xx*ax.ksize+n]
 				p := s[3*lo : 3*(lo+n)]
-				for x := range n {
-					kx := k[x]
-					s0 += int32(p[3*x]) * kx
-					s1 += int32(p[3*x+1]) * kx
-					s2 += int32(p[3*x+2]) * kx
+				var s0, s1, s2 int32 = 1 << (precisionBits - 1), 1 << (precisionBits - 1), 1 << (precisionBits - 1)
+				for x, kx := range k {
+					q := p[3*x : 3*x+3 : 3*x+3]
+					s0 += int32(q[0]) * kx
+					s1 += int32(q[1]) * kx
+					s2 += int32(q[2]) * kx
 				}
-				d[3*xx], d[3*xx+1], d[3*xx+2] = clip8(s0), clip8(s1), clip8(s2)
+				e := d[3*xx : 3*xx+3 : 3*xx+3]
+				e[0], e[1], e[2] = clip8(s0), clip8(s1), clip8(s2)
 			}
 		}
 	}
 	if hy {
-		copy(out.Pix, tmp)
-		return out
+		for y := range oh {
+			emit(y, tmp[y*stride:(y+1)*stride])
+		}
+		return
 	}
 	// Vertical pass: accumulate whole rows (row-major, so memory is read in order).
-	stride := ow * c
-	acc := make([]int32, stride)
+	acc := grow(&bufs.acc, stride)
+	row := grow(&bufs.row, stride)
 	for yy := range oh {
 		lo, n := ay.lo[yy]-y0, ay.n[yy]
-		k := ay.k[yy*ay.ksize:]
+		k := ay.k[yy*ay.ksize : yy*ay.ksize+n]
 		for i := range acc {
 			acc[i] = 1 << (precisionBits - 1)
 		}
-		for y := range n {
-			ky := k[y]
-			row := tmp[(lo+y)*stride : (lo+y+1)*stride]
-			for i, v := range row {
+		for y, ky := range k {
+			r := tmp[(lo+y)*stride : (lo+y+1)*stride]
+			r = r[:len(acc)]
+			for i, v := range r {
 				acc[i] += int32(v) * ky
 			}
 		}
-		d := out.Pix[yy*stride : (yy+1)*stride]
 		for i, v := range acc {
-			d[i] = clip8(v)
+			row[i] = clip8(v)
 		}
+		emit(yy, row)
 	}
-	return out
+}
+
+type resampleBufs struct {
+	tmp, row []uint8
+	acc      []int32
+}
+
+// resamplePool keeps the intermediate buffers (a few hundred KB per 224×224 view) between
+// calls: decode workers render one view after another.
+var resamplePool = sync.Pool{New: func() any { return new(resampleBufs) }}
+
+func grow[T any](b *[]T, n int) []T {
+	if cap(*b) < n {
+		*b = make([]T, n)
+	}
+	*b = (*b)[:n]
+	return *b
 }

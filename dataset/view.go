@@ -181,21 +181,20 @@ func Render(dst []float32, img *Image, v View, size int, cfg Config) error {
 		return err
 	}
 	f, _ := filterFor(cfg.Interpolation)
-	var out *Image
+	emit := chwWriter(dst, size, cfg.Channels, makeLUT(cfg), v.Flip)
 	if v.Index == 0 {
 		if !(v.Box.Width > 0 && v.Box.Height > 0) {
 			return fmt.Errorf("%w: empty box %+v", ErrBadConfig, v.Box)
 		}
 		sx := boxSpan(v.Box.Left, v.Box.Width, img.Width, size)
 		sy := boxSpan(v.Box.Top, v.Box.Height, img.Height, size)
-		out = resampleWindow(img, 0, 0, img.Width, img.Height, sx, sy, f, 0, 0, size, size)
+		resampleWindow(img, 0, 0, img.Width, img.Height, sx, sy, f, 0, 0, size, size, emit)
 	} else {
 		top, left, ch, cw := pixelRect(v.Box, img.Width, img.Height)
 		sx := span{scale: float64(cw) / float64(size), out: size}
 		sy := span{scale: float64(ch) / float64(size), out: size}
-		out = resampleWindow(img, left, top, cw, ch, sx, sy, f, 0, 0, size, size)
+		resampleWindow(img, left, top, cw, ch, sx, sy, f, 0, 0, size, size, emit)
 	}
-	writeCHW(dst, out, makeLUT(cfg), v.Flip)
 	return nil
 }
 
