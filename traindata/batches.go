@@ -1,0 +1,360 @@
+package traindata
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/bits"
+	"sync/atomic"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/deitkd/deitkd/dataset"
+	"github.com/deitkd/deitkd/store"
+)
+
+// Batch is one batch of rows. Its slices belong to the Set and are reused for a later batch
+// once the callback that received it returns: copy what must outlive the call.
+type Batch struct {
+	Epoch int // -1 for evaluation
+	Index int // batch number within the epoch, from 0
+	// Images (B, C, S, S): each row's view rendered at the student's size S.
+	Images []float32
+	Labels []int // (B) ground truth in the store's class space
+	// TeacherHard (B) is the teacher's argmax for the row's view; nil for an eval set
+	// without a store.
+	TeacherHard []int
+	// TeacherProbs (B, K) is the teacher's softmax at Options.Tau for the row's view (via
+	// store.Dense); nil unless Options.Probs.
+	TeacherProbs []float32
+	// Per row: the image's source index and id, the view rendered (dataset.Render of View
+	// gives the row's pixels), and the stored view whose teacher target the row carries:
+	// View.Index for a stored view, 0 for a fixed-teacher row's fresh random view.
+	ImageIndex []int
+	ImageID    []string
+	View       []dataset.View
+	TargetView []int
+}
+
+// Len is the number of rows.
+func (b *Batch) Len() int { return len(b.Labels) }
+
+// ref is one row of an epoch's plan: an image of the set and, for a stored view, its row in
+// Set.rows; for a fresh random view (fixed teacher) row is -1 and draw numbers the view.
+type ref struct {
+	img  int32
+	row  int32
+	draw int32
+}
+
+// plan returns the rows of a training epoch in order: the images in a seeded permutation,
+// each followed by its ViewsPerImage views.
+func (s *Set) plan(epoch int) []ref {
+	n := len(s.images)
+	perm := make([]int32, n)
+	for i := range perm {
+		perm[i] = int32(i)
+	}
+	r := newRNG(s.opts.Seed, uint64(epoch), 1<<62) // one stream for the order, none of the images'
+	for i := n - 1; i > 0; i-- {
+		j := r.intn(i + 1)
+		perm[i], perm[j] = perm[j], perm[i]
+	}
+	k := s.opts.ViewsPerImage
+	out := make([]ref, 0, n*k)
+	pick := make([]int32, 0, 64)
+	for _, im := range perm {
+		e := s.images[im]
+		if s.fixed {
+			for d := range k {
+				out = append(out, ref{img: im, row: -1, draw: int32(d)})
+			}
+			continue
+		}
+		// k distinct stored views: a partial Fisher–Yates over the image's rows, keyed by
+		// (seed, epoch, image index) so each image's draw is independent of the order.
+		pick = pick[:0]
+		for v := range e.count {
+			pick = append(pick, e.first+v)
+		}
+		vr := newRNG(s.opts.Seed, uint64(epoch), uint64(e.src))
+		for d := range min(k, len(pick)) {
+			j := d + vr.intn(len(pick)-d)
+			pick[d], pick[j] = pick[j], pick[d]
+			out = append(out, ref{img: im, row: pick[d]})
+		}
+	}
+	return out
+}
+
+// evalPlan is every image's view 0, in source order.
+func (s *Set) evalPlan() ([]ref, error) {
+	out := make([]ref, len(s.images))
+	for i, e := range s.images {
+		out[i] = ref{img: int32(i), row: -1}
+		if !s.stored {
+			continue
+		}
+		if e.count == 0 || s.rows[e.first].view != 0 {
+			return nil, fmt.Errorf("%w: %s has no view 0 in the label store", ErrEmpty, s.src.Item(int(e.src)).ID)
+		}
+		out[i].row = e.first
+	}
+	return out, nil
+}
+
+// Epoch streams the batches of training epoch epoch (from 0), starting at batch from (to
+// continue a run interrupted mid-epoch), to fn in order on the calling goroutine. Workers
+// render ahead; an error from fn, a worker or ctx stops the stream and is returned.
+func (s *Set) Epoch(ctx context.Context, epoch, from int, fn func(*Batch) error) error {
+	if s.eval {
+		return fmt.Errorf("%w: Epoch needs a training set (Open), not an eval set", ErrOptions)
+	}
+	return s.stream(ctx, s.plan(epoch), epoch, from, fn)
+}
+
+// Eval streams the eval batches: view 0 of every image, in source order.
+func (s *Set) Eval(ctx context.Context, fn func(*Batch) error) error {
+	p, err := s.evalPlan()
+	if err != nil {
+		return err
+	}
+	return s.stream(ctx, p, -1, 0, fn)
+}
+
+type job struct {
+	i int
+	b *Batch
+}
+
+// stream renders the batches of plan from batch from on with Workers goroutines and hands
+// them to fn in order. At most Workers+2 batches exist at once: the producer waits for a free
+// one, so memory stays bounded and a slow consumer holds the workers back.
+func (s *Set) stream(ctx context.Context, plan []ref, epoch, from int, fn func(*Batch) error) error {
+	B := s.opts.Batch
+	nb := (len(plan) + B - 1) / B
+	if from >= nb {
+		return nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	g, ctx := errgroup.WithContext(ctx)
+	W := min(s.opts.Workers, nb-from)
+	free := make(chan *Batch, W+2)
+	for range W + 2 {
+		free <- s.newBatch()
+	}
+	jobs := make(chan job)
+	done := make(chan job, W+2)
+	g.Go(func() error {
+		defer close(jobs)
+		for i := from; i < nb; i++ {
+			var b *Batch
+			select {
+			case b = <-free:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			select {
+			case jobs <- job{i, b}:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		return nil
+	})
+	for range W {
+		g.Go(func() error {
+			for j := range jobs {
+				lo, hi := j.i*B, min((j.i+1)*B, len(plan))
+				if err := s.fill(j.b, plan[lo:hi], epoch, j.i); err != nil {
+					return err
+				}
+				select {
+				case done <- j:
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			}
+			return nil
+		})
+	}
+	consume := func() error {
+		pending := map[int]*Batch{}
+		for next := from; next < nb; {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if b, ok := pending[next]; ok {
+				delete(pending, next)
+				if err := fn(b); err != nil {
+					return err
+				}
+				free <- b
+				next++
+				continue
+			}
+			select {
+			case j := <-done:
+				pending[j.i] = j.b
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		return nil
+	}
+	err := consume()
+	cancel()
+	// A worker's error cancels the context, so the consumer sees only "canceled": report the
+	// worker's error instead.
+	if gerr := g.Wait(); err == nil || errors.Is(err, context.Canceled) && gerr != nil && !errors.Is(gerr, context.Canceled) {
+		err = gerr
+	}
+	return err
+}
+
+func (s *Set) newBatch() *Batch {
+	B, per := s.opts.Batch, dataset.TensorLen(s.opts.Channels, s.opts.Size)
+	b := &Batch{
+		Images:     make([]float32, B*per),
+		Labels:     make([]int, B),
+		ImageIndex: make([]int, B),
+		ImageID:    make([]string, B),
+		View:       make([]dataset.View, B),
+		TargetView: make([]int, B),
+	}
+	if s.targets != nil {
+		b.TeacherHard = make([]int, B)
+		if s.opts.Probs {
+			b.TeacherProbs = make([]float32, B*s.opts.Classes)
+		}
+	}
+	return b
+}
+
+// fill renders the rows refs into b.
+func (s *Set) fill(b *Batch, refs []ref, epoch, index int) error {
+	n, per, K := len(refs), dataset.TensorLen(s.opts.Channels, s.opts.Size), s.opts.Classes
+	b.Epoch, b.Index = epoch, index
+	b.Images = b.Images[:n*per]
+	b.Labels, b.ImageIndex, b.ImageID, b.View, b.TargetView = b.Labels[:n], b.ImageIndex[:n], b.ImageID[:n], b.View[:n], b.TargetView[:n]
+	if b.TeacherHard != nil {
+		b.TeacherHard = b.TeacherHard[:n]
+	}
+	if b.TeacherProbs != nil {
+		b.TeacherProbs = b.TeacherProbs[:n*K]
+	}
+	for r, rf := range refs {
+		e := s.images[rf.img]
+		img, err := s.image(int(e.src))
+		if err != nil {
+			return err
+		}
+		id := s.src.Item(int(e.src)).ID
+		var v dataset.View
+		switch {
+		case rf.row >= 0:
+			sv := s.rows[rf.row]
+			v = dataset.View{Index: int(sv.view), Box: sv.box, Flip: sv.flip}
+		case epoch < 0: // eval without a store: view 0 as precompute computes it
+			box, err := dataset.CenterBox(img.Width, img.Height, s.cfg)
+			if err != nil {
+				return fmt.Errorf("view 0 of %s: %w", id, err)
+			}
+			v = dataset.View{Index: 0, Box: box}
+		default: // fixed teacher: a fresh random view of this epoch
+			vc := s.vc
+			vc.Seed = mix(s.opts.Seed, uint64(epoch))
+			if v, err = dataset.RandomView(img.Width, img.Height, int(e.src), 1+int(rf.draw), vc); err != nil {
+				return fmt.Errorf("random view of %s: %w", id, err)
+			}
+		}
+		if err := dataset.Render(b.Images[r*per:(r+1)*per], img, v, s.opts.Size, s.cfg); err != nil {
+			return fmt.Errorf("render %s view %d: %w", id, v.Index, err)
+		}
+		target := 0 // the view whose teacher target goes with the row
+		if rf.row >= 0 {
+			target = v.Index
+		}
+		if s.targets != nil {
+			t, err := s.targets.LookupIndex(int64(e.src), target)
+			if err != nil {
+				return fmt.Errorf("teacher target of %s: %w", id, err)
+			}
+			b.TeacherHard[r] = int(t.Hard)
+			if b.TeacherProbs != nil {
+				store.Dense(t, s.opts.Tau, b.TeacherProbs[r*K:(r+1)*K])
+			}
+		}
+		b.Labels[r], b.ImageIndex[r], b.ImageID[r], b.View[r], b.TargetView[r] = int(e.label), int(e.src), id, v, target
+	}
+	return nil
+}
+
+// image returns source image i decoded, from the cache when it is there.
+func (s *Set) image(i int) (*dataset.Image, error) {
+	if m := s.cache.get(i); m != nil {
+		return m, nil
+	}
+	m, err := s.src.Load(i, s.opts.Channels)
+	if err != nil {
+		return nil, err
+	}
+	s.cache.put(i, m)
+	return m, nil
+}
+
+// imageCache keeps decoded images while their pixels fit in a budget. Two workers that miss
+// the same image both decode it; the first to store it wins. Images stay until the Set goes.
+type imageCache struct {
+	slots  []atomic.Pointer[dataset.Image]
+	used   atomic.Int64
+	budget int64
+}
+
+func newImageCache(n int, budget int64) *imageCache {
+	return &imageCache{slots: make([]atomic.Pointer[dataset.Image], n), budget: budget}
+}
+
+func (c *imageCache) get(i int) *dataset.Image { return c.slots[i].Load() }
+
+func (c *imageCache) put(i int, m *dataset.Image) {
+	n := int64(len(m.Pix))
+	if c.used.Add(n) > c.budget {
+		c.used.Add(-n)
+		return
+	}
+	if !c.slots[i].CompareAndSwap(nil, m) {
+		c.used.Add(-n)
+	}
+}
+
+// rng is splitmix64 keyed by three words: counter-based, so any image's draws in any epoch can
+// be made without making the others'.
+type rng struct{ state uint64 }
+
+const golden = 0x9e3779b97f4a7c15
+
+func mix64(z uint64) uint64 {
+	z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
+	z = (z ^ z>>27) * 0x94d049bb133111eb
+	return z ^ z>>31
+}
+
+// mix folds b into a's stream: distinct pairs give unrelated values.
+func mix(a, b uint64) uint64 { return mix64(mix64(a+golden) ^ (b + golden)) }
+
+func newRNG(seed, epoch, image uint64) *rng {
+	return &rng{state: mix64(mix(seed, epoch) ^ (image + golden))}
+}
+
+func (r *rng) next() uint64 {
+	r.state += golden
+	return mix64(r.state)
+}
+
+// intn is uniform in [0, n) by Lemire's multiply-shift (bias below 2^-32 for n < 2^32).
+func (r *rng) intn(n int) int {
+	hi, _ := bits.Mul64(r.next(), uint64(n))
+	return int(hi)
+}

@@ -1,0 +1,402 @@
+package traindata
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+
+	"github.com/deitkd/deitkd/dataset"
+	"github.com/deitkd/deitkd/schema"
+	"github.com/deitkd/deitkd/store"
+)
+
+// Set is a source joined to a label store (or, for evaluation, a source alone): the images it
+// uses, their stored views, and how to render them.
+type Set struct {
+	opts    Options
+	src     dataset.Source
+	meta    schema.Metadata // the store's, or for an eval set without a store the reference's
+	stored  bool            // rows come from a store
+	eval    bool            // an eval set: view 0 of each image, in order
+	targets *store.Targets  // nil without a store
+	cfg     dataset.Config  // render config, defaults applied
+	images  []entry         // the images used, in source order
+	rows    []storedView    // per image, its stored views sorted by view number
+	fixed   bool            // single-view store: random views at train time
+	vc      dataset.ViewConfig
+	cache   *imageCache
+}
+
+// entry is one image of a set.
+type entry struct {
+	src   int32 // source index (= image_index)
+	label int32 // ground truth in the store's class space
+	first int32 // its first row in Set.rows
+	count int32 // its stored rows
+}
+
+// storedView is one stored row's geometry.
+type storedView struct {
+	view int32
+	flip bool
+	box  dataset.Box
+}
+
+// Open opens a training set: the store o.Labels joined to the source o.Data, checked against
+// each other and against the student's input (see the package comment), with the store's
+// targets loaded. Images of the source without rows in the store (failures of precompute, or a
+// store made with --limit) are skipped and counted in the log, as are images without a label.
+func Open(ctx context.Context, o Options) (*Set, error) {
+	if err := o.applyDefaults(); err != nil {
+		return nil, err
+	}
+	if o.Labels == "" {
+		return nil, fmt.Errorf("%w: no label store", ErrOptions)
+	}
+	s, err := openStored(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	V := s.meta.Views.Count
+	if V == 1 {
+		s.fixed = true
+		vc := dataset.ViewConfig{Scale: s.meta.Views.Scale, Ratio: s.meta.Views.Ratio, FlipP: s.meta.Views.FlipP}
+		if vc.FlipP == 0 {
+			vc.FlipP = -1 // the metadata's 0 means never; ViewConfig's 0 means the default
+		}
+		if o.AugScale != [2]float64{} {
+			vc.Scale = o.AugScale
+		}
+		if vc, err = vc.Defaults(); err != nil {
+			return nil, fmt.Errorf("%w: %s: %w", ErrMismatch, schema.KeyViews, err)
+		}
+		s.vc = vc
+		o.Log(fmt.Sprintf("label store has one view per image: fixed teacher — each epoch renders a fresh random "+
+			"resized crop (scale %g–%g, ratio %.3g–%.3g, flip p %g) against the image's one teacher target",
+			vc.Scale[0], vc.Scale[1], vc.Ratio[0], vc.Ratio[1], max(vc.FlipP, 0)))
+	} else {
+		if o.ViewsPerImage > V {
+			return nil, fmt.Errorf("%w: %d views per image, the store has %d", ErrOptions, o.ViewsPerImage, V)
+		}
+		o.Log(fmt.Sprintf("label store has %d views per image: each epoch replays %d stored view(s) of each image, "+
+			"its exact crop and flip, with that view's teacher target", V, o.ViewsPerImage))
+	}
+	return s, nil
+}
+
+// OpenEval opens an evaluation set: view 0 (the centre crop) of every image of o.Data.
+// With o.Labels (an eval store) the store is checked against the source and the student as
+// Open does, and its labels and stored view-0 boxes are used. Without one, preprocessing and
+// classes come from ref (the training store's metadata), view 0 is computed as precompute
+// computes it, and labels are the source's ground truth, which must then be in ref's class
+// space: where both have class names they must agree.
+func OpenEval(ctx context.Context, o Options, ref schema.Metadata) (*Set, error) {
+	if err := o.applyDefaults(); err != nil {
+		return nil, err
+	}
+	if o.Labels != "" {
+		s, err := openStored(ctx, o)
+		if err != nil {
+			return nil, err
+		}
+		s.eval = true
+		return s, nil
+	}
+	src, err := dataset.Open(o.Data)
+	if err != nil {
+		return nil, err
+	}
+	s := &Set{opts: o, src: src, meta: ref, eval: true}
+	if err := s.fitStudent(); err != nil {
+		return nil, err
+	}
+	if a, b := src.ClassNames(), ref.ClassNames; a != nil && b != nil && !slices.Equal(a, b) {
+		return nil, fmt.Errorf("%w: %s: eval source %s has %q, the label store %q (give the eval set its own label store, made with the same --class-map)",
+			ErrMismatch, schema.KeyClassNames, o.Data, a, b)
+	}
+	n := s.limit()
+	var unlabelled int
+	for i := range n {
+		it := src.Item(i)
+		if it.Label < 0 {
+			unlabelled++
+			continue
+		}
+		if it.Label >= ref.NumClasses {
+			return nil, fmt.Errorf("%w: %s: image %s has label %d, the store has %d classes", ErrMismatch, schema.KeyNumClasses, it.ID, it.Label, ref.NumClasses)
+		}
+		s.images = append(s.images, entry{src: int32(i), label: int32(it.Label)})
+	}
+	if unlabelled > 0 {
+		o.Log(fmt.Sprintf("eval: %d images of %s have no label: skipped", unlabelled, o.Data))
+	}
+	if len(s.images) == 0 {
+		return nil, fmt.Errorf("%w: %s: no labelled images", ErrEmpty, o.Data)
+	}
+	s.cache = newImageCache(src.Len(), o.CacheBytes)
+	return s, nil
+}
+
+func (s *Set) limit() int {
+	n := s.src.Len()
+	if s.opts.Limit > 0 {
+		n = min(n, s.opts.Limit)
+	}
+	return n
+}
+
+// openStored opens a store-backed set.
+func openStored(ctx context.Context, o Options) (*Set, error) {
+	r, err := store.OpenReader(o.Labels)
+	if err != nil {
+		return nil, err
+	}
+	src, err := dataset.Open(o.Data)
+	if err != nil {
+		return nil, err
+	}
+	s := &Set{opts: o, src: src, meta: r.Meta, stored: true}
+	if err := s.fitDataset(r.Dir); err != nil {
+		return nil, err
+	}
+	if err := s.fitStudent(); err != nil {
+		return nil, fmt.Errorf("%w (label store %s)", err, r.Dir)
+	}
+	if err := s.join(ctx, r); err != nil {
+		return nil, err
+	}
+	if s.targets, err = r.LoadTargets(ctx); err != nil {
+		return nil, err
+	}
+	s.cache = newImageCache(src.Len(), o.CacheBytes)
+	return s, nil
+}
+
+// fitDataset refuses a store made from another image list.
+func (s *Set) fitDataset(dir string) error {
+	d := s.meta.Dataset
+	if n := int64(s.src.Len()); d.ImageCount != n {
+		return fmt.Errorf("%w: %s.image_count: label store %s has %d images, source %s has %d",
+			ErrMismatch, schema.KeyDataset, dir, d.ImageCount, s.opts.Data, n)
+	}
+	if h := dataset.IDHash(s.src); d.IDHash != h {
+		return fmt.Errorf("%w: %s.id_hash: label store %s was made from another image list than %s (same count, other ids or order)",
+			ErrMismatch, schema.KeyDataset, dir, s.opts.Data)
+	}
+	return nil
+}
+
+// fitStudent checks the student's input against the metadata's preprocessing and classes,
+// fills the options' zero fields from it, and sets the render config.
+func (s *Set) fitStudent() error {
+	o, md := &s.opts, s.meta
+	pre := md.Preprocess
+	field := func(name string) string { return schema.KeyPreprocess + "." + name }
+	if o.Channels == 0 {
+		o.Channels = pre.Channels
+	}
+	if o.Channels != pre.Channels {
+		return fmt.Errorf("%w: %s: store has %d, student has %d", ErrMismatch, field("channels"), pre.Channels, o.Channels)
+	}
+	for _, f := range []struct {
+		name        string
+		store, want *[]float64
+	}{{"mean", &pre.Mean, &o.Mean}, {"std", &pre.Std, &o.Std}} {
+		if *f.want == nil {
+			*f.want = *f.store
+		}
+		a, err1 := perChannel(*f.store, pre.Channels)
+		b, err2 := perChannel(*f.want, pre.Channels)
+		if err1 != nil || err2 != nil || !slices.Equal(a, b) {
+			return fmt.Errorf("%w: %s: store has %v, student has %v", ErrMismatch, field(f.name), *f.store, *f.want)
+		}
+	}
+	if o.Classes == 0 {
+		o.Classes = md.NumClasses
+	}
+	if o.Classes != md.NumClasses {
+		return fmt.Errorf("%w: %s: store has %d, student has %d", ErrMismatch, schema.KeyNumClasses, md.NumClasses, o.Classes)
+	}
+	if o.Size == 0 {
+		o.Size = pre.Crop
+	}
+	cfg := dataset.Config{Resize: pre.Resize, Crop: pre.Crop, Interpolation: pre.Interpolation, Channels: pre.Channels,
+		Mean: toFloat32(pre.Mean), Std: toFloat32(pre.Std)}
+	var err error
+	if s.cfg, err = cfg.Defaults(); err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrMismatch, schema.KeyPreprocess, err)
+	}
+	return nil
+}
+
+// perChannel expands one value to n and compares in float32, the precision pixels are
+// normalised in.
+func perChannel(v []float64, n int) ([]float32, error) {
+	switch len(v) {
+	case n:
+		return toFloat32(v), nil
+	case 1:
+		out := make([]float32, n)
+		for i := range out {
+			out[i] = float32(v[0])
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("%d values for %d channels", len(v), n)
+}
+
+func toFloat32(v []float64) []float32 {
+	out := make([]float32, len(v))
+	for i, x := range v {
+		out[i] = float32(x)
+	}
+	return out
+}
+
+// join reads every row's image, label, view and geometry, groups the rows by image (joined to
+// the source by image_id), and checks the classes.
+func (s *Set) join(ctx context.Context, r *store.Reader) error {
+	byID := make(map[string]int32, s.src.Len())
+	for i := range s.src.Len() {
+		byID[s.src.Item(i).ID] = int32(i)
+	}
+	type raw struct {
+		src   int32
+		label int32
+		sv    storedView
+	}
+	var rows []raw
+	cols := []string{schema.ColImageID, schema.ColImageIndex, schema.ColLabel, schema.ColView, schema.ColCrop, schema.ColFlip}
+	err := r.Scan(ctx, cols, func(rec arrow.RecordBatch) error {
+		ids := rec.Column(0).(*array.String)
+		idx := rec.Column(1).(*array.Int64)
+		labels := rec.Column(2).(*array.Int32)
+		views := rec.Column(3).(*array.Int32)
+		crops := rec.Column(4).(*array.FixedSizeList)
+		cv := crops.ListValues().(*array.Float32)
+		flips := rec.Column(5).(*array.Boolean)
+		for i := range int(rec.NumRows()) {
+			id := ids.Value(i)
+			si, ok := byID[id]
+			if !ok {
+				return fmt.Errorf("%w: label store %s has a row for %s, which source %s lacks", ErrMismatch, r.Dir, id, s.opts.Data)
+			}
+			if int64(si) != idx.Value(i) {
+				return fmt.Errorf("%w: label store %s: %s has image_index %d, source %s puts it at %d", ErrMismatch, r.Dir, id, idx.Value(i), s.opts.Data, si)
+			}
+			lab := store.NoLabel
+			if labels.IsValid(i) {
+				lab = labels.Value(i)
+			}
+			off, _ := crops.ValueOffsets(i)
+			rows = append(rows, raw{src: si, label: lab, sv: storedView{view: views.Value(i), flip: flips.Value(i),
+				box: dataset.Box{Top: cv.Value(int(off)), Left: cv.Value(int(off) + 1), Height: cv.Value(int(off) + 2), Width: cv.Value(int(off) + 3)}}})
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	slices.SortFunc(rows, func(a, b raw) int {
+		if a.src != b.src {
+			return int(a.src - b.src)
+		}
+		return int(a.sv.view - b.sv.view)
+	})
+	n := s.limit()
+	var unlabelled, missing int
+	have := make([]bool, n)
+	// A store made with a class map holds labels in the teacher's classes; the source's are
+	// folder indices. srcToStore records the pairs to tell a class map from a mismatch.
+	srcToStore := map[int32]int32{}
+	mapped := false
+	for lo := 0; lo < len(rows); {
+		hi := lo
+		for hi < len(rows) && rows[hi].src == rows[lo].src {
+			hi++
+		}
+		si := rows[lo].src
+		if int(si) >= n {
+			lo = hi
+			continue
+		}
+		have[si] = true
+		label := rows[lo].label
+		srcLabel := int32(s.src.Item(int(si)).Label)
+		if label == store.NoLabel {
+			label = srcLabel
+		} else if srcLabel >= 0 {
+			if prev, ok := srcToStore[srcLabel]; ok && prev != label {
+				return fmt.Errorf("%w: %s: label store %s gives source class %d two classes (%d and %d): not this source's labels",
+					ErrMismatch, schema.KeyClassNames, r.Dir, srcLabel, prev, label)
+			}
+			srcToStore[srcLabel] = label
+			mapped = mapped || srcLabel != label
+		}
+		switch {
+		case label < 0:
+			unlabelled++
+		case int(label) >= s.meta.NumClasses:
+			return fmt.Errorf("%w: %s: image %s has label %d, the store has %d classes",
+				ErrMismatch, schema.KeyNumClasses, s.src.Item(int(si)).ID, label, s.meta.NumClasses)
+		default:
+			s.images = append(s.images, entry{src: si, label: label, first: int32(len(s.rows)), count: int32(hi - lo)})
+			for _, rw := range rows[lo:hi] {
+				s.rows = append(s.rows, rw.sv)
+			}
+		}
+		lo = hi
+	}
+	// Class names: equal where both have them, unless the store's labels show a class map.
+	if a, b := s.src.ClassNames(), s.meta.ClassNames; a != nil && b != nil && !slices.Equal(a, b) && !mapped {
+		return fmt.Errorf("%w: %s: source %s has %q, label store %s %q", ErrMismatch, schema.KeyClassNames, s.opts.Data, a, r.Dir, b)
+	}
+	for _, ok := range have {
+		if !ok {
+			missing++
+		}
+	}
+	if missing > 0 {
+		s.opts.Log(fmt.Sprintf("%d of %d images of %s have no rows in label store %s (failed at precompute, or beyond its --limit): skipped",
+			missing, n, s.opts.Data, r.Dir))
+	}
+	if unlabelled > 0 {
+		s.opts.Log(fmt.Sprintf("%d images of %s have no label: skipped", unlabelled, s.opts.Data))
+	}
+	if len(s.images) == 0 {
+		return fmt.Errorf("%w: label store %s and source %s share no labelled image", ErrEmpty, r.Dir, s.opts.Data)
+	}
+	return nil
+}
+
+// Meta is the metadata of the set's store (for an eval set without one, the reference's).
+func (s *Set) Meta() schema.Metadata { return s.meta }
+
+// Len is the number of images the set uses.
+func (s *Set) Len() int { return len(s.images) }
+
+// Size is the side images are rendered at; Channels and Classes the student's.
+func (s *Set) Size() int     { return s.opts.Size }
+func (s *Set) Channels() int { return s.opts.Channels }
+func (s *Set) Classes() int  { return s.opts.Classes }
+
+// Mean and Std are the normalisation, per channel as the store gives it.
+func (s *Set) Mean() []float64 { return s.opts.Mean }
+func (s *Set) Std() []float64  { return s.opts.Std }
+
+// FixedTeacher reports whether the store has one view per image (random views at train time).
+func (s *Set) FixedTeacher() bool { return s.fixed }
+
+// RowsPerEpoch is Len()·ViewsPerImage for a training set, Len() for an eval set.
+func (s *Set) RowsPerEpoch() int {
+	if s.eval {
+		return len(s.images)
+	}
+	return len(s.images) * s.opts.ViewsPerImage
+}
+
+// BatchesPerEpoch is the number of batches of an epoch; the last may be short.
+func (s *Set) BatchesPerEpoch() int { return (s.RowsPerEpoch() + s.opts.Batch - 1) / s.opts.Batch }
