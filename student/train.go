@@ -327,16 +327,15 @@ func (m *Model) Analyze(batches ...[]float32) ([]float64, error) {
 				}
 			}
 		}
-		// the residual stream entering block 0 is the first residual's x;
-		// after block i it is the output of its second residual.
-		first := gr.residual[0]
+		// the residual stream entering block 0 is the first residual's
+		// input x; after block i it is the output of its second residual.
+		gr.residual[0].inputTap = cos(0)
 		for i := 0; i < c.Depth; i++ {
 			gr.residual[2*i+1].tap = cos(i + 1)
 		}
-		first.tap = nil
-		err = gr.runTapInput(imgs, cos(0))
+		err = gr.run(imgs)
 		for _, k := range gr.residual {
-			k.tap = nil
+			k.tap, k.inputTap = nil, nil
 		}
 		if err != nil {
 			return nil, err
@@ -347,22 +346,6 @@ func (m *Model) Analyze(batches ...[]float32) ([]float64, error) {
 		sums[i] /= float64(n)
 	}
 	return sums, nil
-}
-
-// runTapInput runs gr, giving tap the embedding output: it is the first
-// residual's input x, recovered as out − f of that residual.
-func (gr *graph) runTapInput(images []float32, tap func([]float32)) error {
-	first := gr.residual[0]
-	var x []float32
-	first.tap = nil
-	prev := first.inputTap
-	first.inputTap = func(in []float32) { x = append(x[:0], in...) }
-	err := gr.run(images)
-	first.inputTap = prev
-	if err == nil {
-		tap(x)
-	}
-	return err
 }
 
 func cosine(a, b []float32) float64 {
