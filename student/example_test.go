@@ -33,5 +33,5 @@ func Example() {
 		panic(err)
 	}
 	fmt.Println(st.Step, st.Loss.Total > 0, ev.N, len(m.Params()))
-	// Output: 0 true 4 56
+	// Output: 0 true 4 59
 }
