@@ -387,6 +387,9 @@ func (s *Set) Classes() int  { return s.opts.Classes }
 func (s *Set) Mean() []float64 { return s.opts.Mean }
 func (s *Set) Std() []float64  { return s.opts.Std }
 
+// Stored reports whether the set has a label store (and so teacher targets).
+func (s *Set) Stored() bool { return s.stored }
+
 // FixedTeacher reports whether the store has one view per image (random views at train time).
 func (s *Set) FixedTeacher() bool { return s.fixed }
 

@@ -1,0 +1,577 @@
+// Package loop is stage two's training loop: epochs of traindata batches through a
+// student.Trainer, an evaluation after every epoch, OUT/metrics.jsonl, a checkpoint per epoch,
+// exact resume, a stop on a non-finite loss, and the closing table; and the token analysis of
+// a checkpoint over an eval set.
+//
+// It sits between traindata (which must not know the student) and student (which must not
+// read the store), so that cmd/train stays flags and wiring. It reads no flags: everything
+// comes in Options.
+//
+// Files in Options.Out:
+//
+//	run.json          the run's settings (Options.Settings, the model config and the recipe);
+//	                  a resume must match it field for field
+//	metrics.jsonl     one JSON object a line: {"kind":"train",...} per step, {"kind":"eval",...} per epoch
+//	checkpoint.ckpt   the training state after the last finished epoch (student's Trainer.Save,
+//	                  atomic); LoadModel reads it for evaluation and export
+package loop
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"time"
+
+	"github.com/deitkd/deitkd/student"
+	"github.com/deitkd/deitkd/traindata"
+)
+
+// File names inside Options.Out.
+const (
+	RunFile        = "run.json"
+	MetricsFile    = "metrics.jsonl"
+	CheckpointFile = "checkpoint.ckpt"
+)
+
+// Sentinel errors.
+var (
+	ErrOptions = errors.New("loop: bad option")
+	ErrResume  = errors.New("loop: cannot resume")
+)
+
+// Options configures a run. Zero values mean the defaults given per field.
+type Options struct {
+	Train *traindata.Set
+	Eval  *traindata.Set // optional: no eval records without it
+	Model student.Config // the architecture; DropPath is the training's stochastic depth
+	// Recipe is the student's recipe; StepsPerEpoch is set from Train. Recipe.Seed seeds the
+	// model's initialisation and drop-path.
+	Recipe student.TrainConfig
+	Fuse   string // "softmax" (default: the mean of the two softmaxes) or "logits"
+	Out    string // the run folder, created if missing
+	// Resume continues the run in Out from its checkpoint; without it, Out must hold no run.
+	Resume bool
+	// Settings are the data settings recorded in run.json next to the model and recipe
+	// (store, sources, limit, seed, views per image, ...): a resume refuses other values,
+	// naming the first that differs. Anything json.Marshal takes.
+	Settings any
+	// Progress, if set, is called on the calling goroutine after every step, at the end of
+	// every epoch's training and evaluation (Final). Default: nothing.
+	Progress func(Progress)
+	// Saved, if set, is called after each checkpoint is written, with its path and step.
+	Saved func(path string, step int)
+	// Log receives one-line notes. Default: nothing.
+	Log func(string)
+}
+
+// Progress is the state of a run.
+type Progress struct {
+	Phase            string // "train" or "eval"
+	Epoch, Epochs    int    // Epoch counts from 1
+	Batch, Batches   int    // batches done in this phase of this epoch
+	Step             int    // optimiser steps done
+	Loss             float64
+	ImagesPerSec     float64
+	Elapsed          time.Duration // in this phase of this epoch
+	Final            bool          // the phase of this epoch is done
+	ResumedFromBatch int           // batches of this epoch done before a resume
+}
+
+// TrainRecord is a metrics.jsonl line per step.
+type TrainRecord struct {
+	Kind     string  `json:"kind"` // "train"
+	Epoch    int     `json:"epoch"`
+	Step     int     `json:"step"`
+	Loss     float64 `json:"loss"`
+	CECls    float64 `json:"ce_cls"`
+	CEDist   float64 `json:"ce_dist"`
+	KL       float64 `json:"kl"`
+	LR       float64 `json:"lr"`
+	GradNorm float64 `json:"grad_norm"`
+	ImgS     float64 `json:"img_s"` // rows per second of this step, data waits included
+}
+
+// EvalRecord is a metrics.jsonl line per epoch. Accuracies are fractions in [0, 1]. Without
+// an eval set the line has kind "epoch" and only the training fields.
+type EvalRecord struct {
+	Kind      string  `json:"kind"` // "eval" (or "epoch")
+	Epoch     int     `json:"epoch"`
+	Step      int     `json:"step"`
+	N         int     `json:"n"`
+	Top1Cls   float64 `json:"top1_cls"`
+	Top1Dist  float64 `json:"top1_dist"`
+	Top1Fused float64 `json:"top1_fused"`
+	Top5Cls   float64 `json:"top5_cls"`
+	Top5Dist  float64 `json:"top5_dist"`
+	Top5Fused float64 `json:"top5_fused"`
+	TrainLoss float64 `json:"train_loss"` // mean of the epoch's step losses
+	TrainImgS float64 `json:"train_img_s"`
+	EpochS    float64 `json:"epoch_s"` // wall time of the epoch's training, seconds
+}
+
+// epochRecord is the line per epoch of a run without an eval set.
+type epochRecord struct {
+	Kind      string  `json:"kind"` // "epoch"
+	Epoch     int     `json:"epoch"`
+	Step      int     `json:"step"`
+	TrainLoss float64 `json:"train_loss"`
+	TrainImgS float64 `json:"train_img_s"`
+	EpochS    float64 `json:"epoch_s"`
+}
+
+// Summary is what a run did.
+type Summary struct {
+	Epochs     []EvalRecord // one per epoch trained in this process or before a resume
+	Steps      int
+	Checkpoint string // the last checkpoint written, "" if none
+	Params     int
+}
+
+func (o *Options) applyDefaults() error {
+	if o.Train == nil || o.Out == "" {
+		return fmt.Errorf("%w: a training set and an output folder are required", ErrOptions)
+	}
+	if o.Fuse == "" {
+		o.Fuse = "softmax"
+	}
+	if o.Progress == nil {
+		o.Progress = func(Progress) {}
+	}
+	if o.Log == nil {
+		o.Log = func(string) {}
+	}
+	if o.Saved == nil {
+		o.Saved = func(string, int) {}
+	}
+	c := o.Model.WithDefaults()
+	t := o.Train
+	switch {
+	case c.ImageSize != t.Size():
+		return fmt.Errorf("%w: the model takes %d×%d images, the data is rendered at %d", ErrOptions, c.ImageSize, c.ImageSize, t.Size())
+	case c.Channels != t.Channels():
+		return fmt.Errorf("%w: the model takes %d channels, the data has %d", ErrOptions, c.Channels, t.Channels())
+	case c.Classes != t.Classes():
+		return fmt.Errorf("%w: the model has %d classes, the label store %d", ErrOptions, c.Classes, t.Classes())
+	}
+	o.Recipe.StepsPerEpoch = t.BatchesPerEpoch()
+	return nil
+}
+
+// runFile is the content of run.json.
+type runFile struct {
+	Model    student.Config      `json:"model"`
+	Recipe   student.TrainConfig `json:"recipe"`
+	Fuse     string              `json:"fuse"`
+	Settings any                 `json:"settings"`
+}
+
+// Train runs (or with Resume continues) the training and returns its summary. A non-finite
+// loss ends it with an error wrapping student.ErrNonFinite that names the step and the last
+// good checkpoint, which is left as it was.
+func Train(ctx context.Context, o Options) (*Summary, error) {
+	if err := o.applyDefaults(); err != nil {
+		return nil, err
+	}
+	m, err := student.New(o.Model, o.Recipe.Seed)
+	if err != nil {
+		return nil, err
+	}
+	tr, err := student.NewTrainer(m, o.Recipe)
+	if err != nil {
+		return nil, err
+	}
+	run := runFile{Model: m.Config(), Recipe: tr.Config, Fuse: o.Fuse, Settings: o.Settings}
+	run.Model.DropPath = o.Model.DropPath
+	if err := os.MkdirAll(o.Out, 0o755); err != nil {
+		return nil, fmt.Errorf("loop: %w", err)
+	}
+	ckpt := filepath.Join(o.Out, CheckpointFile)
+	sum := &Summary{Params: m.NumParams()}
+	var records []EvalRecord
+	if o.Resume {
+		if err := checkRun(filepath.Join(o.Out, RunFile), run); err != nil {
+			return nil, err
+		}
+		if err := tr.Load(ckpt); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrResume, err)
+		}
+		if records, err = truncateMetrics(filepath.Join(o.Out, MetricsFile), tr.Steps(), tr.Steps()/o.Recipe.StepsPerEpoch); err != nil {
+			return nil, err
+		}
+		sum.Checkpoint = ckpt
+		o.Log(fmt.Sprintf("resumed from %s at step %d (epoch %d)", ckpt, tr.Steps(), tr.Steps()/o.Recipe.StepsPerEpoch+1))
+	} else {
+		for _, f := range []string{CheckpointFile, MetricsFile} {
+			if _, err := os.Stat(filepath.Join(o.Out, f)); err == nil {
+				return nil, fmt.Errorf("%w: %s already holds a run (%s): give --resume to continue it, or another output folder", ErrOptions, o.Out, f)
+			}
+		}
+		if err := writeJSONAtomic(filepath.Join(o.Out, RunFile), run); err != nil {
+			return nil, err
+		}
+	}
+	sum.Epochs = records
+	mf, err := os.OpenFile(filepath.Join(o.Out, MetricsFile), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("loop: %w", err)
+	}
+	defer mf.Close()
+	mw := bufio.NewWriter(mf)
+	emit := func(v any) error {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return fmt.Errorf("loop: metrics record: %w", err)
+		}
+		mw.Write(append(b, '\n'))
+		return nil
+	}
+	flush := func() error {
+		if err := mw.Flush(); err != nil {
+			return fmt.Errorf("loop: write %s: %w", mf.Name(), err)
+		}
+		return nil
+	}
+	defer flush()
+
+	if o.Eval != nil && o.Eval.Stored() {
+		if acc, n, err := teacherTop1(ctx, o.Eval); err == nil && n > 0 {
+			o.Log(fmt.Sprintf("teacher top-1 on the eval set (its label store, view 0): %.2f%% of %d", 100*acc, n))
+		}
+	}
+
+	spe, epochs := o.Recipe.StepsPerEpoch, tr.Config.Epochs
+	for epoch := tr.Steps() / spe; epoch < epochs; epoch++ {
+		from := tr.Steps() - epoch*spe
+		start, last := time.Now(), time.Now()
+		var lossSum float64
+		var rows, steps int
+		err := o.Train.Epoch(ctx, epoch, from, func(b *traindata.Batch) error {
+			st, err := tr.TrainStep(student.Batch{Images: b.Images, Labels: b.Labels, TeacherHard: b.TeacherHard, TeacherProbs: b.TeacherProbs})
+			if err != nil {
+				return err
+			}
+			now := time.Now()
+			rec := TrainRecord{Kind: "train", Epoch: epoch + 1, Step: st.Step, Loss: st.Loss.Total, CECls: st.Loss.CECls, CEDist: st.Loss.CEDist,
+				KL: st.Loss.KL, LR: st.LR, GradNorm: st.GradNorm, ImgS: float64(b.Len()) / now.Sub(last).Seconds()}
+			last = now
+			lossSum += st.Loss.Total
+			rows += b.Len()
+			steps++
+			if err := emit(rec); err != nil {
+				return err
+			}
+			el := now.Sub(start)
+			o.Progress(Progress{Phase: "train", Epoch: epoch + 1, Epochs: epochs, Batch: from + steps, Batches: spe, Step: tr.Steps(),
+				Loss: lossSum / float64(steps), ImagesPerSec: float64(rows) / el.Seconds(), Elapsed: el, ResumedFromBatch: from})
+			return nil
+		})
+		if err != nil {
+			flush()
+			if errors.Is(err, student.ErrNonFinite) {
+				where := "no checkpoint was written (the first epoch had not finished)"
+				if sum.Checkpoint != "" {
+					where = fmt.Sprintf("the last good checkpoint, %s, is kept (step %d)", sum.Checkpoint, epoch*spe)
+				}
+				return sum, fmt.Errorf("training stopped in epoch %d: %w; %s", epoch+1, err, where)
+			}
+			return sum, err
+		}
+		trainTime := time.Since(start)
+		rec := EvalRecord{Kind: "eval", Epoch: epoch + 1, Step: tr.Steps(), TrainImgS: float64(rows) / trainTime.Seconds(), EpochS: trainTime.Seconds()}
+		if steps > 0 {
+			rec.TrainLoss = lossSum / float64(steps)
+		}
+		o.Progress(Progress{Phase: "train", Epoch: epoch + 1, Epochs: epochs, Batch: spe, Batches: spe, Step: tr.Steps(),
+			Loss: rec.TrainLoss, ImagesPerSec: rec.TrainImgS, Elapsed: trainTime, Final: true, ResumedFromBatch: from})
+		if o.Eval != nil {
+			c, err := evaluate(ctx, m, o.Eval, o.Fuse, func(p Progress) {
+				p.Epoch, p.Epochs, p.Step = epoch+1, epochs, tr.Steps()
+				o.Progress(p)
+			})
+			if err != nil {
+				return sum, err
+			}
+			n := float64(c.N)
+			rec.N = c.N
+			rec.Top1Cls, rec.Top1Dist, rec.Top1Fused = float64(c.Top1Cls)/n, float64(c.Top1Dist)/n, float64(c.Top1Fused)/n
+			rec.Top5Cls, rec.Top5Dist, rec.Top5Fused = float64(c.Top5Cls)/n, float64(c.Top5Dist)/n, float64(c.Top5Fused)/n
+			if err := emit(rec); err != nil {
+				return sum, err
+			}
+		} else {
+			rec.Kind = "epoch"
+			if err := emit(epochRecord{rec.Kind, rec.Epoch, rec.Step, rec.TrainLoss, rec.TrainImgS, rec.EpochS}); err != nil {
+				return sum, err
+			}
+		}
+		sum.Epochs = append(sum.Epochs, rec)
+		if err := flush(); err != nil {
+			return sum, err
+		}
+		if err := mf.Sync(); err != nil {
+			return sum, fmt.Errorf("loop: sync %s: %w", mf.Name(), err)
+		}
+		if err := tr.Save(ckpt); err != nil {
+			return sum, err
+		}
+		sum.Checkpoint = ckpt
+		o.Saved(ckpt, tr.Steps())
+	}
+	sum.Steps = tr.Steps()
+	return sum, nil
+}
+
+// evaluate counts the model's correct predictions over the eval set.
+func evaluate(ctx context.Context, m *student.Model, set *traindata.Set, fuse string, progress func(Progress)) (student.EvalCounts, error) {
+	var total student.EvalCounts
+	start := time.Now()
+	nb := set.BatchesPerEpoch()
+	done := 0
+	err := set.Eval(ctx, func(b *traindata.Batch) error {
+		c, err := m.Eval(student.Batch{Images: b.Images, Labels: b.Labels}, fuse)
+		if err != nil {
+			return fmt.Errorf("eval batch %d: %w", b.Index, err)
+		}
+		total.Add(c)
+		done++
+		el := time.Since(start)
+		progress(Progress{Phase: "eval", Batch: done, Batches: nb, ImagesPerSec: float64(total.N) / el.Seconds(), Elapsed: el, Final: done == nb})
+		return nil
+	})
+	return total, err
+}
+
+// teacherTop1 is the eval store's teacher accuracy on view 0.
+func teacherTop1(ctx context.Context, set *traindata.Set) (float64, int, error) {
+	var right, n int
+	err := set.Eval(ctx, func(b *traindata.Batch) error {
+		if b.TeacherHard == nil {
+			return nil
+		}
+		for i, y := range b.Labels {
+			if b.TeacherHard[i] == y {
+				right++
+			}
+			n++
+		}
+		return nil
+	})
+	if n == 0 {
+		return 0, 0, err
+	}
+	return float64(right) / float64(n), n, err
+}
+
+// checkRun refuses to resume a run whose settings differ, naming the first differing field.
+func checkRun(path string, want runFile) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrResume, err)
+	}
+	var have any
+	if err := json.Unmarshal(b, &have); err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrResume, path, err)
+	}
+	wb, err := json.Marshal(want)
+	if err != nil {
+		return fmt.Errorf("loop: %w", err)
+	}
+	var now any
+	json.Unmarshal(wb, &now)
+	if d := diff("", have, now); d != "" {
+		return fmt.Errorf("%w: %s: %s (a resumed run continues exactly the run it resumes)", ErrResume, path, d)
+	}
+	return nil
+}
+
+// diff names the first path where two JSON values differ.
+func diff(path string, a, b any) string {
+	am, aok := a.(map[string]any)
+	bm, bok := b.(map[string]any)
+	if aok && bok {
+		keys := map[string]bool{}
+		for k := range am {
+			keys[k] = true
+		}
+		for k := range bm {
+			keys[k] = true
+		}
+		sorted := make([]string, 0, len(keys))
+		for k := range keys {
+			sorted = append(sorted, k)
+		}
+		sort.Strings(sorted)
+		for _, k := range sorted {
+			p := k
+			if path != "" {
+				p = path + "." + k
+			}
+			if d := diff(p, am[k], bm[k]); d != "" {
+				return d
+			}
+		}
+		return ""
+	}
+	if !reflect.DeepEqual(a, b) {
+		ja, _ := json.Marshal(a)
+		jb, _ := json.Marshal(b)
+		return fmt.Sprintf("%s: the run had %s, now %s", path, ja, jb)
+	}
+	return ""
+}
+
+// truncateMetrics keeps the metrics of the steps before step and the evals of epochs before
+// epoch (counted from 0): what the checkpoint's state had produced. A record an interrupted run
+// wrote after its last checkpoint is dropped, so that a resumed run's file equals an
+// uninterrupted one's. It returns the kept eval records.
+func truncateMetrics(path string, step, epoch int) ([]EvalRecord, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("loop: %w", err)
+	}
+	var kept bytes.Buffer
+	var evals []EvalRecord
+	lines := bytes.Split(bytes.TrimRight(b, "\n"), []byte("\n"))
+	last := len(lines) - 1
+	for n, line := range lines {
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		var r struct {
+			Kind  string `json:"kind"`
+			Step  int    `json:"step"`
+			Epoch int    `json:"epoch"`
+		}
+		if err := json.Unmarshal(line, &r); err != nil {
+			if n == last {
+				break // a line cut by a crash can only be the last
+			}
+			return nil, fmt.Errorf("%w: %s line %d: %v", ErrResume, path, n+1, err)
+		}
+		keep := (r.Kind == "train" && r.Step < step) || (r.Kind != "train" && r.Epoch <= epoch)
+		if !keep {
+			continue
+		}
+		if r.Kind != "train" {
+			var e EvalRecord
+			json.Unmarshal(line, &e)
+			evals = append(evals, e)
+		}
+		kept.Write(line)
+		kept.WriteByte('\n')
+	}
+	if err := writeFileAtomic(path, kept.Bytes()); err != nil {
+		return nil, err
+	}
+	return evals, nil
+}
+
+func writeJSONAtomic(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("loop: encode %s: %w", path, err)
+	}
+	return writeFileAtomic(path, append(b, '\n'))
+}
+
+func writeFileAtomic(path string, data []byte) error {
+	tmp := path + ".tmp"
+	err := os.WriteFile(tmp, data, 0o644)
+	if err == nil {
+		var f *os.File
+		if f, err = os.Open(tmp); err == nil {
+			err = f.Sync()
+			f.Close()
+		}
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("loop: write %s: %w", path, err)
+	}
+	return nil
+}
+
+// WriteTable prints the closing table: one line per epoch.
+func (s *Summary) WriteTable(w io.Writer) {
+	fmt.Fprintf(w, "%5s  %10s  %9s  %9s  %9s  %9s  %9s\n", "epoch", "train loss", "top1 cls", "top1 dist", "top1 fused", "top5 fused", "img/s")
+	for _, r := range s.Epochs {
+		acc := func(v float64) string {
+			if r.N == 0 {
+				return "-"
+			}
+			return fmt.Sprintf("%.2f%%", 100*v)
+		}
+		fmt.Fprintf(w, "%5d  %10.4f  %9s  %9s  %10s  %10s  %9.0f\n", r.Epoch, r.TrainLoss, acc(r.Top1Cls), acc(r.Top1Dist), acc(r.Top1Fused), acc(r.Top5Fused), r.TrainImgS)
+	}
+	if s.Checkpoint != "" {
+		fmt.Fprintf(w, "checkpoint: %s (%d parameters)\n", s.Checkpoint, s.Params)
+	}
+}
+
+// Analyze loads the model of a checkpoint and returns the cosine similarity between its class
+// and distillation token representations at the input of the first block (index 0) and after
+// each block (1..depth), averaged over every image of the eval set.
+func Analyze(ctx context.Context, checkpoint string, set *traindata.Set) ([]float64, error) {
+	m, err := student.LoadModel(checkpoint)
+	if err != nil {
+		return nil, err
+	}
+	c := m.Config()
+	if c.ImageSize != set.Size() || c.Channels != set.Channels() {
+		return nil, fmt.Errorf("%w: %s takes %d×%d×%d images, the eval set is rendered at %d×%d×%d",
+			ErrOptions, checkpoint, c.Channels, c.ImageSize, c.ImageSize, set.Channels(), set.Size(), set.Size())
+	}
+	var sums []float64
+	n := 0
+	err = set.Eval(ctx, func(b *traindata.Batch) error {
+		cos, err := m.Analyze(b.Images)
+		if err != nil {
+			return err
+		}
+		if sums == nil {
+			sums = make([]float64, len(cos))
+		}
+		for i, v := range cos {
+			sums[i] += v * float64(b.Len())
+		}
+		n += b.Len()
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for i := range sums {
+		sums[i] /= float64(n)
+		if math.IsNaN(sums[i]) {
+			return nil, fmt.Errorf("loop: analyze %s: cosine after block %d is NaN", checkpoint, i)
+		}
+	}
+	return sums, nil
+}
+
+// WriteAnalysis prints the cosine similarities as a table.
+func WriteAnalysis(w io.Writer, cos []float64) {
+	fmt.Fprintln(w, "cosine(class token, distillation token), mean over the eval set")
+	for i, v := range cos {
+		where := fmt.Sprintf("after block %d", i)
+		if i == 0 {
+			where = "input (embedding)"
+		}
+		fmt.Fprintf(w, "  %-18s %7.4f\n", where, v)
+	}
+}

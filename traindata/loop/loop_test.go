@@ -1,0 +1,312 @@
+package loop_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"math"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/deitkd/deitkd/precompute"
+	"github.com/deitkd/deitkd/student"
+	"github.com/deitkd/deitkd/traindata"
+	"github.com/deitkd/deitkd/traindata/loop"
+)
+
+const testdata = "../../testdata"
+
+var storeDir string
+
+func TestMain(m *testing.M) {
+	var err error
+	if storeDir, err = os.MkdirTemp("", "loop-test-"); err != nil {
+		panic(err)
+	}
+	code := m.Run()
+	os.RemoveAll(storeDir)
+	os.Exit(code)
+}
+
+func idxSpec(name string) string { return "idx:" + filepath.Join(testdata, "idx", name) }
+
+// labels makes (once) a label store of testdata/idx/NAME with the tiny grey teacher.
+func labels(t testing.TB, name string, views int) string {
+	t.Helper()
+	dir := filepath.Join(storeDir, name+"-"+string(rune('0'+views)))
+	if _, err := os.Stat(filepath.Join(dir, "manifest.json")); err == nil {
+		return dir
+	}
+	job, err := precompute.New(precompute.Options{Model: filepath.Join(testdata, "models", "tiny_gray.onnx"), Data: idxSpec(name), Out: dir,
+		Mean: []float64{0.286}, Std: []float64{0.353}, Workers: 1, Threads: 1, Views: views, Seed: 1, Scale: [2]float64{0.35, 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer job.Close()
+	if _, err := job.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// tiny is a student small enough that a test epoch takes milliseconds.
+var tiny = student.Config{Patch: 7, Dim: 16, Depth: 2, Heads: 2, MLPRatio: 2}
+
+func options(t testing.TB, out string, distill string, epochs int, lr float64) loop.Options {
+	t.Helper()
+	ctx := context.Background()
+	train, err := traindata.Open(ctx, traindata.Options{Labels: labels(t, "train", 4), Data: idxSpec("train"), Batch: 2, Seed: 3, Probs: distill == "soft", Workers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eval, err := traindata.OpenEval(ctx, traindata.Options{Data: idxSpec("t10k"), Batch: 2}, train.Meta())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return loop.Options{Train: train, Eval: eval, Model: tiny, Out: out,
+		Recipe:   student.TrainConfig{Epochs: epochs, Batch: 2, LR: lr, Seed: 11, Loss: student.LossConfig{Distill: distill}},
+		Settings: map[string]any{"labels": "train-4", "seed": 3}}
+}
+
+// records reads metrics.jsonl as generic objects.
+func records(t testing.TB, out string) []map[string]any {
+	t.Helper()
+	f, err := os.Open(filepath.Join(out, loop.MetricsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out2 []map[string]any
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var m map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			t.Fatalf("metrics line %q: %v", sc.Text(), err)
+		}
+		out2 = append(out2, m)
+	}
+	return out2
+}
+
+func TestTrainWritesMetricsAndCheckpoint(t *testing.T) {
+	for _, distill := range []string{"none", "hard", "soft"} {
+		t.Run(distill, func(t *testing.T) {
+			out := t.TempDir()
+			var phases []string
+			o := options(t, out, distill, 2, 0)
+			o.Progress = func(p loop.Progress) {
+				if p.Final {
+					phases = append(phases, p.Phase)
+				}
+			}
+			sum, err := loop.Train(context.Background(), o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := []string{"train", "eval", "train", "eval"}; !reflect.DeepEqual(phases, want) {
+				t.Errorf("final progress calls %v, want %v", phases, want)
+			}
+			recs := records(t, out)
+			var train, eval int
+			for _, r := range recs {
+				switch r["kind"] {
+				case "train":
+					train++
+					for _, k := range []string{"step", "epoch", "loss", "ce_cls", "ce_dist", "kl", "lr", "img_s", "grad_norm"} {
+						if _, ok := r[k]; !ok {
+							t.Fatalf("train record %v lacks %s", r, k)
+						}
+					}
+					if distill == "soft" && r["kl"].(float64) <= 0 || distill == "hard" && r["ce_dist"].(float64) <= 0 {
+						t.Errorf("%s: record %v lacks its teacher term", distill, r)
+					}
+				case "eval":
+					eval++
+					for _, k := range []string{"top1_cls", "top1_dist", "top1_fused", "top5_cls", "top5_dist", "top5_fused"} {
+						v, ok := r[k].(float64)
+						if !ok || v < 0 || v > 1 {
+							t.Fatalf("eval record %v: %s = %v, want a fraction", r, k, r[k])
+						}
+					}
+					if r["n"].(float64) != 3 {
+						t.Errorf("eval over %v images, want 3", r["n"])
+					}
+				}
+			}
+			// 5 images, batch 2: 3 steps an epoch.
+			if train != 6 || eval != 2 || sum.Steps != 6 || len(sum.Epochs) != 2 {
+				t.Fatalf("%d train and %d eval records, %d steps, %d epochs; want 6, 2, 6, 2", train, eval, sum.Steps, len(sum.Epochs))
+			}
+			m, err := student.LoadModel(filepath.Join(out, loop.CheckpointFile))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.Config().Dim != 16 {
+				t.Errorf("checkpoint holds %+v", m.Config())
+			}
+			var buf bytes.Buffer
+			sum.WriteTable(&buf)
+			if !strings.Contains(buf.String(), "top1 fused") || strings.Count(buf.String(), "\n") != 4 {
+				t.Errorf("table:\n%s", buf.String())
+			}
+		})
+	}
+}
+
+// stripTimes removes the fields that measure time from metrics records.
+func stripTimes(recs []map[string]any) []map[string]any {
+	for _, r := range recs {
+		delete(r, "img_s")
+		delete(r, "train_img_s")
+		delete(r, "epoch_s")
+	}
+	return recs
+}
+
+// TestResume: a run interrupted in its second epoch and resumed writes the same metrics and
+// ends with the same parameters as one that ran through.
+func TestResume(t *testing.T) {
+	whole := t.TempDir()
+	if _, err := loop.Train(context.Background(), options(t, whole, "hard", 3, 0)); err != nil {
+		t.Fatal(err)
+	}
+	cut := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	o := options(t, cut, "hard", 3, 0)
+	o.Progress = func(p loop.Progress) {
+		if p.Phase == "train" && p.Epoch == 2 && p.Batch == 2 {
+			cancel()
+		}
+	}
+	if _, err := loop.Train(ctx, o); !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted run: %v, want canceled", err)
+	}
+	if n := len(records(t, cut)); n != 3+1+2 {
+		t.Fatalf("the interrupted run wrote %d records, want 6 (3 steps, 1 eval, 2 steps of epoch 2)", n)
+	}
+	// Without --resume the folder is refused; with another recipe the resume is.
+	if _, err := loop.Train(context.Background(), options(t, cut, "hard", 3, 0)); !errors.Is(err, loop.ErrOptions) {
+		t.Fatalf("a new run into a used folder: %v", err)
+	}
+	o = options(t, cut, "hard", 3, 0.01)
+	o.Resume = true
+	if _, err := loop.Train(context.Background(), o); !errors.Is(err, loop.ErrResume) || !strings.Contains(err.Error(), "recipe.lr") {
+		t.Fatalf("resume with another lr: %v, want a refusal naming recipe.lr", err)
+	}
+	o = options(t, cut, "hard", 3, 0)
+	o.Resume = true
+	sum, err := loop.Train(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sum.Epochs) != 3 {
+		t.Errorf("resumed summary has %d epochs, want 3", len(sum.Epochs))
+	}
+	a, b := stripTimes(records(t, whole)), stripTimes(records(t, cut))
+	if !reflect.DeepEqual(a, b) {
+		for i := range min(len(a), len(b)) {
+			if !reflect.DeepEqual(a[i], b[i]) {
+				t.Fatalf("record %d: uninterrupted %v, resumed %v", i, a[i], b[i])
+			}
+		}
+		t.Fatalf("%d records uninterrupted, %d resumed", len(a), len(b))
+	}
+	ma, err := student.LoadModel(filepath.Join(whole, loop.CheckpointFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb, err := student.LoadModel(filepath.Join(cut, loop.CheckpointFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pa, pb := ma.Params(), mb.Params()
+	for i := range pa {
+		if !reflect.DeepEqual(pa[i].Data, pb[i].Data) {
+			t.Fatalf("parameter %s differs after resume", pa[i].Name)
+		}
+	}
+}
+
+// TestNonFiniteStops: a learning rate that blows the weights up ends the run with
+// student.ErrNonFinite naming the step, and the checkpoint of the last finished epoch stays.
+func TestNonFiniteStops(t *testing.T) {
+	out := t.TempDir()
+	o := options(t, out, "none", 50, 2e3)
+	var saved []byte
+	o.Saved = func(path string, step int) { saved, _ = os.ReadFile(path) }
+	sum, err := loop.Train(context.Background(), o)
+	if !errors.Is(err, student.ErrNonFinite) || !strings.Contains(err.Error(), "step") {
+		t.Fatalf("Train: %v, want a non-finite loss naming the step", err)
+	}
+	t.Log(err)
+	if sum.Checkpoint == "" {
+		t.Fatalf("diverged in the first epoch; raise the test's epochs or lower its lr so an epoch finishes first")
+	}
+	if !strings.Contains(err.Error(), "last good checkpoint") {
+		t.Errorf("error does not point at the kept checkpoint: %v", err)
+	}
+	now, err := os.ReadFile(sum.Checkpoint)
+	if err != nil || !bytes.Equal(now, saved) {
+		t.Fatalf("checkpoint changed after the last finished epoch (or unreadable: %v)", err)
+	}
+	m, err := student.LoadModel(sum.Checkpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range m.Params() {
+		for _, v := range p.Data {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				t.Fatalf("kept checkpoint has a non-finite %s", p.Name)
+			}
+		}
+	}
+}
+
+func TestAnalyze(t *testing.T) {
+	out := t.TempDir()
+	o := options(t, out, "hard", 1, 0)
+	if _, err := loop.Train(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	cos, err := loop.Analyze(context.Background(), filepath.Join(out, loop.CheckpointFile), o.Eval)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cos) != tiny.Depth+1 {
+		t.Fatalf("%d cosines for depth %d", len(cos), tiny.Depth)
+	}
+	for _, c := range cos {
+		if !(c >= -1-1e-6 && c <= 1+1e-6) {
+			t.Fatalf("cosine %v outside [-1, 1]", c)
+		}
+	}
+	var buf bytes.Buffer
+	loop.WriteAnalysis(&buf, cos)
+	if !strings.Contains(buf.String(), "after block 2") {
+		t.Errorf("analysis table:\n%s", buf.String())
+	}
+}
+
+func TestProgressPrinter(t *testing.T) {
+	var buf bytes.Buffer
+	p := loop.ProgressPrinter(&buf, false, time.Hour)
+	p(loop.Progress{Phase: "train", Epoch: 1, Epochs: 2, Batch: 1, Batches: 3, Loss: 2.3})
+	p(loop.Progress{Phase: "train", Epoch: 1, Epochs: 2, Batch: 2, Batches: 3, Loss: 2.2}) // within the interval
+	p(loop.Progress{Phase: "train", Epoch: 1, Epochs: 2, Batch: 3, Batches: 3, Loss: 2.1, Final: true, Elapsed: time.Second})
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[1], "batch 3/3") || !strings.Contains(lines[1], "done in 1s") {
+		t.Fatalf("lines %q", lines)
+	}
+	buf.Reset()
+	p = loop.ProgressPrinter(&buf, true, time.Second)
+	p(loop.Progress{Phase: "train", Epoch: 1, Epochs: 1, Batch: 3, Batches: 3, Loss: 2.1, Final: true})
+	if !strings.Contains(buf.String(), "3/3") {
+		t.Fatalf("bar %q", buf.String())
+	}
+}
