@@ -151,19 +151,21 @@ func geluForward(out, inp []float32, n int) {
 	parallelFor(n, 1<<14, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			x := inp[i]
-			out[i] = 0.5 * x * (1 + erf32(x*invSqrt2))
+			cdf, _ := normCDFPDF(x)
+			out[i] = x * cdf
 		}
 	})
 }
 
-// geluForwardGrad: geluForward that also writes GELU'(x) into grad.
+// geluForwardGrad: geluForward that also writes GELU'(x) = Φ(x) + x·φ(x)
+// into grad.
 func geluForwardGrad(out, grad, inp []float32, n int) {
 	parallelFor(n, 1<<14, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			x := inp[i]
-			cdf := 0.5 * (1 + erf32(x*invSqrt2))
+			cdf, pdf := normCDFPDF(x)
 			out[i] = x * cdf
-			grad[i] = cdf + x*invSqrt2Pi*exp32(-0.5*x*x)
+			grad[i] = cdf + x*pdf
 		}
 	})
 }
@@ -173,32 +175,29 @@ func geluBackward(dinp, inp, dout []float32, n int) {
 	parallelFor(n, 1<<14, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			x := inp[i]
-			cdf := 0.5 * (1 + erf32(x*invSqrt2))
-			pdf := invSqrt2Pi * exp32(-0.5*x*x)
+			cdf, pdf := normCDFPDF(x)
 			dinp[i] = dout[i] * (cdf + x*pdf)
 		}
 	})
 }
 
-// erf32 is a rational approximation of erf for float32 (the one Eigen and
-// XLA use): |error| below 2e-7 on [-4, 4], and erf is ±1 in float32 beyond.
-// math.Erf in float64 costs several times more and GELU runs on every MLP
-// activation twice a step.
-func erf32(x float32) float32 {
-	x = max(-4, min(4, x))
-	x2 := x * x
-	p := x2*-2.72614225801306e-10 + 2.77068142495902e-08
-	p = x2*p + -2.10102402082508e-06
-	p = x2*p + -5.69250639462346e-05
-	p = x2*p + -7.34990630326855e-04
-	p = x2*p + -2.95459980854025e-03
-	p = x2*p + -1.60960333262415e-02
-	p = x * p
-	q := x2*-1.45660718464996e-05 + -2.13374055278905e-04
-	q = x2*q + -1.68282697438203e-03
-	q = x2*q + -7.37332916720468e-03
-	q = x2*q + -1.42647390514189e-02
-	return p / q
+// normCDFPDF returns the standard normal Φ(x) and φ(x) with one exp:
+// erf(z) = 1 − t·P(t)·e^{−z²}, t = 1/(1 + p·z), z = |x|/√2 (Abramowitz &
+// Stegun 7.1.26, |error| ≤ 1.5e-7, float32's own resolution near 1), and
+// e^{−z²} = e^{−x²/2} is also φ's exponential.
+func normCDFPDF(x float32) (cdf, pdf float32) {
+	z := x * invSqrt2
+	if z < 0 {
+		z = -z
+	}
+	e := exp32(-z * z)
+	t := 1 / (1 + 0.3275911*z)
+	poly := t * (0.254829592 + t*(-0.284496736+t*(1.421413741+t*(-1.453152027+t*1.061405429))))
+	erf := 1 - poly*e
+	if x < 0 {
+		erf = -erf
+	}
+	return 0.5 * (1 + erf), invSqrt2Pi * e
 }
 
 // exp32 is Cephes' expf: range reduction by powers of two and a degree-6
