@@ -3,6 +3,15 @@
 //
 //	precompute --model teacher.onnx --data imagenet/train --out labels/
 //
+// Preprocessing comes from the model's deitkd.preprocess metadata and input shape, and any of
+// --resize, --crop, --interp, --mean, --std override it. Where the model carries class names and
+// the dataset has class folders, they must agree in order; otherwise --class-map FILE says which
+// teacher class each folder is, one "FOLDER<TAB>TEACHER" line per folder, TEACHER a class index
+// or name ('#' lines are comments):
+//
+//	n01440764	0
+//	n01443537	goldfish
+//
 // Exit status: 0 when every image was labelled, 3 when some could not be and were skipped
 // (they are in the store's failure log), 1 on a fatal error or an interruption (rerun the same
 // command to resume), 2 on a usage error.
