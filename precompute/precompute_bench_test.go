@@ -31,8 +31,8 @@ type workload struct {
 	opts precompute.Options // Model, Data and any preprocessing flags
 }
 
-// idxWorkload: Fashion-MNIST's 10,000 test images in IDX files with a 28×28 grey teacher, the
-// demo teacher where it exists, else tiny_gray.
+// idxWorkload: Fashion-MNIST's 10,000 test images in IDX files with a 28×28 grey teacher:
+// DEITKD_BENCH_IDX_MODEL if set, else the demo teacher where it exists, else tiny_gray.
 func idxWorkload(b *testing.B) workload {
 	data := "/usr/share/datasets/fashion-mnist/t10k"
 	if _, err := os.Stat(data + "-images-idx3-ubyte.gz"); err != nil {
@@ -41,7 +41,9 @@ func idxWorkload(b *testing.B) workload {
 		}
 	}
 	o := precompute.Options{Data: "idx:" + data}
-	if demo := filepath.Join(testdata, "teacher", "regnety_fmnist.onnx"); fileExists(demo) {
+	if env := os.Getenv("DEITKD_BENCH_IDX_MODEL"); env != "" {
+		o.Model = env // a 28×28 teacher carrying its preprocessing
+	} else if demo := filepath.Join(testdata, "teacher", "regnety_fmnist.onnx"); fileExists(demo) {
 		o.Model = demo
 	} else {
 		o.Model = model("tiny_gray.onnx")
