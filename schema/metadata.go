@@ -2,6 +2,8 @@ package schema
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -291,4 +293,15 @@ func jsonText(v reflect.Value) string {
 		return fmt.Sprintf("%v", v.Interface())
 	}
 	return strings.TrimSpace(buf.String())
+}
+
+// HashIDs returns the value of deitkd.dataset.id_hash for image ids in
+// canonical order: hex sha256 over the ids, each followed by "\n".
+func HashIDs(ids []string) string {
+	h := sha256.New()
+	for _, id := range ids {
+		h.Write([]byte(id))
+		h.Write([]byte{'\n'})
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }

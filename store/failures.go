@@ -59,8 +59,13 @@ func writeFailures(dir, rel string, fs []Failure, mem memory.Allocator) (Failure
 	if err != nil {
 		return FailureEntry{}, fmt.Errorf("write failure log %s: %w", path, err)
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return FailureEntry{}, fmt.Errorf("write failure log %s: %w", path, err)
+	if _, err := os.Stat(filepath.Dir(path)); err != nil {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return FailureEntry{}, fmt.Errorf("write failure log %s: %w", path, err)
+		}
+		if err := syncDir(dir); err != nil { // make the new folder's entry durable
+			return FailureEntry{}, fmt.Errorf("write failure log %s: %w", path, err)
+		}
 	}
 	if err := writeFileAtomic(path, buf.Bytes()); err != nil {
 		return FailureEntry{}, err
