@@ -143,7 +143,6 @@ func BenchmarkLoadTargets(b *testing.B) {
 	b.ReportMetric(float64(DefaultShardRows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
 }
 
-
 // cpuSeconds is the process's user+system CPU time. rows/cpu-s next to
 // rows/s tells apart a slow reader from a busy machine (the development
 // machine is shared); on an idle machine with one busy core they agree.
