@@ -249,6 +249,9 @@ func TestEvalAndAnalyze(t *testing.T) {
 				want.Top1Dist += d1
 				want.Top5Dist += d5
 			}
+			if got := e.Metrics()["top1_cls"]; got != float64(want.Top1Cls)/float64(want.N) {
+				t.Errorf("top1_cls %g", got)
+			}
 			e.Top1Fused, e.Top5Fused = 0, 0
 			if e != want {
 				t.Errorf("counts %+v, want %+v", e, want)
