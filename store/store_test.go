@@ -412,6 +412,17 @@ func TestSplitAndMerge(t *testing.T) {
 	if a, b := rowsOf(t, dir), rowsOf(t, one); a != b {
 		t.Fatal("split store's rows differ from a single writer's")
 	}
+	t.Run("layout", func(t *testing.T) {
+		if _, err := OpenWriter(dir, md, Options{}); !errors.Is(err, schema.ErrMismatch) {
+			t.Fatalf("single writer in a split store: %v", err)
+		}
+		if _, err := OpenWriter(dir, md, Options{Shard: ShardSpec{Index: 0, Count: 2}}); !errors.Is(err, schema.ErrMismatch) {
+			t.Fatalf("writer 0-of-2 in a 3-way split store: %v", err)
+		}
+		if _, err := OpenWriter(one, md, Options{Shard: ShardSpec{Index: 0, Count: 2}}); !errors.Is(err, schema.ErrMismatch) {
+			t.Fatalf("split writer in a single writer's store: %v", err)
+		}
+	})
 	t.Run("disagreeing-writer", func(t *testing.T) {
 		other := md
 		other.Views.Seed = 2

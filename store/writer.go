@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -103,6 +104,9 @@ func OpenWriter(dir string, md schema.Metadata, opts Options) (*Writer, error) {
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
 	w := &Writer{dir: dir, md: md, sch: sch, opts: opts, manPath: filepath.Join(dir, manifestName(opts.Shard))}
+	if err := checkLayout(dir, opts.Shard); err != nil {
+		return nil, fmt.Errorf("open store %s: %w", dir, err)
+	}
 	man, err := ReadManifest(w.manPath)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -363,4 +367,31 @@ func readImageIndices(path string, f Format, mem memory.Allocator, fn func(int64
 		}
 		return nil
 	})
+}
+
+// checkLayout refuses to mix a single writer and split writers in one
+// folder: a whole store's manifest.json next to per-writer manifests, or a
+// split writer next to a whole store's parts.
+func checkLayout(dir string, spec ShardSpec) error {
+	if !spec.split() {
+		if m, _ := filepath.Glob(filepath.Join(dir, "manifest.*-of-*.json")); len(m) > 0 {
+			return fmt.Errorf("%w: the folder holds a split store (%s); write it with its --shard i/n", schema.ErrMismatch, filepath.Base(m[0]))
+		}
+		return nil
+	}
+	if m, _ := filepath.Glob(filepath.Join(dir, "manifest.*-of-*.json")); len(m) > 0 {
+		if want := "-of-" + fmt.Sprint(spec.Count) + ".json"; !strings.HasSuffix(m[0], want) {
+			return fmt.Errorf("%w: the folder is split by %s, run wants %s", schema.ErrMismatch, filepath.Base(m[0]), spec)
+		}
+	}
+	whole, err := ReadManifest(filepath.Join(dir, "manifest.json"))
+	if err != nil {
+		return nil // none, or unreadable: then there are no whole-store parts to protect
+	}
+	for _, s := range whole.Shards {
+		if !strings.Contains(s.File, "-of-") {
+			return fmt.Errorf("%w: the folder holds a store written by a single writer; run wants writer %s", schema.ErrMismatch, spec)
+		}
+	}
+	return nil
 }
