@@ -508,7 +508,7 @@ func writeFileAtomic(path string, data []byte) error {
 
 // WriteTable prints the closing table: one line per epoch.
 func (s *Summary) WriteTable(w io.Writer) {
-	fmt.Fprintf(w, "%5s  %10s  %9s  %9s  %9s  %9s  %9s\n", "epoch", "train loss", "top1 cls", "top1 dist", "top1 fused", "top5 fused", "img/s")
+	fmt.Fprintf(w, "%5s  %10s  %9s  %9s  %10s  %10s  %9s\n", "epoch", "train loss", "top1 cls", "top1 dist", "top1 fused", "top5 fused", "img/s")
 	for _, r := range s.Epochs {
 		acc := func(v float64) string {
 			if r.N == 0 {

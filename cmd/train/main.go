@@ -1,0 +1,336 @@
+// Command train trains a DeiT student from a label store (stage two of deitkd).
+//
+//	train --labels labels/ --data idx:fashion-mnist/train --eval-data idx:fashion-mnist/t10k --out run/
+//	train --analyze run/checkpoint.ckpt --labels labels/ --eval-data idx:fashion-mnist/t10k
+//
+// Exit status: 0 done, 1 a fatal error (a label store that does not fit, a non-finite loss,
+// an interruption: rerun with --resume to continue), 2 a usage error.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"os/signal"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/deitkd/deitkd/schema"
+	"github.com/deitkd/deitkd/store"
+	"github.com/deitkd/deitkd/student"
+	"github.com/deitkd/deitkd/traindata"
+	"github.com/deitkd/deitkd/traindata/loop"
+)
+
+const (
+	exitOK    = 0
+	exitFatal = 1
+	exitUsage = 2
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, term.IsTerminal(int(os.Stderr.Fd())))
+	stop()
+	os.Exit(code)
+}
+
+// settings are the data settings recorded in run.json; a resume must repeat them.
+type settings struct {
+	Labels        string    `json:"labels"`
+	Data          string    `json:"data"`
+	EvalData      string    `json:"eval_data,omitempty"`
+	EvalLabels    string    `json:"eval_labels,omitempty"`
+	Limit         int       `json:"limit,omitempty"`
+	Seed          uint64    `json:"seed"`
+	ViewsPerImage int       `json:"views_per_image"`
+	AugScale      []float64 `json:"aug_scale,omitempty"`
+	Mean          []float64 `json:"mean"`
+	Std           []float64 `json:"std"`
+}
+
+// run parses args, trains (or analyses) and returns the exit code. tty says whether stderr is
+// a terminal (progress bars) or not (a plain line every few seconds).
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, tty bool) int {
+	fs := flag.NewFlagSet("train", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: train --labels DIR --data SRC [--eval-data SRC [--eval-labels DIR]] --out DIR [flags]\n"+
+			"       train --analyze CKPT --eval-data SRC (--labels DIR | --eval-labels DIR)\n\n"+
+			"Trains a DeiT student on the images of SRC (a class-folder tree DIR, list:FILE, or idx:PREFIX) against the\n"+
+			"teacher's labels in the label store DIR made by precompute from the same SRC. Rerun with --resume to continue.\n"+
+			"Exit status: 0 done, 1 fatal (or a non-finite loss), 2 usage.\n\nflags:\n")
+		fs.PrintDefaults()
+	}
+	var (
+		labels     = fs.String("labels", "", "label store `dir` made by precompute from --data")
+		data       = fs.String("data", "", "training images: a class-folder `DIR`, list:FILE or idx:PREFIX")
+		evalData   = fs.String("eval-data", "", "evaluation images (`SRC`): view 0, the centre crop, of each, after every epoch")
+		evalLabels = fs.String("eval-labels", "", "optional label store `dir` of --eval-data (its labels, boxes and teacher accuracy)")
+		limit      = fs.Int("limit", 0, "use only the first `n` images of each source (0: all)")
+		out        = fs.String("out", "", "run `dir`: metrics.jsonl, checkpoint.ckpt, run.json")
+		resume     = fs.Bool("resume", false, "continue the run in --out from its checkpoint, exactly (same flags)")
+		analyze    = fs.String("analyze", "", "print the cosine between class and distillation tokens after each block of the checkpoint `file`, averaged over --eval-data, and exit")
+
+		preset      = fs.String("preset", "fm-tiny", "architecture: fm-tiny (28×28×1, P=4, D=64, L=4, H=4), deit-tiny (224, P=16, D=192, L=12, H=3), deit-small (D=384, H=6)")
+		img         = fs.Int("img", 0, "input side in pixels (0: the preset's); views are rendered at this size")
+		channels    = fs.Int("channels", 0, "input channels (0: the preset's); must match the label store")
+		patch       = fs.Int("patch", 0, "patch side (0: the preset's)")
+		dim         = fs.Int("dim", 0, "embedding width (0: the preset's)")
+		depth       = fs.Int("depth", 0, "transformer blocks (0: the preset's)")
+		heads       = fs.Int("heads", 0, "attention heads (0: the preset's)")
+		mlpRatio    = fs.Float64("mlp-ratio", 0, "MLP hidden width over the embedding width (0: the preset's)")
+		noDistToken = fs.Bool("no-dist-token", false, "a plain ViT with one head (baselines; implies --distill none)")
+
+		recipe    = fs.String("recipe", "default", "default (tuned for short runs: lr 1e-3·batch/128, warm-up 3% of steps, wd 0.05, clip 1) or deit (lr 5e-4·batch/512, 5 warm-up epochs, wd 0.05, drop-path 0.1, smoothing 0.1)")
+		epochs    = fs.Int("epochs", 5, "epochs")
+		batch     = fs.Int("batch", 128, "rows (image views) per step")
+		lr        = fs.Float64("lr", 0, "peak learning rate (0: the recipe's)")
+		minLR     = fs.Float64("min-lr", 0, "learning rate at the end of the cosine decay (0: the recipe's, 1e-5)")
+		warmup    = fs.String("warmup", "", "linear warm-up: a fraction of all steps (0.05) or epochs with the suffix ep (2ep); empty: the recipe's")
+		wd        = fs.Float64("wd", 0, "AdamW weight decay, not on biases, norms, tokens or positions (0 given: none; unset: the recipe's)")
+		dropPath  = fs.Float64("drop-path", 0, "stochastic depth of the last block (unset: the recipe's, 0 or 0.1)")
+		clip      = fs.Float64("clip", 0, "global gradient-norm clip (0 given: none; unset: the recipe's)")
+		seed      = fs.Uint64("seed", 0, "seed of the initialisation, drop-path, the data order and the views drawn")
+		workers   = fs.Int("workers", runtime.NumCPU(), "goroutines rendering batches")
+		distill   = fs.String("distill", "hard", "none (labels only), soft (KL to the teacher's softmax at τ) or hard (CE to the teacher's argmax)")
+		alpha     = fs.Float64("alpha", 0.5, "weight of the teacher term")
+		tau       = fs.Float64("tau", 1.0, "soft distillation temperature")
+		smoothing = fs.Float64("smoothing", 0, "label smoothing of the ground-truth term (unset: the recipe's, 0 or 0.1)")
+		klNorm    = fs.String("kl-norm", "batch", "soft loss: batch (KL summed over classes, averaged over the batch: the paper, timm) or numel (divided by B·K: DeiT's code)")
+		fuse      = fs.String("fuse", "probs", "eval fusion of the two heads: probs (mean of the softmaxes: the paper) or logits (mean of the logits: DeiT's code)")
+		views     = fs.Int("views-per-image", 1, "distinct stored views of each image per epoch, next to each other in the batches")
+		augScale  = fs.String("aug-scale", "", "single-view store: area range `a,b` of the train-time random crops (default: the store's --scale)")
+		mean      = fs.String("mean", "", "normalisation mean per channel, `values` comma-separated (default: the label store's; must match it)")
+		std       = fs.String("std", "", "normalisation std per channel, `values` comma-separated (default: the label store's; must match it)")
+		cacheMB   = fs.Int64("cache-mb", 2048, "decoded images kept in memory, MiB")
+	)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		return usage(stderr, fmt.Errorf("unexpected argument %q", fs.Arg(0)))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	logf := func(s string) { fmt.Fprintln(stderr, "train:", s) }
+
+	meanV, err := parseFloats(*mean)
+	if err != nil {
+		return usage(stderr, fmt.Errorf("--mean: %w", err))
+	}
+	stdV, err := parseFloats(*std)
+	if err != nil {
+		return usage(stderr, fmt.Errorf("--std: %w", err))
+	}
+	var scale [2]float64
+	if *augScale != "" {
+		v, err := parseFloats(*augScale)
+		if err != nil || len(v) != 2 {
+			return usage(stderr, fmt.Errorf("--aug-scale %q: want a,b", *augScale))
+		}
+		scale = [2]float64{v[0], v[1]}
+	}
+	fuseMode := map[string]string{"probs": "softmax", "logits": "logits"}[*fuse]
+	if fuseMode == "" {
+		return usage(stderr, fmt.Errorf("--fuse %q: want probs or logits", *fuse))
+	}
+
+	cfg, err := student.Preset(*preset)
+	if err != nil {
+		return usage(stderr, err)
+	}
+	override := func(dst *int, v int) {
+		if v != 0 {
+			*dst = v
+		}
+	}
+	override(&cfg.ImageSize, *img)
+	override(&cfg.Channels, *channels)
+	override(&cfg.Patch, *patch)
+	override(&cfg.Dim, *dim)
+	override(&cfg.Depth, *depth)
+	override(&cfg.Heads, *heads)
+	if *mlpRatio != 0 {
+		cfg.MLPRatio = *mlpRatio
+	}
+	cfg.NoDistToken = *noDistToken
+
+	if *analyze != "" {
+		return runAnalyze(ctx, stdout, stderr, *analyze, *evalData, *evalLabels, *labels, *limit, *batch, *workers, meanV, stdV)
+	}
+	if *labels == "" || *data == "" || *out == "" {
+		return usage(stderr, errors.New("--labels, --data and --out are required"))
+	}
+	if *evalLabels != "" && *evalData == "" {
+		return usage(stderr, errors.New("--eval-labels needs --eval-data"))
+	}
+
+	tc := student.TrainConfig{Recipe: map[string]string{"default": "short"}[*recipe], Epochs: *epochs, Batch: *batch,
+		LR: *lr, MinLR: *minLR, WD: *wd, Clip: *clip, Seed: *seed,
+		Loss: student.LossConfig{Distill: *distill, Alpha: *alpha, Tau: *tau, Smoothing: *smoothing, KLNorm: *klNorm}}
+	if *recipe == "deit" {
+		tc.Recipe = "deit"
+	} else if *recipe != "default" {
+		return usage(stderr, fmt.Errorf("--recipe %q: want default or deit", *recipe))
+	}
+	if *noDistToken && !set["distill"] {
+		tc.Loss.Distill = "none"
+	}
+	// student's TrainConfig reads 0 as "the recipe's default". An explicit 0 is passed as the
+	// smallest positive float64, which is exactly 0 in every product it enters (lr·wd, the
+	// warm-up's fraction of the steps) and in 1−ε.
+	for _, f := range []struct {
+		name string
+		v    *float64
+	}{{"wd", &tc.WD}, {"min-lr", &tc.MinLR}, {"smoothing", &tc.Loss.Smoothing}} {
+		if set[f.name] && *f.v == 0 {
+			*f.v = math.SmallestNonzeroFloat64
+		}
+	}
+	if set["clip"] && *clip == 0 {
+		tc.Clip = -1 // student: negative is off
+	}
+	if err := parseWarmup(*warmup, &tc); err != nil {
+		return usage(stderr, err)
+	}
+	cfg.DropPath = *dropPath
+	if tc.Recipe == "deit" && !set["drop-path"] {
+		cfg.DropPath = student.DeitDropPath
+	}
+
+	trainSet, err := traindata.Open(ctx, traindata.Options{Labels: *labels, Data: *data, Limit: *limit,
+		Size: cfg.WithDefaults().ImageSize, Channels: cfg.WithDefaults().Channels, Mean: meanV, Std: stdV,
+		Batch: *batch, ViewsPerImage: *views, Workers: *workers, Seed: *seed, Tau: *tau, Probs: tc.Loss.Distill == "soft",
+		AugScale: scale, CacheBytes: *cacheMB << 20, Log: logf})
+	if err != nil {
+		return fatal(stderr, err)
+	}
+	cfg.Classes = trainSet.Classes()
+	var evalSet *traindata.Set
+	if *evalData != "" {
+		evalSet, err = traindata.OpenEval(ctx, traindata.Options{Labels: *evalLabels, Data: *evalData, Limit: *limit,
+			Size: trainSet.Size(), Channels: trainSet.Channels(), Mean: trainSet.Mean(), Std: trainSet.Std(), Classes: trainSet.Classes(),
+			Batch: *batch, Workers: *workers, CacheBytes: *cacheMB << 20, Log: logf}, trainSet.Meta())
+		if err != nil {
+			return fatal(stderr, err)
+		}
+	} else {
+		logf("no --eval-data: no accuracy is measured")
+	}
+	st := settings{Labels: *labels, Data: *data, EvalData: *evalData, EvalLabels: *evalLabels, Limit: *limit, Seed: *seed,
+		ViewsPerImage: *views, Mean: trainSet.Mean(), Std: trainSet.Std()}
+	if scale != [2]float64{} {
+		st.AugScale = scale[:]
+	}
+	c := cfg.WithDefaults()
+	logf(fmt.Sprintf("student %s: %d×%d×%d, patch %d, dim %d, depth %d, heads %d, %d classes, dist token %v; BLAS %s",
+		*preset, c.ImageSize, c.ImageSize, c.Channels, c.Patch, c.Dim, c.Depth, c.Heads, c.Classes, !c.NoDistToken, student.BLAS))
+	logf(fmt.Sprintf("data: %d images × %d view(s) per epoch, %d steps of %d; distill %s",
+		trainSet.Len(), *views, trainSet.BatchesPerEpoch(), *batch, tc.Loss.Distill))
+
+	sum, err := loop.Train(ctx, loop.Options{Train: trainSet, Eval: evalSet, Model: cfg, Recipe: tc, Fuse: fuseMode, Out: *out,
+		Resume: *resume, Settings: st, Progress: loop.ProgressPrinter(stderr, tty, 5*time.Second), Log: logf})
+	if sum != nil && len(sum.Epochs) > 0 {
+		sum.WriteTable(stdout)
+	}
+	if err != nil {
+		if errors.Is(err, loop.ErrOptions) {
+			return usage(stderr, err)
+		}
+		if errors.Is(err, context.Canceled) {
+			return fatal(stderr, fmt.Errorf("interrupted; rerun the same command with --resume to continue from the last finished epoch"))
+		}
+		return fatal(stderr, err)
+	}
+	return exitOK
+}
+
+func runAnalyze(ctx context.Context, stdout, stderr io.Writer, ckpt, evalData, evalLabels, labels string, limit, batch, workers int, mean, std []float64) int {
+	if evalData == "" || (evalLabels == "" && labels == "") {
+		return usage(stderr, errors.New("--analyze needs --eval-data and a label store for its preprocessing (--eval-labels or --labels)"))
+	}
+	m, err := student.LoadModel(ckpt)
+	if err != nil {
+		return fatal(stderr, err)
+	}
+	c := m.Config()
+	o := traindata.Options{Labels: evalLabels, Data: evalData, Limit: limit, Size: c.ImageSize, Channels: c.Channels,
+		Classes: c.Classes, Mean: mean, Std: std, Batch: batch, Workers: workers}
+	var ref schema.Metadata // preprocessing and classes when the eval set has no store of its own
+	if evalLabels == "" {
+		r, err := store.OpenReader(labels)
+		if err != nil {
+			return fatal(stderr, err)
+		}
+		ref = r.Meta
+	}
+	set, err := traindata.OpenEval(ctx, o, ref)
+	if err != nil {
+		return fatal(stderr, err)
+	}
+	cos, err := loop.Analyze(ctx, ckpt, set)
+	if err != nil {
+		return fatal(stderr, err)
+	}
+	loop.WriteAnalysis(stdout, cos)
+	return exitOK
+}
+
+// parseWarmup reads "0.05" (a fraction of all steps) or "2ep" (epochs) into tc.
+func parseWarmup(s string, tc *student.TrainConfig) error {
+	if s == "" {
+		return nil
+	}
+	num, ep := strings.CutSuffix(strings.TrimSpace(s), "ep")
+	v, err := strconv.ParseFloat(num, 64)
+	if err != nil || v < 0 || (!ep && v >= 1) {
+		return fmt.Errorf("--warmup %q: want a fraction of all steps in [0, 1) like 0.05, or epochs like 2ep", s)
+	}
+	if v == 0 {
+		v = math.SmallestNonzeroFloat64 // student reads 0 as the default; see the comment on wd
+	}
+	if ep {
+		tc.WarmupEpochs = v
+	} else {
+		tc.WarmupFrac = v
+	}
+	return nil
+}
+
+func parseFloats(s string) ([]float64, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	var out []float64
+	for _, p := range strings.Split(s, ",") {
+		v, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a number", p)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+func usage(stderr io.Writer, err error) int {
+	fmt.Fprintln(stderr, "train:", err)
+	return exitUsage
+}
+
+func fatal(stderr io.Writer, err error) int {
+	fmt.Fprintln(stderr, "train:", err)
+	return exitFatal
+}
