@@ -84,7 +84,41 @@ func sniff(b []byte) format {
 // Decode decodes an image file's bytes, recognised by content, into channels (1 or 3) 8-bit
 // samples exactly as PIL's Image.open(f).convert("L") or .convert("RGB") would (see convert).
 // The dimensions are checked from the header before any pixel is decoded.
+//
+// JPEGs go through libjpeg-turbo when the package is built with cgo (and without the purego
+// tag), with PIL's settings, so the pixels are the same either way; a JPEG libjpeg-turbo
+// refuses or does not convert to RGB itself (CMYK, YCCK) goes through the pure-Go decoder.
 func Decode(data []byte, channels int) (*Image, error) {
+	return decode(data, channels, 0, 0, haveTurbo)
+}
+
+// DecodeDraft is Decode with PIL's Image.draft(mode, (w, h)) applied first: a JPEG at least
+// twice as large as w×h on both sides is decoded at 1/2, 1/4 or 1/8 scale (the smallest that
+// keeps both sides at least w and h; libjpeg's reduced-size IDCT), so the image returned is
+// smaller than the file's. Pixels differ from Decode's (see Config.Draft for how much); with
+// the scale they equal PIL's after draft. Other formats, CMYK JPEGs and pure-Go builds
+// (-tags purego) decode as Decode does. w, h ≤ 0 mean no draft.
+func DecodeDraft(data []byte, channels, w, h int) (*Image, error) {
+	return decode(data, channels, w, h, haveTurbo)
+}
+
+// draftDenom is JpegImagePlugin.draft's scale for a W×H image requested at w×h:
+// min(W//w, H//h), rounded down to 8, 4, 2 or 1.
+func draftDenom(W, H, w, h int) int {
+	if w <= 0 || h <= 0 {
+		return 1
+	}
+	s := min(W/w, H/h)
+	for _, d := range []int{8, 4, 2} {
+		if s >= d {
+			return d
+		}
+	}
+	return 1
+}
+
+// decode is Decode and DecodeDraft; turbo false forces the pure-Go decoder (tests compare).
+func decode(data []byte, channels, draftW, draftH int, turbo bool) (*Image, error) {
 	if channels != 1 && channels != 3 {
 		return nil, fmt.Errorf("%w, not %d", ErrChannels, channels)
 	}
@@ -123,6 +157,12 @@ func Decode(data []byte, channels int) (*Image, error) {
 	}
 	if int64(cfg.Width)*int64(cfg.Height) > MaxPixels {
 		return nil, fmt.Errorf("%w: %d×%d is over %d pixels", ErrTooLarge, cfg.Width, cfg.Height, MaxPixels)
+	}
+	if f == fmtJPEG && turbo {
+		denom := draftDenom(cfg.Width, cfg.Height, draftW, draftH)
+		if m, err := decodeJPEGTurbo(data, channels, cfg.Width, cfg.Height, denom); err == nil {
+			return m, nil
+		}
 	}
 	m, err := decFn(bytes.NewReader(data))
 	if err != nil {
