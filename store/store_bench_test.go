@@ -50,6 +50,10 @@ func benchRows() [][]Row {
 
 // writeBenchStore writes one default shard of rows and returns its size.
 func writeBenchStore(b *testing.B, dir string, md schema.Metadata) int64 {
+	return writeBenchStoreT(b, dir, md)
+}
+
+func writeBenchStoreT(b testing.TB, dir string, md schema.Metadata) int64 {
 	rows := benchRows()
 	w, err := OpenWriter(dir, md, Options{})
 	if err != nil {
