@@ -387,6 +387,29 @@ func (s *Set) Classes() int  { return s.opts.Classes }
 func (s *Set) Mean() []float64 { return s.opts.Mean }
 func (s *Set) Std() []float64  { return s.opts.Std }
 
+// TeacherAccuracy is the fraction of the set's images whose stored view-0 teacher label is
+// their ground truth, and the number of images counted (0 without a store).
+func (s *Set) TeacherAccuracy() (float64, int) {
+	if s.targets == nil {
+		return 0, 0
+	}
+	right, n := 0, 0
+	for _, e := range s.images {
+		t, err := s.targets.LookupIndex(int64(e.src), 0)
+		if err != nil {
+			continue // a store without view 0 for this image: not counted
+		}
+		n++
+		if t.Hard == e.label {
+			right++
+		}
+	}
+	if n == 0 {
+		return 0, 0
+	}
+	return float64(right) / float64(n), n
+}
+
 // Stored reports whether the set has a label store (and so teacher targets).
 func (s *Set) Stored() bool { return s.stored }
 

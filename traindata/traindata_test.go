@@ -302,7 +302,7 @@ func TestEval(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		i := 0
+		i, right := 0, 0
 		for _, b := range collect(t, e, -1) {
 			if (b.TeacherHard == nil) != (labels == "") {
 				t.Fatalf("store %q: teacher labels %v", labels, b.TeacherHard)
@@ -313,6 +313,9 @@ func TestEval(t *testing.T) {
 				if err := dataset.Preprocess(want, img, cfg); err != nil {
 					t.Fatal(err)
 				}
+				if b.TeacherHard != nil && b.TeacherHard[r] == b.Labels[r] {
+					right++
+				}
 				if b.ImageIndex[r] != i || b.View[r].Index != 0 || !slices.Equal(b.Images[r*784:(r+1)*784], want) || b.Labels[r] != src.Item(i).Label {
 					t.Fatalf("store %q row %d: image %d view %d label %d; want image %d's centre view, label %d", labels, r, b.ImageIndex[r], b.View[r].Index, b.Labels[r], i, src.Item(i).Label)
 				}
@@ -321,6 +324,10 @@ func TestEval(t *testing.T) {
 		}
 		if i != src.Len() {
 			t.Fatalf("store %q: %d eval rows of %d images", labels, i, src.Len())
+		}
+		acc, n := e.TeacherAccuracy()
+		if labels == "" && n != 0 || labels != "" && (n != i || acc != float64(right)/float64(i)) {
+			t.Errorf("store %q: teacher accuracy %v of %d, batches say %d/%d", labels, acc, n, right, i)
 		}
 	}
 }

@@ -242,8 +242,8 @@ func Train(ctx context.Context, o Options) (*Summary, error) {
 	}
 	defer flush()
 
-	if o.Eval != nil && o.Eval.Stored() {
-		if acc, n, err := teacherTop1(ctx, o.Eval); err == nil && n > 0 {
+	if o.Eval != nil {
+		if acc, n := o.Eval.TeacherAccuracy(); n > 0 {
 			o.Log(fmt.Sprintf("teacher top-1 on the eval set (its label store, view 0): %.2f%% of %d", 100*acc, n))
 		}
 	}
@@ -348,27 +348,6 @@ func evaluate(ctx context.Context, m *student.Model, set *traindata.Set, fuse st
 		return nil
 	})
 	return total, err
-}
-
-// teacherTop1 is the eval store's teacher accuracy on view 0.
-func teacherTop1(ctx context.Context, set *traindata.Set) (float64, int, error) {
-	var right, n int
-	err := set.Eval(ctx, func(b *traindata.Batch) error {
-		if b.TeacherHard == nil {
-			return nil
-		}
-		for i, y := range b.Labels {
-			if b.TeacherHard[i] == y {
-				right++
-			}
-			n++
-		}
-		return nil
-	})
-	if n == 0 {
-		return 0, 0, err
-	}
-	return float64(right) / float64(n), n, err
 }
 
 // checkRun refuses to resume a run whose settings differ, naming the first differing field.
