@@ -27,14 +27,9 @@ type Reader struct {
 // a manifest file. It checks the manifest and that every listed shard is
 // present with the listed size; checksums and contents are Verify's job.
 func OpenReader(path string) (*Reader, error) {
-	manPath := path
-	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
-		manPath = filepath.Join(path, "manifest.json")
-		if _, err := os.Stat(manPath); errors.Is(err, fs.ErrNotExist) {
-			if parts, _ := filepath.Glob(filepath.Join(path, "manifest.*-of-*.json")); len(parts) > 0 {
-				return nil, fmt.Errorf("open store %s: %w: no manifest.json, only per-writer manifests; run `labels merge %s`", path, ErrIncomplete, path)
-			}
-		}
+	manPath, err := manifestPath(path)
+	if err != nil {
+		return nil, err
 	}
 	man, err := ReadManifest(manPath)
 	if err != nil {
@@ -127,4 +122,20 @@ func (r *Reader) Failures() ([]Failure, error) {
 		out = append(out, fs...)
 	}
 	return out, nil
+}
+
+// manifestPath resolves a store folder to its manifest.json, with a hint
+// when only per-writer manifests are there.
+func manifestPath(path string) (string, error) {
+	fi, err := os.Stat(path)
+	if err != nil || !fi.IsDir() {
+		return path, nil
+	}
+	manPath := filepath.Join(path, "manifest.json")
+	if _, err := os.Stat(manPath); errors.Is(err, fs.ErrNotExist) {
+		if parts, _ := filepath.Glob(filepath.Join(path, "manifest.*-of-*.json")); len(parts) > 0 {
+			return "", fmt.Errorf("open store %s: %w: no manifest.json, only per-writer manifests; run `labels merge %s`", path, ErrIncomplete, path)
+		}
+	}
+	return manPath, nil
 }

@@ -370,6 +370,20 @@ func TestFailureLog(t *testing.T) {
 	if err != nil || !rep.OK() || rep.Failures != 2 {
 		t.Fatalf("Verify: %v %+v", err, rep)
 	}
+	// A resumed session retries failed images; the old log goes.
+	w, err = OpenWriter(dir, md, smallOpts(FormatParquet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.Done().Contains(2) || !w.Done().Contains(3) {
+		t.Fatal("failed image 2 reported done, or stored image 3 not")
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "failures", "failures.parquet")); !os.IsNotExist(err) {
+		t.Fatalf("stale failure log left: %v", err)
+	}
 }
 
 func TestSplitAndMerge(t *testing.T) {
@@ -391,8 +405,11 @@ func TestSplitAndMerge(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := OpenReader(dir); !errors.Is(err, ErrIncomplete) {
+	if _, err := OpenReader(dir); !errors.Is(err, ErrIncomplete) || !strings.Contains(err.Error(), "labels merge") {
 		t.Fatalf("OpenReader before merge: %v", err)
+	}
+	if _, err := Verify(context.Background(), dir); !errors.Is(err, ErrIncomplete) {
+		t.Fatalf("Verify before merge: %v", err)
 	}
 	m, err := Merge(context.Background(), dir)
 	if err != nil {

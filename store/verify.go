@@ -122,9 +122,9 @@ func Verify(ctx context.Context, path string) (*VerifyReport, error) {
 // openForVerify is OpenReader without the size checks, which Verify reports
 // per shard instead of failing at the first.
 func openForVerify(path string) (*Reader, error) {
-	manPath := path
-	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
-		manPath = filepath.Join(path, "manifest.json")
+	manPath, err := manifestPath(path)
+	if err != nil {
+		return nil, err
 	}
 	man, err := ReadManifest(manPath)
 	if err != nil {

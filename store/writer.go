@@ -294,6 +294,10 @@ func (w *Writer) flushShard() error {
 // writeLogs writes the failure log (if any) and then the manifest.
 func (w *Writer) writeLogs() error {
 	w.man.Failures = nil
+	if len(w.failures) == 0 {
+		// An earlier session's log, whose images this session retries.
+		os.Remove(filepath.Join(w.dir, filepath.FromSlash(failureFileName(w.opts.Shard))))
+	}
 	if len(w.failures) > 0 {
 		sort.SliceStable(w.failures, func(i, j int) bool { return w.failures[i].ImageIndex < w.failures[j].ImageIndex })
 		e, err := writeFailures(w.dir, failureFileName(w.opts.Shard), w.failures, w.opts.Allocator)
