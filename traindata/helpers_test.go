@@ -33,6 +33,7 @@ type storeKey struct {
 	data  string
 	views int
 	topk  bool
+	limit int
 }
 
 var (
@@ -55,18 +56,29 @@ func TestMain(m *testing.M) {
 // store folder; stores are shared by the tests of one run.
 func makeStore(t testing.TB, data string, views int, topk bool) string {
 	t.Helper()
+	return makeStoreOf(t, storeKey{data, views, topk, 0})
+}
+
+// makeStoreLimit labels the first limit images of data (all for 0).
+func makeStoreLimit(t testing.TB, data string, views, limit int) string {
+	t.Helper()
+	return makeStoreOf(t, storeKey{data, views, false, limit})
+}
+
+func makeStoreOf(t testing.TB, k storeKey) string {
+	t.Helper()
 	storesMu.Lock()
 	defer storesMu.Unlock()
-	k := storeKey{data, views, topk}
+	data, views, topk := k.data, k.views, k.topk
 	if dir, ok := stores[k]; ok {
 		return dir
 	}
-	dir := filepath.Join(storeDir, fmt.Sprintf("%s-%d", filepath.Base(data), views))
+	dir := filepath.Join(storeDir, fmt.Sprintf("%s-%d-%d", filepath.Base(data), views, k.limit))
 	if topk {
 		dir += "-topk"
 	}
 	o := precompute.Options{Model: filepath.Join(testdata, "models", "tiny_gray.onnx"), Data: data, Out: dir,
-		Mean: fmMean, Std: fmStd, Workers: 1, Threads: 1, Views: views, Seed: 7, Scale: [2]float64{0.35, 1}}
+		Mean: fmMean, Std: fmStd, Workers: 1, Threads: 1, Views: views, Seed: 7, Scale: [2]float64{0.35, 1}, Limit: k.limit}
 	if topk {
 		o.StoreMode, o.TopK, o.DType = schema.ModeTopK, 3, schema.Float16
 	}
