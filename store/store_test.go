@@ -307,6 +307,7 @@ func TestWriteRejects(t *testing.T) {
 	}{
 		{"logit-count", ShardSpec{}, nil, func(r Row) Row { r.Logits = r.Logits[:3]; return r }, ErrRow},
 		{"nan", ShardSpec{}, nil, func(r Row) Row { r.Logits[2] = float32(math.NaN()); return r }, ErrRow},
+		{"inf", ShardSpec{}, nil, func(r Row) Row { r.Logits[0] = float32(math.Inf(-1)); return r }, ErrRow},
 		{"label", ShardSpec{}, nil, func(r Row) Row { r.Label = 4; return r }, ErrRow},
 		{"view", ShardSpec{}, nil, func(r Row) Row { r.View = 2; return r }, ErrRow},
 		{"image-count", ShardSpec{}, nil, func(r Row) Row { r.ImageIndex = 10; return r }, ErrRow},
