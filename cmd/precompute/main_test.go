@@ -91,6 +91,19 @@ func readRows(t *testing.T, dir string) []storeRow {
 	return rows
 }
 
+// verify runs the store's own full check: checksums, schema, order, views 0..V-1 of each
+// image, nothing twice, and every image of the dataset stored or in the failure log.
+func verify(t *testing.T, dir string) {
+	t.Helper()
+	rep, err := store.Verify(context.Background(), dir)
+	if err != nil {
+		t.Fatalf("verify %s: %v", dir, err)
+	}
+	for _, p := range rep.Problems {
+		t.Errorf("verify %s: %s", dir, p)
+	}
+}
+
 // TestBadImages mixes every kind of bad file into a class-folder tree: they are skipped and
 // logged naming the file (exit 3), and --on-error fail stops at the first (exit 1).
 func TestBadImages(t *testing.T) {
@@ -164,6 +177,7 @@ func TestBadImages(t *testing.T) {
 			t.Errorf("row for %s", row.id)
 		}
 	}
+	verify(t, out)
 	t.Logf("summary:\n%s", stdout)
 
 	out2 := filepath.Join(t.TempDir(), "labels")
@@ -308,6 +322,7 @@ func TestKillResume(t *testing.T) {
 	} else if !strings.Contains(string(b), fmt.Sprintf("already present: %d", len(afterInt)/2)) {
 		t.Errorf("final rerun did not report %d images already present:\n%s", len(afterInt)/2, b)
 	}
+	verify(t, out)
 	got := readRows(t, out)
 	if len(got) != len(want) {
 		t.Fatalf("%d rows after resuming, want %d", len(got), len(want))
