@@ -109,6 +109,8 @@ func (j *Job) Run(ctx context.Context) (Summary, error) {
 	p := &pipeline{j: j, per: j.info.ImageSize(), views: o.Views, rows: max(o.Batch, o.Views)}
 	window := o.Window
 	if window == 0 {
+		// Two batches of images, so workers fill the next batch while the teacher runs one,
+		// and four per worker of slack for reordering behind a slow image (a large JPEG).
 		window = 2*max(1, o.Batch/o.Views) + 4*o.Workers
 	}
 	p.window = make(chan struct{}, window)
@@ -213,6 +215,9 @@ func (p *pipeline) read(ctx context.Context, out chan<- *item) error {
 func (p *pipeline) decode(ctx context.Context, in <-chan *item, out chan<- *item) error {
 	j := p.j
 	for it := range in {
+		if err := ctx.Err(); err != nil {
+			return err // the run is ending: decode nothing more
+		}
 		t0 := time.Now()
 		p.render(it, j)
 		p.decodeNS.Add(int64(time.Since(t0)))
