@@ -58,7 +58,9 @@ type Options struct {
 	Recipe student.TrainConfig
 	Fuse   string // "softmax" (default: the mean of the two softmaxes) or "logits"
 	Out    string // the run folder, created if missing
-	// Resume continues the run in Out from its checkpoint; without it, Out must hold no run.
+	// Resume continues the run in Out from its checkpoint (or starts it when Out holds no
+	// checkpoint yet, so the same command can be rerun until the run is complete); without it,
+	// Out must hold no run.
 	Resume bool
 	// Settings are the data settings recorded in run.json next to the model and recipe
 	// (store, sources, limit, seed, views per image, ...): a resume refuses other values,
@@ -197,8 +199,12 @@ func Train(ctx context.Context, o Options) (*Summary, error) {
 	ckpt := filepath.Join(o.Out, CheckpointFile)
 	sum := &Summary{Params: m.NumParams()}
 	var records []EvalRecord
-	if o.Resume {
-		if err := checkRun(filepath.Join(o.Out, RunFile), run); err != nil {
+	runPath := filepath.Join(o.Out, RunFile)
+	_, noRun := os.Stat(runPath)
+	_, noCkpt := os.Stat(ckpt)
+	switch {
+	case o.Resume && noRun == nil && noCkpt == nil:
+		if err := checkRun(runPath, run); err != nil {
 			return nil, err
 		}
 		if err := tr.Load(ckpt); err != nil {
@@ -208,14 +214,33 @@ func Train(ctx context.Context, o Options) (*Summary, error) {
 			return nil, err
 		}
 		sum.Checkpoint = ckpt
-		o.Log(fmt.Sprintf("resumed from %s at step %d (epoch %d)", ckpt, tr.Steps(), tr.Steps()/o.Recipe.StepsPerEpoch+1))
-	} else {
+		if tr.Steps() >= o.Recipe.StepsPerEpoch*tr.Config.Epochs {
+			o.Log(fmt.Sprintf("the run in %s is complete (step %d): nothing to do", o.Out, tr.Steps()))
+		} else {
+			o.Log(fmt.Sprintf("resumed from %s at step %d (epoch %d)", ckpt, tr.Steps(), tr.Steps()/o.Recipe.StepsPerEpoch+1))
+		}
+	case o.Resume:
+		// Nothing to resume from: the run never finished an epoch (or never began). Start it,
+		// dropping what an interrupted first epoch wrote.
+		if noRun == nil {
+			if err := checkRun(runPath, run); err != nil {
+				return nil, err
+			}
+		}
+		if _, err := truncateMetrics(filepath.Join(o.Out, MetricsFile), 0, 0); err != nil {
+			return nil, err
+		}
+		if err := writeJSONAtomic(runPath, run); err != nil {
+			return nil, err
+		}
+		o.Log(fmt.Sprintf("no checkpoint in %s yet: starting from step 0", o.Out))
+	default:
 		for _, f := range []string{CheckpointFile, MetricsFile} {
 			if _, err := os.Stat(filepath.Join(o.Out, f)); err == nil {
 				return nil, fmt.Errorf("%w: %s already holds a run (%s): give --resume to continue it, or another output folder", ErrOptions, o.Out, f)
 			}
 		}
-		if err := writeJSONAtomic(filepath.Join(o.Out, RunFile), run); err != nil {
+		if err := writeJSONAtomic(runPath, run); err != nil {
 			return nil, err
 		}
 	}

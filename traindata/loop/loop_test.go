@@ -217,6 +217,28 @@ func TestResume(t *testing.T) {
 		}
 		t.Fatalf("%d records uninterrupted, %d resumed", len(a), len(b))
 	}
+	// Interrupted before its first checkpoint, --resume starts over and gives the same run.
+	early := t.TempDir()
+	ctx, cancel = context.WithCancel(context.Background())
+	o = options(t, early, "hard", 3, 0)
+	o.Progress = func(p loop.Progress) {
+		if p.Phase == "train" && p.Epoch == 1 && p.Batch == 2 {
+			cancel()
+		}
+	}
+	o.Resume = true // a fresh folder: --resume starts the run
+	if _, err := loop.Train(ctx, o); !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted run: %v, want canceled", err)
+	}
+	o = options(t, early, "hard", 3, 0)
+	o.Resume = true
+	if _, err := loop.Train(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	if c := stripTimes(records(t, early)); !reflect.DeepEqual(a, c) {
+		t.Fatalf("run interrupted in its first epoch and resumed: %d records, uninterrupted %d, or they differ", len(c), len(a))
+	}
+
 	ma, err := student.LoadModel(filepath.Join(whole, loop.CheckpointFile))
 	if err != nil {
 		t.Fatal(err)
