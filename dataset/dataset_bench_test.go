@@ -175,3 +175,34 @@ func BenchmarkIDXRender(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "img/s")
 }
+
+// BenchmarkFeedFolder: Feed over the class-folder tree in $DEITKD_FEED_DIR (scripts/bench_feed.sh
+// makes one) — listing, reading, decoding, Resize(256)+CenterCrop(224)+normalise, batches of 64
+// on GOMAXPROCS workers — in img/s and CPU ms per image; $DEITKD_FEED_DRAFT=1 sets Config.Draft.
+// Each iteration feeds the whole tree once (-benchtime 1x for one pass).
+func BenchmarkFeedFolder(b *testing.B) {
+	dir := os.Getenv("DEITKD_FEED_DIR")
+	if dir == "" {
+		b.Skip("DEITKD_FEED_DIR not set")
+	}
+	cfg := Config{Resize: 256, Crop: 224, Draft: os.Getenv("DEITKD_FEED_DRAFT") == "1"}
+	var images, failed int
+	cpu0 := processCPU()
+	for b.Loop() {
+		src, err := Open(dir) // listing is part of the pipeline
+		if err != nil {
+			b.Fatal(err)
+		}
+		st, err := Feed(b.Context(), src, cfg, FeedOptions{Batch: 64}, func(FeedBatch) error { return nil })
+		if err != nil {
+			b.Fatal(err)
+		}
+		images += st.Images
+		failed += st.Failed
+	}
+	if failed > 0 {
+		b.Fatalf("%d of %d images failed", failed, images)
+	}
+	b.ReportMetric(float64(images)/b.Elapsed().Seconds(), "img/s")
+	b.ReportMetric(float64((processCPU()-cpu0).Microseconds())/1000/float64(images), "cpu-ms/img")
+}

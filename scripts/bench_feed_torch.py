@@ -3,12 +3,16 @@
 
 A PyTorch DataLoader over an ImageFolder with PIL and torchvision's eval transform (Resize,
 CenterCrop, ToTensor, Normalize), workers = cores, batch 64, no model: it only measures how many
-images per second the feeding side delivers. Prints one line: `torch_feed_img_per_s N`.
+images per second the feeding side delivers. Prints one line:
+`torch_feed_img_per_s N cpu_ms_per_img M (...)`, where M is the CPU time of this process and its
+workers (getrusage, from the loader's start to the workers' exit) per image: less disturbed by
+other load on the machine than img/s.
 
     /usr/bin/python3 scripts/bench_feed_torch.py --data /tmp/jpegs --resize 256 --crop 224
 """
 import argparse
 import os
+import resource
 import time
 
 import torch
@@ -32,11 +36,21 @@ def main():
     ds = datasets.ImageFolder(a.data, transform=tf)
     dl = torch.utils.data.DataLoader(ds, batch_size=a.batch, num_workers=a.workers, shuffle=False)
     n = 0
+
+    def cpu():
+        s, c = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
+
+    c0 = cpu()
     t0 = time.perf_counter()
-    for x, _ in dl:
+    it = iter(dl)
+    for x, _ in it:
         n += x.shape[0]
     dt = time.perf_counter() - t0
-    print("torch_feed_img_per_s %.1f  (%d images, %.2f s, %d workers)" % (n / dt, n, dt, a.workers))
+    del it  # joins the workers, so their CPU time is counted in RUSAGE_CHILDREN
+    c1 = cpu()
+    print("torch_feed_img_per_s %.1f cpu_ms_per_img %.3f (%d images, %.2f s, %d workers)"
+          % (n / dt, 1000 * (c1 - c0) / n, n, dt, a.workers))
 
 
 if __name__ == "__main__":

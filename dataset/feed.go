@@ -1,0 +1,215 @@
+package dataset
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// LoadImage is src.Load(i, cfg.Channels), except that with cfg.Draft a JPEG of a folder or list
+// source is decoded at reduced scale for cfg.Resize (DecodeDraft with Resize×Resize, PIL's
+// img.draft(mode, (Resize, Resize))). Config must have its Defaults applied.
+func LoadImage(src Source, i int, cfg Config) (*Image, error) {
+	fs, ok := src.(*fileSource)
+	if !cfg.Draft || !ok {
+		return src.Load(i, cfg.Channels)
+	}
+	id := fs.items[i].ID
+	data, err := os.ReadFile(filepath.Join(fs.root, filepath.FromSlash(id)))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", id, err)
+	}
+	m, err := DecodeDraft(data, cfg.Channels, cfg.Resize, cfg.Resize)
+	if err != nil {
+		return nil, fmt.Errorf("decode %s: %w", id, err)
+	}
+	return m, nil
+}
+
+// FeedOptions parameterise Feed. Zero values mean the defaults given per field.
+type FeedOptions struct {
+	Workers int // goroutines reading, decoding and rendering; 0: GOMAXPROCS
+	Batch   int // images a batch; 0: 64
+	Limit   int // feed only the first Limit images; 0: all
+	// Ahead is how many batches may be in flight beyond the one being consumed (memory:
+	// (Ahead+1)·Batch·C·S·S float32); 0: 2.
+	Ahead int
+}
+
+func (o *FeedOptions) applyDefaults() {
+	if o.Workers <= 0 {
+		o.Workers = runtime.GOMAXPROCS(0)
+	}
+	if o.Batch <= 0 {
+		o.Batch = 64
+	}
+	if o.Ahead <= 0 {
+		o.Ahead = 2
+	}
+}
+
+// FeedBatch is one batch of eval views in index order. Pix (len(Items)·C·S·S, NCHW) and the
+// slices are reused once the callback returns.
+type FeedBatch struct {
+	Index int    // batch number, from 0
+	Items []Item // the images, in source order
+	Pix   []float32
+	Errs  []error // per image: nil, or why it could not be read, decoded or rendered (its pixels are zero)
+}
+
+// FeedStats is what Feed did.
+type FeedStats struct {
+	Images, Failed int
+	Elapsed        time.Duration
+}
+
+// ImagesPerSecond counts every image fed, failed ones included.
+func (s FeedStats) ImagesPerSecond() float64 {
+	if s.Elapsed <= 0 {
+		return 0
+	}
+	return float64(s.Images) / s.Elapsed.Seconds()
+}
+
+// feedBatch is a batch being filled by the workers.
+type feedBatch struct {
+	FeedBatch
+	left atomic.Int32 // images still to render
+}
+
+// Feed renders view 0 (cfg's eval transform) of every image of src — read, decode, resize,
+// crop, normalise — into batches and hands them to fn in index order, from one goroutine: what a teacher would be fed, without the teacher. Workers render straight into
+// the batch's buffer, so nothing is copied; at most Ahead+1 batches exist at once. A per-image
+// failure is reported in FeedBatch.Errs; an error from fn or the end of ctx stops the feed.
+func Feed(ctx context.Context, src Source, cfg Config, opts FeedOptions, fn func(FeedBatch) error) (FeedStats, error) {
+	var st FeedStats
+	cfg, err := cfg.Defaults()
+	if err != nil {
+		return st, err
+	}
+	opts.applyDefaults()
+	n := src.Len()
+	if opts.Limit > 0 {
+		n = min(n, opts.Limit)
+	}
+	per := TensorLen(cfg.Channels, cfg.Crop)
+	nb := (n + opts.Batch - 1) / opts.Batch
+	start := time.Now()
+
+	type job struct {
+		b *feedBatch
+		i int // image index
+	}
+	free := make(chan []float32, opts.Ahead+1)
+	for range opts.Ahead + 1 {
+		free <- make([]float32, opts.Batch*per)
+	}
+	jobs := make(chan job, opts.Workers)
+	done := make(chan *feedBatch, opts.Ahead+1)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { // producer: one buffer a batch, images in index order
+		defer close(jobs)
+		for bi := range nb {
+			var pix []float32
+			select {
+			case pix = <-free:
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+			lo, hi := bi*opts.Batch, min((bi+1)*opts.Batch, n)
+			b := &feedBatch{FeedBatch: FeedBatch{Index: bi, Pix: pix[:(hi-lo)*per], Errs: make([]error, hi-lo), Items: make([]Item, hi-lo)}}
+			b.left.Store(int32(hi - lo))
+			for i := lo; i < hi; i++ {
+				select {
+				case jobs <- job{b, i}:
+				case <-gctx.Done():
+					return gctx.Err()
+				}
+			}
+		}
+		return nil
+	})
+	var workers atomic.Int32
+	workers.Store(int32(opts.Workers))
+	for range opts.Workers {
+		g.Go(func() error {
+			defer func() {
+				if workers.Add(-1) == 0 {
+					close(done)
+				}
+			}()
+			for j := range jobs {
+				k := j.i - j.b.Index*opts.Batch
+				j.b.Items[k] = src.Item(j.i)
+				dst := j.b.Pix[k*per : (k+1)*per]
+				if err := feedOne(dst, src, j.i, cfg); err != nil {
+					clear(dst)
+					j.b.Errs[k] = err
+				}
+				if j.b.left.Add(-1) == 0 {
+					select {
+					case done <- j.b:
+					case <-gctx.Done():
+						return gctx.Err()
+					}
+				}
+			}
+			return nil
+		})
+	}
+	g.Go(func() error { // consumer: batches back in order
+		pending := map[int]*feedBatch{}
+		next := 0
+		for b := range done {
+			pending[b.Index] = b
+			for {
+				b, ok := pending[next]
+				if !ok {
+					break
+				}
+				delete(pending, next)
+				next++
+				st.Images += len(b.Items)
+				for _, e := range b.Errs {
+					if e != nil {
+						st.Failed++
+					}
+				}
+				if err := fn(b.FeedBatch); err != nil {
+					return err
+				}
+				select {
+				case free <- b.Pix[:cap(b.Pix)]:
+				case <-gctx.Done():
+					return gctx.Err()
+				}
+			}
+		}
+		return gctx.Err()
+	})
+	err = g.Wait()
+	st.Elapsed = time.Since(start)
+	return st, err
+}
+
+// feedOne renders view 0 of image i into dst.
+func feedOne(dst []float32, src Source, i int, cfg Config) error {
+	img, err := LoadImage(src, i, cfg)
+	if err != nil {
+		return err
+	}
+	v, err := ViewFor(img.Width, img.Height, i, 0, cfg, ViewConfig{})
+	if err != nil {
+		return fmt.Errorf("view of %s: %w", src.Item(i).ID, err)
+	}
+	if err := Render(dst, img, v, cfg.Crop, cfg); err != nil {
+		return fmt.Errorf("render %s: %w", src.Item(i).ID, err)
+	}
+	return nil
+}
