@@ -67,10 +67,15 @@ func TestRefusals(t *testing.T) {
 	})
 	t.Run("the same values written otherwise fit", func(t *testing.T) {
 		// One value for all channels and the store's own numbers are the same preprocessing.
-		_, err := traindata.Open(context.Background(), traindata.Options{Labels: train, Data: idxSpec("train"),
+		s, err := traindata.Open(context.Background(), traindata.Options{Labels: train, Data: idxSpec("train"),
 			Mean: []float64{0.286}, Std: []float64{0.353}, Channels: 1, Classes: 10, Size: 16})
 		if err != nil {
 			t.Fatal(err)
+		}
+		// The student's eval transform: the store's, at its own size.
+		p := s.Preprocess()
+		if p.Crop != 16 || p.Resize != 16 || p.Channels != 1 || !slices.Equal(p.Mean, fmMean) || !slices.Equal(p.Std, fmStd) || p.Interpolation != "bilinear" {
+			t.Errorf("Preprocess %+v", p)
 		}
 	})
 }

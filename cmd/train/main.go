@@ -24,6 +24,7 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/deitkd/deitkd/export"
 	"github.com/deitkd/deitkd/schema"
 	"github.com/deitkd/deitkd/store"
 	"github.com/deitkd/deitkd/student"
@@ -113,6 +114,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, tty bool)
 		mean      = fs.String("mean", "", "normalisation mean per channel, `values` comma-separated (default: the label store's; must match it)")
 		std       = fs.String("std", "", "normalisation std per channel, `values` comma-separated (default: the label store's; must match it)")
 		cacheMB   = fs.Int64("cache-mb", 2048, "decoded images kept in memory, MiB")
+		exports   = fs.String("export", "", "after training, write the student into --out as `formats`, comma-separated: onnx (student.onnx), safetensors (student.safetensors, timm's DeiT names)")
 	)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -246,6 +248,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, tty bool)
 	if sum != nil && len(sum.Epochs) > 0 {
 		sum.WriteTable(stdout)
 	}
+	if err == nil && *exports != "" {
+		err = writeExports(stderr, *exports, sum.Checkpoint, *out, export.Options{Fuse: fuseMode, Preprocess: ptr(trainSet.Preprocess()), ClassNames: trainSet.Meta().ClassNames})
+	}
 	if err != nil {
 		if errors.Is(err, loop.ErrOptions) {
 			return usage(stderr, err)
@@ -288,6 +293,24 @@ func runAnalyze(ctx context.Context, stdout, stderr io.Writer, ckpt, evalData, e
 	loop.WriteAnalysis(stdout, cos)
 	return exitOK
 }
+
+// writeExports writes the checkpoint's model in each of formats into dir.
+func writeExports(stderr io.Writer, formats, ckpt, dir string, o export.Options) error {
+	m, err := student.LoadModel(ckpt)
+	if err != nil {
+		return err
+	}
+	for _, f := range strings.Split(formats, ",") {
+		path, err := export.WriteFile(dir, strings.TrimSpace(f), m, o)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stderr, "train: exported", path)
+	}
+	return nil
+}
+
+func ptr[T any](v T) *T { return &v }
 
 // parseWarmup reads "0.05" (a fraction of all steps) or "2ep" (epochs) into tc.
 func parseWarmup(s string, tc *student.TrainConfig) error {

@@ -48,7 +48,8 @@ func TestTrainEndToEnd(t *testing.T) {
 	evalLab := labelStore(t, "t10k", 1)
 	out := filepath.Join(t.TempDir(), "run")
 	args := []string{"--labels", lab, "--data", idx("train"), "--eval-data", idx("t10k"), "--eval-labels", evalLab,
-		"--out", out, "--epochs", "2", "--distill", "soft", "--tau", "2", "--views-per-image", "2", "--seed", "4", "--warmup", "1ep"}
+		"--out", out, "--epochs", "2", "--distill", "soft", "--tau", "2", "--views-per-image", "2", "--seed", "4", "--warmup", "1ep",
+		"--export", "onnx,safetensors"}
 	code, stdout, stderr := train(t, args...)
 	if code != exitOK {
 		t.Fatalf("exit %d\n%s", code, stderr)
@@ -93,6 +94,11 @@ func TestTrainEndToEnd(t *testing.T) {
 	}
 	if kinds["train"] != 10 || kinds["eval"] != 2 {
 		t.Fatalf("records %v, want 10 train and 2 eval", kinds)
+	}
+	for _, f := range []string{"student.onnx", "student.safetensors"} {
+		if fi, err := os.Stat(filepath.Join(out, f)); err != nil || fi.Size() == 0 {
+			t.Errorf("--export: %s: %v", f, err)
+		}
 	}
 	m, err := student.LoadModel(filepath.Join(out, "checkpoint.ckpt"))
 	if err != nil {
