@@ -4,7 +4,8 @@
 clipping and AdamW — the step BenchmarkTrainStep in student/ runs.
 
 Run with Debian's PyTorch:  /usr/bin/python3 scripts/bench_train_torch.py [--threads 2] [--steps 20]
-Prints one line: "torch  img/s N".
+Prints one line: "torch  img/s N  cpu-ms/img M" (CPU time per image, less
+sensitive than img/s to other processes on a shared machine).
 """
 import argparse
 import os
@@ -48,8 +49,8 @@ def step():
 
 for _ in range(3):  # warm-up: oneDNN picks its kernels
     step()
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 for _ in range(args.steps):
     step()
-dt = time.perf_counter() - t0
-print("torch  img/s %.1f" % (B * args.steps / dt))
+dt, dc = time.perf_counter() - t0, time.process_time() - c0
+print("torch  img/s %.1f  cpu-ms/img %.3f" % (B * args.steps / dt, dc * 1000 / (B * args.steps)))
