@@ -181,6 +181,19 @@ func TestGoldenGradients(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The second run of the compiled graph must give what the first gave:
+	// run it first on another batch, so that nothing of one run can leak
+	// into the next (buffers reused by the tape machine, cached state).
+	other := targets(b, g, c.loss)
+	other.Images = append([]float32(nil), b.Images...)
+	for i := range other.Images {
+		other.Images[i] = -other.Images[i]
+	}
+	other.Labels = append([]int(nil), b.Labels[1:]...)
+	other.Labels = append(other.Labels, b.Labels[0])
+	if _, err := tr.Gradients(other); err != nil {
+		t.Fatal(err)
+	}
 	parts, err := tr.Gradients(targets(b, g, c.loss))
 	if err != nil {
 		t.Fatal(err)
