@@ -143,37 +143,9 @@ func resampleWindow(src *Image, cx, cy, cw, ch int, sx, sy span, f filter, ox, o
 		}
 	} else {
 		ax := makeAxis(cw, sx, f, ox, ow)
-		for y := range rows {
-			s := src.Pix[((cy+y0+y)*src.Width+cx)*c : ((cy+y0+y)*src.Width+cx+cw)*c]
-			d := tmp[y*stride : (y+1)*stride]
-			if c == 1 {
-				for xx := range ow {
-					lo, n := ax.lo[xx], ax.n[xx]
-					k := ax.k[xx*ax.ksize : xx*ax.ksize+n]
-					p := s[lo : lo+n]
-					var s0 int32 = 1 << (precisionBits - 1)
-					for x, kx := range k {
-						s0 += int32(p[x]) * kx
-					}
-					d[xx] = clip8(s0)
-				}
-				continue
-			}
-			for xx := range ow {
-				lo, n := ax.lo[xx], ax.n[xx]
-				k := ax.k[xx*ax.ksize : xx*ax.ksize+n]
-				p := s[3*lo : 3*(lo+n)]
-				var s0, s1, s2 int32 = 1 << (precisionBits - 1), 1 << (precisionBits - 1), 1 << (precisionBits - 1)
-				for x, kx := range k {
-					q := p[3*x : 3*x+3 : 3*x+3]
-					s0 += int32(q[0]) * kx
-					s1 += int32(q[1]) * kx
-					s2 += int32(q[2]) * kx
-				}
-				e := d[3*xx : 3*xx+3 : 3*xx+3]
-				e[0], e[1], e[2] = clip8(s0), clip8(s1), clip8(s2)
-			}
-		}
+		first := ((cy+y0)*src.Width + cx) * c
+		last := ((cy+y0+rows-1)*src.Width + cx + cw) * c
+		hpass(tmp, src.Pix[first:last], src.Width*c, rows, c, ax, ow)
 	}
 	if hy {
 		for y := range oh {
@@ -181,9 +153,74 @@ func resampleWindow(src *Image, cx, cy, cw, ch int, sx, sy span, f filter, ox, o
 		}
 		return
 	}
-	// Vertical pass: accumulate whole rows (row-major, so memory is read in order).
-	acc := grow(&bufs.acc, stride)
-	row := grow(&bufs.row, stride)
+	out := grow(&bufs.row, oh*stride)
+	vpass(out, tmp, stride, ay, y0, oh, grow(&bufs.acc, stride))
+	for yy := range oh {
+		emit(yy, out[yy*stride:(yy+1)*stride])
+	}
+}
+
+// useC selects the C passes (resample_cgo.go) where the package is built with cgo; tests set
+// it false to compare them with the Go passes, which are the reference and the purego build's.
+var useC = haveCResample
+
+// hpass resamples rows of src (row y at y·srcStride, c samples a pixel) along ax into dst
+// (rows of ow·c samples).
+func hpass(dst, src []uint8, srcStride, rows, c int, ax axis, ow int) {
+	if useC {
+		hpassC(dst, src, srcStride, rows, c, ax, ow)
+		return
+	}
+	hpassGo(dst, src, srcStride, rows, c, ax, ow)
+}
+
+func hpassGo(dst, src []uint8, srcStride, rows, c int, ax axis, ow int) {
+	stride := ow * c
+	for y := range rows {
+		s := src[y*srcStride:]
+		d := dst[y*stride : (y+1)*stride]
+		if c == 1 {
+			for xx := range ow {
+				lo, n := ax.lo[xx], ax.n[xx]
+				k := ax.k[xx*ax.ksize : xx*ax.ksize+n]
+				p := s[lo : lo+n]
+				var s0 int32 = 1 << (precisionBits - 1)
+				for x, kx := range k {
+					s0 += int32(p[x]) * kx
+				}
+				d[xx] = clip8(s0)
+			}
+			continue
+		}
+		for xx := range ow {
+			lo, n := ax.lo[xx], ax.n[xx]
+			k := ax.k[xx*ax.ksize : xx*ax.ksize+n]
+			p := s[3*lo : 3*(lo+n)]
+			var s0, s1, s2 int32 = 1 << (precisionBits - 1), 1 << (precisionBits - 1), 1 << (precisionBits - 1)
+			for x, kx := range k {
+				q := p[3*x : 3*x+3 : 3*x+3]
+				s0 += int32(q[0]) * kx
+				s1 += int32(q[1]) * kx
+				s2 += int32(q[2]) * kx
+			}
+			e := d[3*xx : 3*xx+3 : 3*xx+3]
+			e[0], e[1], e[2] = clip8(s0), clip8(s1), clip8(s2)
+		}
+	}
+}
+
+// vpass resamples the intermediate tmp (rows of stride samples, the first being source row
+// y0) along ay into oh rows of out; acc (len stride) is scratch. Whole rows are accumulated
+// (row-major, so memory is read in order).
+func vpass(out, tmp []uint8, stride int, ay axis, y0, oh int, acc []int32) {
+	if useC {
+		vpassC(out, tmp, stride, ay, y0, oh, acc)
+		return
+	}
+	vpassGo(out, tmp, stride, ay, y0, oh, acc)
+}
+
+func vpassGo(out, tmp []uint8, stride int, ay axis, y0, oh int, acc []int32) {
 	for yy := range oh {
 		lo, n := ay.lo[yy]-y0, ay.n[yy]
 		k := ay.k[yy*ay.ksize : yy*ay.ksize+n]
@@ -197,10 +234,10 @@ func resampleWindow(src *Image, cx, cy, cw, ch int, sx, sy span, f filter, ox, o
 				acc[i] += int32(v) * ky
 			}
 		}
+		row := out[yy*stride : (yy+1)*stride]
 		for i, v := range acc {
 			row[i] = clip8(v)
 		}
-		emit(yy, row)
 	}
 }
 
