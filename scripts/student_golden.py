@@ -111,6 +111,7 @@ def main():
             else:
                 p.copy_(0.15 * torch.randn_like(p))
 
+    initial = {n: p.detach().clone() for n, p in model.named_parameters()}
     B = 8
     images = torch.randn(B, CH, IMG, IMG)
     labels = torch.randint(0, K, (B,))
@@ -170,6 +171,7 @@ def main():
     cls, dist = model(images)
     loss = loss_fn(cls, dist, **CASES[GRAD_CASE])
     loss.backward()
+    grad_loss = loss.item()
     for name, p in model.named_parameters():
         put("grad/" + name, p.grad)
 
@@ -193,6 +195,25 @@ def main():
     for name, p in model.named_parameters():
         put("adamw/" + name, p)
 
+    # Ten training steps from the initial parameters on the same batch (hard
+    # distillation, constant lr, clipping at 1, AdamW): the losses check that
+    # step after step nothing drifts.
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            p.copy_(initial[n])
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": WD}, {"params": other, "weight_decay": 0.0}],
+                            lr=LR, betas=(0.9, 0.999), eps=1e-8)
+    losses = []
+    for step in range(10):
+        opt.zero_grad()
+        cls, dist = model(images)
+        loss = loss_fn(cls, dist, mode="hard", alpha=0.5)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        losses.append(loss.item())
+    put("train/losses", torch.tensor(losses))
+
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "testdata", "golden", "student_fm_tiny.bin")
     with open(path, "wb") as f:
         for name, t in out:
@@ -200,7 +221,8 @@ def main():
             f.write(struct.pack("<I", len(b)) + b + struct.pack("<I", t.dim()))
             f.write(struct.pack("<%dI" % t.dim(), *t.shape))
             f.write(t.numpy().astype("<f4").tobytes())
-    print("wrote", os.path.normpath(path), len(out), "tensors; loss", GRAD_CASE, loss.item(), "grad norm", gnorm)
+    print("wrote", os.path.normpath(path), len(out), "tensors; loss", GRAD_CASE, grad_loss, "grad norm", gnorm,
+          "training losses", " ".join("%.4f" % l for l in losses))
 
 
 if __name__ == "__main__":

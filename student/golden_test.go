@@ -309,3 +309,28 @@ func TestNaiveForwardMatchesPyTorch(t *testing.T) {
 		t.Errorf("dist logits: relative error %.2e", e)
 	}
 }
+
+// TestGoldenTraining takes the ten steps of the golden script's training
+// trajectory (hard distillation, constant lr 1e-3, wd 0.05, clip 1).
+func TestGoldenTraining(t *testing.T) {
+	g := loadGolden(t)
+	m, b := goldenModel(t, g)
+	c := LossConfig{Distill: "hard", Alpha: 0.5}
+	tr, err := NewTrainer(m, TrainConfig{StepsPerEpoch: 10, Epochs: 1, LR: 1e-3, MinLR: 1e-3, WD: 0.05, Clip: 1, Loss: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := tr.Config.Schedule(); s.WarmupSteps != 0 {
+		t.Fatalf("schedule %+v, want no warm-up", s)
+	}
+	bb := targets(b, g, c)
+	for i, want := range g["train/losses"].data {
+		st, err := tr.TrainStep(bb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := math.Abs(st.Loss.Total - float64(want)); d > 1e-4*math.Abs(float64(want)) {
+			t.Errorf("step %d: loss %.6f, PyTorch %.6f", i, st.Loss.Total, want)
+		}
+	}
+}
