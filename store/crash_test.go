@@ -54,14 +54,14 @@ func TestCrash(t *testing.T) {
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
-	deadline := time.After(20 * time.Second)
+	deadline := time.After(45 * time.Second)
 	for killed := false; !killed; {
 		select {
 		case err := <-exited:
 			t.Fatalf("helper exited before the kill: %v", err)
 		case <-deadline:
 			cmd.Process.Kill()
-			t.Fatal("helper made no progress in 20 s")
+			t.Fatal("helper made no progress in 45 s")
 		case <-time.After(time.Millisecond):
 		}
 		m, err := ReadManifest(filepath.Join(dir, "manifest.json"))
