@@ -137,6 +137,20 @@ func makeLUT(c Config) normLUT {
 // size×size view into dst as CHW float32, mirrored left-right if flip.
 func chwWriter(dst []float32, size, channels int, lut normLUT, flip bool) func(y int, row []uint8) {
 	n := size * size
+	if channels == 3 && !flip { // the common case in one pass over the row
+		l0, l1, l2 := &lut[0], &lut[1], &lut[2]
+		return func(y int, row []uint8) {
+			d0 := dst[y*size : (y+1)*size]
+			d1 := dst[n+y*size : n+(y+1)*size]
+			d2 := dst[2*n+y*size : 2*n+(y+1)*size]
+			d1, d2 = d1[:len(d0)], d2[:len(d0)]
+			row = row[:3*len(d0)]
+			for x := range d0 {
+				p := row[3*x : 3*x+3 : 3*x+3]
+				d0[x], d1[x], d2[x] = l0[p[0]], l1[p[1]], l2[p[2]]
+			}
+		}
+	}
 	return func(y int, row []uint8) {
 		for ch := range channels {
 			l := &lut[ch]
