@@ -48,7 +48,8 @@ func readIDX(t *testing.T, path string) ([]float32, []int) {
 // short recipe at a few learning rates and reports test accuracy; it is
 // how the recipe defaults were chosen. Minutes of CPU: it runs only when
 // DEITKD_FASHION_MNIST names the folder of the four .gz IDX files.
-// DEITKD_SWEEP_TRAIN (default 10000) and DEITKD_SWEEP_EPOCHS (5) size it;
+// DEITKD_SWEEP_TRAIN (default 10000), DEITKD_SWEEP_EPOCHS (5) and
+// DEITKD_SWEEP_TEST (10000 test images) size it;
 // DEITKD_SWEEP_LRS lists learning rates (default "1e-3 2e-3").
 func TestRecipeSweep(t *testing.T) {
 	dir := os.Getenv("DEITKD_FASHION_MNIST")
@@ -61,7 +62,7 @@ func TestRecipeSweep(t *testing.T) {
 		}
 		return d
 	}
-	nTrain, epochs := env("DEITKD_SWEEP_TRAIN", 10000), env("DEITKD_SWEEP_EPOCHS", 5)
+	nTrain, epochs, nTest := env("DEITKD_SWEEP_TRAIN", 10000), env("DEITKD_SWEEP_EPOCHS", 5), env("DEITKD_SWEEP_TEST", 10000)
 	lrs := []float64{1e-3, 2e-3}
 	if s := os.Getenv("DEITKD_SWEEP_LRS"); s != "" {
 		lrs = nil
@@ -117,7 +118,7 @@ func TestRecipeSweep(t *testing.T) {
 						last = st.Loss.Total
 					}
 					var ev EvalCounts
-					for i := 0; i+500 <= len(yte); i += 500 {
+					for i := 0; i+500 <= min(nTest, len(yte)); i += 500 {
 						c, err := m.Eval(Batch{Images: xte[i*per : (i+500)*per], Labels: yte[i : i+500]}, "")
 						if err != nil {
 							t.Fatal(err)
