@@ -51,6 +51,10 @@ func WriteFile(dir, format string, m *student.Model, opts Options) (path string,
 			os.Remove(f.Name())
 		}
 	}()
+	// CreateTemp makes the file 0600; an export is for others to read, like any output.
+	if err = f.Chmod(0o644); err != nil {
+		return "", fmt.Errorf("export: write %s: %w", path, err)
+	}
 	if _, err = f.Write(buf.Bytes()); err != nil {
 		return "", fmt.Errorf("export: write %s: %w", path, err)
 	}
