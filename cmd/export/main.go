@@ -1,0 +1,105 @@
+// Command export writes a student checkpoint as ONNX or timm-named safetensors:
+//
+//	export --ckpt FILE --out DIR [--format onnx,safetensors] [--fuse softmax|logits]
+//	       [--labels STORE] [--preprocess JSON] [--class-names JSON]
+//
+// It writes DIR/student.onnx and/or DIR/student.safetensors atomically. --labels takes the
+// preprocessing and class names from the label store the student was trained on (its
+// manifest.json); --preprocess and --class-names give them directly and win over --labels.
+// Flags and wiring only: the work is in package export.
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/deitkd/deitkd/export"
+	"github.com/deitkd/deitkd/schema"
+	"github.com/deitkd/deitkd/store"
+	"github.com/deitkd/deitkd/student"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run returns the exit code: 0 success, 1 a failed export, 2 a usage error.
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("export", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	ckpt := fs.String("ckpt", "", "student checkpoint (model or training state)")
+	out := fs.String("out", "", "folder to write into (created if missing)")
+	formats := fs.String("format", "onnx,safetensors", "comma-separated: onnx, safetensors")
+	fuse := fs.String("fuse", export.FuseSoftmax, "ONNX output fused: softmax (mean of the heads' softmaxes) or logits (mean of their logits)")
+	labels := fs.String("labels", "", "label store folder whose preprocessing and class names to embed")
+	pre := fs.String("preprocess", "", `preprocessing JSON, e.g. {"resize":28,"crop":28,"interpolation":"bilinear","mean":[0.286],"std":[0.353],"channels":1}`)
+	names := fs.String("class-names", "", `class names as a JSON array, class index order`)
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	usage := func(format string, a ...any) int {
+		fmt.Fprintf(stderr, "export: "+format+"\n", a...)
+		fs.Usage()
+		return 2
+	}
+	if fs.NArg() != 0 {
+		return usage("unexpected arguments %q", fs.Args())
+	}
+	if *ckpt == "" || *out == "" {
+		return usage("--ckpt and --out are required")
+	}
+	var list []string
+	for _, f := range strings.Split(*formats, ",") {
+		f = strings.TrimSpace(f)
+		if _, err := export.FileName(f); err != nil {
+			return usage("%v", err)
+		}
+		list = append(list, f)
+	}
+	opts := export.Options{Fuse: *fuse}
+	if *labels != "" {
+		m, err := store.ReadManifest(filepath.Join(*labels, "manifest.json"))
+		if err != nil {
+			fmt.Fprintf(stderr, "export: %v\n", err)
+			return 1
+		}
+		md := m.Meta()
+		opts.Preprocess, opts.ClassNames = &md.Preprocess, md.ClassNames
+	}
+	if *pre != "" {
+		var p schema.Preprocess
+		if err := json.Unmarshal([]byte(*pre), &p); err != nil {
+			return usage("--preprocess: %v", err)
+		}
+		opts.Preprocess = &p
+	}
+	if *names != "" {
+		if err := json.Unmarshal([]byte(*names), &opts.ClassNames); err != nil {
+			return usage("--class-names: %v", err)
+		}
+	}
+
+	m, err := student.LoadModel(*ckpt)
+	if err != nil {
+		fmt.Fprintf(stderr, "export: %v\n", err)
+		return 1
+	}
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		fmt.Fprintf(stderr, "export: %v\n", err)
+		return 1
+	}
+	for _, f := range list {
+		path, err := export.WriteFile(*out, f, m, opts)
+		if err != nil {
+			fmt.Fprintf(stderr, "export: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "wrote %s\n", path)
+	}
+	return 0
+}

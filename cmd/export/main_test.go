@@ -1,0 +1,76 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/deitkd/deitkd/export"
+	"github.com/deitkd/deitkd/student"
+)
+
+func TestRun(t *testing.T) {
+	dir := t.TempDir()
+	m, err := student.New(student.Config{Depth: 1}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ckpt := filepath.Join(dir, "model.ckpt")
+	if err := m.Save(ckpt); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out")
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"--ckpt", ckpt, "--out", out, "--fuse", "logits",
+		"--class-names", `["a","b","c","d","e","f","g","h","i","j"]`}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	for _, name := range []string{export.ONNXFile, export.SafetensorsFile} {
+		if !strings.Contains(stdout.String(), filepath.Join(out, name)) {
+			t.Errorf("stdout %q does not name %s", stdout.String(), name)
+		}
+	}
+	raw, err := os.ReadFile(filepath.Join(out, export.SafetensorsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := export.ReadSafetensors(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Metadata[export.MetaFuse] != export.FuseLogits || !strings.HasPrefix(f.Metadata[export.MetaClassNames], `["a",`) {
+		t.Errorf("metadata %v", f.Metadata)
+	}
+	m2, err := f.Model()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range m.Params() {
+		if !reflect.DeepEqual(p.Data, m2.Params()[i].Data) {
+			t.Errorf("%s differs from the checkpoint", p.Name)
+		}
+	}
+}
+
+func TestRunUsage(t *testing.T) {
+	for _, args := range [][]string{
+		{},
+		{"--ckpt", "x"},
+		{"--ckpt", "x", "--out", "y", "--format", "pt"},
+		{"--ckpt", "x", "--out", "y", "--preprocess", "{"},
+		{"--ckpt", "x", "--out", "y", "extra"},
+	} {
+		var stdout, stderr bytes.Buffer
+		if code := run(args, &stdout, &stderr); code != 2 {
+			t.Errorf("%q: exit %d, want 2 (%s)", args, code, stderr.String())
+		}
+	}
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"--ckpt", filepath.Join(t.TempDir(), "missing"), "--out", t.TempDir()}, &stdout, &stderr); code != 1 {
+		t.Errorf("missing checkpoint: exit %d, want 1", code)
+	}
+}
