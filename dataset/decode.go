@@ -89,7 +89,7 @@ func sniff(b []byte) format {
 // tag), with PIL's settings, so the pixels are the same either way; a JPEG libjpeg-turbo
 // refuses or does not convert to RGB itself (CMYK, YCCK) goes through the pure-Go decoder.
 func Decode(data []byte, channels int) (*Image, error) {
-	return decode(data, channels, 0, 0, haveTurbo)
+	return decode(data, channels, 0, 0, haveTurbo, nil)
 }
 
 // DecodeDraft is Decode with PIL's Image.draft(mode, (w, h)) applied first: a JPEG at least
@@ -99,7 +99,7 @@ func Decode(data []byte, channels int) (*Image, error) {
 // the scale they equal PIL's after draft. Other formats, CMYK JPEGs and pure-Go builds
 // (-tags purego) decode as Decode does. w, h ≤ 0 mean no draft.
 func DecodeDraft(data []byte, channels, w, h int) (*Image, error) {
-	return decode(data, channels, w, h, haveTurbo)
+	return decode(data, channels, w, h, haveTurbo, nil)
 }
 
 // draftDenom is JpegImagePlugin.draft's scale for a W×H image requested at w×h:
@@ -118,7 +118,9 @@ func draftDenom(W, H, w, h int) int {
 }
 
 // decode is Decode and DecodeDraft; turbo false forces the pure-Go decoder (tests compare).
-func decode(data []byte, channels, draftW, draftH int, turbo bool) (*Image, error) {
+// A JPEG decoded by libjpeg-turbo lands in buf when its capacity suffices (the caller then
+// owns the image only until it reuses buf); nil allocates.
+func decode(data []byte, channels, draftW, draftH int, turbo bool, buf []uint8) (*Image, error) {
 	if channels != 1 && channels != 3 {
 		return nil, fmt.Errorf("%w, not %d", ErrChannels, channels)
 	}
@@ -160,7 +162,7 @@ func decode(data []byte, channels, draftW, draftH int, turbo bool) (*Image, erro
 	}
 	if f == fmtJPEG && turbo {
 		denom := draftDenom(cfg.Width, cfg.Height, draftW, draftH)
-		if m, err := decodeJPEGTurbo(data, channels, cfg.Width, cfg.Height, denom); err == nil {
+		if m, err := decodeJPEGTurbo(data, channels, cfg.Width, cfg.Height, denom, buf); err == nil {
 			return m, nil
 		}
 	}

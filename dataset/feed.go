@@ -16,8 +16,17 @@ import (
 // source is decoded at reduced scale for cfg.Resize (DecodeDraft with Resize×Resize, PIL's
 // img.draft(mode, (Resize, Resize))). Config must have its Defaults applied.
 func LoadImage(src Source, i int, cfg Config) (*Image, error) {
+	if !cfg.Draft {
+		return src.Load(i, cfg.Channels)
+	}
+	return loadInto(src, i, cfg, nil)
+}
+
+// loadInto is LoadImage decoding a folder or list source's JPEG into buf when it fits (see
+// decode): Feed's workers reuse one buffer instead of allocating (and zeroing) each image.
+func loadInto(src Source, i int, cfg Config, buf []uint8) (*Image, error) {
 	fs, ok := src.(*fileSource)
-	if !cfg.Draft || !ok {
+	if !ok {
 		return src.Load(i, cfg.Channels)
 	}
 	id := fs.items[i].ID
@@ -25,7 +34,11 @@ func LoadImage(src Source, i int, cfg Config) (*Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", id, err)
 	}
-	m, err := DecodeDraft(data, cfg.Channels, cfg.Resize, cfg.Resize)
+	w, h := 0, 0
+	if cfg.Draft {
+		w, h = cfg.Resize, cfg.Resize
+	}
+	m, err := decode(data, cfg.Channels, w, h, haveTurbo, buf)
 	if err != nil {
 		return nil, fmt.Errorf("decode %s: %w", id, err)
 	}
@@ -144,11 +157,12 @@ func Feed(ctx context.Context, src Source, cfg Config, opts FeedOptions, fn func
 					close(done)
 				}
 			}()
+			var scratch []uint8 // this worker's decode buffer
 			for j := range jobs {
 				k := j.i - j.b.Index*opts.Batch
 				j.b.Items[k] = src.Item(j.i)
 				dst := j.b.Pix[k*per : (k+1)*per]
-				if err := feedOne(dst, src, j.i, cfg); err != nil {
+				if err := feedOne(dst, src, j.i, cfg, &scratch); err != nil {
 					clear(dst)
 					j.b.Errs[k] = err
 				}
@@ -198,11 +212,14 @@ func Feed(ctx context.Context, src Source, cfg Config, opts FeedOptions, fn func
 	return st, err
 }
 
-// feedOne renders view 0 of image i into dst.
-func feedOne(dst []float32, src Source, i int, cfg Config) error {
-	img, err := LoadImage(src, i, cfg)
+// feedOne renders view 0 of image i into dst, decoding into (and growing) *scratch.
+func feedOne(dst []float32, src Source, i int, cfg Config, scratch *[]uint8) error {
+	img, err := loadInto(src, i, cfg, *scratch)
 	if err != nil {
 		return err
+	}
+	if cap(img.Pix) > cap(*scratch) {
+		*scratch = img.Pix[:cap(img.Pix)]
 	}
 	v, err := ViewFor(img.Width, img.Height, i, 0, cfg, ViewConfig{})
 	if err != nil {

@@ -27,7 +27,7 @@ func TestFeed(t *testing.T) {
 			next++
 			for k, it := range b.Items {
 				want := make([]float32, per)
-				if werr := feedOne(want, src, it.Index, cfg); (werr != nil) != (b.Errs[k] != nil) {
+				if werr := feedOne(want, src, it.Index, cfg, new([]uint8)); (werr != nil) != (b.Errs[k] != nil) {
 					t.Fatalf("%s: error %v, alone %v", it.ID, b.Errs[k], werr)
 				}
 				if !slices.Equal(b.Pix[k*per:(k+1)*per], want) {

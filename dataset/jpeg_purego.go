@@ -13,6 +13,6 @@ var (
 	errTurboColorspace = errors.New("colour space left to the Go decoder")
 )
 
-func decodeJPEGTurbo(data []byte, channels, w, h, denom int) (*Image, error) {
+func decodeJPEGTurbo(data []byte, channels, w, h, denom int, buf []uint8) (*Image, error) {
 	return nil, errNoTurbo
 }

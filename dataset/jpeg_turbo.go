@@ -114,11 +114,14 @@ const haveTurbo = true
 var errTurboColorspace = errors.New("colour space left to the Go decoder")
 
 // decodeJPEGTurbo decodes a JPEG whose header says w×h at 1/denom scale (denom 1, 2, 4 or 8)
-// into channels samples a pixel. A CMYK/YCCK file or one libjpeg refuses returns an error, and
+// into channels samples a pixel, in buf if it is large enough. A CMYK/YCCK file or one libjpeg refuses returns an error, and
 // the caller decodes it with the Go decoder, which also classifies what is wrong.
-func decodeJPEGTurbo(data []byte, channels, w, h, denom int) (*Image, error) {
+func decodeJPEGTurbo(data []byte, channels, w, h, denom int, buf []uint8) (*Image, error) {
 	ow, oh := (w+denom-1)/denom, (h+denom-1)/denom
-	buf := make([]uint8, ow*oh*3)
+	if cap(buf) < ow*oh*3 {
+		buf = make([]uint8, ow*oh*3)
+	}
+	buf = buf[:ow*oh*3]
 	var cw, chh, cc C.int
 	var msg [C.JMSG_LENGTH_MAX]C.char
 	rc := C.dk_decode((*C.uchar)(unsafe.Pointer(&data[0])), C.ulong(len(data)), C.int(denom),

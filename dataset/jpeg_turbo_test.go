@@ -41,11 +41,11 @@ func TestTurboMatchesGoDecoder(t *testing.T) {
 	for name, data := range turboCases(t) {
 		for _, ch := range []int{1, 3} {
 			t.Run(fmt.Sprintf("%s/%dch", name, ch), func(t *testing.T) {
-				want, err := decode(data, ch, 0, 0, false)
+				want, err := decode(data, ch, 0, 0, false, nil)
 				if err != nil {
 					t.Fatal(err)
 				}
-				got, err := decodeJPEGTurbo(data, ch, want.Width, want.Height, 1)
+				got, err := decodeJPEGTurbo(data, ch, want.Width, want.Height, 1, nil)
 				if name == "cmyk_34x38.jpg" {
 					if !errors.Is(err, errTurboColorspace) {
 						t.Fatalf("CMYK: err = %v, want it left to the Go decoder", err)
@@ -72,7 +72,7 @@ func TestTurboRefusesTruncated(t *testing.T) {
 	data := benchJPEGT(t)
 	cut := data[:len(data)/2]
 	if haveTurbo {
-		if _, err := decodeJPEGTurbo(cut, 3, 500, 375, 1); err == nil {
+		if _, err := decodeJPEGTurbo(cut, 3, 500, 375, 1, nil); err == nil {
 			t.Fatal("libjpeg-turbo accepted a truncated file")
 		}
 	}
