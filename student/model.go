@@ -303,6 +303,9 @@ func (m *Model) build(B int, lc *LossConfig) (gr *graph, err error) {
 	if lc != nil {
 		gr.loss = &lossKernel{cfg: *lc}
 		loss := must(apply(gr.loss, outs...))
+		// Results are read from buffers the model owns (the sinks), never
+		// from node values after a run: the tape machine may hand a dead
+		// node's register to a later node, which then writes into it.
 		grads, err := G.Grad(loss, params...)
 		if err != nil {
 			return nil, fmt.Errorf("%w: differentiating: %v", ErrInternal, err)
