@@ -23,8 +23,9 @@ import (
 // then agree to about 1e-5. The issue asks for 1e-4.
 const onnxTolerance = 1e-4
 
-// runONNX opens path in ONNX Runtime through teacher/, once per output, and returns each
-// output's values for the n images x.
+// runONNX opens path in ONNX Runtime through teacher/, once per output, checks that the
+// model declares exactly outputs, in order, and returns each output's values for the n
+// images x.
 func runONNX(t *testing.T, path string, outputs []string, x []float32, n int) map[string][]float32 {
 	t.Helper()
 	got := map[string][]float32{}
@@ -32,6 +33,13 @@ func runONNX(t *testing.T, path string, outputs []string, x []float32, n int) ma
 		m, err := teacher.Open(path, teacher.Options{Output: name, Threads: 1})
 		if err != nil {
 			t.Fatalf("open %s for output %s: %v", path, name, err)
+		}
+		var declared []string
+		for _, o := range m.Info().Outputs {
+			declared = append(declared, o.Name)
+		}
+		if !reflect.DeepEqual(declared, outputs) {
+			t.Errorf("outputs %q, want %q", declared, outputs)
 		}
 		y, err := m.Run(x, n)
 		if cerr := m.Close(); cerr != nil {

@@ -14,36 +14,78 @@ import (
 )
 
 // timmDeiTDistilled lists the state-dict keys and shapes of timm's VisionTransformerDistilled
-// (deit_tiny_distilled_patch16_224's class) built with img_size=28, patch_size=4, in_chans=1,
-// embed_dim=64, depth=4, num_heads=4, num_classes=10, written out here rather than taken from
-// student/, so that a renamed or reshaped parameter there fails this test.
-func timmDeiTDistilled() map[string][]int {
+// (the class of deit_tiny_distilled_patch16_224) with N patches, C channels, patch side P,
+// width D, depth L, MLP width M and K classes — written out here rather than taken from
+// student/, so that a renamed or reshaped parameter there fails the tests.
+func timmDeiTDistilled(N, C, P, D, L, M, K int) map[string][]int {
 	keys := map[string][]int{
-		"cls_token":               {1, 1, 64},
-		"dist_token":              {1, 1, 64},
-		"pos_embed":               {1, 7*7 + 2, 64},
-		"patch_embed.proj.weight": {64, 1, 4, 4},
-		"patch_embed.proj.bias":   {64},
-		"norm.weight":             {64},
-		"norm.bias":               {64},
-		"head.weight":             {10, 64},
-		"head.bias":               {10},
-		"head_dist.weight":        {10, 64},
-		"head_dist.bias":          {10},
+		"cls_token":               {1, 1, D},
+		"dist_token":              {1, 1, D},
+		"pos_embed":               {1, N + 2, D},
+		"patch_embed.proj.weight": {D, C, P, P},
+		"patch_embed.proj.bias":   {D},
+		"norm.weight":             {D},
+		"norm.bias":               {D},
+		"head.weight":             {K, D},
+		"head.bias":               {K},
+		"head_dist.weight":        {K, D},
+		"head_dist.bias":          {K},
 	}
-	for i := 0; i < 4; i++ {
+	for i := 0; i < L; i++ {
 		for k, s := range map[string][]int{
-			"norm1.weight": {64}, "norm1.bias": {64},
-			"attn.qkv.weight": {192, 64}, "attn.qkv.bias": {192},
-			"attn.proj.weight": {64, 64}, "attn.proj.bias": {64},
-			"norm2.weight": {64}, "norm2.bias": {64},
-			"mlp.fc1.weight": {256, 64}, "mlp.fc1.bias": {256},
-			"mlp.fc2.weight": {64, 256}, "mlp.fc2.bias": {64},
+			"norm1.weight": {D}, "norm1.bias": {D},
+			"attn.qkv.weight": {3 * D, D}, "attn.qkv.bias": {3 * D},
+			"attn.proj.weight": {D, D}, "attn.proj.bias": {D},
+			"norm2.weight": {D}, "norm2.bias": {D},
+			"mlp.fc1.weight": {M, D}, "mlp.fc1.bias": {M},
+			"mlp.fc2.weight": {D, M}, "mlp.fc2.bias": {D},
 		} {
 			keys[fmt.Sprintf("blocks.%d.%s", i, k)] = s
 		}
 	}
 	return keys
+}
+
+// checkKeys compares a file's tensors with timm's keys and shapes.
+func checkKeys(t *testing.T, f *File, want map[string][]int) {
+	t.Helper()
+	got := map[string][]int{}
+	for _, tn := range f.Tensors {
+		got[tn.Name] = tn.Shape
+	}
+	for k, s := range want {
+		if fmt.Sprint(got[k]) != fmt.Sprint(s) {
+			t.Errorf("key %s: shape %v, timm has %v", k, got[k], s)
+		}
+	}
+	for k := range got {
+		if _, ok := want[k]; !ok {
+			t.Errorf("key %s is not in timm's state dict", k)
+		}
+	}
+}
+
+// TestSafetensorsDeiTTiny: the deit-tiny preset writes exactly the keys and shapes of timm's
+// deit_tiny_distilled_patch16_224 at its defaults (224×224×3, P=16, D=192, 12 blocks, 1000
+// classes), so timm.create_model('deit_tiny_distilled_patch16_224') loads it as is.
+func TestSafetensorsDeiTTiny(t *testing.T) {
+	c, err := student.Preset("deit-tiny")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := student.New(c, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := Safetensors(&buf, m, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := ReadSafetensors(buf.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkKeys(t, f, timmDeiTDistilled(14*14, 3, 16, 192, 12, 768, 1000))
 }
 
 func TestSafetensorsRoundTrip(t *testing.T) {
@@ -62,23 +104,9 @@ func TestSafetensorsRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	want := timmDeiTDistilled()
-	got := map[string][]int{}
-	for _, tn := range f.Tensors {
-		got[tn.Name] = tn.Shape
-	}
-	if !reflect.DeepEqual(got, want) {
-		for k, s := range want {
-			if fmt.Sprint(got[k]) != fmt.Sprint(s) {
-				t.Errorf("key %s: shape %v, timm has %v", k, got[k], s)
-			}
-		}
-		for k := range got {
-			if _, ok := want[k]; !ok {
-				t.Errorf("key %s is not in timm's state dict", k)
-			}
-		}
-	}
+	// timm: img_size=28, patch_size=4, in_chans=1, embed_dim=64, depth=4, num_heads=4,
+	// num_classes=10 (mlp_ratio 4).
+	checkKeys(t, f, timmDeiTDistilled(7*7, 1, 4, 64, 4, 256, 10))
 	for _, p := range m.Params() {
 		tn, ok := f.Tensor(p.Name)
 		if !ok {
