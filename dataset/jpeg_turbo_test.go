@@ -144,3 +144,37 @@ func TestDecodeDraft(t *testing.T) {
 		t.Errorf("draft MAE %.3f/255 against the exact path", mean)
 	}
 }
+
+// TestDecodeDraftMatchesPIL: DecodeDraft gives PIL's pixels after Image.draft("RGB", (S, S))
+// at scales 1/2, 1/4 and 1/8 (testdata/draft, made by testdata/make_draft_ref.py).
+func TestDecodeDraftMatchesPIL(t *testing.T) {
+	if !haveTurbo {
+		t.Skip("pure-Go build: Draft is ignored")
+	}
+	data, err := os.ReadFile(filepath.Join("testdata", "draft", "photo_520x390.jpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []int{192, 64, 32} {
+		t.Run(fmt.Sprint(s), func(t *testing.T) {
+			png, err := os.ReadFile(filepath.Join("testdata", "draft", fmt.Sprintf("photo_520x390.draft-%d.png", s)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := Decode(png, 3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := DecodeDraft(data, 3, s, s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Width != want.Width || got.Height != want.Height {
+				t.Fatalf("drafted to %dx%d, PIL %dx%d", got.Width, got.Height, want.Width, want.Height)
+			}
+			if mean, maxd := diffU8(got.Pix, want.Pix); maxd != 0 {
+				t.Fatalf("differs from PIL's draft: mean %.4f, max %d levels", mean, maxd)
+			}
+		})
+	}
+}
