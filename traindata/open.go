@@ -78,6 +78,9 @@ func Open(ctx context.Context, o Options) (*Set, error) {
 		o.Log(fmt.Sprintf("label store has one view per image: fixed teacher — each epoch renders a fresh random "+
 			"resized crop (scale %g–%g, ratio %.3g–%.3g, flip p %g) against the image's one teacher target",
 			vc.Scale[0], vc.Scale[1], vc.Ratio[0], vc.Ratio[1], max(vc.FlipP, 0)))
+		if vc.Scale[0] < 0.2 && s.meta.Preprocess.Crop <= 32 {
+			o.Log(fmt.Sprintf("crops of %g of a %d-pixel image are mostly blur: --aug-scale 0.35,1 keeps a recognisable object", vc.Scale[0], s.meta.Preprocess.Crop))
+		}
 	} else {
 		if o.ViewsPerImage > V {
 			return nil, fmt.Errorf("%w: %d views per image, the store has %d", ErrOptions, o.ViewsPerImage, V)
