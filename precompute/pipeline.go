@@ -15,9 +15,16 @@ import (
 	"github.com/deitkd/deitkd/store"
 )
 
+// chunk is a run of consecutive images to do, the unit the reader, the workers and the
+// batcher hand each other: with 28-pixel images a hand-off per image (a channel send and often
+// a goroutine wake-up, microseconds) would cost as much as the teacher's work on the image.
+type chunk struct {
+	seq   int // position among the chunks of this run: the order the writer needs
+	items []*item
+}
+
 // item is one image on its way through the pipeline.
 type item struct {
-	seq   int // position among the images of this run: the order the writer needs
 	index int // image index in the source
 	id    string
 	label int32 // teacher class of the ground truth, or store.NoLabel
@@ -40,10 +47,11 @@ type pipeline struct {
 	j       *Job
 	per     int // float32 values per view
 	views   int
-	rows    int // largest batch in rows: max(Batch, Views)
-	window  chan struct{}
-	images  sync.Pool // *[]float32 of views×per
-	batches sync.Pool // *[]float32 of rows×per
+	rows    int           // largest batch in rows: max(Batch, Views)
+	chunk   int           // images per chunk
+	window  chan struct{} // a token per chunk between the reader and the batcher
+	images  sync.Pool     // *[]float32 of views×per
+	batches sync.Pool     // *[]float32 of rows×per
 
 	decodeNS, teacherNS, writeNS atomic.Int64
 }
@@ -107,20 +115,24 @@ func (j *Job) Run(ctx context.Context) (Summary, error) {
 	o := j.opts
 	sum := j.plan()
 	p := &pipeline{j: j, per: j.info.ImageSize(), views: o.Views, rows: max(o.Batch, o.Views)}
+	batchImages := max(1, o.Batch/o.Views)
 	window := o.Window
 	if window == 0 {
 		// Two batches of images, so workers fill the next batch while the teacher runs one,
 		// and four per worker of slack for reordering behind a slow image (a large JPEG).
-		window = 2*max(1, o.Batch/o.Views) + 4*o.Workers
+		window = 2*batchImages + 4*o.Workers
 	}
-	p.window = make(chan struct{}, window)
+	// A chunk is small enough that every worker has one while a batch fills (so all decode in
+	// parallel), and no larger than 16 images, past which a hand-off costs nothing per image.
+	p.chunk = max(1, min(16, batchImages/(2*o.Workers), window/(2*o.Workers)))
+	p.window = make(chan struct{}, max(1, window/p.chunk))
 	p.images.New = func() any { b := make([]float32, p.views*p.per); return &b }
 	p.batches.New = func() any { b := make([]float32, p.rows*p.per); return &b }
 
 	start := time.Now()
 	g, gctx := errgroup.WithContext(ctx)
-	todo := make(chan *item, o.Workers)
-	rendered := make(chan *item, o.Workers)
+	todo := make(chan *chunk, o.Workers)
+	rendered := make(chan *chunk, o.Workers)
 	batches := make(chan *batch, 1)
 	scored := make(chan *batch, 1)
 	g.Go(func() error { return p.read(gctx, todo) })
@@ -185,44 +197,59 @@ func (j *Job) limit() int {
 	return j.src.Len()
 }
 
-// read emits the images still to do, in index order, each after taking a window token (the
-// batcher returns it), so at most len(window) images are between here and the batcher.
-func (p *pipeline) read(ctx context.Context, out chan<- *item) error {
+// read emits the images still to do, in index order and in chunks, each after taking a window
+// token (the batcher returns it), so at most len(window) chunks are between here and the
+// batcher.
+func (p *pipeline) read(ctx context.Context, out chan<- *chunk) error {
 	defer close(out)
 	j := p.j
-	seq := 0
-	for i := range j.limit() {
-		if !j.w.Owns(int64(i)) || j.w.Done().Contains(int64(i)) {
-			continue
-		}
+	c := &chunk{}
+	emit := func() error {
 		select {
 		case p.window <- struct{}{}:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 		select {
-		case out <- &item{seq: seq, index: i}:
+		case out <- c:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		seq++
+		c = &chunk{seq: c.seq + 1}
+		return nil
+	}
+	for i := range j.limit() {
+		if !j.w.Owns(int64(i)) || j.w.Done().Contains(int64(i)) {
+			continue
+		}
+		c.items = append(c.items, &item{index: i})
+		if len(c.items) == p.chunk {
+			if err := emit(); err != nil {
+				return err
+			}
+		}
+	}
+	if len(c.items) > 0 {
+		return emit()
 	}
 	return nil
 }
 
 // decode loads each image once and renders all its views into one pooled buffer. A failure
 // stays with the item: the writer decides what it does, in order.
-func (p *pipeline) decode(ctx context.Context, in <-chan *item, out chan<- *item) error {
+func (p *pipeline) decode(ctx context.Context, in <-chan *chunk, out chan<- *chunk) error {
 	j := p.j
-	for it := range in {
-		if err := ctx.Err(); err != nil {
-			return err // the run is ending: decode nothing more
-		}
+	for c := range in {
 		t0 := time.Now()
-		p.render(it, j)
+		for _, it := range c.items {
+			if err := ctx.Err(); err != nil {
+				return err // the run is ending: decode nothing more
+			}
+			p.render(it, j)
+		}
 		p.decodeNS.Add(int64(time.Since(t0)))
 		select {
-		case out <- it:
+		case out <- c:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -266,10 +293,10 @@ func (p *pipeline) render(it *item, j *Job) {
 }
 
 // batch restores index order and packs whole images into teacher batches. Leaving the
-// reorder buffer returns an image's window token and its pixel buffer.
-func (p *pipeline) batch(ctx context.Context, in <-chan *item, out chan<- *batch) error {
+// reorder buffer returns a chunk's window token, and an image's pixel buffer.
+func (p *pipeline) batch(ctx context.Context, in <-chan *chunk, out chan<- *batch) error {
 	defer close(out)
-	pending := map[int]*item{}
+	pending := map[int]*chunk{}
 	next := 0
 	cur := p.newBatch()
 	send := func() error {
@@ -282,42 +309,44 @@ func (p *pipeline) batch(ctx context.Context, in <-chan *item, out chan<- *batch
 		return nil
 	}
 	for {
-		var it *item
+		var c *chunk
 		var ok bool
 		select {
-		case it, ok = <-in:
+		case c, ok = <-in:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 		if !ok {
 			break
 		}
-		pending[it.seq] = it
+		pending[c.seq] = c
 		for {
-			x, ready := pending[next]
+			c, ready := pending[next]
 			if !ready {
 				break
 			}
 			delete(pending, next)
 			next++
 			<-p.window
-			cur.items = append(cur.items, x)
-			if x.err != nil {
-				continue
-			}
-			copy((*cur.input)[cur.rows*p.per:], *x.pix)
-			p.images.Put(x.pix)
-			x.pix = nil
-			cur.rows += p.views
-			if cur.rows+p.views > p.j.opts.Batch {
-				if err := send(); err != nil {
-					return err
+			for _, x := range c.items {
+				cur.items = append(cur.items, x)
+				if x.err != nil {
+					continue
+				}
+				copy((*cur.input)[cur.rows*p.per:], *x.pix)
+				p.images.Put(x.pix)
+				x.pix = nil
+				cur.rows += p.views
+				if cur.rows+p.views > p.j.opts.Batch {
+					if err := send(); err != nil {
+						return err
+					}
 				}
 			}
 		}
 	}
 	if len(pending) != 0 {
-		return fmt.Errorf("precompute: internal error: %d images left out of order at %d", len(pending), next)
+		return fmt.Errorf("precompute: internal error: %d chunks left out of order at %d", len(pending), next)
 	}
 	if len(cur.items) > 0 {
 		return send()
