@@ -11,12 +11,12 @@
 //	reader ─► decode workers (N) ─► order-restoring batcher ─► teacher ─► store writer
 //
 // The reader emits the indices still to do (skipping images the store already has and those
-// another --shard owns), each after taking a token from a bounded window; the workers load and
-// decode each image once and render every view of it into one pooled []float32; the batcher
-// puts results back into index order, copies them into the next teacher batch and returns
-// their token, so at most Window images are in flight however large the dataset; the teacher
-// stage runs the batch; the writer appends rows in (image_index, view) order, logs per-image
-// failures, and reports progress. Every channel is bounded, every send selects on ctx.Done(),
+// another --shard owns) in chunks of consecutive images, each chunk after taking a token from a
+// bounded window; the workers load and decode each image once and render every view of it into
+// one pooled []float32; the batcher puts chunks back into index order, copies their images into
+// the next teacher batch and returns the token, so at most Window images are in flight however
+// large the dataset; the teacher stage runs the batch; the writer appends rows in
+// (image_index, view) order, logs per-image failures, and reports progress. Every channel is bounded, every send selects on ctx.Done(),
 // and each producer closes its channel. On cancellation nothing is left half-way: the writer
 // only ever writes whole images, and Run closes the store, so every finished image stays and a
 // rerun of the same command resumes after it.
