@@ -26,6 +26,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -132,6 +133,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, tty bool)
 	}
 	if o.Ratio, err = precompute.ParseRange(*ratio); err != nil {
 		return usage(stderr, err)
+	}
+	o.CreatedBy = "deitkd precompute"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		o.CreatedBy += " " + bi.Main.Version
 	}
 	o.Warn = func(s string) { fmt.Fprintln(stderr, "precompute: warning:", s) }
 	o.Progress = precompute.ProgressPrinter(stderr, tty, 5*time.Second)
