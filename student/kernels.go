@@ -208,13 +208,12 @@ func exp32(x float32) float32 {
 	if x < -87.3365447505531 {
 		return 0
 	}
-	// fx = floor(x·log2(e) + ½) without math.Floor, which is a function
-	// call at the default GOAMD64=v1
+	// fx = floor(x·log2(e) + ½), with t + 128 > 0 so that truncation is
+	// floor: math.Floor is a function call at the default GOAMD64=v1, and
+	// a branch on t's sign is mispredicted in softmax and GELU, whose
+	// arguments straddle 0 there.
 	t := x*1.44269504088896341 + 0.5
-	i := int32(t)
-	if float32(i) > t {
-		i--
-	}
+	i := int32(t+128) - 128
 	fx := float32(i)
 	x -= fx * 0.693359375
 	x -= fx * -2.12194440e-4
