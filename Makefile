@@ -3,7 +3,8 @@ GO      ?= go
 OUT     ?= out
 export GOFLAGS ?= -mod=mod
 
-.PHONY: setup test demo bench bench-store build vet fmt
+.PHONY: setup test demo build vet fmt bench bench-store bench-precompute bench-teacher bench-dataset \
+	bench-train fuzz testdata-images testdata-models
 
 setup:
 	@bash scripts/setup.sh
@@ -15,14 +16,51 @@ test: setup
 	$(GO) vet ./...
 	$(GO) test -timeout 9m ./...
 
-# Speed is measured here, never in tests. Each target prints a table measured in one run.
-bench: bench-store
+demo: setup
+	@echo "demo: not wired yet"
+
+# Speed is measured here, never in tests. Each benchmark reports its own reference measured in
+# the same run (bare ONNX Runtime, PyTorch, ...) and the ratio.
+bench: bench-store bench-precompute bench-train
 
 bench-store: setup
 	$(GO) test -run '^$$' -bench . -benchtime 3x ./store/
 
-demo: setup
-	@echo "demo: not wired yet"
+bench-precompute: setup
+	$(GO) test -run '^$$' -bench Precompute -benchtime 1x -timeout 30m ./precompute/
+
+# Training speed: one fm-tiny step at batch 128 (forward, hard-distillation loss, backward,
+# clipping, AdamW) in deitkd and in PyTorch (Debian's, 2 threads), measured in the same run.
+bench-train: setup
+	@go_out=$$($(GO) test -run '^$$' -bench '^BenchmarkTrainStep$$' -benchtime 20x -cpu 2 ./student/); \
+	go_ips=$$(echo "$$go_out" | awk '{for (i = 2; i <= NF; i++) if ($$i == "img/s") print $$(i-1)}'); \
+	go_cpu=$$(echo "$$go_out" | awk '{for (i = 2; i <= NF; i++) if ($$i == "cpu-ms/img") print $$(i-1)}'); \
+	torch_out=$$(/usr/bin/python3 scripts/bench_train_torch.py --threads 2 --steps 20); \
+	torch_ips=$$(echo "$$torch_out" | awk '{print $$3}'); torch_cpu=$$(echo "$$torch_out" | awk '{print $$5}'); \
+	printf '%-22s %8s %11s\n' 'fm-tiny train, B=128' img/s cpu-ms/img \
+		deitkd "$$go_ips" "$$go_cpu" 'PyTorch (2 threads)' "$$torch_ips" "$$torch_cpu"; \
+	awk -v g="$$go_ips" -v t="$$torch_ips" 'BEGIN { printf "%-22s %8.2f  (img/s; target >= 1.00)\n", "ratio deitkd/PyTorch", g / t }'
+
+bench-teacher: setup
+	$(GO) test -run '^$$' -bench Run -benchtime 50x ./teacher/
+
+bench-dataset: setup
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./dataset/
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 60s -fuzzminimizetime 5s ./dataset/
+	$(GO) test -run '^$$' -fuzz FuzzParseIDX -fuzztime 30s -fuzzminimizetime 5s ./dataset/
+	$(GO) test -run '^$$' -fuzz FuzzParseManifest -fuzztime 30s -fuzzminimizetime 5s ./store/
+	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 30s -fuzzminimizetime 5s ./schema/
+	$(GO) test -run '^$$' -fuzz FuzzPreprocessFromMetadata -fuzztime 30s -fuzzminimizetime 5s ./teacher/
+	$(GO) test -run '^$$' -fuzz FuzzReadSafetensors -fuzztime 30s -fuzzminimizetime 1x ./export/
+
+# Regenerate committed test data (needs Debian's python3-torch, python3-torchvision, python3-onnx).
+testdata-images:
+	/usr/bin/python3 scripts/make_testimages.py && /usr/bin/python3 scripts/torchvision_reference.py
+
+testdata-models:
+	/usr/bin/python3 scripts/make_test_models.py
 
 fmt:
 	gofmt -l -w .
