@@ -189,7 +189,14 @@ def main():
         k = int(model(dummy[:1]).shape[-1])
     if args.class_names:
         with open(args.class_names, encoding="utf-8") as f:
-            names = [ln.rstrip("\r\n") for ln in f if ln.strip()]
+            names = f.read().rstrip("\r\n").split("\n")
+        names = [n.rstrip("\r") for n in names]
+        for i, n in enumerate(names):
+            if not n.strip():
+                sys.exit(f"export_torchvision: {args.class_names}: line {i + 1} is empty")
+            if names.index(n) != i:
+                sys.exit(f"export_torchvision: {args.class_names}: lines {names.index(n) + 1} "
+                         f"and {i + 1} both name {n!r} (deitkd needs distinct names)")
         if len(names) != k:
             sys.exit(f"export_torchvision: {args.class_names} has {len(names)} names, "
                      f"the model has {k} classes")
