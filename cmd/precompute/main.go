@@ -101,6 +101,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, tty bool)
 	ratio := fs.String("ratio", "0.75,1.3333333333333333", "random views' aspect ratio range `a,b`")
 	flipP := fs.Float64("flip-p", 0.5, "random views' horizontal flip probability")
 	fs.Uint64Var(&o.Seed, "seed", 0, "seed of the random views: each is a pure function of (seed, image index, view)")
+	teacherOff := fs.Bool("teacher-off", false, "measure feeding alone: list, read, decode, resize/crop/normalise and batch view 0 of every image, without the teacher or a store (needs --data and --crop, no --model), and print img/s")
+	draft := fs.Bool("jpeg-draft", false, "with --teacher-off: decode large JPEGs at 1/2, 1/4 or 1/8 scale as PIL's draft does (faster; slightly different pixels)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
@@ -138,6 +140,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, tty bool)
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		o.CreatedBy += " " + bi.Main.Version
 	}
+	if *draft && !*teacherOff {
+		return usage(stderr, fmt.Errorf("%w: --jpeg-draft is only offered with --teacher-off", precompute.ErrOptions))
+	}
+	if *teacherOff {
+		return feed(ctx, o, *draft, stdout, stderr)
+	}
 	o.Warn = func(s string) { fmt.Fprintln(stderr, "precompute: warning:", s) }
 	o.Progress = precompute.ProgressPrinter(stderr, tty, 5*time.Second)
 
@@ -158,6 +166,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, tty bool)
 		return fatal(stderr, err)
 	}
 	if sum.Failed > 0 {
+		return exitSkipped
+	}
+	return exitOK
+}
+
+// feed runs --teacher-off.
+func feed(ctx context.Context, o precompute.Options, draft bool, stdout, stderr io.Writer) int {
+	sum, err := precompute.Feed(ctx, precompute.FeedOptions{
+		Data: o.Data, Batch: o.Batch, Workers: o.Workers, Limit: o.Limit, Resize: o.Resize, Crop: o.Crop,
+		Interpolation: o.Interpolation, Mean: o.Mean, Std: o.Std, Draft: draft,
+	})
+	sum.Write(stdout)
+	switch {
+	case errors.Is(err, precompute.ErrOptions):
+		return usage(stderr, err)
+	case err != nil:
+		return fatal(stderr, err)
+	case sum.Failed > 0:
 		return exitSkipped
 	}
 	return exitOK

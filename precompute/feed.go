@@ -1,0 +1,121 @@
+package precompute
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"time"
+
+	"github.com/deitkd/deitkd/dataset"
+)
+
+// FeedOptions configures Feed, precompute --teacher-off: the options of a run that shape what
+// the teacher would be fed, and nothing of the teacher or the store.
+type FeedOptions struct {
+	Data    string // as Options.Data
+	Batch   int    // images a batch; 0: 64
+	Workers int    // decode/preprocess goroutines; 0: runtime.NumCPU()
+	Limit   int    // feed only images with index < Limit; 0: all
+
+	// The eval transform. Crop is required (there is no model input to take it from); Resize
+	// 0 is Crop; Mean and Std nil are ImageNet's.
+	Resize, Crop  int
+	Interpolation string
+	Mean, Std     []float64
+	// Draft decodes large JPEGs at reduced scale (dataset.Config.Draft): faster, other pixels.
+	Draft bool
+}
+
+// FeedSummary is what Feed did.
+type FeedSummary struct {
+	Images, Failed int
+	Elapsed        time.Duration
+	// CPU is this process's CPU time (user + system) over the feed, where the platform says
+	// it (0 elsewhere): per image, it is less disturbed by other load than img/s.
+	CPU      time.Duration
+	FirstErr error // the first per-image failure, if any
+}
+
+// ImagesPerSecond is the feed's throughput over every image, failed ones included.
+func (s FeedSummary) ImagesPerSecond() float64 {
+	if s.Elapsed <= 0 {
+		return 0
+	}
+	return float64(s.Images) / s.Elapsed.Seconds()
+}
+
+// Write prints the summary: one line a script can read (feed_img_per_s, cpu_ms_per_img), and
+// the first failure.
+func (s FeedSummary) Write(w io.Writer) {
+	cpuPer := 0.0
+	if s.Images > 0 {
+		cpuPer = float64(s.CPU.Microseconds()) / 1000 / float64(s.Images)
+	}
+	fmt.Fprintf(w, "teacher off: fed %d images (%d failed) in %.2f s: feed_img_per_s %.1f cpu_ms_per_img %.3f\n",
+		s.Images, s.Failed, s.Elapsed.Seconds(), s.ImagesPerSecond(), cpuPer)
+	if s.FirstErr != nil {
+		fmt.Fprintf(w, "first failure: %v\n", s.FirstErr)
+	}
+}
+
+// Feed runs stage one's feeding without the teacher (precompute --teacher-off): listing the
+// source, reading, decoding, Resize/CenterCrop/normalise of view 0 and batching, through
+// dataset.Feed (the same reading, decoding and rendering code a labelling run uses), and
+// reports the throughput, so feeding capacity can be measured on any machine. Nothing is
+// written. Per-image failures are counted, not fatal.
+func Feed(ctx context.Context, o FeedOptions) (FeedSummary, error) {
+	var sum FeedSummary
+	if o.Data == "" {
+		return sum, fmt.Errorf("%w: --data is required", ErrOptions)
+	}
+	if o.Crop <= 0 {
+		return sum, fmt.Errorf("%w: --teacher-off needs --crop (there is no model to take it from)", ErrOptions)
+	}
+	if o.Batch < 0 || o.Workers < 0 || o.Limit < 0 {
+		return sum, fmt.Errorf("%w: batch %d, workers %d, limit %d: want ≥ 0", ErrOptions, o.Batch, o.Workers, o.Limit)
+	}
+	if o.Workers == 0 {
+		o.Workers = runtime.NumCPU()
+	}
+	cfg := dataset.Config{Resize: o.Resize, Crop: o.Crop, Interpolation: o.Interpolation, Draft: o.Draft}
+	if o.Mean != nil || o.Std != nil {
+		cfg.Mean, cfg.Std = toF32(o.Mean), toF32(o.Std)
+	}
+	cfg, err := cfg.Defaults()
+	if err != nil {
+		return sum, fmt.Errorf("%w: %w", ErrOptions, err)
+	}
+	src, err := dataset.Open(o.Data)
+	if err != nil {
+		return sum, err
+	}
+	cpu0 := processCPU()
+	st, err := dataset.Feed(ctx, src, cfg, dataset.FeedOptions{Workers: o.Workers, Batch: o.Batch, Limit: o.Limit},
+		func(b dataset.FeedBatch) error {
+			if sum.FirstErr == nil {
+				if i := firstError(b.Errs); i >= 0 {
+					sum.FirstErr = b.Errs[i]
+				}
+			}
+			return nil
+		})
+	if cpu1 := processCPU(); cpu0 > 0 {
+		sum.CPU = cpu1 - cpu0
+	}
+	sum.Images, sum.Failed, sum.Elapsed = st.Images, st.Failed, st.Elapsed
+	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		err = fmt.Errorf("%w after %d images", ErrInterrupted, st.Images)
+	}
+	return sum, err
+}
+
+func firstError(errs []error) int {
+	for i, e := range errs {
+		if e != nil {
+			return i
+		}
+	}
+	return -1
+}
