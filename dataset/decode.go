@@ -88,6 +88,10 @@ func sniff(b []byte) format {
 // JPEGs go through libjpeg-turbo when the package is built with cgo (and without the purego
 // tag), with PIL's settings, so the pixels are the same either way; a JPEG libjpeg-turbo
 // refuses or does not convert to RGB itself (CMYK, YCCK) goes through the pure-Go decoder.
+// libjpeg-turbo, as PIL through it, carries on past damaged entropy-coded data (a warning,
+// not an error) where the pure-Go decoder stops: of 1,500 copies of a JPEG with 1 to 4 random
+// bits flipped, 122 decode with cgo and fail with ErrCorrupt under -tags purego. A file cut
+// short fails in both, as in PIL.
 func Decode(data []byte, channels int) (*Image, error) {
 	return decode(data, channels, 0, 0, haveTurbo, nil)
 }
