@@ -11,7 +11,9 @@
 #     disturbed by other load than img/s) and the ratio, per round and the median.
 #
 # Environment: BENCH_FEED_N (2000), BENCH_FEED_ROUNDS (3), BENCH_FEED_DRAFT=1 (also time
-# deitkd with Config.Draft, PIL's JPEG draft: different pixels), GO (go), PYTHON (/usr/bin/python3).
+# deitkd with --jpeg-draft, PIL's JPEG draft: different pixels), BENCH_FEED_NOISE (make_jpegs.py's
+# --noise, 4: ~30 KB files; 25 gives ImageNet's ~110 KB, more entropy decoding, which both
+# sides do with libjpeg-turbo), GO (go), PYTHON (/usr/bin/python3).
 set -euo pipefail
 
 N=${BENCH_FEED_N:-2000}
@@ -19,7 +21,9 @@ ROUNDS=${BENCH_FEED_ROUNDS:-3}
 GO=${GO:-go}
 PYTHON=${PYTHON:-/usr/bin/python3}
 CACHE=${DEITKD_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/deitkd}
+NOISE=${BENCH_FEED_NOISE:-4}
 DIR=$CACHE/bench/jpegs-$N
+[ "$NOISE" = 4 ] || DIR=$DIR-noise$NOISE
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 CORES=$(nproc)
 export GOFLAGS=${GOFLAGS:--mod=mod}
@@ -30,7 +34,7 @@ if [ ! -d "$DIR" ]; then
   say "making $N JPEGs in $DIR (once)"
   rm -rf "$DIR.tmp"
   mkdir -p "$(dirname "$DIR")"
-  "$PYTHON" "$ROOT/scripts/make_jpegs.py" --n "$N" --out "$DIR.tmp"
+  "$PYTHON" "$ROOT/scripts/make_jpegs.py" --n "$N" --noise "$NOISE" --out "$DIR.tmp"
   mv "$DIR.tmp" "$DIR"
 fi
 
@@ -82,7 +86,7 @@ for r in $(seq 1 "$ROUNDS"); do
 done
 
 {
-  printf '\nfeeding %d JPEGs (~500×375), Resize 256 / CenterCrop 224 / normalise, batch 64, %d cores (%s)\n' "$N" "$CORES" "$(uname -m)"
+  printf '\nfeeding %d JPEGs (~500×375, %s KB on average), Resize 256 / CenterCrop 224 / normalise, batch 64, %d cores (%s)\n' "$N" "$(du -sk "$DIR" | awk -v n="$N" '{printf "%.0f", $1 / n}')" "$CORES" "$(uname -m)"
   printf '%-7s %13s %14s %7s %17s %18s' round 'deitkd img/s' 'PyTorch img/s' ratio 'deitkd cpu-ms/img' 'PyTorch cpu-ms/img'
   [ "${BENCH_FEED_DRAFT:-0}" = 1 ] && printf ' %13s' 'draft img/s'
   printf '\n'
