@@ -43,7 +43,7 @@ trap 'rm -rf "$tmp"' EXIT
 cd "$ROOT"
 # precompute --teacher-off is the pipeline precompute runs, without the teacher; until a build
 # has it, dataset.Feed (the same stages) through its benchmark.
-if "$GO" build -o "$tmp/precompute" ./cmd/precompute && "$tmp/precompute" --help 2>&1 | grep -q -- '--teacher-off'; then
+if "$GO" build -o "$tmp/precompute" ./cmd/precompute && [[ $("$tmp/precompute" --help 2>&1) == *--teacher-off* ]]; then
   driver=precompute
 else
   driver=dataset.Feed
