@@ -4,7 +4,7 @@ OUT     ?= out
 export GOFLAGS ?= -mod=mod
 
 .PHONY: setup test demo build vet fmt bench bench-store bench-precompute bench-teacher bench-dataset \
-	bench-train fuzz testdata-images testdata-models
+	bench-train bench-feed fuzz testdata-images testdata-models
 
 setup:
 	@bash scripts/setup.sh
@@ -40,6 +40,12 @@ bench-train: setup
 	printf '%-22s %8s %11s\n' 'fm-tiny train, B=128' img/s cpu-ms/img \
 		deitkd "$$go_ips" "$$go_cpu" 'PyTorch (2 threads)' "$$torch_ips" "$$torch_cpu"; \
 	awk -v g="$$go_ips" -v t="$$torch_ips" 'BEGIN { printf "%-22s %8.2f  (img/s; target >= 1.00)\n", "ratio deitkd/PyTorch", g / t }'
+
+# Feeding capacity: deitkd's pipeline (precompute --teacher-off) against a PyTorch DataLoader
+# (PIL + torchvision eval transform, workers = cores, batch 64) on the same 2,000 JPEGs,
+# alternating; img/s, CPU ms per image and the ratio.
+bench-feed: setup
+	@bash scripts/bench_feed.sh
 
 bench-teacher: setup
 	$(GO) test -run '^$$' -bench Run -benchtime 50x ./teacher/

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make setup: installs everything deitkd's build, tests and demo need, and nothing twice.
-#   - Debian packages: OpenBLAS (the student's BLAS) and the Fashion-MNIST data set (the demo).
+#   - Debian packages: OpenBLAS (the student's BLAS), libjpeg-turbo (JPEG decoding, the same
+#     library PIL uses) and the Fashion-MNIST data set (the demo).
 #   - The ONNX Runtime shared library, taken from the npm package onnxruntime-node (one file,
 #     checked by sha256) into a cache folder outside git.
 #   - The Node.js packages the interop tests read our files with (DuckDB, apache-arrow).
@@ -18,6 +19,7 @@ say() { printf 'setup: %s\n' "$*"; }
 # --- Debian packages -------------------------------------------------------------------------
 need=()
 dpkg -s libopenblas-dev >/dev/null 2>&1 || need+=(libopenblas-dev)
+dpkg -s libjpeg62-turbo-dev >/dev/null 2>&1 || need+=(libjpeg62-turbo-dev)
 dpkg -s dataset-fashion-mnist >/dev/null 2>&1 || need+=(dataset-fashion-mnist)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
