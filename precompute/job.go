@@ -58,6 +58,7 @@ func New(opts Options) (*Job, error) {
 	m, err := teacher.Open(opts.Model, teacher.Options{
 		Library: opts.ORTLib, Output: opts.Output, Provider: opts.Provider, Device: opts.Device,
 		NoFallback: opts.NoFallback, Threads: opts.Threads, Warn: opts.Warn,
+		CUDNNConvAlgoSearch: opts.CUDNNSearch, GPUMemLimit: opts.GPUMemLimit,
 	})
 	if err != nil {
 		return nil, err

@@ -44,8 +44,12 @@ type Options struct {
 	Provider   string // "cpu" (default) or "cuda"
 	Device     int    // CUDA device id
 	NoFallback bool   // CUDA that cannot start is an error instead of a warning and a CPU run
-	ORTLib     string // libonnxruntime.so path; empty searches DEITKD_ORT_LIB, then the setup cache
-	Output     string // the logits output of a model with several; empty: the first 2-D float output
+	// CUDNNSearch is cuDNN's convolution algorithm search on CUDA: EXHAUSTIVE, HEURISTIC or
+	// DEFAULT; empty: ONNX Runtime's default (EXHAUSTIVE).
+	CUDNNSearch string
+	GPUMemLimit int64  // cap on ONNX Runtime's CUDA memory arena in bytes; 0: none
+	ORTLib      string // libonnxruntime.so path; empty searches DEITKD_ORT_LIB, then the setup cache
+	Output      string // the logits output of a model with several; empty: the first 2-D float output
 
 	StoreMode schema.Mode  // schema.ModeFull (default) or schema.ModeTopK
 	TopK      int          // classes per row in mode topk; 0: min(10, K)

@@ -351,3 +351,31 @@ func TestKillResume(t *testing.T) {
 	t.Logf("killed after %d rows, interrupted after %d, resumed to %d rows; %d bit-equal to the uninterrupted run",
 		len(afterKill), len(afterInt), len(got), bitEqual)
 }
+
+// TestCUDAFlags checks that the CUDA flags reach the teacher: this machine's ONNX Runtime has no
+// CUDA provider, so a CUDA run falls back to CPU with one warning, --no-fallback makes it an
+// error, and a bad --cudnn-search is refused as an option (never a fallback).
+func TestCUDAFlags(t *testing.T) {
+	model := filepath.Join(testdata, "models", "tiny_gray.onnx")
+	data := "idx:" + filepath.Join(testdata, "idx", "t10k")
+	base := []string{"--model", model, "--data", data, "--mean", "0.5", "--std", "0.5", "--provider", "cuda"}
+	t.Run("fallback", func(t *testing.T) {
+		args := append(base, "--out", filepath.Join(t.TempDir(), "l"), "--cudnn-search", "HEURISTIC", "--gpu-mem-limit", "1000000")
+		code, _, stderr := runInProcess(t, args...)
+		if code != exitOK || strings.Count(stderr, "running on CPU") != 1 {
+			t.Errorf("exit %d, want %d with one CPU-fallback warning; stderr:\n%s", code, exitOK, stderr)
+		}
+	})
+	t.Run("no-fallback", func(t *testing.T) {
+		args := append(base, "--out", filepath.Join(t.TempDir(), "l"), "--no-fallback")
+		if code, _, stderr := runInProcess(t, args...); code != exitFatal || !strings.Contains(stderr, "CUDA") {
+			t.Errorf("exit %d, want %d naming CUDA; stderr:\n%s", code, exitFatal, stderr)
+		}
+	})
+	t.Run("bad-search", func(t *testing.T) {
+		args := append(base, "--out", filepath.Join(t.TempDir(), "l"), "--cudnn-search", "FASTEST")
+		if code, _, stderr := runInProcess(t, args...); code != exitFatal || !strings.Contains(stderr, "FASTEST") {
+			t.Errorf("exit %d, want %d naming the bad value; stderr:\n%s", code, exitFatal, stderr)
+		}
+	})
+}
