@@ -10,7 +10,7 @@ output `logits` Nx10, dynamic batch) whose metadata_props carry the
 preprocessing (`deitkd.preprocess`) and class names (`deitkd.class_names`).
 
 Run with Debian's interpreter, e.g.
-    /usr/bin/python3 teacher/export/train_fmnist.py --epochs 7 --seed 1 --threads 1 \
+    /usr/bin/python3 teacher/export/train_fmnist.py --epochs 11 --seed 1 --threads 2 \
         --out testdata/teacher/regnety_fmnist.onnx
 """
 
@@ -161,10 +161,10 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist",
                     help="folder with {train,t10k}-{images-idx3,labels-idx1}-ubyte.gz")
-    ap.add_argument("--epochs", type=int, default=7)
+    ap.add_argument("--epochs", type=int, default=11)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--out", default="testdata/teacher/regnety_fmnist.onnx")
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--lr", type=float, default=0.1, help="peak SGD learning rate (OneCycle)")
     ap.add_argument("--wd", type=float, default=5e-4)
