@@ -31,10 +31,13 @@ type Options struct {
 	// Batch is the number of rows (image views) per teacher run; 0: 64. Whole images go into
 	// a batch, so with several views a batch holds the most whole images that fit.
 	Batch int
-	// Workers is the number of decode/preprocess goroutines; 0: runtime.NumCPU().
+	// Workers is the number of decode/preprocess goroutines and Threads the teacher's
+	// intra-op threads. Zero means: on CUDA, every core decodes (a GPU eats images faster than
+	// cores decode them) and the teacher gets 1 thread (it only launches kernels); on CPU the
+	// teacher is the bottleneck (a RegNet costs ~10× an image's decode), so it gets every core
+	// and half the cores decode. Measured on 2 cores with the demo teacher over Fashion-MNIST:
+	// 1 worker + 2 threads labels 1.7–1.9× faster than 2 workers + 1 thread.
 	Workers int
-	// Threads is the teacher's intra-op thread count; 0: the cores left after Workers, at
-	// least 1.
 	Threads int
 	// Window bounds the images in flight between the reader and the batcher (decoding,
 	// decoded, or waiting for an earlier image): memory stays flat however large the dataset.
@@ -115,11 +118,18 @@ func (o *Options) applyDefaults() error {
 	if o.Batch == 0 {
 		o.Batch = 64
 	}
+	cuda := o.Provider == "cuda"
 	if o.Workers == 0 {
-		o.Workers = runtime.NumCPU()
+		o.Workers = max(1, runtime.NumCPU()/2)
+		if cuda {
+			o.Workers = runtime.NumCPU()
+		}
 	}
 	if o.Threads == 0 {
-		o.Threads = max(1, runtime.NumCPU()-o.Workers)
+		o.Threads = runtime.NumCPU()
+		if cuda {
+			o.Threads = 1
+		}
 	}
 	if o.Views == 0 {
 		o.Views = 1

@@ -25,7 +25,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime"
 	"runtime/debug"
 	"strings"
 	"syscall"
@@ -74,8 +73,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, tty bool)
 	fs.StringVar(&o.Data, "data", "", "dataset: a class-folder `DIR`, list:FILE (path[<TAB>label] lines) or idx:PREFIX (MNIST files)")
 	fs.StringVar(&o.Out, "out", "", "label store `dir` (created, or resumed if it holds the same configuration)")
 	fs.IntVar(&o.Batch, "batch", 64, "rows (image views) per teacher run")
-	fs.IntVar(&o.Workers, "workers", runtime.NumCPU(), "decode/preprocess workers")
-	fs.IntVar(&o.Threads, "threads", 0, "teacher intra-op threads (0: the cores left after --workers, at least 1)")
+	fs.IntVar(&o.Workers, "workers", 0, "decode/preprocess workers (0: half the cores on CPU, all of them with --provider cuda)")
+	fs.IntVar(&o.Threads, "threads", 0, "teacher intra-op threads (0: all cores on CPU, 1 with --provider cuda)")
 	fs.StringVar(&o.Provider, "provider", "cpu", "execution provider: cpu or cuda")
 	fs.IntVar(&o.Device, "device", 0, "CUDA device id")
 	fs.BoolVar(&o.NoFallback, "no-fallback", false, "fail if CUDA cannot start instead of warning and running on CPU")
