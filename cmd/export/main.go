@@ -1,6 +1,6 @@
 // Command export writes a student checkpoint as ONNX or timm-named safetensors:
 //
-//	export --ckpt FILE --out DIR [--format onnx,safetensors] [--fuse softmax|logits]
+//	export --ckpt FILE --out DIR [--format onnx,safetensors] [--fuse probs|logits]
 //	       [--labels STORE] [--preprocess JSON] [--class-names JSON]
 //
 // It writes DIR/student.onnx and/or DIR/student.safetensors atomically. --labels takes the
@@ -35,7 +35,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ckpt := fs.String("ckpt", "", "student checkpoint (model or training state)")
 	out := fs.String("out", "", "folder to write into (created if missing)")
 	formats := fs.String("format", "onnx,safetensors", "comma-separated: onnx, safetensors")
-	fuse := fs.String("fuse", export.FuseSoftmax, "ONNX output fused: softmax (mean of the heads' softmaxes) or logits (mean of their logits)")
+	fuse := fs.String("fuse", "probs", "ONNX output fused: probs (mean of the heads' softmaxes, as train's --fuse) or logits (mean of their logits)")
 	labels := fs.String("labels", "", "label store folder whose preprocessing and class names to embed")
 	pre := fs.String("preprocess", "", `preprocessing JSON, e.g. {"resize":28,"crop":28,"interpolation":"bilinear","mean":[0.286],"std":[0.353],"channels":1}`)
 	names := fs.String("class-names", "", `class names as a JSON array, class index order`)
@@ -61,7 +61,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		list = append(list, f)
 	}
-	opts := export.Options{Fuse: *fuse}
+	// The same names as train's --fuse; the export package calls probs "softmax".
+	fuseMode, ok := map[string]string{"probs": export.FuseSoftmax, "logits": export.FuseLogits}[*fuse]
+	if !ok {
+		return usage("--fuse %q: want probs or logits", *fuse)
+	}
+	opts := export.Options{Fuse: fuseMode}
 	if *labels != "" {
 		m, err := store.ReadManifest(filepath.Join(*labels, "manifest.json"))
 		if err != nil {

@@ -74,3 +74,44 @@ func TestRunUsage(t *testing.T) {
 		t.Errorf("missing checkpoint: exit %d, want 1", code)
 	}
 }
+
+// TestFuseNames checks that --fuse takes train's names: probs (the default) and logits reach
+// the export, anything else is a usage error.
+func TestFuseNames(t *testing.T) {
+	dir := t.TempDir()
+	m, err := student.New(student.Config{Depth: 1}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ckpt := filepath.Join(dir, "model.ckpt")
+	if err := m.Save(ckpt); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ fuse, want string }{{"probs", export.FuseSoftmax}, {"logits", export.FuseLogits}, {"mean", ""}} {
+		t.Run(tc.fuse, func(t *testing.T) {
+			out := filepath.Join(dir, tc.fuse)
+			var stdout, stderr bytes.Buffer
+			code := run([]string{"--ckpt", ckpt, "--out", out, "--format", "safetensors", "--fuse", tc.fuse}, &stdout, &stderr)
+			if tc.want == "" {
+				if code != 2 {
+					t.Fatalf("exit %d, want 2 (usage): %s", code, stderr.String())
+				}
+				return
+			}
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, stderr.String())
+			}
+			raw, err := os.ReadFile(filepath.Join(out, export.SafetensorsFile))
+			if err != nil {
+				t.Fatal(err)
+			}
+			f, err := export.ReadSafetensors(raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := f.Metadata[export.MetaFuse]; got != tc.want {
+				t.Errorf("fuse metadata %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
