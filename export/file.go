@@ -3,9 +3,9 @@ package export
 import (
 	"bytes"
 	"fmt"
-	"os"
 	"path/filepath"
 
+	"github.com/deitkd/deitkd/internal/atomicfile"
 	"github.com/deitkd/deitkd/student"
 )
 
@@ -41,35 +41,8 @@ func WriteFile(dir, format string, m *student.Model, opts Options) (path string,
 		return "", err
 	}
 	path = filepath.Join(dir, name)
-	f, err := os.CreateTemp(dir, "."+name+".tmp-*")
-	if err != nil {
+	if err = atomicfile.WriteFile(path, buf.Bytes()); err != nil {
 		return "", fmt.Errorf("export: write %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	// CreateTemp makes the file 0600; an export is for others to read, like any output.
-	if err = f.Chmod(0o644); err != nil {
-		return "", fmt.Errorf("export: write %s: %w", path, err)
-	}
-	if _, err = f.Write(buf.Bytes()); err != nil {
-		return "", fmt.Errorf("export: write %s: %w", path, err)
-	}
-	if err = f.Sync(); err != nil {
-		return "", fmt.Errorf("export: write %s: %w", path, err)
-	}
-	if err = f.Close(); err != nil {
-		return "", fmt.Errorf("export: write %s: %w", path, err)
-	}
-	if err = os.Rename(f.Name(), path); err != nil {
-		return "", fmt.Errorf("export: write %s: %w", path, err)
-	}
-	if d, derr := os.Open(dir); derr == nil {
-		d.Sync()
-		d.Close()
 	}
 	return path, nil
 }

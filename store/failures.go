@@ -16,6 +16,8 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+
+	"github.com/deitkd/deitkd/internal/atomicfile"
 )
 
 // Failure is an image that could not be labelled.
@@ -63,7 +65,7 @@ func writeFailures(dir, rel string, fs []Failure, mem memory.Allocator) (Failure
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			return FailureEntry{}, fmt.Errorf("write failure log %s: %w", path, err)
 		}
-		if err := syncDir(dir); err != nil { // make the new folder's entry durable
+		if err := atomicfile.SyncDir(dir); err != nil { // make the new folder's entry durable
 			return FailureEntry{}, fmt.Errorf("write failure log %s: %w", path, err)
 		}
 	}

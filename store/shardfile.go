@@ -19,6 +19,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
+	"github.com/deitkd/deitkd/internal/atomicfile"
 	"github.com/deitkd/deitkd/schema"
 )
 
@@ -155,7 +156,7 @@ func (sf *shardFile) finish() (int64, string, error) {
 		err = os.Rename(sf.tmp, sf.final)
 	}
 	if err == nil {
-		err = syncDir(filepath.Dir(sf.final))
+		err = atomicfile.SyncDir(filepath.Dir(sf.final))
 	}
 	if err != nil {
 		os.Remove(sf.tmp)

@@ -9,7 +9,8 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
+
+	"github.com/deitkd/deitkd/internal/atomicfile"
 )
 
 // A checkpoint file is
@@ -66,48 +67,28 @@ func writeCheckpoint(path string, m *Model, t *Trainer) (err error) {
 	if err != nil {
 		return fmt.Errorf("student: save %s: %w", path, err)
 	}
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	err = atomicfile.Write(path, func(f io.Writer) error {
+		crc := crc32.NewIEEE()
+		w := bufio.NewWriter(io.MultiWriter(f, crc))
+		w.WriteString(ckptMagic)
+		binary.Write(w, binary.LittleEndian, uint32(len(hdr)))
+		w.Write(hdr)
+		var b [4]byte
+		for _, buf := range bufs {
+			for _, v := range buf {
+				binary.LittleEndian.PutUint32(b[:], math.Float32bits(v))
+				w.Write(b[:])
+			}
+		}
+		if err := w.Flush(); err != nil {
+			return err
+		}
+		binary.LittleEndian.PutUint32(b[:], crc.Sum32())
+		_, err := f.Write(b[:])
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("student: save %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	crc := crc32.NewIEEE()
-	w := bufio.NewWriter(io.MultiWriter(f, crc))
-	w.WriteString(ckptMagic)
-	binary.Write(w, binary.LittleEndian, uint32(len(hdr)))
-	w.Write(hdr)
-	var b [4]byte
-	for _, buf := range bufs {
-		for _, v := range buf {
-			binary.LittleEndian.PutUint32(b[:], math.Float32bits(v))
-			w.Write(b[:])
-		}
-	}
-	if err = w.Flush(); err != nil {
-		return fmt.Errorf("student: save %s: %w", path, err)
-	}
-	binary.LittleEndian.PutUint32(b[:], crc.Sum32())
-	if _, err = f.Write(b[:]); err != nil {
-		return fmt.Errorf("student: save %s: %w", path, err)
-	}
-	if err = f.Sync(); err != nil {
-		return fmt.Errorf("student: save %s: %w", path, err)
-	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("student: save %s: %w", path, err)
-	}
-	if err = os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("student: save %s: %w", path, err)
-	}
-	if d, derr := os.Open(dir); derr == nil {
-		d.Sync()
-		d.Close()
 	}
 	return nil
 }

@@ -31,6 +31,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/deitkd/deitkd/internal/atomicfile"
 	"github.com/deitkd/deitkd/student"
 	"github.com/deitkd/deitkd/traindata"
 )
@@ -491,20 +492,7 @@ func writeJSONAtomic(path string, v any) error {
 }
 
 func writeFileAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	err := os.WriteFile(tmp, data, 0o644)
-	if err == nil {
-		var f *os.File
-		if f, err = os.Open(tmp); err == nil {
-			err = f.Sync()
-			f.Close()
-		}
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
+	if err := atomicfile.WriteFile(path, data); err != nil {
 		return fmt.Errorf("loop: write %s: %w", path, err)
 	}
 	return nil
