@@ -14,14 +14,7 @@ import (
 
 func TestRun(t *testing.T) {
 	dir := t.TempDir()
-	m, err := student.New(student.Config{Depth: 1}, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ckpt := filepath.Join(dir, "model.ckpt")
-	if err := m.Save(ckpt); err != nil {
-		t.Fatal(err)
-	}
+	m, ckpt := tinyCheckpoint(t, dir)
 	out := filepath.Join(dir, "out")
 	var stdout, stderr bytes.Buffer
 	code := run([]string{"--ckpt", ckpt, "--out", out, "--fuse", "logits",
@@ -79,14 +72,7 @@ func TestRunUsage(t *testing.T) {
 // the export, anything else is a usage error.
 func TestFuseNames(t *testing.T) {
 	dir := t.TempDir()
-	m, err := student.New(student.Config{Depth: 1}, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ckpt := filepath.Join(dir, "model.ckpt")
-	if err := m.Save(ckpt); err != nil {
-		t.Fatal(err)
-	}
+	_, ckpt := tinyCheckpoint(t, dir)
 	for _, tc := range []struct{ fuse, want string }{{"probs", export.FuseSoftmax}, {"logits", export.FuseLogits}, {"mean", ""}} {
 		t.Run(tc.fuse, func(t *testing.T) {
 			out := filepath.Join(dir, tc.fuse)
@@ -114,4 +100,18 @@ func TestFuseNames(t *testing.T) {
 			}
 		})
 	}
+}
+
+// tinyCheckpoint saves a one-block fm-tiny student in dir and returns it and the file's path.
+func tinyCheckpoint(t *testing.T, dir string) (*student.Model, string) {
+	t.Helper()
+	m, err := student.New(student.Config{Depth: 1}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ckpt := filepath.Join(dir, "model.ckpt")
+	if err := m.Save(ckpt); err != nil {
+		t.Fatal(err)
+	}
+	return m, ckpt
 }
