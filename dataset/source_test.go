@@ -289,7 +289,23 @@ func TestIDHash(t *testing.T) {
 	if IDHash(other) == IDHash(src) {
 		t.Fatal("different sources, same hash")
 	}
+	// The separator is part of the hash: ids "ab" and "a", "b" differ.
+	if IDHash(idList{"ab"}) == IDHash(idList{"a", "b"}) {
+		t.Fatal("separator missing")
+	}
+	// sha256 of "a\nb\n", computed with coreutils: printf 'a\nb\n' | sha256sum
+	if got, want := IDHash(idList{"a", "b"}), "911169ddaaf146aff539f58c26c489af3b892dff0fe283c1c264c65ae5aa59a2"; got != want {
+		t.Fatalf("IDHash = %s, want %s", got, want)
+	}
 }
+
+// idList is a Source of ids alone, for hashing.
+type idList []string
+
+func (l idList) Len() int                      { return len(l) }
+func (l idList) ClassNames() []string          { return nil }
+func (l idList) Item(i int) Item               { return Item{Index: i, ID: l[i], Label: -1} }
+func (l idList) Load(int, int) (*Image, error) { return nil, ErrNotImage }
 
 // TestLoadConcurrent: a source serves many goroutines at once (run with -race).
 func TestLoadConcurrent(t *testing.T) {

@@ -2,8 +2,6 @@ package schema
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -76,7 +74,7 @@ type StoreConfig struct {
 type Dataset struct {
 	Name       string `json:"name"`
 	ImageCount int64  `json:"image_count"`
-	IDHash     string `json:"id_hash"` // hex sha256 over the ids in canonical order, each followed by "\n"
+	IDHash     string `json:"id_hash"` // hex sha256 over the ids in canonical order, each followed by "\n" (dataset.IDHash)
 }
 
 // Metadata is the typed form of a label file's "deitkd." schema metadata.
@@ -293,15 +291,4 @@ func jsonText(v reflect.Value) string {
 		return fmt.Sprintf("%v", v.Interface())
 	}
 	return strings.TrimSpace(buf.String())
-}
-
-// HashIDs returns the value of deitkd.dataset.id_hash for image ids in
-// canonical order: hex sha256 over the ids, each followed by "\n".
-func HashIDs(ids []string) string {
-	h := sha256.New()
-	for _, id := range ids {
-		h.Write([]byte(id))
-		h.Write([]byte{'\n'})
-	}
-	return hex.EncodeToString(h.Sum(nil))
 }

@@ -188,13 +188,3 @@ func TestDecodeRejects(t *testing.T) {
 		})
 	}
 }
-
-func TestHashIDs(t *testing.T) {
-	// sha256 of "a\nb\n", computed with coreutils: printf 'a\nb\n' | sha256sum
-	if got, want := HashIDs([]string{"a", "b"}), "911169ddaaf146aff539f58c26c489af3b892dff0fe283c1c264c65ae5aa59a2"; got != want {
-		t.Fatalf("HashIDs = %s, want %s", got, want)
-	}
-	if HashIDs([]string{"ab"}) == HashIDs([]string{"a", "b"}) {
-		t.Fatal("separator missing")
-	}
-}

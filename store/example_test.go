@@ -14,6 +14,8 @@ import (
 func Example() {
 	dir, _ := os.MkdirTemp("", "labels")
 	defer os.RemoveAll(dir)
+	// dataset.IDHash of the two ids: printf 'a.png\nb.png\n' | sha256sum
+	const idHash = "06c1456d50bf5df64266930fe5cb927e986068972c7704ab3b0d4d8a5b86f696"
 	md := schema.Metadata{
 		SchemaVersion: schema.Version,
 		Teacher:       schema.Teacher{File: "teacher.onnx", SHA256: "…", InputName: "input", InputShape: []int64{-1, 1, 28, 28}, OutputName: "logits"},
@@ -21,7 +23,7 @@ func Example() {
 		Preprocess:    schema.Preprocess{Resize: 28, Crop: 28, Interpolation: "bilinear", Mean: []float64{0.5}, Std: []float64{0.5}, Channels: 1},
 		Views:         schema.Views{Count: 1},
 		Store:         schema.StoreConfig{Mode: schema.ModeTopK, K: 2, DType: schema.Float32},
-		Dataset:       schema.Dataset{Name: "example", ImageCount: 2, IDHash: schema.HashIDs([]string{"a.png", "b.png"})},
+		Dataset:       schema.Dataset{Name: "example", ImageCount: 2, IDHash: idHash},
 		CreatedBy:     "example",
 	}
 	w, err := store.OpenWriter(dir, md, store.Options{})
