@@ -14,6 +14,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
+	"github.com/deitkd/deitkd/internal/filehash"
 	"github.com/deitkd/deitkd/schema"
 )
 
@@ -158,7 +159,7 @@ func rewriteWithVersion(t *testing.T, dir, name, v string) string {
 		if man.Shards[i].File == name {
 			fi, _ := os.Stat(p)
 			man.Shards[i].Bytes = fi.Size()
-			man.Shards[i].SHA256, _ = fileSHA256(p)
+			man.Shards[i].SHA256, _ = filehash.SHA256(p)
 		}
 	}
 	if err := man.write(filepath.Join(dir, "manifest.json")); err != nil {

@@ -2,10 +2,7 @@ package store
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +11,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/deitkd/deitkd/internal/filehash"
 	"github.com/deitkd/deitkd/schema"
 )
 
@@ -62,7 +60,7 @@ func Verify(ctx context.Context, path string) (*VerifyReport, error) {
 			add(p, err)
 			continue
 		}
-		sum, err := fileSHA256(p)
+		sum, err := filehash.SHA256(p)
 		if err != nil {
 			add(p, fmt.Errorf("shard %s: %w", p, err))
 			continue
@@ -220,17 +218,4 @@ func (v *verifier) shard(ctx context.Context, r *Reader, i int) error {
 		return fail("image indices %d..%d, manifest says %d..%d", first, last, s.FirstImageIndex, s.LastImageIndex)
 	}
 	return nil
-}
-
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -1,18 +1,16 @@
 package teacher
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
 
 	ort "github.com/yalue/onnxruntime_go"
+
+	"github.com/deitkd/deitkd/internal/filehash"
 )
 
 var (
@@ -113,7 +111,7 @@ func Open(modelPath string, opts Options) (*Model, error) {
 
 // openModel is Open once the library is held.
 func openModel(modelPath string, lib Library, opts Options) (*Model, error) {
-	sum, err := fileSHA256(modelPath)
+	sum, err := filehash.SHA256(modelPath)
 	if err != nil {
 		return nil, fmt.Errorf("teacher: model: %w", err) // err names the file
 	}
@@ -504,17 +502,4 @@ func (m *Model) Close() error {
 		return fmt.Errorf("teacher: close %s: %w", m.info.Path, err)
 	}
 	return nil
-}
-
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }

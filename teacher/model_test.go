@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/deitkd/deitkd/internal/filehash"
 )
 
 // models is where scripts/make_test_models.py writes the test teachers.
@@ -152,7 +154,7 @@ func TestOpenSHA256(t *testing.T) {
 	// The digest is of the file's bytes, as `sha256sum` prints it; two different files differ.
 	a := open(t, "tiny_regnet.onnx", Options{}).Info().SHA256
 	b := open(t, "tiny_regnet_fixed4.onnx", Options{}).Info().SHA256
-	want, err := fileSHA256(modelPath("tiny_regnet.onnx"))
+	want, err := filehash.SHA256(modelPath("tiny_regnet.onnx"))
 	if err != nil {
 		t.Fatal(err)
 	}
