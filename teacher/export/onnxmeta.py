@@ -165,11 +165,49 @@ def run(model, x):
             y = _maxpool(ins[0], at)
         elif op == "Identity":
             y = ins[0]
+        # The operators of a transformer (torchvision's ViT): layer norm, attention, GELU.
+        elif op == "Sub":
+            y = ins[0] - ins[1]
+        elif op == "Div":
+            y = ins[0] / ins[1]
+        elif op == "Pow":
+            y = np.power(ins[0], ins[1])
+        elif op == "Sqrt":
+            y = np.sqrt(ins[0])
+        elif op == "Erf":
+            y = _erf(ins[0])
+        elif op == "Softmax":
+            e = np.exp(ins[0] - ins[0].max(axis=at.get("axis", -1), keepdims=True))
+            y = e / e.sum(axis=at.get("axis", -1), keepdims=True)
+        elif op == "Transpose":
+            y = np.transpose(ins[0], at.get("perm"))
+        elif op == "Cast":
+            y = ins[0].astype(onnx.mapping.TENSOR_TYPE_TO_NP_TYPE[at["to"]])
+        elif op == "ConstantOfShape":
+            v = numpy_helper.to_array(at["value"]) if "value" in at else np.zeros(1, np.float32)
+            y = np.full(tuple(int(d) for d in ins[0]), v.reshape(-1)[0], dtype=v.dtype)
+        elif op == "Equal":
+            y = ins[0] == ins[1]
+        elif op == "Where":
+            y = np.where(ins[0], ins[1], ins[2])
+        elif op == "Expand":
+            y = ins[0] * np.ones(tuple(int(d) for d in ins[1]), dtype=ins[0].dtype)
         else:
             raise NotImplementedError(f"numpy check: ONNX op {op} not handled")
         env[node.output[0]] = np.asarray(y).astype(ins[0].dtype if op != "Shape" else np.int64) \
-            if op not in ("Shape", "Gather", "Concat", "Unsqueeze", "Constant") else np.asarray(y)
+            if op not in ("Shape", "Gather", "Concat", "Unsqueeze", "Constant", "Cast", "ConstantOfShape",
+                          "Equal", "Where", "Expand") else np.asarray(y)
     return env[model.graph.output[0].name]
+
+
+def _erf(x):
+    """erf elementwise (float64 inside): scipy's when installed, else the math module's."""
+    try:
+        from scipy.special import erf
+        return erf(x.astype(np.float64)).astype(x.dtype)
+    except ImportError:
+        import math
+        return np.vectorize(math.erf, otypes=[np.float64])(x).astype(x.dtype)
 
 
 def _slice(ins):

@@ -32,6 +32,7 @@ import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torchvision.models.regnet import BlockParams, RegNet  # noqa: E402
+from torchvision.models.vision_transformer import VisionTransformer  # noqa: E402
 from torchvision.ops.misc import Conv2dNormActivation  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -69,6 +70,28 @@ def build_model():
     return RegNet(params, num_classes=10, stem_width=STEM_WIDTH, stem_type=GrayStem)
 
 
+def build_vit(patch, dim, depth, heads):
+    """torchvision's VisionTransformer (class token, pre-norm blocks, GELU MLP of 4·dim) for
+    28x28 grayscale: the patch embedding takes one channel."""
+    model = VisionTransformer(image_size=28, patch_size=patch, num_layers=depth, num_heads=heads,
+                              hidden_dim=dim, mlp_dim=4 * dim, num_classes=10)
+    model.conv_proj = nn.Conv2d(1, dim, kernel_size=patch, stride=patch)
+    nn.init.trunc_normal_(model.conv_proj.weight, std=math.sqrt(1.0 / (patch * patch)))
+    nn.init.zeros_(model.conv_proj.bias)
+    return model
+
+
+def attention_macs(model):
+    """Multiply-accumulates of a ViT's attention for one image that the module hooks of
+    count_flops do not see: nn.MultiheadAttention calls its Q/K/V and output projections
+    (4·T·D²) and the products QK^T and AV (2·T²·D) functionally."""
+    if not isinstance(model, VisionTransformer):
+        return 0
+    tokens = (28 // model.patch_size) ** 2 + 1
+    d = model.hidden_dim
+    return len(model.encoder.layers) * (4 * tokens * d * d + 2 * tokens * tokens * d)
+
+
 class FlipTTA(nn.Module):
     """Mean of the logits for the image and its horizontal mirror (test-time augmentation)."""
 
@@ -88,8 +111,8 @@ def count_flops(model, shape=(1, 1, 28, 28)):
         k = m.kernel_size[0] * m.kernel_size[1] * (m.in_channels // m.groups)
         macs[0] += out.numel() // out.shape[0] * k
 
-    def lin_hook(m, inp, out):
-        macs[0] += m.in_features * m.out_features
+    def lin_hook(m, inp, out):  # once per token when applied to a sequence
+        macs[0] += m.in_features * m.out_features * (out.numel() // out.shape[0] // m.out_features)
 
     hooks = []
     for m in model.modules():
@@ -161,13 +184,20 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist",
                     help="folder with {train,t10k}-{images-idx3,labels-idx1}-ubyte.gz")
+    ap.add_argument("--arch", default="regnet", choices=["regnet", "vit"],
+                    help="regnet: the demo teacher; vit: a small ViT teacher (AdamW)")
+    ap.add_argument("--vit-patch", type=int, default=4)
+    ap.add_argument("--vit-dim", type=int, default=96)
+    ap.add_argument("--vit-depth", type=int, default=6)
+    ap.add_argument("--vit-heads", type=int, default=3)
     ap.add_argument("--epochs", type=int, default=11)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--out", default="testdata/teacher/regnety_fmnist.onnx")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch", type=int, default=128)
-    ap.add_argument("--lr", type=float, default=0.1, help="peak SGD learning rate (OneCycle)")
-    ap.add_argument("--wd", type=float, default=5e-4)
+    ap.add_argument("--lr", type=float, default=0.0,
+                    help="peak learning rate (OneCycle); 0: 0.1 (regnet, SGD) or 2e-3 (vit, AdamW)")
+    ap.add_argument("--wd", type=float, default=0.0, help="0: 5e-4 (regnet) or 0.05 (vit)")
     ap.add_argument("--pad", type=int, default=2, help="random-crop padding in pixels")
     ap.add_argument("--smoothing", type=float, default=0.1)
     ap.add_argument("--max-steps", type=int, default=0,
@@ -180,6 +210,10 @@ def main():
                     help="export (and measure) the mean of the logits of the image and its mirror")
     args = ap.parse_args()
 
+    if args.lr == 0.0:
+        args.lr = 0.1 if args.arch == "regnet" else 2e-3
+    if args.wd == 0.0:
+        args.wd = 5e-4 if args.arch == "regnet" else 0.05
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)
@@ -198,19 +232,26 @@ def main():
     xte = ((xte_u8.float() / 255.0 - mean_r) / std_r).unsqueeze(1)
     pad_value = (0.0 - mean_r) / std_r  # black background after normalisation
 
-    model = build_model()
-    # channels_last runs the grouped convolutions through oneDNN's faster path on CPU.
-    model = model.to(memory_format=torch.channels_last)
+    if args.arch == "vit":
+        model = build_vit(args.vit_patch, args.vit_dim, args.vit_depth, args.vit_heads)
+    else:
+        model = build_model()
+        # channels_last runs the grouped convolutions through oneDNN's faster path on CPU.
+        model = model.to(memory_format=torch.channels_last)
     n_params = sum(p.numel() for p in model.parameters())
-    macs = count_flops(model)
+    macs = count_flops(model) + attention_macs(model)
     print(f"params {n_params} MACs/image {macs}", flush=True)
 
     decay, no_decay = [], []
     for name, p in model.named_parameters():
-        (no_decay if p.ndim <= 1 else decay).append(p)
-    opt = torch.optim.SGD([{"params": decay, "weight_decay": args.wd},
-                           {"params": no_decay, "weight_decay": 0.0}],
-                          lr=args.lr, momentum=0.9, nesterov=True)
+        # No decay on biases, norms, the class token or the position embedding (as timm).
+        (no_decay if p.ndim <= 1 or name.endswith(("class_token", "pos_embedding")) else decay).append(p)
+    groups = [{"params": decay, "weight_decay": args.wd},
+              {"params": no_decay, "weight_decay": 0.0}]
+    if args.arch == "vit":
+        opt = torch.optim.AdamW(groups, lr=args.lr)
+    else:
+        opt = torch.optim.SGD(groups, lr=args.lr, momentum=0.9, nesterov=True)
     steps_per_epoch = math.ceil(xtr.shape[0] / args.batch)
     total = steps_per_epoch * args.epochs
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=total,
@@ -278,7 +319,7 @@ def main():
         "params": n_params, "macs": macs, "flops": 2 * macs,
         "top1_correct": c1, "top5_correct": c5, "top1": c1 / 10000, "top5": c5 / 10000,
         "train_seconds": round(train_s, 1), "epochs": args.epochs, "seed": args.seed,
-        "batch": args.batch, "lr": args.lr, "wd": args.wd, "pad": args.pad,
+        "arch": args.arch, "batch": args.batch, "lr": args.lr, "wd": args.wd, "pad": args.pad,
         "smoothing": args.smoothing, "flip_tta": args.flip_tta, "threads": args.threads, "mean": mean, "std": std,
         "mean_used": mean_r, "std_used": std_r, "onnx_bytes": size, "sha256": digest,
         "torch": torch.__version__, "machine": platform.machine(), "cpu": _cpu_name(),
