@@ -7,7 +7,7 @@ DEMO_LIMIT    ?= 20000
 export GOFLAGS ?= -mod=mod
 
 .PHONY: setup test demo build vet fmt bench bench-store bench-precompute bench-teacher bench-dataset \
-	bench-train bench-feed fuzz testdata-images testdata-models
+	bench-train bench-feed fuzz testdata-images testdata-models reproduce reproduce-quick
 
 setup:
 	@bash scripts/setup.sh
@@ -23,6 +23,17 @@ test: setup
 # labels, train a short student run and export it (scripts/demo.sh says what each step does).
 demo: setup
 	@OUT=$(OUT)/demo FASHION_MNIST=$(FASHION_MNIST) DEMO_EPOCHS=$(DEMO_EPOCHS) DEMO_LIMIT=$(DEMO_LIMIT) bash scripts/demo.sh
+
+# DeiT's findings at small scale: every experiment of docs/results.md (about 1.5 hours on 2 cores;
+# an interrupted run continues where it stopped), then the report and its plots. The quick variant
+# runs every cell at a tenth of the work in under 15 minutes, into out/reproduce-quick/results.md.
+reproduce: setup
+	$(GO) build -o bin/ ./cmd/...
+	bin/reproduce --data $(FASHION_MNIST)
+
+reproduce-quick: setup
+	$(GO) build -o bin/ ./cmd/...
+	bin/reproduce --quick --data $(FASHION_MNIST)
 
 # Speed is measured here, never in tests. Each benchmark reports its own reference measured in
 # the same run (bare ONNX Runtime, PyTorch, ...) and the ratio.
