@@ -26,7 +26,7 @@ demo: setup
 
 # DeiT's findings at small scale: every experiment of docs/results.md (about 1.5 hours on 2 cores;
 # an interrupted run continues where it stopped), then the report and its plots. The quick variant
-# runs every cell at a tenth of the work in under 15 minutes, into out/reproduce-quick/results.md.
+# runs every cell on 2,000 images for 2 epochs in under 15 minutes, into out/reproduce-quick/results.md.
 reproduce: setup
 	$(GO) build -o bin/ ./cmd/...
 	bin/reproduce --data $(FASHION_MNIST)

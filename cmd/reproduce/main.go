@@ -1,6 +1,6 @@
 // Command reproduce checks DeiT's distillation findings at small scale on Fashion-MNIST and
 // writes the report: `make reproduce` (docs/results.md and docs/results/*.png) and
-// `make reproduce-quick` (the same cells at a tenth of the work, into OUT/results.md).
+// `make reproduce-quick` (the same cells on 2,000 images for 2 epochs, into OUT/results.md).
 //
 //	reproduce [--quick] [--out DIR] [--report FILE] [--plots DIR] [--jobs N] ...
 //
@@ -40,7 +40,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("reproduce", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
-		quick      = fs.Bool("quick", false, "the reduced reproduction: every cell at about a tenth of the work (under 15 minutes on 2 cores)")
+		quick      = fs.Bool("quick", false, "the reduced reproduction: every cell on 2,000 images for 2 epochs (under 15 minutes on 2 cores)")
 		data       = fs.String("data", "/usr/share/datasets/fashion-mnist", "folder with Fashion-MNIST's four IDX files")
 		out        = fs.String("out", "", "jobs' folder (default out/reproduce, or out/reproduce-quick with --quick)")
 		report     = fs.String("report", "", "report file (default docs/results.md, or OUT/results.md with --quick)")
@@ -49,7 +49,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		cnn        = fs.String("cnn", "testdata/teacher/regnety_fmnist.onnx", "the CNN teacher")
 		cnn1       = fs.String("cnn1", "testdata/teacher/regnety_fmnist_1ep.onnx", "the CNN teacher of about the transformer's accuracy")
 		vit        = fs.String("vit", "testdata/teacher/vit_fmnist.onnx", "the transformer teacher")
-		limit      = fs.Int("limit", 0, "training images (0: the scale's, 20000 or 3000 with --quick)")
+		limit      = fs.Int("limit", 0, "training images (0: the scale's, 20000 or 2000 with --quick)")
 		epochs     = fs.Int("epochs", 0, "student epochs (0: the scale's, 3 or 2 with --quick)")
 		seeds      = fs.String("seeds", "", "student seeds, comma-separated (default 0,1)")
 		views      = fs.String("views", "", "stored views per image of the consistent-teaching stores, comma-separated (default 8,32)")
