@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 )
 
 // repoRoot is the module root, two levels up from this package's folder.
@@ -286,5 +287,31 @@ func TestFailedJobNamesItsLog(t *testing.T) {
 	}
 	if ReadRecord(p.Settings, "stores/bad", p.CommandLine(p.Stores[1].Job)) != nil {
 		t.Error("the failed job was recorded")
+	}
+}
+
+// TestTimeLeft: unfinished jobs are costed at the speed their kind has shown, student runs
+// shared among the jobs side by side, stores one at a time.
+func TestTimeLeft(t *testing.T) {
+	todo := []Job{
+		{ID: "s1", Kind: "store", Cost: 100}, {ID: "s2", Kind: "store", Cost: 300},
+		{ID: "r1", Kind: "train", Cost: 1000}, {ID: "r2", Kind: "train", Cost: 1000}, {ID: "r3", Kind: "train", Cost: 1000},
+	}
+	pr := newProgress(&bytes.Buffer{}, todo, 2)
+	pr.end(todo[0], 2*time.Second, nil) // stores: 50 units/s
+	pr.end(todo[2], 4*time.Second, nil) // runs: 250 units/s each
+	// s2: 300/50 = 6 s alone; r2, r3: 4 s each, two at a time: 4 s.
+	if got := pr.eta(); got != 10*time.Second {
+		t.Errorf("eta %v, want 10s", got)
+	}
+	pr.running["r2"] = time.Now().Add(-3 * time.Second) // r2 has 1 s to go
+	if got := pr.eta().Round(100 * time.Millisecond); got != 8500*time.Millisecond {
+		t.Errorf("eta with r2 running 3s: %v, want 8.5s", got)
+	}
+	var log bytes.Buffer
+	pr.w = &log
+	pr.end(todo[1], 6*time.Second, nil)
+	if !strings.Contains(log.String(), "[3/5] s2 done in 6s") {
+		t.Errorf("progress line: %q", log.String())
 	}
 }

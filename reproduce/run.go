@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -74,19 +75,16 @@ func (p *Plan) Run(ctx context.Context, w io.Writer) error {
 	s := p.Settings
 	jobs := p.Jobs()
 	var todo []Job
-	var total, left float64
 	for _, j := range jobs {
-		total += j.Cost
 		if ReadRecord(s, j.ID, p.CommandLine(j)) == nil {
 			todo = append(todo, j)
-			left += j.Cost
 		}
 	}
 	fmt.Fprintf(w, "reproduce: %d jobs, %d done before, %d to run; results under %s\n", len(jobs), len(jobs)-len(todo), len(todo), s.Out)
 	if len(todo) == 0 {
 		return nil
 	}
-	pr := &progress{w: w, start: time.Now(), left: left, total: len(todo), running: map[string]time.Time{}}
+	pr := newProgress(w, todo, s.Jobs)
 	stop := pr.heartbeat(time.Minute)
 	defer stop()
 
@@ -210,29 +208,55 @@ func (p *Plan) runJob(ctx context.Context, j Job, pr *progress) error {
 	return atomicfile.WriteFile(recordPath(s, j.ID), append(b, '\n'))
 }
 
-// progress prints a line per finished job and a heartbeat, with the estimated time left from
-// the work done so far (job costs in training-image equivalents per second of wall time).
+// progress prints a line per finished job and a heartbeat, with the estimated time left: each
+// job kind's speed (cost units per second of a job's wall time) is measured on the jobs of that
+// kind finished so far, the jobs not yet finished are costed at it, and the student runs and
+// analyses are divided among the jobs that run side by side.
 type progress struct {
-	w       io.Writer
-	start   time.Time
-	mu      sync.Mutex
-	left    float64 // cost not yet done
-	doneC   float64 // cost done in this Run
-	done    int
-	total   int
-	running map[string]time.Time
+	w        io.Writer
+	start    time.Time
+	parallel int
+	mu       sync.Mutex
+	pending  map[string]Job // not finished yet, running included
+	running  map[string]time.Time
+	cost     map[string]float64 // finished cost by kind
+	wall     map[string]float64 // finished wall seconds by kind
+	done     int
+	total    int
 }
 
-// defaultRate is the assumed speed before the first job finishes: fm-tiny training images
-// per second on 2 cores.
-const defaultRate = 250.0
-
-func (pr *progress) eta() time.Duration {
-	rate := defaultRate
-	if el := time.Since(pr.start).Seconds(); pr.doneC > 0 && el > 0 {
-		rate = pr.doneC / el
+func newProgress(w io.Writer, todo []Job, parallel int) *progress {
+	pr := &progress{w: w, start: time.Now(), parallel: parallel, pending: map[string]Job{}, running: map[string]time.Time{},
+		cost: map[string]float64{}, wall: map[string]float64{}, total: len(todo)}
+	for _, j := range todo {
+		pr.pending[j.ID] = j
 	}
-	return time.Duration(pr.left / rate * float64(time.Second))
+	return pr
+}
+
+// defaultSpeed is a job kind's assumed speed in cost units per second before one has finished:
+// 2 cores, fm-tiny, two student runs side by side.
+var defaultSpeed = map[string]float64{"store": 250, "train": 150, "analyze": 150}
+
+// eta is the estimated time left, as of now.
+func (pr *progress) eta() time.Duration {
+	var serial, shared float64
+	for id, j := range pr.pending {
+		speed := defaultSpeed[j.Kind]
+		if pr.wall[j.Kind] > 0 {
+			speed = pr.cost[j.Kind] / pr.wall[j.Kind]
+		}
+		secs := j.Cost / speed
+		if t0, ok := pr.running[id]; ok {
+			secs = math.Max(0, secs-time.Since(t0).Seconds())
+		}
+		if j.Kind == "store" {
+			serial += secs
+		} else {
+			shared += secs
+		}
+	}
+	return time.Duration((serial + shared/float64(max(1, pr.parallel))) * float64(time.Second))
 }
 
 func (pr *progress) begin(j Job) {
@@ -251,8 +275,9 @@ func (pr *progress) end(j Job, wall time.Duration, err error) {
 		return
 	}
 	pr.done++
-	pr.left -= j.Cost
-	pr.doneC += j.Cost
+	delete(pr.pending, j.ID)
+	pr.cost[j.Kind] += j.Cost
+	pr.wall[j.Kind] += wall.Seconds()
 	fmt.Fprintf(pr.w, "reproduce: [%d/%d] %s done in %s · elapsed %s · about %s left\n", pr.done, pr.total, j.ID,
 		fmtDuration(wall), fmtDuration(time.Since(pr.start)), fmtDuration(pr.eta()))
 }
