@@ -122,7 +122,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			status = 1
 		}
 	}
-	if err := writeReport(context.WithoutCancel(ctx), plan, *report, *plots, "reproduce "+strings.Join(args, " ")); err != nil {
+	if err := writeReport(context.WithoutCancel(ctx), plan, *report, *plots, filepath.Join(*bin, "reproduce")+" "+strings.Join(args, " ")); err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
