@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/deitkd/deitkd/traindata/loop"
 )
 
 // repoRoot is the module root, two levels up from this package's folder.
@@ -230,14 +232,30 @@ func TestStatAndCompare(t *testing.T) {
 	if NewStat(nil).Percent() != "—" || NewStat([]float64{0.5}).Percent() != "50.00" {
 		t.Error("empty or single stat")
 	}
-	b := NewStat([]float64{0.70, 0.71})
-	if got := compare(a, b); !strings.Contains(got, "+10.50 points**, every seed better") {
+}
+
+func TestPairedBySeed(t *testing.T) {
+	r := &Results{Runs: map[string]*RunResult{}}
+	run := func(id string, fused float64) Job {
+		r.Runs[id] = &RunResult{Final: loop.EvalRecord{Top1Fused: fused}}
+		return Job{ID: id}
+	}
+	a := []Job{run("a0", 0.80), run("a1", 0.70)}
+	b := []Job{run("b0", 0.79), run("b1", 0.68)} // worse per seed although b0 beats a1
+	if got := r.paired(a, b, TopFused, TopFused); got != "**+1.50 points**, better with every seed (seed by seed +1.00, +2.00)" {
 		t.Error(got)
 	}
-	if got := compare(b, a); !strings.Contains(got, "every seed worse") {
+	if got := r.paired(b, a, TopFused, TopFused); !strings.Contains(got, "worse with every seed") {
 		t.Error(got)
 	}
-	if got := compare(a, NewStat([]float64{0.81, 0.815})); !strings.Contains(got, "no clear difference") {
+	c := []Job{run("c0", 0.81), run("c1", 0.69)}
+	if got := r.paired(c, a, TopFused, TopFused); !strings.Contains(got, "the seeds disagree (seed by seed +1.00, -1.00): no clear difference") {
+		t.Error(got)
+	}
+	if got := r.paired([]Job{{ID: "missing"}}, a, TopFused, TopFused); got != "no result yet" {
+		t.Error(got)
+	}
+	if got := r.paired(a[:1], b[:1], TopFused, TopFused); got != "+1.00 points (one seed)" {
 		t.Error(got)
 	}
 }
