@@ -89,8 +89,14 @@ func (p *Plan) Report(w io.Writer, r *Results, h Header) {
 		r.cells(p, SoftPaper, "none"), r.cells(p, SoftCode, "none"))
 	pr("- Heads of the hard student, fused against the better of its two heads: %s. The paper: fused (83.4) above both heads (83.0, 83.1).\n",
 		r.paired(p.Cell("hard").Runs, p.Cell("hard").Runs, TopFused, func(rr *RunResult) float64 { return math.Max(rr.Final.Top1Cls, rr.Final.Top1Dist) }))
-	if hard.N > 0 && none.N > 0 && hard.Mean <= none.Mean {
-		pr("- **Differs from the paper.** A likely reason is the scale: the paper's gain from the teacher comes from a student that is "+
+	if r.sign(p, SoftPaper, "none") > 0 || r.sign(p, SoftCode, "none") > 0 {
+		pr("- **Differs from the paper:** soft distillation beats no distillation here. The teacher (%s) is far more accurate than these "+
+			"underfit students, and its soft targets carry how similar the classes look (shirt, T-shirt, pullover, coat), which speeds up early "+
+			"learning (Hinton et al.'s dark knowledge). In the paper the student is trained to convergence and the teacher is barely better than it "+
+			"(RegNetY-16GF 82.9%% against DeiT-B 81.8%%), so soft targets add little.\n", pct(r.testTop1(p, "cnn")))
+	}
+	if hard.N > 0 && none.N > 0 && r.sign(p, "hard", "none") <= 0 {
+		pr("- **Not reproduced:** hard distillation is not better than none with every seed. A likely reason is the scale: the paper's gain from the teacher comes from a student that is "+
 			"trained for 300 epochs and would otherwise overfit ImageNet's labels, with a teacher that is better than it on the same crops. "+
 			"Here the student is underfit after %d epochs, and the teacher's hard labels are wrong on about %.0f%% of the test images, and on more of the training crops "+
 			"(see the stores' top-1 on their views), so replacing half the label signal by the teacher's cannot pay off yet.\n",
@@ -115,9 +121,17 @@ func (p *Plan) Report(w io.Writer, r *Results, h Header) {
 	pr("- Similar accuracy (%s CNN, %s ViT): student of the CNN against student of the ViT (fused): %s.\n",
 		pct(r.testTop1(p, "cnn1")), pct(r.testTop1(p, "vit")), r.cells(p, "cnn1-hard", "vit-hard"))
 	pr("- The better CNN (%s) against the ViT: %s.\n", pct(r.testTop1(p, "cnn")), r.cells(p, "hard", "vit-hard"))
-	if cnn1S.N > 0 && vitS.N > 0 && cnn1S.Mean <= vitS.Mean {
-		pr("- **Differs from the paper** at matched accuracy. The paper's effect is under a point on ImageNet after 300 epochs, "+
-			"where the student has time to absorb the teacher's biases; in %d epochs it has not.\n", s.Epochs)
+	switch r.sign(p, "cnn1-hard", "vit-hard") {
+	case 1:
+		pr("- **Agrees with the paper:** at similar teacher accuracy the CNN's student is the better one, with every seed.\n")
+	case -1:
+		pr("- **Differs from the paper:** at similar teacher accuracy the ViT's student is the better one, with every seed. "+
+			"The paper's effect is under a point on ImageNet after 300 epochs, where the student has time to absorb the teacher's biases; "+
+			"in %d epochs it has not, and the ViT teacher's errors may simply be easier for a ViT student to imitate.\n", s.Epochs)
+	default:
+		if cnn1S.N > 0 && vitS.N > 0 {
+			pr("- **Not shown at this scale:** the seeds disagree. The paper's effect is under a point after 300 epochs of ImageNet.\n")
+		}
 	}
 	pr("\n")
 
@@ -265,6 +279,32 @@ func (r *Results) meanCos(p *Plan, key string) []float64 {
 		sum[i] /= float64(n)
 	}
 	return sum
+}
+
+// sign is +1 when cell a's fused top-1 beats b's with every seed (two or more), -1 when it is
+// worse with every seed, else 0.
+func (r *Results) sign(p *Plan, a, b string) int {
+	ra, rb := p.Cell(a).Runs, p.Cell(b).Runs
+	pos, neg, n := 0, 0, 0
+	for i := range min(len(ra), len(rb)) {
+		x, y := r.Runs[ra[i].ID], r.Runs[rb[i].ID]
+		if x == nil || y == nil {
+			continue
+		}
+		n++
+		if x.Final.Top1Fused > y.Final.Top1Fused {
+			pos++
+		} else if x.Final.Top1Fused < y.Final.Top1Fused {
+			neg++
+		}
+	}
+	switch {
+	case n > 1 && pos == n:
+		return 1
+	case n > 1 && neg == n:
+		return -1
+	}
+	return 0
 }
 
 // cells compares the fused top-1 of two cells, paired by seed.
