@@ -121,6 +121,13 @@ func (p *Plan) Report(w io.Writer, r *Results, h Header) {
 	pr("- Similar accuracy (%s CNN, %s ViT): student of the CNN against student of the ViT (fused): %s.\n",
 		pct(r.testTop1(p, "cnn1")), pct(r.testTop1(p, "vit")), r.cells(p, "cnn1-hard", "vit-hard"))
 	pr("- The better CNN (%s) against the ViT: %s.\n", pct(r.testTop1(p, "cnn")), r.cells(p, "hard", "vit-hard"))
+	pr("- The better CNN (%s) against the same CNN after one epoch (%s): %s.\n", pct(r.testTop1(p, "cnn")), pct(r.testTop1(p, "cnn1")),
+		r.cells(p, "hard", "cnn1-hard"))
+	if r.sign(p, "hard", "vit-hard") < 0 || r.sign(p, "hard", "cnn1-hard") < 0 {
+		pr("- The most accurate teacher does not give the best student here. Cho and Hariharan (\"On the efficacy of knowledge distillation\", 2019) " +
+			"report the same: more accurate teachers are not necessarily better teachers for a small or underfit student, and an early-stopped teacher often teaches better. " +
+			"A plausible reading, not tested here: a weaker teacher's argmax follows the easy patterns a student learns first, while the 93%% teacher's decisions on hard images are ones this student cannot yet imitate.\n")
+	}
 	switch r.sign(p, "cnn1-hard", "vit-hard") {
 	case 1:
 		pr("- **Agrees with the paper:** at similar teacher accuracy the CNN's student is the better one, with every seed.\n")
