@@ -211,10 +211,16 @@ func NewPlan(s Settings) (*Plan, error) {
 	// 2. Teacher type: the ViT against the RegNet, and against the RegNet of matching accuracy.
 	addCell("vit-hard", "hard", 0, 0, "vit", 1)
 	addCell("cnn1-hard", "hard", 0, 0, "cnn1", 1)
-	// 4. Consistent teaching: the student sees exactly the crops the teacher labelled.
+	// 4. Consistent teaching: the student sees exactly the crops the teacher labelled. The
+	// labels-only runs on the same stored views are the control: they change the crops the
+	// student sees in the same way (the stored views include the centre view, and an epoch
+	// draws from a fixed set) without any teacher.
 	for _, v := range s.Views {
 		addCell(fmt.Sprintf("hard-v%d", v), "hard", 0, 0, "cnn", v)
 		addCell(fmt.Sprintf("%s-v%d", SoftCode, v), "soft", 1, 0.5, "cnn", v)
+	}
+	for _, v := range s.Views {
+		addCell(fmt.Sprintf("none-v%d", v), "none", 0, 0, "cnn", v)
 	}
 	// 3. Token similarity: the distillation-token student (hard) and the control, whose two
 	// tokens are both trained on the labels (none): two class tokens.

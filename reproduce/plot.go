@@ -103,7 +103,7 @@ func (p *Plan) plotViews(r *Results) (*plot.Plot, error) {
 	pl.X.Tick.Marker = plot.ConstantTicks(p.viewTicks())
 	pl.Legend.Top = true
 	i := 0
-	for _, mode := range []struct{ key, name string }{{"hard", "hard"}, {SoftCode, "soft τ=1, α=0.5"}} {
+	for _, mode := range []struct{ key, name string }{{"hard", "hard"}, {SoftCode, "soft τ=1, α=0.5"}, {"none", "none (control)"}} {
 		var e errXYs
 		keys := []string{mode.key}
 		vs := []int{1}
@@ -117,7 +117,7 @@ func (p *Plan) plotViews(r *Results) (*plot.Plot, error) {
 				continue
 			}
 			// Shift the two modes apart a little so that their bars do not overlap.
-			x := float64(vs[k]) * math.Pow(1.06, float64(2*i-1))
+			x := float64(vs[k]) * math.Pow(1.06, float64(i-1))
 			e.XYs = append(e.XYs, plotter.XY{X: x, Y: 100 * st.Mean})
 			e.lo = append(e.lo, 100*(st.Mean-st.Min))
 			e.hi = append(e.hi, 100*(st.Max-st.Mean))

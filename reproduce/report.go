@@ -184,10 +184,13 @@ func (p *Plan) Report(w io.Writer, r *Results, h Header) {
 	pr("V=1: one stored label per image (the centre view) and random crops drawn at train time: the student often sees a crop the teacher never labelled. "+
 		"V=8, V=32: precompute stores that many views per image (view 0 the centre, the others RandomResizedCrop with area %s and flips, each a pure function of seed, image and view); "+
 		"each epoch the trainer draws one stored view per image and rebuilds exactly its pixels, so teacher and student see the same crop (Beyer et al.). "+
-		"Same crops distribution, epochs and seeds.\n\n", s.Scale)
+		"Same crop distribution for the random views, same epochs and seeds. Replaying stored views also changes what the student sees apart from the teacher: "+
+		"view 0, the whole image, is one view in V, and an epoch draws from a fixed set of crops instead of fresh ones. "+
+		"The runs without distillation on the same stores (`none`) are the control for that: the part of a gain that is the teacher's consistency is "+
+		"the distilled runs' gain minus the control's, seed by seed.\n\n", s.Scale)
 	pr("![fused test top-1 against stored views per image](%s)\n\n", filepath.Join(h.Plots, "views.png"))
 	pr("| distillation | views per image | class head | distillation head | fused | command |\n|---|---|---|---|---|---|\n")
-	for _, mode := range []struct{ name, v1 string }{{"hard", "hard"}, {"soft τ=1, α=0.5", SoftCode}} {
+	for _, mode := range []struct{ name, v1 string }{{"hard", "hard"}, {"soft τ=1, α=0.5", SoftCode}, {"none (control: labels only)", "none"}} {
 		keys := []string{mode.v1}
 		for _, v := range s.Views {
 			keys = append(keys, fmt.Sprintf("%s-v%d", mode.v1, v))
@@ -200,9 +203,13 @@ func (p *Plan) Report(w io.Writer, r *Results, h Header) {
 	}
 	pr("\n")
 	pr("Differences paired by seed, fused head:\n\n")
-	for _, mode := range []string{"hard", SoftCode} {
-		for _, v := range s.Views {
-			pr("- %s, V=%d against V=1: %s.\n", mode, v, r.cells(p, fmt.Sprintf("%s-v%d", mode, v), mode))
+	for _, v := range s.Views {
+		control := fmt.Sprintf("none-v%d", v)
+		pr("- V=%d against V=1 without a teacher (control): %s.\n", v, r.cells(p, control, "none"))
+		for _, mode := range []string{"hard", SoftCode} {
+			key := fmt.Sprintf("%s-v%d", mode, v)
+			pr("- %s, V=%d against V=1: %s; less the control's gain (the teacher's consistency): %s.\n", mode, v, r.cells(p, key, mode),
+				r.didCells(p, key, mode, control, "none"))
 		}
 	}
 	pr("\nBeyer et al. find consistent teaching clearly better, but over hundreds to thousands of epochs. Here each epoch draws one of an image's V stored views, so in %d epochs a run sees", s.Epochs)
@@ -314,6 +321,19 @@ func (r *Results) sign(p *Plan, a, b string) int {
 	return 0
 }
 
+// didCells is the difference in differences of fused top-1, seed by seed: (a − b) − (c − d).
+func (r *Results) didCells(p *Plan, a, b, c, d string) string {
+	ra, rb, rc, rd := p.Cell(a).Runs, p.Cell(b).Runs, p.Cell(c).Runs, p.Cell(d).Runs
+	var ds []float64
+	for i := range min(len(ra), len(rb), len(rc), len(rd)) {
+		ja, jb, jc, jd := r.Runs[ra[i].ID], r.Runs[rb[i].ID], r.Runs[rc[i].ID], r.Runs[rd[i].ID]
+		if ja != nil && jb != nil && jc != nil && jd != nil {
+			ds = append(ds, 100*((ja.Final.Top1Fused-jb.Final.Top1Fused)-(jc.Final.Top1Fused-jd.Final.Top1Fused)))
+		}
+	}
+	return describe(ds)
+}
+
 // cells compares the fused top-1 of two cells, paired by seed.
 func (r *Results) cells(p *Plan, a, b string) string {
 	return r.paired(p.Cell(a).Runs, p.Cell(b).Runs, TopFused, TopFused)
@@ -323,18 +343,23 @@ func (r *Results) cells(p *Plan, a, b string) string {
 // share a seed): the mean difference in points, each seed's, and whether they agree.
 func (r *Results) paired(a, b []Job, fa, fb func(*RunResult) float64) string {
 	var ds []float64
-	var each []string
 	for i := range min(len(a), len(b)) {
-		ra, rb := r.Runs[a[i].ID], r.Runs[b[i].ID]
-		if ra == nil || rb == nil {
-			continue
+		if ra, rb := r.Runs[a[i].ID], r.Runs[b[i].ID]; ra != nil && rb != nil {
+			ds = append(ds, 100*(fa(ra)-fb(rb)))
 		}
-		d := 100 * (fa(ra) - fb(rb))
-		ds = append(ds, d)
-		each = append(each, fmt.Sprintf("%+.2f", d))
 	}
+	return describe(ds)
+}
+
+// describe says what per-seed differences (in points) show: their mean, each, and whether
+// they agree in sign.
+func describe(ds []float64) string {
 	if len(ds) == 0 {
 		return "no result yet"
+	}
+	each := make([]string, len(ds))
+	for i, d := range ds {
+		each[i] = fmt.Sprintf("%+.2f", d)
 	}
 	st := NewStat(ds)
 	detail := "seed by seed " + strings.Join(each, ", ")

@@ -3,6 +3,7 @@ package reproduce
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"image/png"
 	"math"
 	"os"
@@ -94,8 +95,8 @@ func TestReproduceEndToEnd(t *testing.T) {
 	if len(res.Missing) > 0 {
 		t.Fatalf("missing results: %v", res.Missing)
 	}
-	// 7 stores, 8 cells of one seed, 2 analyses.
-	if len(res.Stores) != 7 || len(res.Runs) != 8 || len(res.Analyses) != 2 {
+	// 7 stores, 9 cells of one seed, 2 analyses.
+	if len(res.Stores) != 7 || len(res.Runs) != 9 || len(res.Analyses) != 2 {
 		t.Fatalf("results: %d stores, %d runs, %d analyses", len(res.Stores), len(res.Runs), len(res.Analyses))
 	}
 	if v := res.Stores["stores/cnn-train-v2"]; v.Rows != 2*v.Images || v.Images != 192 {
@@ -256,6 +257,24 @@ func TestPairedBySeed(t *testing.T) {
 		t.Error(got)
 	}
 	if got := r.paired(a[:1], b[:1], TopFused, TopFused); got != "+1.00 points (one seed)" {
+		t.Error(got)
+	}
+}
+
+func TestDifferenceInDifferences(t *testing.T) {
+	p := &Plan{Settings: Settings{Seeds: []int{0, 1}}}
+	r := &Results{Runs: map[string]*RunResult{}}
+	for key, fused := range map[string][2]float64{"hard-v8": {0.70, 0.72}, "hard": {0.63, 0.64}, "none-v8": {0.68, 0.69}, "none": {0.62, 0.63}} {
+		c := &Cell{Key: key}
+		for i, f := range fused {
+			id := fmt.Sprintf("%s-s%d", key, i)
+			r.Runs[id] = &RunResult{Final: loop.EvalRecord{Top1Fused: f}}
+			c.Runs = append(c.Runs, Job{ID: id})
+		}
+		p.Cells = append(p.Cells, c)
+	}
+	// seed 0: (7 − 6) = +1; seed 1: (8 − 6) = +2.
+	if got := r.didCells(p, "hard-v8", "hard", "none-v8", "none"); got != "**+1.50 points**, better with every seed (seed by seed +1.00, +2.00)" {
 		t.Error(got)
 	}
 }
