@@ -122,7 +122,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			status = 1
 		}
 	}
-	if err := writeReport(context.WithoutCancel(ctx), plan, *report, *plots, filepath.Join(*bin, "reproduce")+" "+strings.Join(args, " ")); err != nil {
+	// The report names the command that runs its jobs: --report-only rewrites the same report.
+	var shown []string
+	for _, a := range args {
+		if a != "--report-only" && a != "-report-only" {
+			shown = append(shown, a)
+		}
+	}
+	if err := writeReport(context.WithoutCancel(ctx), plan, *report, *plots, filepath.Join(*bin, "reproduce")+" "+strings.Join(shown, " ")); err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}

@@ -42,6 +42,9 @@ func TestReportOnlyBeforeAnyJob(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if strings.Contains(string(b), "report-only") {
+		t.Error("the report names --report-only as its command")
+	}
 	if !strings.Contains(string(b), "**Incomplete:** 36 jobs have no result yet") || !strings.Contains(string(b), "](results/tokens.png)") {
 		t.Errorf("report:\n%s", b)
 	}
