@@ -159,7 +159,7 @@ func (p *Plan) plotCurves(r *Results) (*plot.Plot, error) {
 	pl.Y.Label.Text = "fused test top-1, %"
 	pl.Legend.Top, pl.Legend.Left = false, false
 	var args []any
-	for _, key := range []string{"none", SoftPaper, SoftCode, "hard", "vit-hard"} {
+	for _, key := range []string{"none", SoftPaper, SoftCode, "hard", "vit-hard", "cnn1-hard"} {
 		c := p.Cell(key)
 		var sum []float64
 		var n []int
