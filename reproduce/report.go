@@ -39,9 +39,9 @@ func (p *Plan) Report(w io.Writer, r *Results, h Header) {
 		"(AdamW, lr 1e-3, batch 128, cosine schedule); test top-1 on the first %d test images (their centre view). "+
 		"Seeds %s: each cell is the mean ± half the range over them. "+
 		"Train-time crops are RandomResizedCrop with area %s and flips; the fixed-teacher runs draw them at train time, "+
-		"the consistent-teaching runs replay the stored ones. This is about 1/3000 of the paper's compute per run "+
-		"(300 epochs of ImageNet for DeiT-B): the students here are underfit, where DeiT's are not, and that matters below.\n\n",
-		s.Limit, s.Epochs, testN, joinInts(s.Seeds), s.Scale)
+		"the consistent-teaching runs replay the stored ones. A run sees %d training images in all, about 1/%.0f of what DeiT-B sees "+
+		"(300 epochs of ImageNet's 1,281,167): the students here are underfit, where DeiT's are not, and that matters below.\n\n",
+		s.Limit, s.Epochs, testN, joinInts(s.Seeds), s.Scale, s.Limit*s.Epochs, 300*1281167/float64(s.Limit*s.Epochs))
 	if len(r.Missing) > 0 {
 		pr("**Incomplete:** %d jobs have no result yet (%s); their cells show —.\n\n", len(r.Missing), strings.Join(r.Missing, ", "))
 	}
@@ -224,7 +224,7 @@ func (p *Plan) Report(w io.Writer, r *Results, h Header) {
 		}
 		pr(" %.2f of its views per image at V=%d", math.Min(1, float64(s.Epochs)/float64(v)), v)
 	}
-	pr("; the consistent runs differ from the fixed one mainly in that the teacher labelled the crop the student sees.\n\n")
+	pr(". So the consistent runs also see fewer distinct crops than the fixed ones, and the whole image more often; the labels-only control measures that part.\n\n")
 
 	// 5. Cost.
 	pr("## 5. Cost\n\n")
