@@ -88,30 +88,17 @@ func (p *Plan) Run(ctx context.Context, w io.Writer) error {
 	stop := pr.heartbeat(time.Minute)
 	defer stop()
 
-	var stores, rest []Job
+	byKind := map[string][]Job{}
 	for _, j := range todo {
-		if j.Kind == "store" {
-			stores = append(stores, j)
-		} else {
-			rest = append(rest, j)
-		}
+		byKind[j.Kind] = append(byKind[j.Kind], j)
 	}
-	for _, j := range stores {
-		if err := p.runJob(ctx, j, pr); err != nil {
-			return err
-		}
-	}
-	// Student runs, then the analyses of their checkpoints, Settings.Jobs at a time each.
-	var runs, analyses []Job
-	for _, j := range rest {
-		if j.Kind == "analyze" {
-			analyses = append(analyses, j)
-		} else {
-			runs = append(runs, j)
-		}
-	}
-	for _, phase := range [][]Job{runs, analyses} {
-		if err := p.pool(ctx, phase, pr); err != nil {
+	// The stores one at a time (each uses every core), then the student runs, then the
+	// analyses of their checkpoints, Settings.Jobs at a time.
+	for _, phase := range []struct {
+		kind  string
+		width int
+	}{{"store", 1}, {"train", s.Jobs}, {"analyze", s.Jobs}} {
+		if err := p.pool(ctx, byKind[phase.kind], phase.width, pr); err != nil {
 			return err
 		}
 	}
@@ -119,16 +106,16 @@ func (p *Plan) Run(ctx context.Context, w io.Writer) error {
 	return nil
 }
 
-// pool runs jobs in order, Settings.Jobs at a time. After a failure it starts no more and
-// returns the first error once the running ones have finished.
-func (p *Plan) pool(ctx context.Context, jobs []Job, pr *progress) error {
+// pool runs jobs in order, width at a time. After a failure it starts no more and returns
+// the first error once the running ones have finished.
+func (p *Plan) pool(ctx context.Context, jobs []Job, width int, pr *progress) error {
 	queue := make(chan Job)
 	var (
 		mu    sync.Mutex
 		first error
 		wg    sync.WaitGroup
 	)
-	for range p.Settings.Jobs {
+	for range width {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
