@@ -34,11 +34,15 @@ func (p *Plan) Plots(dir string, r *Results) error {
 	return nil
 }
 
-func (p *Plan) plotTokens(r *Results) (*plot.Plot, error) {
+// newPlot is a plot with its title and axis labels.
+func newPlot(title, x, y string) *plot.Plot {
 	pl := plot.New()
-	pl.Title.Text = "cosine(class token, second token) after each block"
-	pl.X.Label.Text = "depth (0: input embedding)"
-	pl.Y.Label.Text = "cosine, mean over test images and seeds"
+	pl.Title.Text, pl.X.Label.Text, pl.Y.Label.Text = title, x, y
+	return pl
+}
+
+func (p *Plan) plotTokens(r *Results) (*plot.Plot, error) {
+	pl := newPlot("cosine(class token, second token) after each block", "depth (0: input embedding)", "cosine, mean over test images and seeds")
 	pl.Y.Min, pl.Y.Max = -0.1, 1.05
 	pl.Legend.Top, pl.Legend.Left = false, true
 	pl.Legend.YOffs = vg.Centimeter * 2
@@ -91,10 +95,7 @@ type errXYs struct {
 func (e errXYs) YError(i int) (float64, float64) { return e.lo[i], e.hi[i] }
 
 func (p *Plan) plotViews(r *Results) (*plot.Plot, error) {
-	pl := plot.New()
-	pl.Title.Text = "fixed (V=1) against consistent teaching (V stored views)"
-	pl.X.Label.Text = "stored views per image V (log scale)"
-	pl.Y.Label.Text = "fused test top-1, % (mean, range over seeds)"
+	pl := newPlot("fixed (V=1) against consistent teaching (V stored views)", "stored views per image V (log scale)", "fused test top-1, % (mean, range over seeds)")
 	pl.X.Scale = plot.LogScale{}
 	pl.X.Min, pl.X.Max = 0.8, 1.25
 	for _, v := range p.Settings.Views {
@@ -153,10 +154,7 @@ func (p *Plan) viewTicks() []plot.Tick {
 }
 
 func (p *Plan) plotCurves(r *Results) (*plot.Plot, error) {
-	pl := plot.New()
-	pl.Title.Text = "test top-1 (fused) after each epoch, mean over seeds (sections 1 and 2)"
-	pl.X.Label.Text = "epoch"
-	pl.Y.Label.Text = "fused test top-1, %"
+	pl := newPlot("test top-1 (fused) after each epoch, mean over seeds (sections 1 and 2)", "epoch", "fused test top-1, %")
 	pl.Legend.Top, pl.Legend.Left = false, false
 	var args []any
 	for _, key := range []string{"none", SoftPaper, SoftCode, "hard", "vit-hard", "cnn1-hard"} {
