@@ -64,26 +64,29 @@ func (p *Plan) plotTokens(r *Results) (*plot.Plot, error) {
 		}
 		last := float64(len(r.meanCos(p, "hard")) - 1)
 		if last > 0 {
-			paper, err := plotter.NewScatter(plotter.XYs{{X: 0, Y: 0.06}, {X: last, Y: 0.93}})
-			if err != nil {
+			if err := addMarkers(pl, "paper, distillation token (input, last block)", 4, plotter.XYs{{X: 0, Y: 0.06}, {X: last, Y: 0.93}}); err != nil {
 				return nil, err
 			}
-			paper.GlyphStyle.Shape = plotutil.Shape(4)
-			paper.GlyphStyle.Radius = vg.Points(4)
-			pl.Add(paper)
-			pl.Legend.Add("paper, distillation token (input, last block)", paper)
-			control, err := plotter.NewScatter(plotter.XYs{{X: last, Y: 0.999}})
-			if err != nil {
+			if err := addMarkers(pl, "paper, two class tokens (last block)", 6, plotter.XYs{{X: last, Y: 0.999}}); err != nil {
 				return nil, err
 			}
-			control.GlyphStyle.Shape = plotutil.Shape(6)
-			control.GlyphStyle.Radius = vg.Points(4)
-			pl.Add(control)
-			pl.Legend.Add("paper, two class tokens (last block)", control)
 		}
 	}
 	pl.Add(plotter.NewGrid())
 	return pl, nil
+}
+
+// addMarkers adds points drawn as plotutil's glyph shape, with a legend entry.
+func addMarkers(pl *plot.Plot, name string, shape int, xys plotter.XYs) error {
+	sc, err := plotter.NewScatter(xys)
+	if err != nil {
+		return err
+	}
+	sc.GlyphStyle.Shape = plotutil.Shape(shape)
+	sc.GlyphStyle.Radius = vg.Points(4)
+	pl.Add(sc)
+	pl.Legend.Add(name, sc)
+	return nil
 }
 
 // errXYs are points with an asymmetric error bar (the range over seeds).
