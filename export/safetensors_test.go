@@ -77,14 +77,7 @@ func TestSafetensorsDeiTTiny(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var buf bytes.Buffer
-	if err := Safetensors(&buf, m, Options{}); err != nil {
-		t.Fatal(err)
-	}
-	f, err := ReadSafetensors(buf.Bytes())
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := roundTrip(t, m)
 	checkKeys(t, f, timmDeiTDistilled(14*14, 3, 16, 192, 12, 768, 1000))
 }
 
@@ -154,14 +147,7 @@ func TestSafetensorsRoundTrip(t *testing.T) {
 // deit_tiny_patch16_224 (no dist_token, no head_dist; pos_embed one row shorter).
 func TestSafetensorsPlainViT(t *testing.T) {
 	m := testModel(t, student.Config{NoDistToken: true, Depth: 1}, 22)
-	var buf bytes.Buffer
-	if err := Safetensors(&buf, m, Options{}); err != nil {
-		t.Fatal(err)
-	}
-	f, err := ReadSafetensors(buf.Bytes())
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := roundTrip(t, m)
 	for _, k := range []string{"dist_token", "head_dist.weight", "head_dist.bias"} {
 		if _, ok := f.Tensor(k); ok {
 			t.Errorf("plain ViT has %s", k)
@@ -226,14 +212,7 @@ func TestReadSafetensorsRefuses(t *testing.T) {
 // tensor's name.
 func TestModelRefusesMismatch(t *testing.T) {
 	m := testModel(t, student.Config{Depth: 1}, 23)
-	var buf bytes.Buffer
-	if err := Safetensors(&buf, m, Options{}); err != nil {
-		t.Fatal(err)
-	}
-	f, err := ReadSafetensors(buf.Bytes())
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := roundTrip(t, m)
 	f.Tensors[len(f.Tensors)-1].Name = "head_extra.bias"
 	if _, err := f.Model(); !errors.Is(err, ErrSafetensors) || !strings.Contains(err.Error(), "no tensor head_dist.bias") {
 		t.Errorf("renamed tensor: err %v", err)
@@ -277,4 +256,18 @@ func FuzzReadSafetensors(f *testing.F) {
 			}
 		}
 	})
+}
+
+// roundTrip writes m as safetensors with the default options and reads the bytes back.
+func roundTrip(t *testing.T, m *student.Model) *File {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := Safetensors(&buf, m, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := ReadSafetensors(buf.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
 }
