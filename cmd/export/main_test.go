@@ -27,14 +27,7 @@ func TestRun(t *testing.T) {
 			t.Errorf("stdout %q does not name %s", stdout.String(), name)
 		}
 	}
-	raw, err := os.ReadFile(filepath.Join(out, export.SafetensorsFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := export.ReadSafetensors(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := readSafetensors(t, filepath.Join(out, export.SafetensorsFile))
 	if f.Metadata[export.MetaFuse] != export.FuseLogits || !strings.HasPrefix(f.Metadata[export.MetaClassNames], `["a",`) {
 		t.Errorf("metadata %v", f.Metadata)
 	}
@@ -87,14 +80,7 @@ func TestFuseNames(t *testing.T) {
 			if code != 0 {
 				t.Fatalf("exit %d: %s", code, stderr.String())
 			}
-			raw, err := os.ReadFile(filepath.Join(out, export.SafetensorsFile))
-			if err != nil {
-				t.Fatal(err)
-			}
-			f, err := export.ReadSafetensors(raw)
-			if err != nil {
-				t.Fatal(err)
-			}
+			f := readSafetensors(t, filepath.Join(out, export.SafetensorsFile))
 			if got := f.Metadata[export.MetaFuse]; got != tc.want {
 				t.Errorf("fuse metadata %q, want %q", got, tc.want)
 			}
@@ -114,4 +100,18 @@ func tinyCheckpoint(t *testing.T, dir string) (*student.Model, string) {
 		t.Fatal(err)
 	}
 	return m, ckpt
+}
+
+// readSafetensors reads and parses the safetensors file at path.
+func readSafetensors(t *testing.T, path string) *export.File {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := export.ReadSafetensors(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
 }
