@@ -3,8 +3,6 @@ package dataset
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"runtime"
 	"sync/atomic"
 	"time"
@@ -30,9 +28,9 @@ func loadInto(src Source, i int, cfg Config, buf []uint8) (*Image, error) {
 		return src.Load(i, cfg.Channels)
 	}
 	id := fs.items[i].ID
-	data, err := os.ReadFile(filepath.Join(fs.root, filepath.FromSlash(id)))
+	data, err := fs.read(id)
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", id, err)
+		return nil, err
 	}
 	w, h := 0, 0
 	if cfg.Draft {

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path"
 	"path/filepath"
@@ -18,6 +19,10 @@ import (
 var (
 	ErrNoImages = errors.New("dataset: no images found")
 	ErrBadList  = errors.New("dataset: bad list file")
+	// ErrNotRegular: an image path that names a FIFO, device, socket or folder.
+	ErrNotRegular = errors.New("dataset: not a regular file")
+	// ErrCycle: a folder tree whose symbolic links lead back to a folder being listed.
+	ErrCycle = errors.New("dataset: folder cycle")
 )
 
 // Item is one image of a source.
@@ -92,15 +97,51 @@ func (s *fileSource) Item(i int) Item      { return s.items[i] }
 
 func (s *fileSource) Load(i, channels int) (*Image, error) {
 	id := s.items[i].ID
-	data, err := os.ReadFile(filepath.Join(s.root, filepath.FromSlash(id)))
+	data, err := s.read(id)
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", id, err)
+		return nil, err
 	}
 	m, err := Decode(data, channels)
 	if err != nil {
 		return nil, fmt.Errorf("decode %s: %w", id, err)
 	}
 	return m, nil
+}
+
+// MaxFileBytes is the most bytes read of one image file: an uncompressed MaxPixels image of four
+// 16-bit channels and 1 MiB of headers and metadata. Anything larger cannot decode within
+// MaxPixels, and a cap keeps a file that grows without end from being read into memory.
+const MaxFileBytes = 8*MaxPixels + 1<<20
+
+// read reads image file id under the source's root. Only regular files are opened (a symbolic
+// link is followed to its target): a FIFO would block for ever and a device such as /dev/zero
+// reads without end. Errors name the file and wrap ErrNotRegular or ErrTooLarge.
+func (s *fileSource) read(id string) ([]byte, error) {
+	name := filepath.Join(s.root, filepath.FromSlash(id))
+	fi, err := os.Stat(name)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", id, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("read %s: %w (%s)", id, ErrNotRegular, fi.Mode().Type())
+	}
+	if fi.Size() > MaxFileBytes {
+		return nil, fmt.Errorf("read %s: %w: %d bytes, over %d", id, ErrTooLarge, fi.Size(), int64(MaxFileBytes))
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", id, err)
+	}
+	defer f.Close()
+	// The file may have been replaced or grown since Stat: read at most one byte past the cap.
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", id, err)
+	}
+	if len(data) > MaxFileBytes {
+		return nil, fmt.Errorf("read %s: %w: over %d bytes", id, ErrTooLarge, int64(MaxFileBytes))
+	}
+	return data, nil
 }
 
 func openFolder(root string) (*fileSource, error) {
@@ -160,11 +201,26 @@ func walkSorted(root, rel string) ([]string, error) {
 		files []string
 	}
 	var dirs []dir
-	var visit func(rel string, depth int) error
-	visit = func(rel string, depth int) error {
-		if depth > 64 { // a symlink cycle; os.walk would loop for ever
+	// ancestors are the folders on the path being listed, root's own first: a symbolic link
+	// to any of them (by device and inode, os.SameFile) is a cycle, on which os.walk would
+	// loop for ever (two `ln -s .` in one folder make 2^depth paths before any depth guard).
+	top, err := os.Stat(root)
+	if err != nil {
+		return nil, err
+	}
+	ancestors := []os.FileInfo{top}
+	var visit func(rel string, fi os.FileInfo) error
+	visit = func(rel string, fi os.FileInfo) error {
+		for _, a := range ancestors {
+			if os.SameFile(a, fi) {
+				return fmt.Errorf("%w: %s leads back to a folder that contains it", ErrCycle, rel)
+			}
+		}
+		if len(ancestors) > 64 { // deeper than any real data set; bounds a chain of links
 			return fmt.Errorf("folder nesting over 64 levels at %s", rel)
 		}
+		ancestors = append(ancestors, fi)
+		defer func() { ancestors = ancestors[:len(ancestors)-1] }()
 		entries, err := os.ReadDir(filepath.Join(root, filepath.FromSlash(rel)))
 		if err != nil {
 			return err
@@ -172,8 +228,8 @@ func walkSorted(root, rel string) ([]string, error) {
 		d := dir{rel: rel}
 		for _, e := range entries {
 			child := path.Join(rel, e.Name())
-			if isDir(filepath.Join(root, filepath.FromSlash(child))) {
-				if err := visit(child, depth+1); err != nil {
+			if cfi, err := os.Stat(filepath.Join(root, filepath.FromSlash(child))); err == nil && cfi.IsDir() {
+				if err := visit(child, cfi); err != nil {
 					return err
 				}
 			} else if hasImageExt(e.Name()) {
@@ -183,7 +239,11 @@ func walkSorted(root, rel string) ([]string, error) {
 		dirs = append(dirs, d)
 		return nil
 	}
-	if err := visit(rel, 0); err != nil {
+	fi, err := os.Stat(filepath.Join(root, filepath.FromSlash(rel)))
+	if err != nil {
+		return nil, err
+	}
+	if err := visit(rel, fi); err != nil {
 		return nil, err
 	}
 	// Python compares the walk's root strings, which differ from rel only by a common prefix.
