@@ -122,4 +122,3 @@ func TestLoadCapsFileSize(t *testing.T) {
 		t.Fatalf("Load = %v, want ErrTooLarge", err)
 	}
 }
-
