@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"sync/atomic"
 	"time"
 
 	"github.com/deitkd/deitkd/dataset"
@@ -87,7 +88,10 @@ func Feed(ctx context.Context, o FeedOptions) (FeedSummary, error) {
 	if err != nil {
 		return sum, fmt.Errorf("%w: %w", ErrOptions, err)
 	}
-	src, err := dataset.Open(o.Data)
+	var stage atomic.Value
+	stage.Store("listing the dataset " + o.Data)
+	src, err := interruptible(ctx, &stage, func() (dataset.Source, error) { return dataset.Open(o.Data) },
+		func(dataset.Source) {})
 	if err != nil {
 		return sum, err
 	}

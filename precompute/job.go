@@ -1,11 +1,13 @@
 package precompute
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"github.com/deitkd/deitkd/dataset"
 	"github.com/deitkd/deitkd/schema"
@@ -44,7 +46,51 @@ type Job struct {
 // preprocessing that does not fit it (channels, crop), class names that disagree with the
 // dataset's class folders, labels outside the teacher's classes, and an existing store of
 // another configuration (the store names the differing key).
-func New(opts Options) (*Job, error) {
+func New(opts Options) (*Job, error) { return NewContext(context.Background(), opts) }
+
+// NewContext is New that gives up as soon as ctx ends (SIGINT, SIGTERM): listing a large tree
+// and loading a model cannot be cut short from outside, so they go on in the background and
+// NewContext returns ErrInterrupted at once, naming the stage it was in; whatever they open is
+// closed when they end. Nothing is written to the store before NewContext returns a Job.
+func NewContext(ctx context.Context, opts Options) (*Job, error) {
+	var stage atomic.Value
+	stage.Store("checking the options")
+	return interruptible(ctx, &stage, func() (*Job, error) { return newJob(opts, &stage) },
+		func(j *Job) { j.Close() })
+}
+
+// interruptible runs f and returns its result, or ErrInterrupted naming stage's last value
+// when ctx ends first; a result f returns after that is handed to release.
+func interruptible[T any](ctx context.Context, stage *atomic.Value, f func() (T, error), release func(T)) (T, error) {
+	if err := ctx.Err(); err != nil {
+		var zero T
+		return zero, fmt.Errorf("%w before it started", ErrInterrupted)
+	}
+	type result struct {
+		v   T
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		v, err := f()
+		done <- result{v, err}
+	}()
+	select {
+	case r := <-done:
+		return r.v, r.err
+	case <-ctx.Done():
+		go func() {
+			if r := <-done; r.err == nil {
+				release(r.v)
+			}
+		}()
+		var zero T
+		return zero, fmt.Errorf("%w while %s", ErrInterrupted, stage.Load())
+	}
+}
+
+// newJob is New's work; it names each slow stage in stage.
+func newJob(opts Options, stage *atomic.Value) (*Job, error) {
 	if err := opts.applyDefaults(); err != nil {
 		return nil, err
 	}
@@ -55,6 +101,7 @@ func New(opts Options) (*Job, error) {
 			j.Close()
 		}
 	}()
+	stage.Store("loading the teacher " + opts.Model)
 	m, err := teacher.Open(opts.Model, teacher.Options{
 		Library: opts.ORTLib, Output: opts.Output, Provider: opts.Provider, Device: opts.Device,
 		NoFallback: opts.NoFallback, Threads: opts.Threads, Warn: opts.Warn,
@@ -64,9 +111,11 @@ func New(opts Options) (*Job, error) {
 		return nil, err
 	}
 	j.model, j.info = m, m.Info()
+	stage.Store("listing the dataset " + opts.Data)
 	if j.src, err = dataset.Open(opts.Data); err != nil {
 		return nil, err
 	}
+	stage.Store("checking the dataset against the teacher")
 	pre, names, err := j.resolvePreprocess()
 	if err != nil {
 		return nil, err
@@ -105,6 +154,7 @@ func New(opts Options) (*Job, error) {
 	if err := j.meta.Check(); err != nil {
 		return nil, err
 	}
+	stage.Store("opening the store " + opts.Out)
 	j.w, err = store.OpenWriter(opts.Out, j.meta, store.Options{Format: opts.Format, ShardRows: opts.ShardRows, Shard: opts.Shard})
 	if err != nil {
 		return nil, err

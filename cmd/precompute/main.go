@@ -150,7 +150,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, tty bool)
 	o.Warn = func(s string) { fmt.Fprintln(stderr, "precompute: warning:", s) }
 	o.Progress = precompute.ProgressPrinter(stderr, tty, 5*time.Second)
 
-	job, err := precompute.New(o)
+	job, err := precompute.NewContext(ctx, o)
 	if err != nil {
 		if errors.Is(err, precompute.ErrOptions) {
 			return usage(stderr, err)
