@@ -147,7 +147,10 @@ func (w *Writer) resume(man *Manifest) error {
 	man.Failures = nil
 	w.man = man
 	for _, s := range man.Shards {
-		n, _ := ownsPart(s.File, w.opts.Shard, w.opts.Format)
+		n, _, err := ownsPart(s.File, w.opts.Shard, w.opts.Format)
+		if err != nil {
+			return err
+		}
 		if n >= w.nextPart {
 			w.nextPart = n + 1
 		}
@@ -155,7 +158,7 @@ func (w *Writer) resume(man *Manifest) error {
 		if err := checkSize(path, s); err != nil {
 			return err
 		}
-		err := readImageIndices(path, w.opts.Format, w.opts.Allocator, func(i int64) { w.done.Add(i) })
+		err = readImageIndices(path, w.opts.Format, w.opts.Allocator, func(i int64) { w.done.Add(i) })
 		if err != nil {
 			return err
 		}
@@ -175,7 +178,11 @@ func (w *Writer) cleanup() error {
 	}
 	for _, e := range ents {
 		name := e.Name()
-		if _, ok := ownsPart(name, w.opts.Shard, w.opts.Format); !ok || listed[name] {
+		_, ok, err := ownsPart(name, w.opts.Shard, w.opts.Format)
+		if err != nil {
+			return fmt.Errorf("open store %s: %w", w.dir, err)
+		}
+		if !ok || listed[name] {
 			continue
 		}
 		if err := os.Remove(filepath.Join(w.dir, name)); err != nil {
