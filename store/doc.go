@@ -10,7 +10,11 @@
 // logsumexp. Each shard is written under a temporary name that does not end
 // in .parquet, fsynced, renamed, and only then listed in the manifest, which
 // is itself replaced atomically, so a killed writer loses at most the shard
-// it was filling and a glob over the folder never sees a partial file.
+// it was filling and a glob over the folder never sees a partial file. An
+// open Writer holds a flock(2) on .lock in the folder (.lock-i-of-n for writer
+// i of a split store), as Merge does while it runs, so a second writer of the
+// same store is refused with ErrLocked naming the holder's pid; the kernel
+// drops the lock of a killed process. Readers take no lock.
 //
 // Reading: OpenReader checks the manifest and the presence of every shard;
 // Scan streams Arrow records (optionally a column subset); LoadTargets

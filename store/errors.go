@@ -16,4 +16,5 @@ var (
 	ErrClosed       = errors.New("store: writer closed")
 	ErrNotFound     = errors.New("store: no such row")
 	ErrIncomplete   = errors.New("store: incomplete")
+	ErrLocked       = errors.New("store: locked by another writer")
 )

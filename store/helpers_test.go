@@ -79,11 +79,17 @@ func synthRows(seed uint64, index int64, classes, views int) []Row {
 
 // writeStore writes images [0, n) (those the writer owns) and closes.
 func writeStore(dir string, md schema.Metadata, opts Options, seed uint64) error {
+	return writeUpTo(dir, md, opts, seed, md.Dataset.ImageCount)
+}
+
+// writeUpTo writes the images before end that the writer owns and has not
+// stored yet, and closes: a session that stops early, or its resumption.
+func writeUpTo(dir string, md schema.Metadata, opts Options, seed uint64, end int64) error {
 	w, err := OpenWriter(dir, md, opts)
 	if err != nil {
 		return err
 	}
-	for i := int64(0); i < md.Dataset.ImageCount; i++ {
+	for i := int64(0); i < end; i++ {
 		if !w.Owns(i) || w.Done().Contains(i) {
 			continue
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/deitkd/deitkd/internal/atomicfile"
@@ -147,6 +148,9 @@ func ParseManifest(data []byte) (*Manifest, error) {
 		case !hexSHA256.MatchString(s.SHA256):
 			return nil, fmt.Errorf("%w: shard %s: sha256 %q is not 64 lower-case hex digits", ErrManifest, s.File, s.SHA256)
 		}
+		if _, _, err := partOf(sub); err != nil {
+			return nil, fmt.Errorf("%w: shard %s: %v", ErrManifest, s.File, err)
+		}
 		if m.Shard != nil && (sub[1] != fmt.Sprint(m.Shard.Index) || sub[2] != fmt.Sprint(m.Shard.Count)) {
 			return nil, fmt.Errorf("%w: shard %s does not belong to writer %s", ErrManifest, s.File, m.Shard)
 		}
@@ -218,20 +222,48 @@ func failureFileName(spec ShardSpec) string {
 }
 
 // ownsPart reports whether base is a part file (finished or temporary) of the
-// writer spec, and its number.
-func ownsPart(base string, spec ShardSpec, f Format) (int, bool) {
+// writer spec, and its number. A name of the pattern whose number cannot be
+// read is an error wrapping ErrContent, naming the file.
+func ownsPart(base string, spec ShardSpec, f Format) (int, bool, error) {
 	name := strings.TrimSuffix(strings.TrimPrefix(base, "."), ".tmp")
 	sub := partName.FindStringSubmatch(name)
 	if sub == nil || Format(sub[4]) != f {
-		return 0, false
+		return 0, false, nil
 	}
 	if spec.split() != (sub[1] != "") {
-		return 0, false
+		return 0, false, nil
 	}
 	if spec.split() && (sub[1] != fmt.Sprint(spec.Index) || sub[2] != fmt.Sprint(spec.Count)) {
-		return 0, false
+		return 0, false, nil
 	}
-	var n int
-	fmt.Sscan(sub[3], &n)
-	return n, true
+	_, n, err := partOf(sub)
+	if err != nil {
+		return 0, false, fmt.Errorf("%s: %w: %v", base, ErrContent, err)
+	}
+	return n, true, nil
+}
+
+// partOf parses the submatches of partName: the writer of a split store
+// (zero for a single writer's part) and the part number. Decimal with
+// leading zeros, so not fmt.Sscan, which reads a leading 0 as octal (00010 is
+// 8, 00008 is 0) and so had a resumed writer reuse part numbers.
+func partOf(sub []string) (ShardSpec, int, error) {
+	var spec ShardSpec
+	n, err := strconv.Atoi(sub[3])
+	if err != nil {
+		return spec, 0, fmt.Errorf("part number: %w", err)
+	}
+	if sub[1] == "" {
+		return spec, n, nil
+	}
+	if spec.Index, err = strconv.Atoi(sub[1]); err == nil {
+		spec.Count, err = strconv.Atoi(sub[2])
+	}
+	if err != nil {
+		return ShardSpec{}, 0, fmt.Errorf("writer: %w", err)
+	}
+	if spec.Count < 2 || spec.Index >= spec.Count {
+		return ShardSpec{}, 0, fmt.Errorf("writer %s is not one of a split store", spec)
+	}
+	return spec, n, nil
 }

@@ -94,6 +94,9 @@ func TestParseManifestRejects(t *testing.T) {
 		{"unknown-key", `"format"`, `"colour": 1, "format"`, ErrManifest},
 		{"metadata", `"deitkd.num_classes": 4`, `"deitkd.num_classes": 3`, ErrManifest},
 		{"failure-path", `"file": "failures/failures.parquet"`, `"file": "/etc/passwd"`, ErrManifest},
+		{"part-number-range", `"file": "part-00000.parquet"`, `"file": "part-99999999999999999999.parquet"`, ErrManifest},
+		{"writer-of-none", `"file": "part-00000.parquet"`, `"file": "part-0-of-0-00000.parquet"`, ErrManifest},
+		{"writer-beyond-count", `"file": "part-00000.parquet"`, `"file": "part-2-of-2-00000.parquet"`, ErrManifest},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if !bytes.Contains(disk, []byte(tc.from)) {

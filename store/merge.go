@@ -20,11 +20,20 @@ import (
 // writers disjoint), and that stored and failed images together cover the
 // whole dataset. The failure logs are combined into
 // failures/failures.parquet. Merge is idempotent.
+//
+// Merge holds the whole store's lock and each writer's while it runs: it is
+// refused with ErrLocked while a writer of the store (or another merge) is
+// at work, and a writer started meanwhile is refused.
 func Merge(ctx context.Context, dir string) (*Manifest, error) {
 	paths, err := filepath.Glob(filepath.Join(dir, "manifest.*-of-*.json"))
 	if err != nil || len(paths) == 0 {
 		return nil, fmt.Errorf("merge %s: %w: no per-writer manifests (manifest.i-of-n.json)", dir, ErrIncomplete)
 	}
+	lock, err := lockDir(dir, lockName(ShardSpec{}))
+	if err != nil {
+		return nil, err
+	}
+	defer lock.release()
 	mans := map[int]*Manifest{}
 	n := 0
 	var first *Manifest
@@ -32,6 +41,19 @@ func Merge(ctx context.Context, dir string) (*Manifest, error) {
 	for _, p := range paths {
 		m, err := ReadManifest(p)
 		if err != nil {
+			return nil, fmt.Errorf("merge %s: %w", dir, err)
+		}
+		if m.Shard == nil {
+			return nil, fmt.Errorf("merge %s: manifest %s: %w: no shard spec", dir, p, ErrManifest)
+		}
+		// Read it again under its writer's lock: the writer may have been
+		// running when it was first read.
+		wl, err := lockDir(dir, lockName(*m.Shard))
+		if err != nil {
+			return nil, err
+		}
+		defer wl.release()
+		if m, err = ReadManifest(p); err != nil {
 			return nil, fmt.Errorf("merge %s: %w", dir, err)
 		}
 		if m.Shard == nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/float16"
 
+	"github.com/deitkd/deitkd/internal/filehash"
 	"github.com/deitkd/deitkd/schema"
 )
 
@@ -290,6 +291,126 @@ func TestResume(t *testing.T) {
 	rep, err := Verify(context.Background(), dir)
 	if err != nil || !rep.OK() || rep.Rows != 60 {
 		t.Fatalf("Verify after resume: %v %+v", err, rep)
+	}
+}
+
+// TestResumeManyParts resumes a writer whose store holds parts 00000..00013:
+// the resumed session must number its parts from 00014 on (part numbers are
+// decimal; read as octal, 00012 is 10 and the next part would overwrite
+// part-00012), leaving every finished shard as it was.
+func TestResumeManyParts(t *testing.T) {
+	const images, first = 60, 14 // one image a shard: 14 parts in the first session, more in the second
+	md := testMeta(schema.ModeTopK, schema.Float16, 20, 5, 1, images)
+	opts := Options{ShardRows: 1, RowGroupRows: 1}
+	for _, tc := range []struct {
+		name  string
+		shard ShardSpec
+	}{
+		{"single-writer", ShardSpec{}},
+		{"split-writer", ShardSpec{Index: 1, Count: 2}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			o := opts
+			o.Shard = tc.shard
+			end := int64(first)
+			if tc.shard.split() {
+				end = 2 * first // writer 1 of 2 owns every other image
+			}
+			if err := writeUpTo(dir, md, o, 1, end); err != nil {
+				t.Fatal(err)
+			}
+			manPath := filepath.Join(dir, manifestName(tc.shard))
+			before, err := ReadManifest(manPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(before.Shards) != first {
+				t.Fatalf("first session wrote %d shards, want %d", len(before.Shards), first)
+			}
+			if err := writeStore(dir, md, o, 1); err != nil {
+				t.Fatalf("resumed session: %v", err)
+			}
+			after, err := ReadManifest(manPath)
+			if err != nil {
+				t.Fatalf("manifest after resume: %v", err)
+			}
+			for i, s := range before.Shards {
+				if after.Shards[i] != s {
+					t.Fatalf("shard %d was %+v, after resume %+v", i, s, after.Shards[i])
+				}
+				if sum, err := filehash.SHA256(filepath.Join(dir, s.File)); err != nil || sum != s.SHA256 {
+					t.Fatalf("%s overwritten by the resumed session: sha256 %s, %v", s.File, sum, err)
+				}
+			}
+			numbers := map[int]string{}
+			for _, s := range after.Shards {
+				n, ok, err := ownsPart(s.File, tc.shard, FormatParquet)
+				if !ok || err != nil {
+					t.Fatalf("%s: not a part of writer %v: %v", s.File, tc.shard, err)
+				}
+				if prev, dup := numbers[n]; dup {
+					t.Fatalf("part number %d twice: %s and %s", n, prev, s.File)
+				}
+				numbers[n] = s.File
+			}
+			if want := images / max(tc.shard.Count, 1); after.Images != int64(want) || len(after.Shards) != want {
+				t.Fatalf("after resume: %d images in %d shards, want %d in %d", after.Images, len(after.Shards), want, want)
+			}
+			if tc.shard.split() {
+				if err := writeStore(dir, md, Options{ShardRows: 1, RowGroupRows: 1, Shard: ShardSpec{Index: 0, Count: 2}}, 1); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := Merge(context.Background(), dir); err != nil {
+					t.Fatal(err)
+				}
+			}
+			rep, err := Verify(context.Background(), dir)
+			if err != nil || !rep.OK() || rep.Rows != images {
+				t.Fatalf("Verify after resume: %v %+v", err, rep)
+			}
+			one := t.TempDir()
+			if err := writeStore(one, md, smallOpts(FormatParquet), 1); err != nil {
+				t.Fatal(err)
+			}
+			if rowsOf(t, dir) != rowsOf(t, one) {
+				t.Fatal("rows after resume differ from an uninterrupted run's")
+			}
+		})
+	}
+}
+
+// TestPartNumbers reads part numbers as decimal with leading zeros.
+func TestPartNumbers(t *testing.T) {
+	split := ShardSpec{Index: 3, Count: 12}
+	for _, tc := range []struct {
+		name string
+		spec ShardSpec
+		n    int
+		ok   bool
+		err  bool
+	}{
+		{"part-00007.parquet", ShardSpec{}, 7, true, false},
+		{"part-00008.parquet", ShardSpec{}, 8, true, false},
+		{"part-00010.parquet", ShardSpec{}, 10, true, false},
+		{".part-00019.parquet.tmp", ShardSpec{}, 19, true, false},
+		{"part-123456.parquet", ShardSpec{}, 123456, true, false},
+		{"part-3-of-12-00011.parquet", split, 11, true, false},
+		{".part-3-of-12-00009.parquet.tmp", split, 9, true, false},
+		{"part-3-of-12-00009.parquet", ShardSpec{}, 0, false, false},
+		{"part-4-of-12-00009.parquet", split, 0, false, false},
+		{"part-00009.arrow", ShardSpec{}, 0, false, false},
+		{"part-99999999999999999999.parquet", ShardSpec{}, 0, false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n, ok, err := ownsPart(tc.name, tc.spec, FormatParquet)
+			if n != tc.n || ok != tc.ok || (err != nil) != tc.err {
+				t.Fatalf("ownsPart = %d, %v, %v; want %d, %v, error %v", n, ok, err, tc.n, tc.ok, tc.err)
+			}
+			if err != nil && (!errors.Is(err, ErrContent) || !strings.Contains(err.Error(), tc.name)) {
+				t.Fatalf("error %v does not wrap ErrContent naming %s", err, tc.name)
+			}
+		})
 	}
 }
 

@@ -154,16 +154,18 @@ func (v *verifier) shard(ctx context.Context, r *Reader, i int) error {
 		split       bool
 		problem     error
 	)
-	if sub := partName.FindStringSubmatch(s.File); sub != nil && sub[1] != "" {
-		fmt.Sscan(sub[1], &mod)
-		fmt.Sscan(sub[2], &modN)
-		split = true
-	}
 	fail := func(format string, a ...any) error {
 		if problem == nil {
 			problem = fmt.Errorf("shard %s: %w: %s", p, ErrContent, fmt.Sprintf(format, a...))
 		}
 		return problem
+	}
+	if sub := partName.FindStringSubmatch(s.File); sub != nil && sub[1] != "" {
+		spec, _, err := partOf(sub)
+		if err != nil {
+			return fail("file name: %v", err)
+		}
+		mod, modN, split = int64(spec.Index), int64(spec.Count), true
 	}
 	err := r.ScanShard(ctx, i, []string{schema.ColImageID, schema.ColImageIndex, schema.ColView, schema.ColTeacherHard}, func(rec arrow.RecordBatch) error {
 		ids := rec.Column(0).(*array.String)

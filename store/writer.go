@@ -71,6 +71,7 @@ type Writer struct {
 	done     IndexSet
 	failures []Failure
 	nextPart int
+	lock     *dirLock // held from OpenWriter to Close or Abort
 
 	rb        *rowBuilder
 	sf        *shardFile
@@ -91,7 +92,12 @@ type Writer struct {
 // list (renamed just before the kill). Done reports the finished images.
 // Failures logged by earlier sessions are dropped: those images are not done,
 // so the run retries them and logs them again if they fail again.
-func OpenWriter(dir string, md schema.Metadata, opts Options) (*Writer, error) {
+//
+// The writer holds a lock on the folder until Close or Abort (one per writer
+// of a split store): a second writer of the same store, in this process or
+// another, is refused at once with an error wrapping ErrLocked that names
+// the holder's pid. A killed writer's lock goes with its process.
+func OpenWriter(dir string, md schema.Metadata, opts Options) (_ *Writer, err error) {
 	opts.applyDefaults()
 	if opts.Shard.split() && (opts.Shard.Index < 0 || opts.Shard.Index >= opts.Shard.Count) {
 		return nil, fmt.Errorf("open store %s: shard %d of %d", dir, opts.Shard.Index, opts.Shard.Count)
@@ -103,7 +109,16 @@ func OpenWriter(dir string, md schema.Metadata, opts Options) (*Writer, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
-	w := &Writer{dir: dir, md: md, sch: sch, opts: opts, manPath: filepath.Join(dir, manifestName(opts.Shard))}
+	lock, err := lockDir(dir, lockName(opts.Shard))
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			lock.release()
+		}
+	}()
+	w := &Writer{dir: dir, md: md, sch: sch, opts: opts, manPath: filepath.Join(dir, manifestName(opts.Shard)), lock: lock}
 	if err := checkLayout(dir, opts.Shard); err != nil {
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
@@ -147,7 +162,10 @@ func (w *Writer) resume(man *Manifest) error {
 	man.Failures = nil
 	w.man = man
 	for _, s := range man.Shards {
-		n, _ := ownsPart(s.File, w.opts.Shard, w.opts.Format)
+		n, _, err := ownsPart(s.File, w.opts.Shard, w.opts.Format)
+		if err != nil {
+			return err
+		}
 		if n >= w.nextPart {
 			w.nextPart = n + 1
 		}
@@ -155,7 +173,7 @@ func (w *Writer) resume(man *Manifest) error {
 		if err := checkSize(path, s); err != nil {
 			return err
 		}
-		err := readImageIndices(path, w.opts.Format, w.opts.Allocator, func(i int64) { w.done.Add(i) })
+		err = readImageIndices(path, w.opts.Format, w.opts.Allocator, func(i int64) { w.done.Add(i) })
 		if err != nil {
 			return err
 		}
@@ -175,7 +193,11 @@ func (w *Writer) cleanup() error {
 	}
 	for _, e := range ents {
 		name := e.Name()
-		if _, ok := ownsPart(name, w.opts.Shard, w.opts.Format); !ok || listed[name] {
+		_, ok, err := ownsPart(name, w.opts.Shard, w.opts.Format)
+		if err != nil {
+			return fmt.Errorf("open store %s: %w", w.dir, err)
+		}
+		if !ok || listed[name] {
 			continue
 		}
 		if err := os.Remove(filepath.Join(w.dir, name)); err != nil {
@@ -321,6 +343,7 @@ func (w *Writer) Close() error {
 		w.sf.abort()
 	}
 	w.rb.release()
+	w.lock.release()
 	return err
 }
 
@@ -334,6 +357,7 @@ func (w *Writer) Abort() {
 		w.sf.abort()
 	}
 	w.rb.release()
+	w.lock.release()
 }
 
 // Manifest returns a copy of the manifest as last written.

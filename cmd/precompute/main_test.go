@@ -214,6 +214,37 @@ func TestRefusedBeforeReading(t *testing.T) {
 	}
 }
 
+// TestSecondWriter: a precompute on an --out that another writer holds is refused at once with
+// exit 1, naming the holder's pid; once the holder is done the same command runs.
+func TestSecondWriter(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "labels")
+	args := []string{"--model", filepath.Join(testdata, "models", "tiny_gray.onnx"), "--data", "idx:" + filepath.Join(testdata, "idx", "t10k"),
+		"--out", out, "--mean", "0.5", "--std", "0.5", "--workers", "1", "--threads", "1"}
+	if code, _, stderr := runInProcess(t, args...); code != exitOK {
+		t.Fatalf("first run: exit %d\n%s", code, stderr)
+	}
+	m, err := store.ReadManifest(filepath.Join(out, "manifest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := store.OpenWriter(out, m.Meta(), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := runInProcess(t, args...)
+	want := fmt.Sprintf("store %s is being written by process %d (lock %s)", out, os.Getpid(), filepath.Join(out, ".lock"))
+	if code != exitFatal || !strings.Contains(stderr, want) {
+		t.Fatalf("run beside a writer: exit %d, stderr %q; want exit %d saying %q", code, stderr, exitFatal, want)
+	}
+	t.Log(strings.TrimSpace(stderr))
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := runInProcess(t, args...); code != exitOK {
+		t.Fatalf("run after the writer closed: exit %d\n%s", code, stderr)
+	}
+}
+
 // writeIDX writes n random 28×28 images and labels as MNIST-format files PREFIX-images-idx3-ubyte
 // and PREFIX-labels-idx1-ubyte and returns the source spec.
 func writeIDX(t *testing.T, n int) string {
