@@ -73,6 +73,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 60s -fuzzminimizetime 5s ./dataset/
 	$(GO) test -run '^$$' -fuzz FuzzParseIDX -fuzztime 30s -fuzzminimizetime 5s ./dataset/
 	$(GO) test -run '^$$' -fuzz FuzzParseManifest -fuzztime 30s -fuzzminimizetime 5s ./store/
+	$(GO) test -run '^$$' -fuzz FuzzFloat16 -fuzztime 30s -fuzzminimizetime 5s ./internal/half/
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 30s -fuzzminimizetime 5s ./schema/
 	$(GO) test -run '^$$' -fuzz FuzzPreprocessFromMetadata -fuzztime 30s -fuzzminimizetime 5s ./teacher/
 	$(GO) test -run '^$$' -fuzz FuzzReadSafetensors -fuzztime 30s -fuzzminimizetime 1x ./export/

@@ -10,6 +10,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 
 	"github.com/deitkd/deitkd/dataset"
+	"github.com/deitkd/deitkd/internal/half"
 	"github.com/deitkd/deitkd/precompute"
 	"github.com/deitkd/deitkd/schema"
 	"github.com/deitkd/deitkd/store"
@@ -107,7 +108,7 @@ func floats(l *array.FixedSizeList, i int) []float32 {
 		}
 	case *array.Float16:
 		for j := s; j < e; j++ {
-			out = append(out, v.Value(int(j)).Float32())
+			out = append(out, half.ToFloat32(v.Value(int(j)).Uint16()))
 		}
 	}
 	return out

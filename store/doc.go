@@ -7,7 +7,9 @@
 // configuration (refusing a different one and naming the key). Rows go in
 // through Writer.Write in (image_index, view) order with raw logits; the
 // writer derives teacher_hard, and in mode topk the top-k classes and
-// logsumexp. Each shard is written under a temporary name that does not end
+// logsumexp. A float16 store rounds the logits it stores to nearest, ties to
+// even (as numpy's astype(np.float16)), and refuses a row with one that
+// would round to ±Inf (|x| ≥ 65520). Each shard is written under a temporary name that does not end
 // in .parquet, fsynced, renamed, and only then listed in the manifest, which
 // is itself replaced atomically, so a killed writer loses at most the shard
 // it was filling and a glob over the folder never sees a partial file. An
@@ -23,7 +25,8 @@
 // Inspect and Export back the labels command.
 //
 // Ownership: the files of a store. This package must not import ONNX,
-// image decoding, the dataset or the student; it imports only schema.
+// image decoding, the dataset or the student; of deitkd it imports only
+// schema and the small helpers under internal/ (atomicfile, half).
 // A Writer is not safe for concurrent use; a Reader and Targets are safe for
 // concurrent reads once opened.
 package store

@@ -7,6 +7,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 
+	"github.com/deitkd/deitkd/internal/half"
 	"github.com/deitkd/deitkd/schema"
 )
 
@@ -139,7 +140,7 @@ func floatsAt(a arrow.Array, off, n int, dst []float32) []float32 {
 		dst = append(dst, v.Float32Values()[off:off+n]...)
 	case *array.Float16:
 		for _, x := range v.Values()[off : off+n] {
-			dst = append(dst, x.Float32())
+			dst = append(dst, half.ToFloat32(x.Uint16()))
 		}
 	}
 	return dst

@@ -20,6 +20,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
 	"github.com/deitkd/deitkd/internal/atomicfile"
+	"github.com/deitkd/deitkd/internal/half"
 	"github.com/deitkd/deitkd/schema"
 )
 
@@ -216,8 +217,35 @@ func newRowBuilder(sch *arrow.Schema, md schema.Metadata, mem memory.Allocator) 
 }
 
 // append adds r, deriving teacher_hard and, in mode topk, the top-k and
-// logsumexp. r has passed checkRow.
-func (b *rowBuilder) append(r *Row) {
+// logsumexp. r has passed checkRow. In a float16 store a logit to be stored
+// that float16 cannot hold (|v| ≥ 65520, which would round to Inf) is an
+// error wrapping ErrRow, and then nothing of r is added.
+func (b *rowBuilder) append(r *Row) error {
+	hard, lse := argmaxLSE(r.Logits)
+	vals := r.Logits
+	if b.md.Store.Mode == schema.ModeTopK {
+		topK(r.Logits, b.topk)
+		for i, c := range b.topk {
+			b.vals[i] = r.Logits[c]
+		}
+		vals = b.vals
+	}
+	if b.md.Store.DType == schema.Float16 {
+		// Convert first: a row is added whole or not at all.
+		b.f16 = b.f16[:0]
+		for i, v := range vals {
+			h, ok := half.FromFloat32(v)
+			if !ok {
+				class, col := i, schema.ColTeacherLogits
+				if b.md.Store.Mode == schema.ModeTopK {
+					class, col = int(b.topk[i]), schema.ColTopKLogit
+				}
+				return fmt.Errorf("%w: logit %d is %v, outside float16's range (%s[%d]; largest float16 %d, |x| ≥ %d would be stored as Inf)",
+					ErrRow, class, v, col, i, half.MaxFloat16, half.OverflowThreshold)
+			}
+			b.f16 = append(b.f16, float16.FromBits(h))
+		}
+	}
 	b.id.Append(r.ImageID)
 	b.index.Append(r.ImageIndex)
 	if r.Label == NoLabel {
@@ -229,31 +257,21 @@ func (b *rowBuilder) append(r *Row) {
 	b.crop.Append(true)
 	b.crop.ValueBuilder().(*array.Float32Builder).AppendValues(r.Crop[:], nil)
 	b.flip.Append(r.Flip)
-	hard, lse := argmaxLSE(r.Logits)
 	b.hard.Append(hard)
-	vals := r.Logits
 	if b.md.Store.Mode == schema.ModeTopK {
-		topK(r.Logits, b.topk)
-		for i, c := range b.topk {
-			b.vals[i] = r.Logits[c]
-		}
 		b.topkIndex.Append(true)
 		b.topkIndex.ValueBuilder().(*array.Int32Builder).AppendValues(b.topk, nil)
 		b.lse.Append(lse)
-		vals = b.vals
 	}
 	b.logits.Append(true)
 	switch vb := b.logits.ValueBuilder().(type) {
 	case *array.Float32Builder:
 		vb.AppendValues(vals, nil)
 	case *array.Float16Builder:
-		b.f16 = b.f16[:0]
-		for _, v := range vals {
-			b.f16 = append(b.f16, float16.New(v))
-		}
 		vb.AppendValues(b.f16, nil)
 	}
 	b.rows++
+	return nil
 }
 
 // record returns the rows so far as a record and resets the builder.

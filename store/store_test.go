@@ -12,9 +12,9 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/float16"
 
 	"github.com/deitkd/deitkd/internal/filehash"
+	"github.com/deitkd/deitkd/internal/half"
 	"github.com/deitkd/deitkd/schema"
 )
 
@@ -40,7 +40,8 @@ func smallOpts(f Format) Options { return Options{Format: f, ShardRows: 40, RowG
 // stored is what a row's logits become in the store's dtype.
 func stored(v float32, d schema.DType) float32 {
 	if d == schema.Float16 {
-		return float16.New(v).Float32()
+		h, _ := half.FromFloat32(v)
+		return half.ToFloat32(h)
 	}
 	return v
 }

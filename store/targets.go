@@ -7,8 +7,8 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/float16"
 
+	"github.com/deitkd/deitkd/internal/half"
 	"github.com/deitkd/deitkd/schema"
 )
 
@@ -153,7 +153,7 @@ func (t *Targets) Row(i int) Target {
 	lo := i * t.width
 	if t.f16 != nil {
 		for j, h := range t.f16[lo : lo+t.width] {
-			out.Logits[j] = float16.FromBits(h).Float32()
+			out.Logits[j] = half.ToFloat32(h) // exact; arrow's Num.Float32 misreads subnormals
 		}
 	} else {
 		copy(out.Logits, t.f32[lo:lo+t.width])

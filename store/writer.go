@@ -248,13 +248,15 @@ func (w *Writer) Write(r Row) error {
 			return err
 		}
 	}
+	if err := w.rb.append(&r); err != nil {
+		return fmt.Errorf("write %s view %d: %w", r.ImageID, r.View, err)
+	}
 	if w.shardRows == 0 {
 		w.first = r.ImageIndex
 	}
 	if newImage {
 		w.images++
 	}
-	w.rb.append(&r)
 	w.shardRows++
 	w.started, w.lastIndex, w.lastView = true, r.ImageIndex, r.View
 	if w.rb.rows >= w.opts.RowGroupRows {
