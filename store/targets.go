@@ -64,43 +64,92 @@ func (r *Reader) LoadTargets(ctx context.Context) (*Targets, error) {
 		cols = append(cols, schema.ColTeacherLogits)
 	}
 	last := int64(-1) // image index of the previous row, across records
-	err := r.Scan(ctx, cols, func(rec arrow.RecordBatch) error {
-		ids := rec.Column(0).(*array.String)
-		idx := rec.Column(1).(*array.Int64).Int64Values()
-		for i := 0; i < ids.Len(); i++ {
-			row := int32(len(t.views) + i)
-			if idx[i] == last {
-				continue
+	for shard := range r.Manifest.Shards {
+		first := len(t.views) // the shard's first row
+		if err := r.ScanShard(ctx, shard, cols, func(rec arrow.RecordBatch) error {
+			ids := rec.Column(0).(*array.String)
+			idx := rec.Column(1).(*array.Int64).Int64Values()
+			for i := 0; i < ids.Len(); i++ {
+				row := int32(len(t.views) + i)
+				if idx[i] == last {
+					continue
+				}
+				last = idx[i]
+				id := ids.Value(i)
+				if _, dup := t.byID[id]; dup {
+					return fmt.Errorf("store %s: %w: image %s appears in two places", r.Dir, ErrContent, id)
+				}
+				t.byID[id] = row
+				t.byIndex[idx[i]] = row
 			}
-			last = idx[i]
-			id := ids.Value(i)
-			if _, dup := t.byID[id]; dup {
-				return fmt.Errorf("store %s: %w: image %s appears in two places", r.Dir, ErrContent, id)
+			t.views = append(t.views, rec.Column(2).(*array.Int32).Int32Values()...)
+			t.hard = append(t.hard, rec.Column(3).(*array.Int32).Int32Values()...)
+			vals := rec.Column(4).(*array.FixedSizeList).ListValues()
+			switch v := vals.(type) {
+			case *array.Float16:
+				for _, x := range v.Values() {
+					t.f16 = append(t.f16, x.Uint16())
+				}
+			case *array.Float32:
+				t.f32 = append(t.f32, v.Float32Values()...)
 			}
-			t.byID[id] = row
-			t.byIndex[idx[i]] = row
-		}
-		t.views = append(t.views, rec.Column(2).(*array.Int32).Int32Values()...)
-		t.hard = append(t.hard, rec.Column(3).(*array.Int32).Int32Values()...)
-		vals := rec.Column(4).(*array.FixedSizeList).ListValues()
-		switch v := vals.(type) {
-		case *array.Float16:
-			for _, x := range v.Values() {
-				t.f16 = append(t.f16, x.Uint16())
+			if md.Store.Mode == schema.ModeTopK {
+				t.topk = append(t.topk, rec.Column(5).(*array.FixedSizeList).ListValues().(*array.Int32).Int32Values()...)
+				t.lse = append(t.lse, rec.Column(6).(*array.Float32).Float32Values()...)
 			}
-		case *array.Float32:
-			t.f32 = append(t.f32, v.Float32Values()...)
+			return nil
+		}); err != nil {
+			return nil, err
 		}
-		if md.Store.Mode == schema.ModeTopK {
-			t.topk = append(t.topk, rec.Column(5).(*array.FixedSizeList).ListValues().(*array.Int32).Int32Values()...)
-			t.lse = append(t.lse, rec.Column(6).(*array.Float32).Float32Values()...)
+		if err := t.check(first); err != nil {
+			return nil, fmt.Errorf("shard %s: %w: %w", r.ShardPath(shard), ErrContent, err)
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
 	}
 	return t, nil
+}
+
+// check refuses values a trainer must not use in rows [first, Len()), one shard: a view
+// below 0, a class outside [0, K), a non-finite logit or logsumexp. The writer never stores
+// them, so they mean a damaged or foreign file; the error names the row within the shard.
+func (t *Targets) check(first int) error {
+	K := int32(t.meta.NumClasses)
+	for i := first; i < len(t.views); i++ {
+		row := i - first
+		if t.views[i] < 0 {
+			return fmt.Errorf("row %d: view %d", row, t.views[i])
+		}
+		if h := t.hard[i]; h < 0 || h >= K {
+			return fmt.Errorf("row %d: %s %d outside 0..%d", row, schema.ColTeacherHard, h, K-1)
+		}
+		name := schema.ColTeacherLogits
+		if t.meta.Store.Mode == schema.ModeTopK {
+			name = schema.ColTopKLogit
+			k := t.meta.Store.K
+			for j, c := range t.topk[i*k : (i+1)*k] {
+				if c < 0 || c >= K {
+					return fmt.Errorf("row %d: %s[%d] %d outside 0..%d", row, schema.ColTopKIndex, j, c, K-1)
+				}
+			}
+			if v := t.lse[i]; v-v != 0 {
+				return fmt.Errorf("row %d: %s is %v", row, schema.ColLogSumExp, v)
+			}
+		}
+		lo := i * t.width
+		if t.f16 != nil {
+			for j, h := range t.f16[lo : lo+t.width] {
+				if h&0x7c00 == 0x7c00 { // exponent all ones: ±Inf or NaN
+					return fmt.Errorf("row %d: %s[%d] is %v", row, name, j, half.ToFloat32(h))
+				}
+			}
+		} else {
+			for j, v := range t.f32[lo : lo+t.width] {
+				if v-v != 0 { // NaN or ±Inf
+					return fmt.Errorf("row %d: %s[%d] is %v", row, name, j, v)
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // Len is the number of rows.

@@ -11,7 +11,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
-	"github.com/deitkd/deitkd/internal/filehash"
 	"github.com/deitkd/deitkd/schema"
 )
 
@@ -60,13 +59,8 @@ func Verify(ctx context.Context, path string) (*VerifyReport, error) {
 			add(p, err)
 			continue
 		}
-		sum, err := filehash.SHA256(p)
-		if err != nil {
-			add(p, fmt.Errorf("shard %s: %w", p, err))
-			continue
-		}
-		if sum != s.SHA256 {
-			add(p, fmt.Errorf("shard %s: %w: sha256 %s, manifest says %s", p, ErrChecksum, sum, s.SHA256))
+		if err := r.checkSum(i); err != nil {
+			add(p, err)
 			continue
 		}
 		if err := v.shard(ctx, r, i); err != nil {

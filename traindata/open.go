@@ -158,6 +158,10 @@ func openStored(ctx context.Context, o Options) (*Set, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The trainer uses every value it reads: a flipped byte must not become a label.
+	if err := r.CheckSums(ctx); err != nil {
+		return nil, err
+	}
 	src, err := dataset.Open(o.Data)
 	if err != nil {
 		return nil, err
@@ -260,6 +264,28 @@ func toFloat32(v []float64) []float32 {
 	return out
 }
 
+// boxSlack allows the float32 rounding of top+height (each a whole-pixel fraction) past 1.
+const boxSlack = 1e-6
+
+// checkStored refuses a stored row the trainer must not use: a view outside [0, views), a
+// label outside [0, classes) that is not NoLabel, a crop box outside the image [0,1]² or
+// empty. The writer never stores them, so they mean a damaged or foreign file.
+func checkStored(sv storedView, label, views int32, classes int) error {
+	if sv.view < 0 || sv.view >= views {
+		return fmt.Errorf("view %d outside 0..%d", sv.view, views-1)
+	}
+	if label != store.NoLabel && (label < 0 || int(label) >= classes) {
+		return fmt.Errorf("label %d outside 0..%d", label, classes-1)
+	}
+	b := sv.box
+	inUnit := func(v float32) bool { return v >= 0 && v <= 1 } // false for NaN
+	if !inUnit(b.Top) || !inUnit(b.Left) || !(b.Height > 0) || !(b.Width > 0) ||
+		b.Top+b.Height > 1+boxSlack || b.Left+b.Width > 1+boxSlack {
+		return fmt.Errorf("crop (top %v, left %v, height %v, width %v) is not a box inside the image [0,1]²", b.Top, b.Left, b.Height, b.Width)
+	}
+	return nil
+}
+
 // join reads every row's image, label, view and geometry, groups the rows by image (joined to
 // the source by image_id), and checks the classes.
 func (s *Set) join(ctx context.Context, r *store.Reader) error {
@@ -274,35 +300,44 @@ func (s *Set) join(ctx context.Context, r *store.Reader) error {
 	}
 	var rows []raw
 	cols := []string{schema.ColImageID, schema.ColImageIndex, schema.ColLabel, schema.ColView, schema.ColCrop, schema.ColFlip}
-	err := r.Scan(ctx, cols, func(rec arrow.RecordBatch) error {
-		ids := rec.Column(0).(*array.String)
-		idx := rec.Column(1).(*array.Int64)
-		labels := rec.Column(2).(*array.Int32)
-		views := rec.Column(3).(*array.Int32)
-		crops := rec.Column(4).(*array.FixedSizeList)
-		cv := crops.ListValues().(*array.Float32)
-		flips := rec.Column(5).(*array.Boolean)
-		for i := range int(rec.NumRows()) {
-			id := ids.Value(i)
-			si, ok := byID[id]
-			if !ok {
-				return fmt.Errorf("%w: label store %s has a row for %s, which source %s lacks", ErrMismatch, r.Dir, id, s.opts.Data)
+	views := int32(s.meta.Views.Count)
+	for shard := range r.Manifest.Shards {
+		row := 0 // within the shard
+		err := r.ScanShard(ctx, shard, cols, func(rec arrow.RecordBatch) error {
+			ids := rec.Column(0).(*array.String)
+			idx := rec.Column(1).(*array.Int64)
+			labels := rec.Column(2).(*array.Int32)
+			vcol := rec.Column(3).(*array.Int32)
+			crops := rec.Column(4).(*array.FixedSizeList)
+			cv := crops.ListValues().(*array.Float32)
+			flips := rec.Column(5).(*array.Boolean)
+			for i := range int(rec.NumRows()) {
+				id := ids.Value(i)
+				si, ok := byID[id]
+				if !ok {
+					return fmt.Errorf("%w: label store %s has a row for %s, which source %s lacks", ErrMismatch, r.Dir, id, s.opts.Data)
+				}
+				if int64(si) != idx.Value(i) {
+					return fmt.Errorf("%w: label store %s: %s has image_index %d, source %s puts it at %d", ErrMismatch, r.Dir, id, idx.Value(i), s.opts.Data, si)
+				}
+				lab := store.NoLabel
+				if labels.IsValid(i) {
+					lab = labels.Value(i)
+				}
+				off, _ := crops.ValueOffsets(i)
+				sv := storedView{view: vcol.Value(i), flip: flips.Value(i),
+					box: dataset.Box{Top: cv.Value(int(off)), Left: cv.Value(int(off) + 1), Height: cv.Value(int(off) + 2), Width: cv.Value(int(off) + 3)}}
+				if err := checkStored(sv, lab, views, s.meta.NumClasses); err != nil {
+					return fmt.Errorf("shard %s: %w: row %d (%s): %w", r.ShardPath(shard), store.ErrContent, row, id, err)
+				}
+				rows = append(rows, raw{src: si, label: lab, sv: sv})
+				row++
 			}
-			if int64(si) != idx.Value(i) {
-				return fmt.Errorf("%w: label store %s: %s has image_index %d, source %s puts it at %d", ErrMismatch, r.Dir, id, idx.Value(i), s.opts.Data, si)
-			}
-			lab := store.NoLabel
-			if labels.IsValid(i) {
-				lab = labels.Value(i)
-			}
-			off, _ := crops.ValueOffsets(i)
-			rows = append(rows, raw{src: si, label: lab, sv: storedView{view: views.Value(i), flip: flips.Value(i),
-				box: dataset.Box{Top: cv.Value(int(off)), Left: cv.Value(int(off) + 1), Height: cv.Value(int(off) + 2), Width: cv.Value(int(off) + 3)}}})
+			return nil
+		})
+		if err != nil {
+			return err
 		}
-		return nil
-	})
-	if err != nil {
-		return err
 	}
 	slices.SortFunc(rows, func(a, b raw) int {
 		if a.src != b.src {
