@@ -155,3 +155,27 @@ func cpuSeconds() float64 {
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
 }
+
+// BenchmarkCheckSums measures what train pays to check a store's checksums when it opens it:
+// one read of every shard through sha256 (the files in the page cache, as after precompute).
+func BenchmarkCheckSums(b *testing.B) {
+	for _, c := range benchConfigs {
+		b.Run(c.name, func(b *testing.B) {
+			dir := b.TempDir()
+			size := writeBenchStore(b, dir, benchMeta(c.mode, c.dtype, c.k))
+			r, err := OpenReader(dir)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.SetBytes(size)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if err := r.CheckSums(context.Background()); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(DefaultShardRows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+			b.ReportMetric(float64(size)/DefaultShardRows, "bytes/row")
+		})
+	}
+}
