@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/deitkd/deitkd/schema"
@@ -87,7 +86,10 @@ type Writer struct {
 // OpenWriter creates the store dir for md, or resumes the store already
 // there. Resuming requires the same metadata (created_by aside), format and
 // shard spec, and fails otherwise with an error that names the first
-// differing key. On resume it removes what a killed writer left behind:
+// differing key. It also requires every shard the manifest lists to pass
+// Verify's checks of a shard (size, sha256, schema, rows, order), which
+// reads the finished shards once, and fails otherwise naming the shard and
+// what differs. On resume it removes what a killed writer left behind:
 // temporary files, and part files of this writer that the manifest does not
 // list (renamed just before the kill). Done reports the finished images.
 // Failures logged by earlier sessions are dropped: those images are not done,
@@ -169,15 +171,17 @@ func (w *Writer) resume(man *Manifest) error {
 		if n >= w.nextPart {
 			w.nextPart = n + 1
 		}
-		path := filepath.Join(w.dir, s.File)
-		if err := checkSize(path, s); err != nil {
-			return err
-		}
-		err = readImageIndices(path, w.opts.Format, w.opts.Allocator, func(i int64) { w.done.Add(i) })
-		if err != nil {
-			return err
-		}
 	}
+	// The new shards join these, so check them as Verify would: a size
+	// alone passes a damaged shard or another teacher's.
+	r := &Reader{Dir: w.dir, Manifest: man, Meta: w.md, Schema: w.sch, mem: w.opts.Allocator}
+	v := newVerifier(w.md)
+	if err := checkShards(context.Background(), r, v); err != nil {
+		return fmt.Errorf("%w; the finished shards must be intact to be extended: run `labels verify %s` to list every bad one, "+
+			"then delete each with its entry in %s (and its rows and images from the totals) to relabel its images, or write to a new folder",
+			err, w.manPath, filepath.Base(w.manPath))
+	}
+	w.done = v.seen
 	return nil
 }
 
@@ -381,22 +385,6 @@ func checkSize(path string, s ShardEntry) error {
 		return fmt.Errorf("shard %s: %w: %d bytes, manifest says %d (truncated?)", path, ErrCorrupt, fi.Size(), s.Bytes)
 	}
 	return nil
-}
-
-// readImageIndices calls fn for each image_index in a shard.
-func readImageIndices(path string, f Format, mem memory.Allocator, fn func(int64)) error {
-	sr, err := openShard(path, f, mem)
-	if err != nil {
-		return err
-	}
-	defer sr.Close()
-	return sr.scan(context.Background(), []int{1}, func(rec arrow.RecordBatch) error {
-		col := rec.Column(0).(*array.Int64)
-		for _, v := range col.Int64Values() {
-			fn(v)
-		}
-		return nil
-	})
 }
 
 // checkLayout refuses to mix a single writer and split writers in one
