@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -113,6 +114,89 @@ func TestResumeChecksShards(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestResumeWithoutManifest: a folder whose manifest is gone but that holds
+// a writer's finished part files is refused, naming the folder and the
+// number of files, and the files are kept (before, the writer started a new
+// manifest and deleted them as leftovers). Temporary files of a killed write
+// are still removed, and another writer's parts are no concern.
+func TestResumeWithoutManifest(t *testing.T) {
+	md := testMeta(schema.ModeTopK, schema.Float16, 20, 5, 2, 60)
+	split1 := ShardSpec{Index: 1, Count: 2}
+	for _, tc := range []struct {
+		name    string
+		format  Format
+		writer  ShardSpec // the writer whose manifest is removed
+		reopen  ShardSpec // the writer that opens the folder then
+		refused bool
+	}{
+		{"parquet", FormatParquet, ShardSpec{}, ShardSpec{}, true},
+		{"arrow", FormatArrow, ShardSpec{}, ShardSpec{}, true},
+		{"split-writer", FormatParquet, split1, split1, true},
+		{"split-other-writer", FormatParquet, ShardSpec{Index: 0, Count: 2}, split1, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			opts := smallOpts(tc.format)
+			opts.Shard = tc.writer
+			if err := writeUpTo(dir, md, opts, 1, 50); err != nil {
+				t.Fatal(err)
+			}
+			manName := manifestName(tc.writer)
+			m, err := ReadManifest(filepath.Join(dir, manName))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Remove(filepath.Join(dir, manName)); err != nil {
+				t.Fatal(err)
+			}
+			tmp := filepath.Join(dir, "."+shardFileName(tc.reopen, 7, tc.format)+".tmp")
+			writeFile(t, tmp, []byte("a killed write"))
+			before := folderSums(t, dir)
+			opts.Shard = tc.reopen
+			w, err := OpenWriter(dir, md, opts)
+			if !tc.refused {
+				if err != nil {
+					t.Fatal(err)
+				}
+				w.Abort()
+				if _, err := os.Stat(tmp); !errors.Is(err, os.ErrNotExist) {
+					t.Fatalf("temporary file %s left: %v", tmp, err)
+				}
+				return
+			}
+			if err == nil {
+				w.Abort()
+				t.Fatalf("opened a folder of finished parts without %s", manName)
+			}
+			for _, want := range []string{dir, manName + " is missing", fmt.Sprintf("%d finished part files", len(m.Shards))} {
+				if !strings.Contains(err.Error(), want) {
+					t.Fatalf("error %q does not say %q", err, want)
+				}
+			}
+			if !errors.Is(err, ErrManifest) {
+				t.Fatalf("error %v does not wrap ErrManifest", err)
+			}
+			if after := folderSums(t, dir); !sameSums(before, after) {
+				t.Fatalf("the refused open changed the folder:\nbefore %v\nafter  %v", before, after)
+			}
+			t.Log(err)
+		})
+	}
+	t.Run("temporary-files-only", func(t *testing.T) {
+		dir := t.TempDir()
+		tmp := filepath.Join(dir, "."+shardFileName(ShardSpec{}, 0, FormatParquet)+".tmp")
+		writeFile(t, tmp, []byte("a killed write"))
+		w, err := OpenWriter(dir, md, smallOpts(FormatParquet))
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Abort()
+		if _, err := os.Stat(tmp); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("temporary file %s left: %v", tmp, err)
+		}
+	})
 }
 
 // TestMergeChecksShards: Merge publishes a split store as finished, so it

@@ -89,9 +89,11 @@ type Writer struct {
 // differing key. It also requires every shard the manifest lists to pass
 // Verify's checks of a shard (size, sha256, schema, rows, order), which
 // reads the finished shards once, and fails otherwise naming the shard and
-// what differs. On resume it removes what a killed writer left behind:
-// temporary files, and part files of this writer that the manifest does not
-// list (renamed just before the kill). Done reports the finished images.
+// what differs. A folder that holds finished part files of this writer but
+// not its manifest is refused, the files kept. On resume it removes what a
+// killed writer left behind: temporary files, and part files of this writer
+// that the manifest does not list (renamed just before the kill). Done
+// reports the finished images.
 // Failures logged by earlier sessions are dropped: those images are not done,
 // so the run retries them and logs them again if they fail again.
 //
@@ -127,6 +129,9 @@ func OpenWriter(dir string, md schema.Metadata, opts Options) (_ *Writer, err er
 	man, err := ReadManifest(w.manPath)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
+		if err := w.checkNoParts(); err != nil {
+			return nil, fmt.Errorf("open store %s: %w", dir, err)
+		}
 		if w.man, err = newManifest(md, opts.Format, opts.Shard); err != nil {
 			return nil, fmt.Errorf("open store %s: %w", dir, err)
 		}
@@ -183,6 +188,42 @@ func (w *Writer) resume(man *Manifest) error {
 	}
 	w.done = v.seen
 	return nil
+}
+
+// checkNoParts refuses a folder without this writer's manifest that holds
+// finished part files of its name: the manifest was lost, and starting a
+// new one would delete them as leftovers of a killed write. (A writer writes
+// its manifest before its first part, so no kill leaves parts without one.)
+// Temporary files are no concern: cleanup removes them.
+func (w *Writer) checkNoParts() error {
+	ents, err := os.ReadDir(w.dir)
+	if err != nil {
+		return err
+	}
+	var parts []string
+	for _, e := range ents {
+		name := e.Name()
+		if !partName.MatchString(name) {
+			continue // not a finished part: a temporary file, or another file
+		}
+		for _, f := range []Format{FormatParquet, FormatArrow} {
+			if _, ok, _ := ownsPart(name, w.opts.Shard, f); ok {
+				parts = append(parts, name)
+			}
+		}
+	}
+	if len(parts) == 0 {
+		return nil
+	}
+	list := parts[0]
+	if len(parts) > 1 {
+		list += ", …"
+	}
+	man := filepath.Base(w.manPath)
+	return fmt.Errorf("%w: %s is missing, yet the folder holds %d finished part files of this writer (%s): "+
+		"they cannot be resumed without it, and a new store here would delete them; "+
+		"restore %s, or move the part files away, or write to a new folder",
+		ErrManifest, man, len(parts), list, man)
 }
 
 // cleanup removes temporary files and unlisted parts of this writer.
