@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -122,5 +123,57 @@ func TestMerge(t *testing.T) {
 	}
 	if code, out, errs := runArgs("verify", dir); code != 0 {
 		t.Fatalf("verify after merge: exit %d\n%s%s", code, out, errs)
+	}
+}
+
+// TestDamagedArrowShard damages an Arrow shard so that decoding it
+// panics inside arrow-go (a flatbuffers offset out of range): every command
+// must exit 1 with a message that names the shard and says it is damaged,
+// not a bare "runtime error: slice bounds out of range".
+func TestDamagedArrowShard(t *testing.T) {
+	dir := t.TempDir()
+	md := meta(20)
+	w, err := store.OpenWriter(dir, md, store.Options{ShardRows: 10, Format: store.FormatArrow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := int64(0); i < 20; i++ {
+		for v := int32(0); v < 2; v++ {
+			if err := w.Write(store.Row{ImageIndex: i, ImageID: fmt.Sprintf("train/%08d", i), Label: int32(i % 10), View: v, Logits: make([]float32, 10)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "part-00001.arrow")
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An Arrow IPC file ends in its footer (a flatbuffer), the footer's
+	// length (int32) and "ARROW1"; the footer begins with the offset of its
+	// root table, which now points far outside it.
+	footer := len(b) - 10 - int(binary.LittleEndian.Uint32(b[len(b)-10:]))
+	binary.LittleEndian.PutUint32(b[footer:], 0x7fff0000)
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"inspect", dir}, "damaged Arrow IPC file"},
+		{[]string{"export", dir}, "damaged Arrow IPC file"},
+		{[]string{"verify", dir}, "checksum mismatch"},
+	} {
+		t.Run(tc.args[0], func(t *testing.T) {
+			code, _, errs := runArgs(tc.args...)
+			if code != 1 || !strings.Contains(errs, p) || !strings.Contains(errs, tc.want) {
+				t.Fatalf("exit %d, stderr:\n%s\nwant exit 1 naming %s and saying %q", code, errs, p, tc.want)
+			}
+			t.Log(strings.TrimSpace(errs))
+		})
 	}
 }
