@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -27,6 +29,15 @@ import (
 // refused with ErrLocked while a writer of the store (or another merge) is
 // at work, and a writer started meanwhile is refused.
 func Merge(ctx context.Context, dir string) (*Manifest, error) {
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("merge %s: no such folder (%w)", dir, fs.ErrNotExist)
+	case err != nil:
+		return nil, fmt.Errorf("merge %s: %w", dir, err)
+	case !fi.IsDir():
+		return nil, fmt.Errorf("merge %s: not a folder; merge takes the folder of a --shard i/n store", dir)
+	}
 	paths, err := filepath.Glob(filepath.Join(dir, "manifest.*-of-*.json"))
 	if err != nil || len(paths) == 0 {
 		return nil, fmt.Errorf("merge %s: %w: no per-writer manifests (manifest.i-of-n.json)", dir, ErrIncomplete)

@@ -84,7 +84,7 @@ func TestCommands(t *testing.T) {
 		{"export-jsonl", []string{"export", "--format", "jsonl", dir}, 0, []string{`{"image_id":"train/00000019","image_index":19,"label":9,"view":1,`}},
 		{"usage", []string{"inspect"}, 2, nil},
 		{"unknown", []string{"frobnicate", dir}, 2, nil},
-		{"bad-format", []string{"export", dir, "--format", "xml"}, 1, nil},
+		{"bad-format", []string{"export", dir, "--format", "xml"}, 2, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, out, errs := runArgs(tc.args...)
@@ -123,6 +123,40 @@ func TestMerge(t *testing.T) {
 	}
 	if code, out, errs := runArgs("verify", dir); code != 0 {
 		t.Fatalf("verify after merge: exit %d\n%s%s", code, out, errs)
+	}
+}
+
+// TestUsageAndMissing: a bad flag value is a usage error (exit 2, saying
+// what is accepted), and a store that is not there is exit 1 saying so.
+func TestUsageAndMissing(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, meta(20), store.ShardSpec{})
+	missing := filepath.Join(t.TempDir(), "no-such-store")
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want []string // in stderr
+	}{
+		{"export-format-xml", []string{"export", dir, "--format", "xml"}, 2, []string{`"xml"`, "csv or jsonl"}},
+		{"export-format-empty", []string{"export", "--format", "", dir}, 2, []string{"csv or jsonl"}},
+		{"merge-missing", []string{"merge", missing}, 1, []string{missing, "no such folder"}},
+		{"merge-file", []string{"merge", filepath.Join(dir, "manifest.json")}, 1, []string{filepath.Join(dir, "manifest.json"), "not a folder"}},
+		{"inspect-missing", []string{"inspect", missing}, 1, []string{missing, "no such folder or manifest"}},
+		{"verify-missing", []string{"verify", missing}, 1, []string{missing, "no such folder or manifest"}},
+		{"export-missing", []string{"export", missing}, 1, []string{missing, "no such folder or manifest"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errs := runArgs(tc.args...)
+			if code != tc.code {
+				t.Fatalf("exit %d, want %d\n%s%s", code, tc.code, out, errs)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(errs, w) {
+					t.Fatalf("stderr lacks %q:\n%s", w, errs)
+				}
+			}
+		})
 	}
 }
 
