@@ -112,7 +112,7 @@ func TestBadInput(t *testing.T) {
 		if err := writeStore(dir, md, smallOpts(FormatParquet), 1); err != nil {
 			t.Fatal(err)
 		}
-		p := rewriteIndices(t, dir, "part-00001.parquet", func(ix []int64) {
+		p := rewriteIndices(t, dir, "manifest.json", "part-00001.parquet", func(ix []int64) {
 			for i := len(ix) - md.Views.Count; i < len(ix); i++ {
 				ix[i] = 1000
 			}
@@ -148,7 +148,7 @@ func TestBadInput(t *testing.T) {
 // v, so that only the version is wrong.
 func rewriteWithVersion(t *testing.T, dir, name, v string) string {
 	t.Helper()
-	return rewriteShard(t, dir, name, func(tbl arrow.Table) arrow.Table {
+	return rewriteShard(t, dir, "manifest.json", name, func(tbl arrow.Table) arrow.Table {
 		meta := tbl.Schema().Metadata()
 		vals := append([]string(nil), meta.Values()...)
 		for i, k := range meta.Keys() {
@@ -161,11 +161,11 @@ func rewriteWithVersion(t *testing.T, dir, name, v string) string {
 	})
 }
 
-// rewriteIndices rewrites a shard with its image_index column passed
-// through edit.
-func rewriteIndices(t *testing.T, dir, name string, edit func([]int64)) string {
+// rewriteIndices rewrites a shard listed in manifest manName with its
+// image_index column passed through edit.
+func rewriteIndices(t *testing.T, dir, manName, name string, edit func([]int64)) string {
 	t.Helper()
-	return rewriteShard(t, dir, name, func(tbl arrow.Table) arrow.Table {
+	return rewriteShard(t, dir, manName, name, func(tbl arrow.Table) arrow.Table {
 		c := tbl.Schema().FieldIndices(schema.ColImageIndex)[0]
 		var vals []int64
 		for _, chunk := range tbl.Column(c).Data().Chunks() {
@@ -190,9 +190,10 @@ func rewriteIndices(t *testing.T, dir, name string, edit func([]int64)) string {
 }
 
 // rewriteShard rewrites Parquet shard name as the table edit returns (its
-// schema metadata included), and fixes the shard's size and sha256 in the
-// manifest, so that only what edit changed is wrong. It returns the path.
-func rewriteShard(t *testing.T, dir, name string, edit func(arrow.Table) arrow.Table) string {
+// schema metadata included), and fixes the shard's size and sha256 in
+// manifest manName, so that only what edit changed is wrong. It returns the
+// shard's path.
+func rewriteShard(t *testing.T, dir, manName, name string, edit func(arrow.Table) arrow.Table) string {
 	t.Helper()
 	p := filepath.Join(dir, name)
 	sr, err := openShard(p, FormatParquet, memory.DefaultAllocator)
@@ -216,7 +217,7 @@ func rewriteShard(t *testing.T, dir, name string, edit func(arrow.Table) arrow.T
 	if err != nil {
 		t.Fatal(err)
 	}
-	man, err := ReadManifest(filepath.Join(dir, "manifest.json"))
+	man, err := ReadManifest(filepath.Join(dir, manName))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,7 +228,7 @@ func rewriteShard(t *testing.T, dir, name string, edit func(arrow.Table) arrow.T
 			man.Shards[i].SHA256, _ = filehash.SHA256(p)
 		}
 	}
-	if err := man.write(filepath.Join(dir, "manifest.json")); err != nil {
+	if err := man.write(filepath.Join(dir, manName)); err != nil {
 		t.Fatal(err)
 	}
 	return p

@@ -239,6 +239,31 @@ func TestMergeChecksShards(t *testing.T) {
 	}
 }
 
+// TestMergeOtherWritersImage: a writer's part that holds an image of
+// another writer (sha256 and size patched into its manifest) is refused
+// with ErrNotMyShard, as before Merge checked shards as Verify does.
+func TestMergeOtherWritersImage(t *testing.T) {
+	md := testMeta(schema.ModeTopK, schema.Float16, 20, 5, 2, 60)
+	dir := t.TempDir()
+	for i := 0; i < 2; i++ {
+		opts := smallOpts(FormatParquet)
+		opts.Shard = ShardSpec{Index: i, Count: 2}
+		if err := writeStore(dir, md, opts, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	spec := ShardSpec{Index: 1, Count: 2}
+	p := rewriteIndices(t, dir, manifestName(spec), shardFileName(spec, 0, FormatParquet), func(ix []int64) {
+		for i := 0; i < md.Views.Count; i++ {
+			ix[i] = 0 // image 1 becomes image 0, writer 0's
+		}
+	})
+	_, err := Merge(context.Background(), dir)
+	if !errors.Is(err, ErrNotMyShard) || !strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), "image 0 in a part of writer 1-of-2") {
+		t.Fatalf("Merge: %v; want ErrNotMyShard naming %s and image 0", err, p)
+	}
+}
+
 // folderSums returns the sha256 of every file in dir, by name.
 func folderSums(t *testing.T, dir string) map[string]string {
 	t.Helper()
