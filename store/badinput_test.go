@@ -103,6 +103,32 @@ func TestBadInput(t *testing.T) {
 			t.Fatalf("Verify: %v %v", err, rep.Problems)
 		}
 	})
+	t.Run("index-outside-dataset", func(t *testing.T) {
+		// The last image of a shard moved past the dataset's 60 images, in
+		// order still: Verify names the index, where before it only saw
+		// the hole it left (and added the index to its set of seen images,
+		// which grows to hold any index, however large).
+		dir := t.TempDir()
+		if err := writeStore(dir, md, smallOpts(FormatParquet), 1); err != nil {
+			t.Fatal(err)
+		}
+		p := rewriteIndices(t, dir, "manifest.json", "part-00001.parquet", func(ix []int64) {
+			for i := len(ix) - md.Views.Count; i < len(ix); i++ {
+				ix[i] = 1000
+			}
+		})
+		rep, err := Verify(context.Background(), dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, pr := range rep.Problems {
+			found = found || (pr.File == p && errors.Is(pr.Err, ErrContent) && strings.Contains(pr.Err.Error(), "image index 1000, dataset has 60 images"))
+		}
+		if !found {
+			t.Fatalf("Verify problems %v; want one naming %s and image index 1000", rep.Problems, p)
+		}
+	})
 	t.Run("unlisted-file", func(t *testing.T) {
 		dir := t.TempDir()
 		if err := writeStore(dir, md, smallOpts(FormatParquet), 1); err != nil {
@@ -119,39 +145,79 @@ func TestBadInput(t *testing.T) {
 }
 
 // rewriteWithVersion rewrites a shard with its deitkd.schema_version set to
-// v, and fixes its size and sha256 in the manifest, so that only the version
-// is wrong.
+// v, so that only the version is wrong.
 func rewriteWithVersion(t *testing.T, dir, name, v string) string {
+	t.Helper()
+	return rewriteShard(t, dir, "manifest.json", name, func(tbl arrow.Table) arrow.Table {
+		meta := tbl.Schema().Metadata()
+		vals := append([]string(nil), meta.Values()...)
+		for i, k := range meta.Keys() {
+			if k == schema.KeySchemaVersion {
+				vals[i] = v
+			}
+		}
+		nm := arrow.NewMetadata(meta.Keys(), vals)
+		return withSchema(arrow.NewSchema(tbl.Schema().Fields(), &nm), tbl)
+	})
+}
+
+// rewriteIndices rewrites a shard listed in manifest manName with its
+// image_index column passed through edit.
+func rewriteIndices(t *testing.T, dir, manName, name string, edit func([]int64)) string {
+	t.Helper()
+	return rewriteShard(t, dir, manName, name, func(tbl arrow.Table) arrow.Table {
+		c := tbl.Schema().FieldIndices(schema.ColImageIndex)[0]
+		var vals []int64
+		for _, chunk := range tbl.Column(c).Data().Chunks() {
+			vals = append(vals, chunk.(*array.Int64).Int64Values()...)
+		}
+		edit(vals)
+		b := array.NewInt64Builder(memory.DefaultAllocator)
+		defer b.Release()
+		b.AppendValues(vals, nil)
+		arr := b.NewArray()
+		defer arr.Release()
+		cols := make([]arrow.Column, tbl.NumCols())
+		for i := range cols {
+			cols[i] = *tbl.Column(i)
+			if i == c {
+				ch := arrow.NewChunked(arr.DataType(), []arrow.Array{arr})
+				cols[i] = *arrow.NewColumn(tbl.Schema().Field(i), ch)
+			}
+		}
+		return array.NewTable(tbl.Schema(), cols, tbl.NumRows())
+	})
+}
+
+// rewriteShard rewrites Parquet shard name as the table edit returns (its
+// schema metadata included), and fixes the shard's size and sha256 in
+// manifest manName, so that only what edit changed is wrong. It returns the
+// shard's path.
+func rewriteShard(t *testing.T, dir, manName, name string, edit func(arrow.Table) arrow.Table) string {
 	t.Helper()
 	p := filepath.Join(dir, name)
 	sr, err := openShard(p, FormatParquet, memory.DefaultAllocator)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tbl, err := sr.pq.ReadTable(context.Background())
-	meta := sr.schema.Metadata()
+	read, err := sr.pq.ReadTable(context.Background())
+	sch := sr.schema // ReadTable's table lacks the schema metadata
 	sr.Close()
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer read.Release()
+	tbl := withSchema(sch, read)
 	defer tbl.Release()
-	vals := append([]string(nil), meta.Values()...)
-	for i, k := range meta.Keys() {
-		if k == schema.KeySchemaVersion {
-			vals[i] = v
-		}
-	}
-	nm := arrow.NewMetadata(meta.Keys(), vals)
-	sch := arrow.NewSchema(tbl.Schema().Fields(), &nm)
 	f, err := os.Create(p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = pqarrow.WriteTable(withSchema(sch, tbl), f, 1<<20, parquet.NewWriterProperties(), pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
+	err = pqarrow.WriteTable(edit(tbl), f, 1<<20, parquet.NewWriterProperties(), pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	man, err := ReadManifest(filepath.Join(dir, "manifest.json"))
+	man, err := ReadManifest(filepath.Join(dir, manName))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +228,7 @@ func rewriteWithVersion(t *testing.T, dir, name, v string) string {
 			man.Shards[i].SHA256, _ = filehash.SHA256(p)
 		}
 	}
-	if err := man.write(filepath.Join(dir, "manifest.json")); err != nil {
+	if err := man.write(filepath.Join(dir, manName)); err != nil {
 		t.Fatal(err)
 	}
 	return p

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/deitkd/deitkd/schema"
@@ -116,4 +118,19 @@ func TestCrash(t *testing.T) {
 		t.Fatal("rows after crash and resume differ from an uninterrupted run")
 	}
 	t.Logf("killed after %d of %s images were in finished shards", len(want), strconv.FormatInt(crashMeta().Dataset.ImageCount, 10))
+}
+
+// readImageIndices calls fn for each image_index in a shard.
+func readImageIndices(path string, f Format, mem memory.Allocator, fn func(int64)) error {
+	sr, err := openShard(path, f, mem)
+	if err != nil {
+		return err
+	}
+	defer sr.Close()
+	return sr.scan(context.Background(), []int{1}, func(rec arrow.RecordBatch) error {
+		for _, v := range rec.Column(0).(*array.Int64).Int64Values() {
+			fn(v)
+		}
+		return nil
+	})
 }

@@ -4,7 +4,9 @@
 // log in failures/.
 //
 // Writing: OpenWriter creates a store or resumes one with the same
-// configuration (refusing a different one and naming the key). Rows go in
+// configuration (refusing a different one and naming the key) whose
+// finished shards pass Verify's checks (refusing a damaged one, and a
+// folder of parts without their manifest, and naming the file). Rows go in
 // through Writer.Write in (image_index, view) order with raw logits; the
 // writer derives teacher_hard, and in mode topk the top-k classes and
 // logsumexp. A float16 store rounds the logits it stores to nearest, ties to

@@ -7,7 +7,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -31,11 +33,14 @@ type ExportRow struct {
 	LogSumExp   *float32   `json:"logsumexp,omitempty"`
 }
 
-// Export writes up to limit rows (all if limit ≤ 0) as "csv" or "jsonl". In
-// CSV, list columns are JSON arrays in one field.
+// ExportFormats are the formats Export writes.
+var ExportFormats = []string{"csv", "jsonl"}
+
+// Export writes up to limit rows (all if limit ≤ 0) in one of ExportFormats,
+// "csv" or "jsonl". In CSV, list columns are JSON arrays in one field.
 func Export(ctx context.Context, r *Reader, w io.Writer, format string, limit int64) error {
-	if format != "csv" && format != "jsonl" {
-		return fmt.Errorf("export %s: unknown format %q (csv or jsonl)", r.Dir, format)
+	if !slices.Contains(ExportFormats, format) {
+		return fmt.Errorf("export %s: unknown format %q (%s)", r.Dir, format, strings.Join(ExportFormats, " or "))
 	}
 	bw := bufio.NewWriter(w)
 	cw := csv.NewWriter(bw)

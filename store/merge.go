@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -15,16 +17,27 @@ import (
 // Merge combines the per-writer manifests of a split store (written by n
 // writers with Options.Shard i/n) into manifest.json. It checks that all n
 // manifests are present and agree (metadata except created_by, file
-// format), that every listed shard is on disk with its size, that each
-// writer stored only its own images (index ≡ i mod n, which also makes the
-// writers disjoint), and that stored and failed images together cover the
-// whole dataset. The failure logs are combined into
+// format), that every listed shard passes Verify's checks of a shard (on
+// disk with its size and sha256, the store's schema and configuration, the
+// rows the manifest lists, in order, every view of each image, no image
+// twice), that each writer stored only its own images (index ≡ i mod n),
+// and that stored and failed images together cover the whole dataset. It
+// reads the whole store once. The failure logs are combined into
 // failures/failures.parquet. Merge is idempotent.
 //
 // Merge holds the whole store's lock and each writer's while it runs: it is
 // refused with ErrLocked while a writer of the store (or another merge) is
 // at work, and a writer started meanwhile is refused.
 func Merge(ctx context.Context, dir string) (*Manifest, error) {
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("merge %s: no such folder (%w)", dir, fs.ErrNotExist)
+	case err != nil:
+		return nil, fmt.Errorf("merge %s: %w", dir, err)
+	case !fi.IsDir():
+		return nil, fmt.Errorf("merge %s: not a folder; merge takes the folder of a --shard i/n store", dir)
+	}
 	paths, err := filepath.Glob(filepath.Join(dir, "manifest.*-of-*.json"))
 	if err != nil || len(paths) == 0 {
 		return nil, fmt.Errorf("merge %s: %w: no per-writer manifests (manifest.i-of-n.json)", dir, ErrIncomplete)
@@ -82,31 +95,19 @@ func Merge(ctx context.Context, dir string) (*Manifest, error) {
 	if err != nil {
 		return nil, fmt.Errorf("merge %s: %w", dir, err)
 	}
-	var covered IndexSet
+	// One verifier for all the writers, so that no image is in two of them.
+	v := newVerifier(first.Meta())
 	var failures []Failure
 	for i := 0; i < n; i++ {
 		m := mans[i]
+		r := &Reader{Dir: dir, Manifest: m, Meta: m.Meta(), mem: memory.DefaultAllocator}
+		if r.Schema, err = schema.NewSchema(r.Meta); err != nil {
+			return nil, fmt.Errorf("merge %s: %w", dir, err)
+		}
+		if err := checkShards(ctx, r, v); err != nil {
+			return nil, fmt.Errorf("merge %s: %w", dir, err)
+		}
 		for _, s := range m.Shards {
-			if err := ctx.Err(); err != nil {
-				return nil, err
-			}
-			p := filepath.Join(dir, s.File)
-			if err := checkSize(p, s); err != nil {
-				return nil, fmt.Errorf("merge %s: %w", dir, err)
-			}
-			var bad int64 = -1
-			err := readImageIndices(p, m.FileFormat, memory.DefaultAllocator, func(ix int64) {
-				if ix%int64(n) != int64(i) && bad < 0 {
-					bad = ix
-				}
-				covered.Add(ix)
-			})
-			if err != nil {
-				return nil, fmt.Errorf("merge %s: %w", dir, err)
-			}
-			if bad >= 0 {
-				return nil, fmt.Errorf("merge %s: shard %s: %w: image %d is not ≡ %d (mod %d)", dir, p, ErrNotMyShard, bad, i, n)
-			}
 			out.Shards = append(out.Shards, s)
 			out.Rows += s.Rows
 			out.Images += s.Images
@@ -119,6 +120,7 @@ func Merge(ctx context.Context, dir string) (*Manifest, error) {
 			failures = append(failures, fs...)
 		}
 	}
+	covered := v.seen
 	for _, f := range failures {
 		covered.Add(f.ImageIndex)
 	}

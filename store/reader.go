@@ -128,6 +128,9 @@ func (r *Reader) Failures() ([]Failure, error) {
 // when only per-writer manifests are there.
 func manifestPath(path string) (string, error) {
 	fi, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("open store %s: no such folder or manifest (%w)", path, fs.ErrNotExist)
+	}
 	if err != nil || !fi.IsDir() {
 		return path, nil
 	}

@@ -22,6 +22,7 @@ const readBatchRows = DefaultRowGroupRows
 // shardReader reads one shard file, Parquet or Arrow IPC.
 type shardReader struct {
 	path   string
+	format Format
 	f      *os.File
 	schema *arrow.Schema
 	rows   int64
@@ -35,11 +36,11 @@ func openShard(path string, format Format, mem memory.Allocator) (sr *shardReade
 	if err != nil {
 		return nil, fmt.Errorf("shard %s: %w: %v", path, ErrMissingShard, err)
 	}
-	sr = &shardReader{path: path, f: f}
+	sr = &shardReader{path: path, format: format, f: f}
 	opened := sr
 	defer func() {
-		if r := recover(); r != nil { // arrow-go panics on some malformed footers
-			err = fmt.Errorf("shard %s: %w: %v", path, ErrCorrupt, r)
+		if r := recover(); r != nil {
+			err = damaged(path, format, fmt.Errorf("decoding it failed (%v)", r))
 		}
 		if err != nil {
 			opened.Close()
@@ -49,13 +50,13 @@ func openShard(path string, format Format, mem memory.Allocator) (sr *shardReade
 	if format == FormatArrow {
 		sr.ipc, err = ipc.NewFileReader(f, ipc.WithAllocator(mem))
 		if err != nil {
-			return nil, fmt.Errorf("shard %s: %w: %v", path, ErrCorrupt, err)
+			return nil, damaged(path, format, err)
 		}
 		sr.schema = sr.ipc.Schema()
 		for i := 0; i < sr.ipc.NumRecords(); i++ {
 			rec, err := sr.ipc.RecordBatch(i)
 			if err != nil {
-				return nil, fmt.Errorf("shard %s: %w: %v", path, ErrCorrupt, err)
+				return nil, damaged(path, format, err)
 			}
 			sr.rows += rec.NumRows()
 		}
@@ -63,15 +64,15 @@ func openShard(path string, format Format, mem memory.Allocator) (sr *shardReade
 	}
 	sr.pf, err = file.NewParquetReader(f)
 	if err != nil {
-		return nil, fmt.Errorf("shard %s: %w: %v", path, ErrCorrupt, err)
+		return nil, damaged(path, format, err)
 	}
 	sr.pq, err = pqarrow.NewFileReader(sr.pf, pqarrow.ArrowReadProperties{BatchSize: readBatchRows}, mem)
 	if err != nil {
-		return nil, fmt.Errorf("shard %s: %w: %v", path, ErrCorrupt, err)
+		return nil, damaged(path, format, err)
 	}
 	sr.schema, err = sr.pq.Schema()
 	if err != nil {
-		return nil, fmt.Errorf("shard %s: %w: %v", path, ErrCorrupt, err)
+		return nil, damaged(path, format, err)
 	}
 	sr.rows = sr.pf.NumRows()
 	return sr, nil
@@ -92,7 +93,7 @@ func (sr *shardReader) Close() error {
 func (sr *shardReader) scan(ctx context.Context, cols []int, fn func(arrow.RecordBatch) error) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("shard %s: %w: %v", sr.path, ErrCorrupt, r)
+			err = damaged(sr.path, sr.format, fmt.Errorf("reading it failed (%v)", r))
 		}
 	}()
 	if cols == nil {
@@ -114,7 +115,7 @@ func (sr *shardReader) scan(ctx context.Context, cols []int, fn func(arrow.Recor
 			}
 			rec, err := sr.ipc.RecordBatch(i)
 			if err != nil {
-				return fmt.Errorf("shard %s: %w: %v", sr.path, ErrCorrupt, err)
+				return damaged(sr.path, sr.format, err)
 			}
 			arrs := make([]arrow.Array, len(cols))
 			for j, c := range cols {
@@ -133,7 +134,7 @@ func (sr *shardReader) scan(ctx context.Context, cols []int, fn func(arrow.Recor
 	// index and leaf index agree.
 	rr, err := sr.pq.GetRecordReader(ctx, cols, nil)
 	if err != nil {
-		return fmt.Errorf("shard %s: %w: %v", sr.path, ErrCorrupt, err)
+		return damaged(sr.path, sr.format, err)
 	}
 	defer rr.Release()
 	for rr.Next() {
@@ -142,7 +143,22 @@ func (sr *shardReader) scan(ctx context.Context, cols []int, fn func(arrow.Recor
 		}
 	}
 	if err := rr.Err(); err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("shard %s: %w: %v", sr.path, ErrCorrupt, err)
+		return damaged(sr.path, sr.format, err)
 	}
 	return nil
+}
+
+// damaged is the error for a shard file that its decoder cannot read,
+// wrapping ErrCorrupt and naming the file. arrow-go (and the flatbuffers
+// code under its Arrow IPC reader) trusts the offsets and lengths inside a
+// file, so damaged bytes of the right size can make it index out of range
+// and panic rather than return an error; openShard and scan recover that
+// panic into this error, so that the message says the file is damaged
+// instead of showing a bare runtime error.
+func damaged(path string, f Format, cause error) error {
+	kind := "Parquet"
+	if f == FormatArrow {
+		kind = "Arrow IPC"
+	}
+	return fmt.Errorf("shard %s: %w: damaged %s file: %v", path, ErrCorrupt, kind, cause)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/deitkd/deitkd/internal/filehash"
 	"github.com/deitkd/deitkd/schema"
 )
 
@@ -49,17 +50,13 @@ func Verify(ctx context.Context, path string) (*VerifyReport, error) {
 	}
 	rep := &VerifyReport{Shards: len(r.Manifest.Shards)}
 	add := func(file string, err error) { rep.Problems = append(rep.Problems, Problem{File: file, Err: err}) }
-	v := verifier{views: r.Meta.Views.Count, ids: map[string]int64{}}
+	v := newVerifier(r.Meta)
 	for i, s := range r.Manifest.Shards {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
 		p := r.ShardPath(i)
-		if err := checkSize(p, s); err != nil {
-			add(p, err)
-			continue
-		}
-		if err := r.checkSum(i); err != nil {
+		if err := checkFile(p, s); err != nil {
 			add(p, err)
 			continue
 		}
@@ -129,10 +126,53 @@ func openForVerify(path string) (*Reader, error) {
 	return r, nil
 }
 
+// checkFile checks that shard file path is on disk with the size and sha256
+// its manifest entry s gives.
+func checkFile(path string, s ShardEntry) error {
+	if err := checkSize(path, s); err != nil {
+		return err
+	}
+	sum, err := filehash.SHA256(path)
+	if err != nil {
+		return fmt.Errorf("shard %s: %w", path, err)
+	}
+	if sum != s.SHA256 {
+		return fmt.Errorf("shard %s: %w: sha256 %s, manifest says %s", path, ErrChecksum, sum, s.SHA256)
+	}
+	return nil
+}
+
+// checkShards checks every shard r's manifest lists as Verify does (file,
+// then content against the manifest and against the shards v has seen) and
+// stops at the first problem. A writer that resumes a store and Merge,
+// which extend or publish a store, use it: what they build on must be what
+// Verify would pass.
+func checkShards(ctx context.Context, r *Reader, v *verifier) error {
+	for i, s := range r.Manifest.Shards {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := checkFile(r.ShardPath(i), s); err != nil {
+			return err
+		}
+		if err := v.shard(ctx, r, i); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// verifier checks the content of shards one after another, remembering what
+// it has seen so that no image is stored twice across them.
 type verifier struct {
-	views int
-	seen  IndexSet         // image indices in shards so far
-	ids   map[string]int64 // image_id → image_index
+	views  int
+	images int64            // the dataset's image count; 0: unknown
+	seen   IndexSet         // image indices in shards so far
+	ids    map[string]int64 // image_id → image_index
+}
+
+func newVerifier(md schema.Metadata) *verifier {
+	return &verifier{views: md.Views.Count, images: md.Dataset.ImageCount, ids: map[string]int64{}}
 }
 
 func (v *verifier) shard(ctx context.Context, r *Reader, i int) error {
@@ -181,8 +221,16 @@ func (v *verifier) shard(ctx context.Context, r *Reader, i int) error {
 				return fail("image %d: view %d follows view %d (duplicate or missing view)", ix, vw, lastView)
 			case hard[j] < 0 || int(hard[j]) >= r.Meta.NumClasses:
 				return fail("image %d view %d: teacher_hard %d outside 0..%d", ix, vw, hard[j], r.Meta.NumClasses-1)
+			// The index is checked before seen.Add, which grows to hold it.
+			case ix < 0:
+				return fail("image index %d is negative", ix)
+			case v.images > 0 && ix >= v.images:
+				return fail("image index %d, dataset has %d images", ix, v.images)
 			case split && ix%modN != mod:
-				return fail("image %d in a part of writer %d-of-%d", ix, mod, modN)
+				if problem == nil {
+					problem = fmt.Errorf("shard %s: %w: %w: image %d in a part of writer %d-of-%d", p, ErrContent, ErrNotMyShard, ix, mod, modN)
+				}
+				return problem
 			}
 			if ix != lastIdx {
 				if v.seen.Contains(ix) {
@@ -191,7 +239,9 @@ func (v *verifier) shard(ctx context.Context, r *Reader, i int) error {
 				if prev, dup := v.ids[id]; dup {
 					return fail("image_id %s is image %d here and image %d elsewhere", id, ix, prev)
 				}
-				v.ids[id] = ix
+				// A copy: id points into the record's buffer, which goes
+				// back to the allocator when fn returns.
+				v.ids[strings.Clone(id)] = ix
 				v.seen.Add(ix)
 				images++
 			} else if v.ids[id] != ix {

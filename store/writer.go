@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/deitkd/deitkd/schema"
@@ -87,9 +86,14 @@ type Writer struct {
 // OpenWriter creates the store dir for md, or resumes the store already
 // there. Resuming requires the same metadata (created_by aside), format and
 // shard spec, and fails otherwise with an error that names the first
-// differing key. On resume it removes what a killed writer left behind:
-// temporary files, and part files of this writer that the manifest does not
-// list (renamed just before the kill). Done reports the finished images.
+// differing key. It also requires every shard the manifest lists to pass
+// Verify's checks of a shard (size, sha256, schema, rows, order), which
+// reads the finished shards once, and fails otherwise naming the shard and
+// what differs. A folder that holds finished part files of this writer but
+// not its manifest is refused, the files kept. On resume it removes what a
+// killed writer left behind: temporary files, and part files of this writer
+// that the manifest does not list (renamed just before the kill). Done
+// reports the finished images.
 // Failures logged by earlier sessions are dropped: those images are not done,
 // so the run retries them and logs them again if they fail again.
 //
@@ -125,6 +129,9 @@ func OpenWriter(dir string, md schema.Metadata, opts Options) (_ *Writer, err er
 	man, err := ReadManifest(w.manPath)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
+		if err := w.checkNoParts(); err != nil {
+			return nil, fmt.Errorf("open store %s: %w", dir, err)
+		}
 		if w.man, err = newManifest(md, opts.Format, opts.Shard); err != nil {
 			return nil, fmt.Errorf("open store %s: %w", dir, err)
 		}
@@ -169,16 +176,54 @@ func (w *Writer) resume(man *Manifest) error {
 		if n >= w.nextPart {
 			w.nextPart = n + 1
 		}
-		path := filepath.Join(w.dir, s.File)
-		if err := checkSize(path, s); err != nil {
-			return err
+	}
+	// The new shards join these, so check them as Verify would: a size
+	// alone passes a damaged shard or another teacher's.
+	r := &Reader{Dir: w.dir, Manifest: man, Meta: w.md, Schema: w.sch, mem: w.opts.Allocator}
+	v := newVerifier(w.md)
+	if err := checkShards(context.Background(), r, v); err != nil {
+		return fmt.Errorf("%w; the finished shards must be intact to be extended: run `labels verify %s` to list every bad one, "+
+			"then delete each with its entry in %s (and its rows and images from the totals) to relabel its images, or write to a new folder",
+			err, w.manPath, filepath.Base(w.manPath))
+	}
+	w.done = v.seen
+	return nil
+}
+
+// checkNoParts refuses a folder without this writer's manifest that holds
+// finished part files of its name: the manifest was lost, and starting a
+// new one would delete them as leftovers of a killed write. (A writer writes
+// its manifest before its first part, so no kill leaves parts without one.)
+// Temporary files are no concern: cleanup removes them.
+func (w *Writer) checkNoParts() error {
+	ents, err := os.ReadDir(w.dir)
+	if err != nil {
+		return err
+	}
+	var parts []string
+	for _, e := range ents {
+		name := e.Name()
+		if !partName.MatchString(name) {
+			continue // not a finished part: a temporary file, or another file
 		}
-		err = readImageIndices(path, w.opts.Format, w.opts.Allocator, func(i int64) { w.done.Add(i) })
-		if err != nil {
-			return err
+		for _, f := range []Format{FormatParquet, FormatArrow} {
+			if _, ok, _ := ownsPart(name, w.opts.Shard, f); ok {
+				parts = append(parts, name)
+			}
 		}
 	}
-	return nil
+	if len(parts) == 0 {
+		return nil
+	}
+	list := parts[0]
+	if len(parts) > 1 {
+		list += ", …"
+	}
+	man := filepath.Base(w.manPath)
+	return fmt.Errorf("%w: %s is missing, yet the folder holds %d finished part files of this writer (%s): "+
+		"they cannot be resumed without it, and a new store here would delete them; "+
+		"restore %s, or move the part files away, or write to a new folder",
+		ErrManifest, man, len(parts), list, man)
 }
 
 // cleanup removes temporary files and unlisted parts of this writer.
@@ -381,22 +426,6 @@ func checkSize(path string, s ShardEntry) error {
 		return fmt.Errorf("shard %s: %w: %d bytes, manifest says %d (truncated?)", path, ErrCorrupt, fi.Size(), s.Bytes)
 	}
 	return nil
-}
-
-// readImageIndices calls fn for each image_index in a shard.
-func readImageIndices(path string, f Format, mem memory.Allocator, fn func(int64)) error {
-	sr, err := openShard(path, f, mem)
-	if err != nil {
-		return err
-	}
-	defer sr.Close()
-	return sr.scan(context.Background(), []int{1}, func(rec arrow.RecordBatch) error {
-		col := rec.Column(0).(*array.Int64)
-		for _, v := range col.Int64Values() {
-			fn(v)
-		}
-		return nil
-	})
 }
 
 // checkLayout refuses to mix a single writer and split writers in one

@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"os/signal"
+	"slices"
 	"sort"
 	"strings"
 
@@ -38,7 +39,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cmd, rest := args[0], args[1:]
 	fs := flag.NewFlagSet("labels "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	format := fs.String("format", "jsonl", "export format: csv or jsonl")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usage+"\nflags:\n")
+		fs.PrintDefaults()
+	}
+	// The format is checked here, at parse time, so that a bad one is a
+	// usage error (exit 2) rather than a problem with the store.
+	format := "jsonl"
+	formats := strings.Join(store.ExportFormats, " or ")
+	fs.Func("format", "export `FORMAT`: "+formats+" (default jsonl)", func(s string) error {
+		if !slices.Contains(store.ExportFormats, s) {
+			return fmt.Errorf("want %s", formats)
+		}
+		format = s
+		return nil
+	})
 	limit := fs.Int64("n", 0, "export at most this many rows (0: all)")
 	// Accept flags before or after PATH.
 	var pos []string
@@ -71,7 +86,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "export":
 		var r *store.Reader
 		if r, err = store.OpenReader(path); err == nil {
-			err = store.Export(ctx, r, stdout, *format, *limit)
+			err = store.Export(ctx, r, stdout, format, *limit)
 		}
 	default:
 		fmt.Fprintf(stderr, "labels: unknown command %q\n%s", cmd, usage)

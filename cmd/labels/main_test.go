@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -83,7 +84,7 @@ func TestCommands(t *testing.T) {
 		{"export-jsonl", []string{"export", "--format", "jsonl", dir}, 0, []string{`{"image_id":"train/00000019","image_index":19,"label":9,"view":1,`}},
 		{"usage", []string{"inspect"}, 2, nil},
 		{"unknown", []string{"frobnicate", dir}, 2, nil},
-		{"bad-format", []string{"export", dir, "--format", "xml"}, 1, nil},
+		{"bad-format", []string{"export", dir, "--format", "xml"}, 2, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, out, errs := runArgs(tc.args...)
@@ -122,5 +123,91 @@ func TestMerge(t *testing.T) {
 	}
 	if code, out, errs := runArgs("verify", dir); code != 0 {
 		t.Fatalf("verify after merge: exit %d\n%s%s", code, out, errs)
+	}
+}
+
+// TestUsageAndMissing: a bad flag value is a usage error (exit 2, saying
+// what is accepted), and a store that is not there is exit 1 saying so.
+func TestUsageAndMissing(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, meta(20), store.ShardSpec{})
+	missing := filepath.Join(t.TempDir(), "no-such-store")
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want []string // in stderr
+	}{
+		{"export-format-xml", []string{"export", dir, "--format", "xml"}, 2, []string{`"xml"`, "csv or jsonl"}},
+		{"export-format-empty", []string{"export", "--format", "", dir}, 2, []string{"csv or jsonl"}},
+		{"merge-missing", []string{"merge", missing}, 1, []string{missing, "no such folder"}},
+		{"merge-file", []string{"merge", filepath.Join(dir, "manifest.json")}, 1, []string{filepath.Join(dir, "manifest.json"), "not a folder"}},
+		{"inspect-missing", []string{"inspect", missing}, 1, []string{missing, "no such folder or manifest"}},
+		{"verify-missing", []string{"verify", missing}, 1, []string{missing, "no such folder or manifest"}},
+		{"export-missing", []string{"export", missing}, 1, []string{missing, "no such folder or manifest"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errs := runArgs(tc.args...)
+			if code != tc.code {
+				t.Fatalf("exit %d, want %d\n%s%s", code, tc.code, out, errs)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(errs, w) {
+					t.Fatalf("stderr lacks %q:\n%s", w, errs)
+				}
+			}
+		})
+	}
+}
+
+// TestDamagedArrowShard damages an Arrow shard so that decoding it
+// panics inside arrow-go (a flatbuffers offset out of range): every command
+// must exit 1 with a message that names the shard and says it is damaged,
+// not a bare "runtime error: slice bounds out of range".
+func TestDamagedArrowShard(t *testing.T) {
+	dir := t.TempDir()
+	md := meta(20)
+	w, err := store.OpenWriter(dir, md, store.Options{ShardRows: 10, Format: store.FormatArrow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := int64(0); i < 20; i++ {
+		for v := int32(0); v < 2; v++ {
+			if err := w.Write(store.Row{ImageIndex: i, ImageID: fmt.Sprintf("train/%08d", i), Label: int32(i % 10), View: v, Logits: make([]float32, 10)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "part-00001.arrow")
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An Arrow IPC file ends in its footer (a flatbuffer), the footer's
+	// length (int32) and "ARROW1"; the footer begins with the offset of its
+	// root table, which now points far outside it.
+	footer := len(b) - 10 - int(binary.LittleEndian.Uint32(b[len(b)-10:]))
+	binary.LittleEndian.PutUint32(b[footer:], 0x7fff0000)
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"inspect", dir}, "damaged Arrow IPC file"},
+		{[]string{"export", dir}, "damaged Arrow IPC file"},
+		{[]string{"verify", dir}, "checksum mismatch"},
+	} {
+		t.Run(tc.args[0], func(t *testing.T) {
+			code, _, errs := runArgs(tc.args...)
+			if code != 1 || !strings.Contains(errs, p) || !strings.Contains(errs, tc.want) {
+				t.Fatalf("exit %d, stderr:\n%s\nwant exit 1 naming %s and saying %q", code, errs, p, tc.want)
+			}
+			t.Log(strings.TrimSpace(errs))
+		})
 	}
 }
