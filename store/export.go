@@ -2,6 +2,7 @@ package store
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/csv"
 	"encoding/json"
@@ -133,4 +134,44 @@ func Export(ctx context.Context, r *Reader, w io.Writer, format string, limit in
 		return fmt.Errorf("export %s: %w", r.Dir, err)
 	}
 	return nil
+}
+
+// ExportFailures writes the store's failure log (every image that could not be labelled, in
+// image-index order) to w as csv (with a header) or jsonl, with the columns image_index,
+// image_id, stage and error; limit > 0 stops after that many.
+func ExportFailures(r *Reader, w io.Writer, format string, limit int64) error {
+	if !slices.Contains(ExportFormats, format) {
+		return fmt.Errorf("export %s: unknown format %q (%s)", r.Dir, format, strings.Join(ExportFormats, " or "))
+	}
+	fs, err := r.Failures()
+	if err != nil {
+		return err
+	}
+	slices.SortStableFunc(fs, func(a, b Failure) int { return cmp.Compare(a.ImageIndex, b.ImageIndex) })
+	if limit > 0 && int64(len(fs)) > limit {
+		fs = fs[:limit]
+	}
+	bw := bufio.NewWriter(w)
+	cw := csv.NewWriter(bw)
+	enc := json.NewEncoder(bw)
+	if format == "csv" {
+		cw.Write([]string{"image_index", "image_id", "stage", "error"})
+	}
+	for _, f := range fs {
+		if format == "csv" {
+			cw.Write([]string{strconv.FormatInt(f.ImageIndex, 10), f.ImageID, f.Stage, f.Err})
+			continue
+		}
+		enc.Encode(struct {
+			ImageIndex int64  `json:"image_index"`
+			ImageID    string `json:"image_id"`
+			Stage      string `json:"stage"`
+			Error      string `json:"error"`
+		}{f.ImageIndex, f.ImageID, f.Stage, f.Err})
+	}
+	cw.Flush()
+	if err := cw.Error(); err != nil {
+		return err
+	}
+	return bw.Flush()
 }

@@ -1,8 +1,10 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"math"
+	"slices"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -13,16 +15,18 @@ import (
 
 // Summary is what Inspect reports about a store.
 type Summary struct {
-	Meta      schema.Metadata
-	Format    Format
-	Shards    int
-	Rows      int64
-	Images    int64
-	Failures  int
-	HardHist  []int64 // rows per teacher_hard class
-	LabelHist []int64 // rows per ground-truth class
-	Labelled  int64   // rows with a ground-truth label
-	Top1      float64 // fraction of labelled rows whose teacher_hard is the label
+	Meta     schema.Metadata
+	Format   Format
+	Shards   int
+	Rows     int64
+	Images   int64
+	Failures int
+	// FirstFailures are the failure log's first MaxListedFailures entries by image index.
+	FirstFailures []Failure
+	HardHist      []int64 // rows per teacher_hard class
+	LabelHist     []int64 // rows per ground-truth class
+	Labelled      int64   // rows with a ground-truth label
+	Top1          float64 // fraction of labelled rows whose teacher_hard is the label
 	// Top5 is the fraction of labelled rows whose label is among the
 	// teacher's five largest logits; Top5Known is false in mode topk with
 	// k < 5, where it cannot be told.
@@ -34,16 +38,21 @@ type Summary struct {
 	MeanEntropy float64
 }
 
+// MaxListedFailures bounds Summary.FirstFailures; ExportFailures writes them all.
+const MaxListedFailures = 10
+
 // Inspect reads every row once and summarises the store.
 func Inspect(ctx context.Context, r *Reader) (*Summary, error) {
 	md := r.Meta
 	s := &Summary{Meta: md, Format: r.Manifest.FileFormat, Shards: len(r.Manifest.Shards), Rows: r.Manifest.Rows, Images: r.Manifest.Images,
 		HardHist: make([]int64, md.NumClasses), LabelHist: make([]int64, md.NumClasses), Top5Known: md.Store.Mode == schema.ModeFull || md.Store.K >= 5}
-	if fs, err := r.Failures(); err == nil {
-		s.Failures = len(fs)
-	} else {
+	fs, err := r.Failures()
+	if err != nil {
 		return nil, err
 	}
+	s.Failures = len(fs)
+	slices.SortStableFunc(fs, func(a, b Failure) int { return cmp.Compare(a.ImageIndex, b.ImageIndex) })
+	s.FirstFailures = fs[:min(len(fs), MaxListedFailures)]
 	cols := []string{schema.ColLabel, schema.ColTeacherHard}
 	if md.Store.Mode == schema.ModeFull {
 		cols = append(cols, schema.ColTeacherLogits)
@@ -55,7 +64,7 @@ func Inspect(ctx context.Context, r *Reader) (*Summary, error) {
 	var dense []float32
 	var logits []float32
 	width := md.Width()
-	err := r.Scan(ctx, cols, func(rec arrow.RecordBatch) error {
+	err = r.Scan(ctx, cols, func(rec arrow.RecordBatch) error {
 		labels := rec.Column(0).(*array.Int32)
 		hard := rec.Column(1).(*array.Int32).Int32Values()
 		vals := rec.Column(2).(*array.FixedSizeList).ListValues()

@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -20,6 +21,7 @@ const usage = `usage:
   labels verify PATH
   labels merge DIR
   labels export PATH --format csv|jsonl [-n ROWS]
+  labels failures PATH [--format csv|jsonl] [-n ROWS]
 `
 
 func main() {
@@ -87,6 +89,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		var r *store.Reader
 		if r, err = store.OpenReader(path); err == nil {
 			err = store.Export(ctx, r, stdout, format, *limit)
+		} else if parent := filepath.Dir(filepath.Clean(path)); filepath.Base(filepath.Clean(path)) == "failures" && isStore(parent) {
+			err = fmt.Errorf("%s is a store's failure log: labels failures %s lists it", path, parent)
+		}
+	case "failures":
+		var r *store.Reader
+		if r, err = store.OpenReader(path); err == nil {
+			err = store.ExportFailures(r, stdout, format, *limit)
 		}
 	default:
 		fmt.Fprintf(stderr, "labels: unknown command %q\n%s", cmd, usage)
@@ -158,6 +167,15 @@ func inspect(ctx context.Context, path string, w io.Writer) error {
 		}
 		fmt.Fprintf(w, "  %-22s %s\n", k, v)
 	}
+	if s.Failures > 0 {
+		fmt.Fprintf(w, "\nfailed images (%d; labels failures %s lists them all)\n", s.Failures, r.Dir)
+		for _, f := range s.FirstFailures {
+			fmt.Fprintf(w, "  %8d %s: %s: %s\n", f.ImageIndex, f.ImageID, f.Stage, f.Err)
+		}
+		if s.Failures > len(s.FirstFailures) {
+			fmt.Fprintf(w, "  ... %d more\n", s.Failures-len(s.FirstFailures))
+		}
+	}
 	fmt.Fprintln(w, "\nteacher")
 	if s.Labelled > 0 {
 		top5 := "n/a (k < 5)"
@@ -180,10 +198,11 @@ func inspect(ctx context.Context, path string, w io.Writer) error {
 		h[c] = kv{c, n}
 	}
 	sort.SliceStable(h, func(i, j int) bool { return h[i].n > h[j].n })
-	show := h
-	if len(show) > 20 {
-		show = show[:20]
+	predicted := 0 // classes with rows, first after the sort
+	for predicted < len(h) && h[predicted].n > 0 {
+		predicted++
 	}
+	show := h[:min(predicted, 20)]
 	for _, e := range show {
 		name := ""
 		if e.class < len(md.ClassNames) {
@@ -191,16 +210,19 @@ func inspect(ctx context.Context, path string, w io.Writer) error {
 		}
 		fmt.Fprintf(w, "  %5d %-24s %8d  %s\n", e.class, trunc(name, 24), e.n, bar(e.n, h[0].n))
 	}
-	if len(h) > len(show) {
-		empty := 0
-		for _, e := range h {
-			if e.n == 0 {
-				empty++
-			}
-		}
-		fmt.Fprintf(w, "  ... %d more classes; %d classes never predicted; least frequent: %d rows\n", len(h)-len(show), empty, h[len(h)-1].n)
+	if predicted > len(show) {
+		fmt.Fprintf(w, "  ... %d more classes; least frequent: %d rows\n", predicted-len(show), h[predicted-1].n)
+	}
+	if empty := len(h) - predicted; empty > 0 {
+		fmt.Fprintf(w, "  %d of %d classes never predicted\n", empty, len(h))
 	}
 	return nil
+}
+
+// isStore says whether dir holds a store's manifest.
+func isStore(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, "manifest.json"))
+	return err == nil
 }
 
 func short(s string) string {
