@@ -61,7 +61,9 @@ type Options struct {
 	Out    string // the run folder, created if missing
 	// Resume continues the run in Out from its checkpoint (or starts it when Out holds no
 	// checkpoint yet, so the same command can be rerun until the run is complete); without it,
-	// Out must hold no run.
+	// Out must hold none of the run files. It never continues what it cannot trace to the
+	// run.json it checks: a checkpoint or metrics.jsonl without run.json is refused, and so is
+	// a metrics.jsonl that lacks records of the steps and epochs before the checkpoint.
 	Resume bool
 	// Settings are the data settings recorded in run.json next to the model and recipe
 	// (store, sources, limit, seed, views per image, ...): a resume refuses other values,
@@ -203,6 +205,7 @@ func Train(ctx context.Context, o Options) (*Summary, error) {
 	runPath := filepath.Join(o.Out, RunFile)
 	_, noRun := os.Stat(runPath)
 	_, noCkpt := os.Stat(ckpt)
+	_, noMetrics := os.Stat(filepath.Join(o.Out, MetricsFile))
 	switch {
 	case o.Resume && noRun == nil && noCkpt == nil:
 		if err := checkRun(runPath, run); err != nil {
@@ -220,6 +223,15 @@ func Train(ctx context.Context, o Options) (*Summary, error) {
 		} else {
 			o.Log(fmt.Sprintf("resumed from %s at step %d (epoch %d)", ckpt, tr.Steps(), tr.Steps()/o.Recipe.StepsPerEpoch+1))
 		}
+	case o.Resume && noRun != nil && (noCkpt == nil || noMetrics == nil):
+		// Whatever wrote these files did not record its settings: this run cannot be checked
+		// against it, and starting over would overwrite its checkpoint or history.
+		have := CheckpointFile
+		if noCkpt != nil {
+			have = MetricsFile
+		}
+		return nil, fmt.Errorf("%w: %s holds %s but no %s (the settings of the run that wrote it), so it cannot be continued; "+
+			"to start over, give another --out or delete the folder", ErrResume, o.Out, have, RunFile)
 	case o.Resume:
 		// Nothing to resume from: the run never finished an epoch (or never began). Start it,
 		// dropping what an interrupted first epoch wrote.
@@ -236,9 +248,10 @@ func Train(ctx context.Context, o Options) (*Summary, error) {
 		}
 		o.Log(fmt.Sprintf("no checkpoint in %s yet: starting from step 0", o.Out))
 	default:
-		for _, f := range []string{CheckpointFile, MetricsFile} {
+		for _, f := range []string{CheckpointFile, RunFile, MetricsFile} {
 			if _, err := os.Stat(filepath.Join(o.Out, f)); err == nil {
-				return nil, fmt.Errorf("%w: %s already holds a run (%s): give --resume to continue it, or another output folder", ErrOptions, o.Out, f)
+				return nil, fmt.Errorf("%w: %s already holds a run (%s): give --resume to continue it, or another --out (or delete the folder) to start over",
+					ErrOptions, o.Out, f)
 			}
 		}
 		if err := writeJSONAtomic(runPath, run); err != nil {
@@ -437,17 +450,21 @@ func diff(path string, a, b any) string {
 // truncateMetrics keeps the metrics of the steps before step and the evals of epochs before
 // epoch (counted from 0): what the checkpoint's state had produced. A record an interrupted run
 // wrote after its last checkpoint is dropped, so that a resumed run's file equals an
-// uninterrupted one's. It returns the kept eval records.
+// uninterrupted one's. The file must hold every one of those records (steps 0…step−1, epochs
+// 1…epoch): a file deleted or cut short is refused, and left as it is, rather than continued
+// with its history silently lost. It returns the kept eval records.
 func truncateMetrics(path string, step, epoch int) ([]EvalRecord, error) {
 	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
+	missing := errors.Is(err, os.ErrNotExist)
+	if missing {
+		err = nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("loop: %w", err)
 	}
 	var kept bytes.Buffer
 	var evals []EvalRecord
+	var steps, epochs int // records of steps 0…steps−1 and epochs 1…epochs kept, in order
 	lines := bytes.Split(bytes.TrimRight(b, "\n"), []byte("\n"))
 	last := len(lines) - 1
 	for n, line := range lines {
@@ -469,6 +486,12 @@ func truncateMetrics(path string, step, epoch int) ([]EvalRecord, error) {
 		if !keep {
 			continue
 		}
+		switch {
+		case r.Kind == "train" && r.Step == steps:
+			steps++
+		case r.Kind != "train" && r.Epoch == epochs+1:
+			epochs++
+		}
 		if r.Kind != "train" {
 			var e EvalRecord
 			json.Unmarshal(line, &e)
@@ -476,6 +499,15 @@ func truncateMetrics(path string, step, epoch int) ([]EvalRecord, error) {
 		}
 		kept.Write(line)
 		kept.WriteByte('\n')
+	}
+	if steps < step || epochs < epoch {
+		what := "is missing"
+		if !missing {
+			what = fmt.Sprintf("holds %d of the %d step records and %d of the %d epoch records", steps, step, epochs, epoch)
+		}
+		return nil, fmt.Errorf("%w: %s %s of the run up to its checkpoint (step %d, epoch %d): its history was deleted or cut, "+
+			"so continuing would leave a gap; restore the file, or give another --out (or delete the folder) to start over",
+			ErrResume, path, what, step, epoch)
 	}
 	if err := writeFileAtomic(path, kept.Bytes()); err != nil {
 		return nil, err
