@@ -29,6 +29,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/deitkd/deitkd/internal/atomicfile"
@@ -67,7 +68,7 @@ type Options struct {
 	Resume bool
 	// Settings are the data settings recorded in run.json next to the model and recipe
 	// (store, sources, limit, seed, views per image, ...): a resume refuses other values,
-	// naming the first that differs. Anything json.Marshal takes.
+	// naming the fields that differ. Anything json.Marshal takes.
 	Settings any
 	// Progress, if set, is called on the calling goroutine after every step, at the end of
 	// every epoch's training and evaluation (Final). Default: nothing.
@@ -389,7 +390,7 @@ func evaluate(ctx context.Context, m *student.Model, set *traindata.Set, fuse st
 	return total, err
 }
 
-// checkRun refuses to resume a run whose settings differ, naming the first differing field.
+// checkRun refuses to resume a run whose settings differ, naming the fields that differ.
 func checkRun(path string, want runFile) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -405,14 +406,14 @@ func checkRun(path string, want runFile) error {
 	}
 	var now any
 	json.Unmarshal(wb, &now)
-	if d := diff("", have, now); d != "" {
-		return fmt.Errorf("%w: %s: %s (a resumed run continues exactly the run it resumes)", ErrResume, path, d)
+	if d := diff("", have, now, nil); len(d) > 0 {
+		return fmt.Errorf("%w: %s: %s (a resumed run continues exactly the run it resumes)", ErrResume, path, listDiffs(d))
 	}
 	return nil
 }
 
-// diff names the first path where two JSON values differ.
-func diff(path string, a, b any) string {
+// diff appends to out, in key order, each path where two JSON values differ, with both values.
+func diff(path string, a, b any, out []string) []string {
 	am, aok := a.(map[string]any)
 	bm, bok := b.(map[string]any)
 	if aok && bok {
@@ -433,18 +434,43 @@ func diff(path string, a, b any) string {
 			if path != "" {
 				p = path + "." + k
 			}
-			if d := diff(p, am[k], bm[k]); d != "" {
-				return d
-			}
+			out = diff(p, am[k], bm[k], out)
 		}
-		return ""
+		return out
 	}
 	if !reflect.DeepEqual(a, b) {
-		ja, _ := json.Marshal(a)
-		jb, _ := json.Marshal(b)
-		return fmt.Sprintf("%s: the run had %s, now %s", path, ja, jb)
+		return append(out, fmt.Sprintf("%s: the run had %s, now %s", path, literal(a, b), literal(b, a)))
 	}
-	return ""
+	return out
+}
+
+// literal shows a JSON value of a run file. A missing one (nil) is a field that omitempty left
+// out, so it was the zero of its type, which the value on the other side shows: a seed of 0 is
+// "0", not "null".
+func literal(v, other any) string {
+	if v == nil {
+		switch other.(type) {
+		case float64:
+			return "0"
+		case string:
+			return `""`
+		case bool:
+			return "false"
+		default:
+			return "none"
+		}
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// listDiffs joins the first few differences and counts the rest.
+func listDiffs(d []string) string {
+	const show = 3 // a changed batch already moves batch, lr and steps_per_epoch
+	if len(d) <= show {
+		return strings.Join(d, "; ")
+	}
+	return fmt.Sprintf("%s; and %d more", strings.Join(d[:show], "; "), len(d)-show)
 }
 
 // truncateMetrics keeps the metrics of the steps before step and the evals of epochs before

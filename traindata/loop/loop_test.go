@@ -359,6 +359,27 @@ func TestRefusesForeignRun(t *testing.T) {
 	}
 }
 
+// TestResumeRefusalShowsLiteralValues: a refused resume shows the recorded value as it was
+// given, even where run.json left a zero out (the recipe's seed 0), and names every field that
+// differs.
+func TestResumeRefusalShowsLiteralValues(t *testing.T) {
+	out := t.TempDir()
+	o := options(t, out, "hard", 1, 0)
+	o.Recipe.Seed = 0
+	if _, err := loop.Train(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	o = options(t, out, "hard", 1, 0)
+	o.Recipe.Seed = 4
+	o.Recipe.Loss.Alpha = 0.7
+	o.Resume = true
+	_, err := loop.Train(context.Background(), o)
+	if !errors.Is(err, loop.ErrResume) || !strings.Contains(err.Error(), "recipe.seed: the run had 0, now 4") ||
+		!strings.Contains(err.Error(), "recipe.loss.alpha: the run had 0.5, now 0.7") {
+		t.Fatalf("resume with another seed and alpha: %v, want both named with their literal values", err)
+	}
+}
+
 // TestNonFiniteStops: a learning rate that blows the weights up ends the run with
 // student.ErrNonFinite naming the step, and the checkpoint of the last finished epoch stays.
 func TestNonFiniteStops(t *testing.T) {
