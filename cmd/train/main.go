@@ -9,6 +9,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -16,6 +18,7 @@ import (
 	"math"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -45,18 +48,75 @@ func main() {
 	os.Exit(code)
 }
 
-// settings are the data settings recorded in run.json; a resume must repeat them.
+// settings are the data settings recorded in run.json; a resume must repeat them. The label
+// stores are compared by identity, not by place: a store moved (or named by a relative path
+// once and an absolute one the next time) is the same store, and another store at the same
+// path is refused, naming the store and the key. Their paths are recorded in inputs.
 type settings struct {
-	Labels        string    `json:"labels"`
+	LabelsStore     *storeID `json:"labels_store,omitempty"`
+	EvalLabelsStore *storeID `json:"eval_labels_store,omitempty"`
+	// Labels and EvalLabels are the stores' paths as a run.json written before the identities
+	// recorded them; such a run is resumed by path (see legacySettings).
+	Labels        string    `json:"labels,omitempty"`
+	EvalLabels    string    `json:"eval_labels,omitempty"`
 	Data          string    `json:"data"`
 	EvalData      string    `json:"eval_data,omitempty"`
-	EvalLabels    string    `json:"eval_labels,omitempty"`
 	Limit         int       `json:"limit,omitempty"`
 	Seed          uint64    `json:"seed"`
 	ViewsPerImage int       `json:"views_per_image"`
 	AugScale      []float64 `json:"aug_scale,omitempty"`
 	Mean          []float64 `json:"mean"`
 	Std           []float64 `json:"std"`
+}
+
+// storeID identifies a label store by its content: the teacher that labelled it, the dataset
+// it labels and its manifest, which lists every shard with its checksum (so a store
+// re-precomputed, extended or merged differently is another store).
+type storeID struct {
+	TeacherSHA256  string `json:"teacher_sha256"`
+	DatasetIDHash  string `json:"dataset_id_hash"`
+	ManifestSHA256 string `json:"manifest_sha256"`
+}
+
+// inputs are where the run's label stores are, as absolute, cleaned paths: recorded in run.json
+// but not compared on resume (loop.Options.Inputs).
+type inputs struct {
+	Labels     string `json:"labels"`
+	EvalLabels string `json:"eval_labels,omitempty"`
+}
+
+// identify returns the identity of the label store at path (a store folder or its manifest
+// file, as store.OpenReader takes it) whose metadata is meta.
+func identify(path string, meta schema.Metadata) (*storeID, error) {
+	man := path
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		man = filepath.Join(path, "manifest.json")
+	}
+	b, err := os.ReadFile(man)
+	if err != nil {
+		return nil, fmt.Errorf("label store identity: %w", err)
+	}
+	sum := sha256.Sum256(b)
+	return &storeID{TeacherSHA256: meta.Teacher.SHA256, DatasetIDHash: meta.Dataset.IDHash, ManifestSHA256: hex.EncodeToString(sum[:])}, nil
+}
+
+// legacySettings turns st into the form a run.json written before store identities recorded
+// (rec): the stores' paths instead of their identities, the recorded path kept where it names
+// the same folder as now (resolved against the current folder), so that such a run resumes
+// by path as it did, and refuses another path naming it.
+func legacySettings(st settings, rec settings, in inputs) settings {
+	same := func(recorded, now string) string {
+		if recorded == "" || now == "" {
+			return now
+		}
+		if abs, err := filepath.Abs(recorded); err == nil && abs == now {
+			return recorded
+		}
+		return now
+	}
+	st.LabelsStore, st.EvalLabelsStore = nil, nil
+	st.Labels, st.EvalLabels = same(rec.Labels, in.Labels), same(rec.EvalLabels, in.EvalLabels)
+	return st
 }
 
 // run parses args, trains (or analyses) and returns the exit code. tty says whether stderr is
@@ -232,10 +292,32 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, tty bool)
 	} else {
 		logf("no --eval-data: no accuracy is measured")
 	}
-	st := settings{Labels: *labels, Data: *data, EvalData: *evalData, EvalLabels: *evalLabels, Limit: *limit, Seed: *seed,
-		ViewsPerImage: *views, Mean: trainSet.Mean(), Std: trainSet.Std()}
+	st := settings{Data: *data, EvalData: *evalData, Limit: *limit, Seed: *seed, ViewsPerImage: *views, Mean: trainSet.Mean(), Std: trainSet.Std()}
 	if scale != [2]float64{} {
 		st.AugScale = scale[:]
+	}
+	var in inputs
+	if in.Labels, err = filepath.Abs(*labels); err != nil {
+		return fatal(stderr, err)
+	}
+	if st.LabelsStore, err = identify(*labels, trainSet.Meta()); err != nil {
+		return fatal(stderr, err)
+	}
+	if *evalLabels != "" {
+		if in.EvalLabels, err = filepath.Abs(*evalLabels); err != nil {
+			return fatal(stderr, err)
+		}
+		if st.EvalLabelsStore, err = identify(*evalLabels, evalSet.Meta()); err != nil {
+			return fatal(stderr, err)
+		}
+	}
+	if *resume {
+		var rec settings
+		if ok, err := loop.ReadSettings(*out, &rec); err == nil && ok && rec.LabelsStore == nil && rec.Labels != "" {
+			logf(fmt.Sprintf("%s records its label stores by path only (an older train wrote it): resuming against %s "+
+				"without checking that it is the store the run began with", filepath.Join(*out, loop.RunFile), in.Labels))
+			st = legacySettings(st, rec, in)
+		}
 	}
 	c := cfg.WithDefaults()
 	logf(fmt.Sprintf("student %s: %d×%d×%d, patch %d, dim %d, depth %d, heads %d, %d classes, dist token %v; BLAS %s",
@@ -244,7 +326,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, tty bool)
 		trainSet.Len(), *views, trainSet.BatchesPerEpoch(), *batch, tc.Loss.Distill))
 
 	sum, err := loop.Train(ctx, loop.Options{Train: trainSet, Eval: evalSet, Model: cfg, Recipe: tc, Fuse: fuseMode, Out: *out,
-		Resume: *resume, Settings: st, Progress: loop.ProgressPrinter(stderr, tty, 5*time.Second), Log: logf})
+		Resume: *resume, Settings: st, Inputs: in, Progress: loop.ProgressPrinter(stderr, tty, 5*time.Second), Log: logf})
 	if sum != nil && len(sum.Epochs) > 0 {
 		sum.WriteTable(stdout)
 	}

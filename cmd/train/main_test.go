@@ -21,9 +21,16 @@ func idx(name string) string { return "idx:" + filepath.Join(testdata, "idx", na
 // labelStore labels testdata/idx/NAME with the tiny grey teacher: a real precompute run.
 func labelStore(t *testing.T, name string, views int) string {
 	t.Helper()
+	return labelStoreSeed(t, name, views, 1)
+}
+
+// labelStoreSeed is labelStore with the views' seed, which makes another store of the same
+// images and teacher.
+func labelStoreSeed(t *testing.T, name string, views int, seed uint64) string {
+	t.Helper()
 	dir := filepath.Join(t.TempDir(), name)
 	job, err := precompute.New(precompute.Options{Model: filepath.Join(testdata, "models", "tiny_gray.onnx"), Data: idx(name), Out: dir,
-		Mean: []float64{0.286}, Std: []float64{0.353}, Workers: 1, Threads: 1, Views: views, Seed: 1, Scale: [2]float64{0.35, 1}})
+		Mean: []float64{0.286}, Std: []float64{0.353}, Workers: 1, Threads: 1, Views: views, Seed: seed, Scale: [2]float64{0.35, 1}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,6 +137,110 @@ func TestTrainEndToEnd(t *testing.T) {
 	code, stdout, stderr = train(t, "--analyze", filepath.Join(out, "checkpoint.ckpt"), "--eval-data", idx("t10k"), "--labels", lab)
 	if code != exitOK || !strings.Contains(stdout, "input (embedding)") || !strings.Contains(stdout, "after block 2") {
 		t.Errorf("--analyze: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+}
+
+// TestResumeStoreIdentity: a resume compares the label stores by identity, not by path: the
+// same store named by a relative path, or moved, resumes; another store at the same path
+// (here one precomputed with another view seed) is refused, naming the store and the key.
+func TestResumeStoreIdentity(t *testing.T) {
+	lab, evalLab := labelStore(t, "train", 1), labelStore(t, "t10k", 1)
+	other, otherEval := labelStoreSeed(t, "train", 1, 2), labelStoreSeed(t, "t10k", 1, 2)
+	out := filepath.Join(t.TempDir(), "run")
+	args := func(lab, evalLab string) []string {
+		return []string{"--labels", lab, "--data", idx("train"), "--eval-data", idx("t10k"), "--eval-labels", evalLab, "--out", out, "--epochs", "1"}
+	}
+	if code, _, stderr := train(t, args(lab, evalLab)...); code != exitOK {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	var rec struct {
+		Settings settings `json:"settings"`
+		Inputs   inputs   `json:"inputs"`
+	}
+	b, _ := os.ReadFile(filepath.Join(out, "run.json"))
+	if err := json.Unmarshal(b, &rec); err != nil {
+		t.Fatal(err)
+	}
+	if id := rec.Settings.LabelsStore; id == nil || len(id.TeacherSHA256) != 64 || len(id.DatasetIDHash) != 64 || len(id.ManifestSHA256) != 64 ||
+		rec.Settings.EvalLabelsStore == nil || rec.Inputs.Labels != lab || rec.Inputs.EvalLabels != evalLab {
+		t.Fatalf("run.json records %s", b)
+	}
+
+	cwd, _ := os.Getwd()
+	rel, err := filepath.Rel(cwd, lab)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := train(t, append(args(rel+"/", evalLab), "--resume")...); code != exitOK || !strings.Contains(stderr, "nothing to do") {
+		t.Fatalf("resume naming the store by the relative path %s: exit %d\n%s", rel, code, stderr)
+	}
+	moved := filepath.Join(t.TempDir(), "moved")
+	if err := os.Rename(lab, moved); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := train(t, append(args(moved, evalLab), "--resume")...)
+	if code != exitOK || !strings.Contains(stderr, "inputs.labels: the run had \""+lab+"\", now \""+moved+"\"") {
+		t.Fatalf("resume against the moved store: exit %d, want 0 and a note of the move\n%s", code, stderr)
+	}
+	for _, tc := range []struct {
+		name         string
+		labels, eval string
+		want         string
+	}{
+		{"another train store", other, evalLab, "settings.labels_store.manifest_sha256: the run had"},
+		{"another eval store", moved, otherEval, "settings.eval_labels_store.manifest_sha256: the run had"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, stderr := train(t, append(args(tc.labels, tc.eval), "--resume")...)
+			if code != exitFatal || !strings.Contains(stderr, tc.want) {
+				t.Fatalf("exit %d, want %d naming %q\n%s", code, exitFatal, tc.want, stderr)
+			}
+		})
+	}
+	// The same, at the path the run recorded.
+	if err := os.Rename(other, lab); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := train(t, append(args(lab, evalLab), "--resume")...); code != exitFatal || !strings.Contains(stderr, "labels_store.manifest_sha256") {
+		t.Fatalf("resume against another store at the recorded path: exit %d\n%s", code, stderr)
+	}
+}
+
+// TestResumeLegacyRunFile: a run.json written before store identities (the stores' paths in
+// its settings, no inputs) still resumes, by path, with a note; another path is refused.
+func TestResumeLegacyRunFile(t *testing.T) {
+	lab := labelStore(t, "train", 1)
+	out := filepath.Join(t.TempDir(), "run")
+	args := []string{"--labels", lab, "--data", idx("train"), "--out", out, "--epochs", "1"}
+	if code, _, stderr := train(t, args...); code != exitOK {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	path := filepath.Join(out, "run.json")
+	var run map[string]any
+	b, _ := os.ReadFile(path)
+	if err := json.Unmarshal(b, &run); err != nil {
+		t.Fatal(err)
+	}
+	st := run["settings"].(map[string]any)
+	delete(st, "labels_store")
+	delete(run, "inputs")
+	st["labels"] = lab + "/" // as the user typed it
+	b, _ = json.MarshalIndent(run, "", "  ")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := train(t, append(args, "--resume")...)
+	if code != exitOK || !strings.Contains(stderr, "records its label stores by path only") {
+		t.Fatalf("resume of a legacy run.json: exit %d\n%s", code, stderr)
+	}
+	elsewhere := filepath.Join(t.TempDir(), "labels")
+	if err := os.Rename(lab, elsewhere); err != nil {
+		t.Fatal(err)
+	}
+	args[1] = elsewhere
+	code, _, stderr = train(t, append(args, "--resume")...)
+	if code != exitFatal || !strings.Contains(stderr, "settings.labels: the run had \""+lab+"/\", now \""+elsewhere+"\"") {
+		t.Fatalf("resume of a legacy run.json from another path: exit %d\n%s", code, stderr)
 	}
 }
 

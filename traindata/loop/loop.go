@@ -9,8 +9,9 @@
 //
 // Files in Options.Out:
 //
-//	run.json          the run's settings (Options.Settings, the model config and the recipe);
-//	                  a resume must match it field for field
+//	run.json          the run's settings (Options.Settings, the model config and the recipe),
+//	                  which a resume must match field for field, and where its inputs were
+//	                  (Options.Inputs, not compared)
 //	metrics.jsonl     one JSON object a line: {"kind":"train",...} per step, {"kind":"eval",...} per epoch
 //	checkpoint.ckpt   the training state after the last finished epoch (student's Trainer.Save,
 //	                  atomic); LoadModel reads it for evaluation and export
@@ -70,6 +71,11 @@ type Options struct {
 	// (store, sources, limit, seed, views per image, ...): a resume refuses other values,
 	// naming the fields that differ. Anything json.Marshal takes.
 	Settings any
+	// Inputs, if set, say where the run's inputs are (the paths of its label stores): recorded
+	// in run.json next to Settings but not compared, so that a resume may find a store that
+	// moved, as long as Settings, which should carry what identifies each input, agree. A
+	// resume logs an input that moved. Anything json.Marshal takes.
+	Inputs any
 	// Progress, if set, is called on the calling goroutine after every step, at the end of
 	// every epoch's training and evaluation (Final). Default: nothing.
 	Progress func(Progress)
@@ -178,6 +184,7 @@ type runFile struct {
 	Recipe   student.TrainConfig `json:"recipe"`
 	Fuse     string              `json:"fuse"`
 	Settings any                 `json:"settings"`
+	Inputs   any                 `json:"inputs,omitempty"` // not compared: see Options.Inputs
 }
 
 // Train runs (or with Resume continues) the training and returns its summary. A non-finite
@@ -195,7 +202,7 @@ func Train(ctx context.Context, o Options) (*Summary, error) {
 	if err != nil {
 		return nil, err
 	}
-	run := runFile{Model: m.Config(), Recipe: tr.Config, Fuse: o.Fuse, Settings: o.Settings}
+	run := runFile{Model: m.Config(), Recipe: tr.Config, Fuse: o.Fuse, Settings: o.Settings, Inputs: o.Inputs}
 	run.Model.DropPath = o.Model.DropPath
 	if err := os.MkdirAll(o.Out, 0o755); err != nil {
 		return nil, fmt.Errorf("loop: %w", err)
@@ -209,7 +216,7 @@ func Train(ctx context.Context, o Options) (*Summary, error) {
 	_, noMetrics := os.Stat(filepath.Join(o.Out, MetricsFile))
 	switch {
 	case o.Resume && noRun == nil && noCkpt == nil:
-		if err := checkRun(runPath, run); err != nil {
+		if err := checkRun(runPath, run, o.Log); err != nil {
 			return nil, err
 		}
 		if err := tr.Load(ckpt); err != nil {
@@ -237,7 +244,7 @@ func Train(ctx context.Context, o Options) (*Summary, error) {
 		// Nothing to resume from: the run never finished an epoch (or never began). Start it,
 		// dropping what an interrupted first epoch wrote.
 		if noRun == nil {
-			if err := checkRun(runPath, run); err != nil {
+			if err := checkRun(runPath, run, o.Log); err != nil {
 				return nil, err
 			}
 		}
@@ -390,13 +397,14 @@ func evaluate(ctx context.Context, m *student.Model, set *traindata.Set, fuse st
 	return total, err
 }
 
-// checkRun refuses to resume a run whose settings differ, naming the fields that differ.
-func checkRun(path string, want runFile) error {
+// checkRun refuses to resume a run whose settings differ, naming the fields that differ, and
+// logs the inputs that moved.
+func checkRun(path string, want runFile, log func(string)) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrResume, err)
 	}
-	var have any
+	var have map[string]any
 	if err := json.Unmarshal(b, &have); err != nil {
 		return fmt.Errorf("%w: %s: %w", ErrResume, path, err)
 	}
@@ -404,12 +412,44 @@ func checkRun(path string, want runFile) error {
 	if err != nil {
 		return fmt.Errorf("loop: %w", err)
 	}
-	var now any
+	var now map[string]any
 	json.Unmarshal(wb, &now)
+	haveIn, nowIn := have["inputs"], now["inputs"]
+	delete(have, "inputs")
+	delete(now, "inputs")
 	if d := diff("", have, now, nil); len(d) > 0 {
 		return fmt.Errorf("%w: %s: %s (a resumed run continues exactly the run it resumes)", ErrResume, path, listDiffs(d))
 	}
+	if haveIn != nil && nowIn != nil {
+		for _, d := range diff("inputs", haveIn, nowIn, nil) {
+			log(d + " (moved: the settings that identify it agree)")
+		}
+	}
 	return nil
+}
+
+// ReadSettings decodes the Settings recorded in dir's run.json into v, so that a caller can
+// tell which form an older run recorded them in. ok is false when dir holds no run.json.
+func ReadSettings(dir string, v any) (ok bool, err error) {
+	b, err := os.ReadFile(filepath.Join(dir, RunFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("loop: %w", err)
+	}
+	var run struct {
+		Settings json.RawMessage `json:"settings"`
+	}
+	if err := json.Unmarshal(b, &run); err != nil {
+		return false, fmt.Errorf("%w: %s: %w", ErrResume, filepath.Join(dir, RunFile), err)
+	}
+	if len(run.Settings) > 0 {
+		if err := json.Unmarshal(run.Settings, v); err != nil {
+			return false, fmt.Errorf("%w: %s: settings: %w", ErrResume, filepath.Join(dir, RunFile), err)
+		}
+	}
+	return true, nil
 }
 
 // diff appends to out, in key order, each path where two JSON values differ, with both values.
