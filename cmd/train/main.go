@@ -153,7 +153,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, tty bool)
 		noDistToken = fs.Bool("no-dist-token", false, "a plain ViT with one head (baselines; implies --distill none)")
 
 		recipe    = fs.String("recipe", "default", "default (tuned for short runs: lr 1e-3·batch/128, warm-up 3% of steps, wd 0.05, clip 1) or deit (lr 5e-4·batch/512, 5 warm-up epochs, wd 0.05, drop-path 0.1, smoothing 0.1)")
-		epochs    = fs.Int("epochs", 5, "epochs")
+		epochs    = fs.Int("epochs", 5, "epochs (0: evaluate and export the initial model, train nothing)")
 		batch     = fs.Int("batch", 128, "rows (image views) per step")
 		lr        = fs.Float64("lr", 0, "peak learning rate (0: the recipe's)")
 		minLR     = fs.Float64("min-lr", 0, "learning rate at the end of the cosine decay (0: the recipe's, 1e-5)")
@@ -326,7 +326,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, tty bool)
 		trainSet.Len(), *views, trainSet.BatchesPerEpoch(), *batch, tc.Loss.Distill))
 
 	sum, err := loop.Train(ctx, loop.Options{Train: trainSet, Eval: evalSet, Model: cfg, Recipe: tc, Fuse: fuseMode, Out: *out,
-		Resume: *resume, Settings: st, Inputs: in, Progress: loop.ProgressPrinter(stderr, tty, 5*time.Second), Log: logf})
+		ZeroEpochs: *epochs == 0, Resume: *resume, Settings: st, Inputs: in, Progress: loop.ProgressPrinter(stderr, tty, 5*time.Second), Log: logf})
 	if sum != nil && len(sum.Epochs) > 0 {
 		sum.WriteTable(stdout)
 	}

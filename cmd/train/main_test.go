@@ -269,6 +269,45 @@ func TestTrainRefusals(t *testing.T) {
 	}
 }
 
+// TestZeroEpochs: --epochs 0 trains nothing: the initial model is evaluated (one eval record,
+// epoch 0, step 0), kept as the checkpoint and exported; a resume has nothing to do, and one
+// asking for epochs is refused naming the recorded 0.
+func TestZeroEpochs(t *testing.T) {
+	lab := labelStore(t, "train", 1)
+	out := filepath.Join(t.TempDir(), "run")
+	args := []string{"--labels", lab, "--data", idx("train"), "--eval-data", idx("t10k"), "--out", out, "--epochs", "0", "--export", "onnx"}
+	code, stdout, stderr := train(t, args...)
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	b, err := os.ReadFile(filepath.Join(out, "metrics.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	var r map[string]any
+	if len(lines) != 1 || json.Unmarshal([]byte(lines[0]), &r) != nil || r["kind"] != "eval" || r["epoch"] != 0.0 || r["step"] != 0.0 || r["n"] != 3.0 {
+		t.Fatalf("metrics.jsonl of zero epochs:\n%s", b)
+	}
+	if !strings.Contains(stdout, "    0           -") {
+		t.Errorf("closing table:\n%s", stdout)
+	}
+	for _, f := range []string{"checkpoint.ckpt", "student.onnx"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Errorf("zero epochs: %v", err)
+		}
+	}
+	if code, _, stderr := train(t, append(args, "--resume")...); code != exitOK || !strings.Contains(stderr, "nothing to do") {
+		t.Errorf("resume of a run of zero epochs: exit %d\n%s", code, stderr)
+	}
+	if after, _ := os.ReadFile(filepath.Join(out, "metrics.jsonl")); !bytes.Equal(after, b) {
+		t.Errorf("the resume changed metrics.jsonl")
+	}
+	if code, _, stderr := train(t, append(args, "--resume", "--epochs", "1")...); code != exitFatal || !strings.Contains(stderr, "recipe.epochs: the run had 0, now 1") {
+		t.Errorf("resume of zero epochs with one: exit %d\n%s", code, stderr)
+	}
+}
+
 // TestNonFiniteLoss: a learning rate that blows the weights up stops the run with exit 1 and
 // a message naming the step; the fixed-teacher log line is there too.
 func TestNonFiniteLoss(t *testing.T) {

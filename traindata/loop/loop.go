@@ -61,6 +61,10 @@ type Options struct {
 	Recipe student.TrainConfig
 	Fuse   string // "softmax" (default: the mean of the two softmaxes) or "logits"
 	Out    string // the run folder, created if missing
+	// ZeroEpochs trains no step, since Recipe.Epochs 0 means the student's default: the initial
+	// model is evaluated (an eval record of epoch 0, step 0) and saved as the checkpoint, so
+	// that it can be exported.
+	ZeroEpochs bool
 	// Resume continues the run in Out from its checkpoint (or starts it when Out holds no
 	// checkpoint yet, so the same command can be rerun until the run is complete); without it,
 	// Out must hold none of the run files. It never continues what it cannot trace to the
@@ -202,6 +206,9 @@ func Train(ctx context.Context, o Options) (*Summary, error) {
 	if err != nil {
 		return nil, err
 	}
+	if o.ZeroEpochs {
+		tr.Config.Epochs = 0 // recorded as such in run.json and the checkpoint
+	}
 	run := runFile{Model: m.Config(), Recipe: tr.Config, Fuse: o.Fuse, Settings: o.Settings, Inputs: o.Inputs}
 	run.Model.DropPath = o.Model.DropPath
 	if err := os.MkdirAll(o.Out, 0o755); err != nil {
@@ -296,6 +303,54 @@ func Train(ctx context.Context, o Options) (*Summary, error) {
 	}
 
 	spe, epochs := o.Recipe.StepsPerEpoch, tr.Config.Epochs
+	// measure evaluates the model into rec, an epoch's record.
+	measure := func(rec *EvalRecord) error {
+		c, err := evaluate(ctx, m, o.Eval, o.Fuse, func(p Progress) {
+			p.Epoch, p.Epochs, p.Step = rec.Epoch, epochs, tr.Steps()
+			o.Progress(p)
+		})
+		if err != nil {
+			return err
+		}
+		n := float64(c.N)
+		rec.N = c.N
+		rec.Top1Cls, rec.Top1Dist, rec.Top1Fused = float64(c.Top1Cls)/n, float64(c.Top1Dist)/n, float64(c.Top1Fused)/n
+		rec.Top5Cls, rec.Top5Dist, rec.Top5Fused = float64(c.Top5Cls)/n, float64(c.Top5Dist)/n, float64(c.Top5Fused)/n
+		return nil
+	}
+	// save makes the metrics so far durable, then the checkpoint, so that a checkpoint never
+	// runs ahead of the history that leads to it.
+	save := func() error {
+		if err := flush(); err != nil {
+			return err
+		}
+		if err := mf.Sync(); err != nil {
+			return fmt.Errorf("loop: sync %s: %w", mf.Name(), err)
+		}
+		if err := tr.Save(ckpt); err != nil {
+			return err
+		}
+		sum.Checkpoint = ckpt
+		o.Saved(ckpt, tr.Steps())
+		return nil
+	}
+	if epochs == 0 && sum.Checkpoint == "" {
+		// Nothing to train: the initial model is evaluated as epoch 0 and kept as the
+		// checkpoint, which export reads.
+		if o.Eval != nil {
+			rec := EvalRecord{Kind: "eval"}
+			if err := measure(&rec); err != nil {
+				return sum, err
+			}
+			if err := emit(rec); err != nil {
+				return sum, err
+			}
+			sum.Epochs = append(sum.Epochs, rec)
+		}
+		if err := save(); err != nil {
+			return sum, err
+		}
+	}
 	for epoch := tr.Steps() / spe; epoch < epochs; epoch++ {
 		from := tr.Steps() - epoch*spe
 		start, last := time.Now(), time.Now()
@@ -340,17 +395,9 @@ func Train(ctx context.Context, o Options) (*Summary, error) {
 		o.Progress(Progress{Phase: "train", Epoch: epoch + 1, Epochs: epochs, Batch: spe, Batches: spe, Step: tr.Steps(),
 			Loss: rec.TrainLoss, ImagesPerSec: rec.TrainImgS, Elapsed: trainTime, Final: true, ResumedFromBatch: from})
 		if o.Eval != nil {
-			c, err := evaluate(ctx, m, o.Eval, o.Fuse, func(p Progress) {
-				p.Epoch, p.Epochs, p.Step = epoch+1, epochs, tr.Steps()
-				o.Progress(p)
-			})
-			if err != nil {
+			if err := measure(&rec); err != nil {
 				return sum, err
 			}
-			n := float64(c.N)
-			rec.N = c.N
-			rec.Top1Cls, rec.Top1Dist, rec.Top1Fused = float64(c.Top1Cls)/n, float64(c.Top1Dist)/n, float64(c.Top1Fused)/n
-			rec.Top5Cls, rec.Top5Dist, rec.Top5Fused = float64(c.Top5Cls)/n, float64(c.Top5Dist)/n, float64(c.Top5Fused)/n
 			if err := emit(rec); err != nil {
 				return sum, err
 			}
@@ -361,17 +408,9 @@ func Train(ctx context.Context, o Options) (*Summary, error) {
 			}
 		}
 		sum.Epochs = append(sum.Epochs, rec)
-		if err := flush(); err != nil {
+		if err := save(); err != nil {
 			return sum, err
 		}
-		if err := mf.Sync(); err != nil {
-			return sum, fmt.Errorf("loop: sync %s: %w", mf.Name(), err)
-		}
-		if err := tr.Save(ckpt); err != nil {
-			return sum, err
-		}
-		sum.Checkpoint = ckpt
-		o.Saved(ckpt, tr.Steps())
 	}
 	sum.Steps = tr.Steps()
 	return sum, nil
@@ -605,6 +644,10 @@ func (s *Summary) WriteTable(w io.Writer) {
 				return "-"
 			}
 			return fmt.Sprintf("%.2f%%", 100*v)
+		}
+		if r.Epoch == 0 { // the initial model of a run of zero epochs: nothing trained
+			fmt.Fprintf(w, "%5d  %10s  %9s  %9s  %10s  %10s  %9s\n", r.Epoch, "-", acc(r.Top1Cls), acc(r.Top1Dist), acc(r.Top1Fused), acc(r.Top5Fused), "-")
+			continue
 		}
 		fmt.Fprintf(w, "%5d  %10.4f  %9s  %9s  %10s  %10s  %9.0f\n", r.Epoch, r.TrainLoss, acc(r.Top1Cls), acc(r.Top1Dist), acc(r.Top1Fused), acc(r.Top5Fused), r.TrainImgS)
 	}
