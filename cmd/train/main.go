@@ -20,6 +20,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -173,7 +174,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, tty bool)
 		augScale  = fs.String("aug-scale", "", "single-view store: area range `a,b` of the train-time random crops (default: the store's --scale)")
 		mean      = fs.String("mean", "", "normalisation mean per channel, `values` comma-separated (default: the label store's; must match it)")
 		std       = fs.String("std", "", "normalisation std per channel, `values` comma-separated (default: the label store's; must match it)")
-		cacheMB   = fs.Int64("cache-mb", 2048, "decoded images kept in memory, MiB")
+		cacheMB   = fs.Int64("cache-mb", 2048, "decoded images kept in memory, MiB (0: none)")
 		exports   = fs.String("export", "", "after training, write the student into --out as `formats`, comma-separated: onnx (student.onnx), safetensors (student.safetensors, timm's DeiT names)")
 	)
 	if err := fs.Parse(args); err != nil {
@@ -188,6 +189,33 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, tty bool)
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	logf := func(s string) { fmt.Fprintln(stderr, "train:", s) }
+	// A value no run can use is a usage error naming the flag as given; a zero keeps the
+	// meaning its flag documents.
+	for _, c := range []struct {
+		bad        bool
+		flag, want string
+	}{
+		{*epochs < 0, "epochs", "≥ 0 (0: evaluate the initial model, train nothing)"},
+		{*batch < 1, "batch", "≥ 1"},
+		{*views < 1, "views-per-image", "≥ 1"},
+		{*workers < 0, "workers", "≥ 1 (0: one per CPU)"},
+		{*limit < 0, "limit", "≥ 0 (0: all)"},
+		{*cacheMB < 0, "cache-mb", "≥ 0 (0: no cache)"},
+		{*lr < 0, "lr", "≥ 0 (0: the recipe's)"},
+		{*minLR < 0, "min-lr", "≥ 0"},
+		{*wd < 0, "wd", "≥ 0 (0: none)"},
+		{*clip < 0, "clip", "≥ 0 (0: no clipping)"},
+		{!(*dropPath >= 0 && *dropPath < 1), "drop-path", "in [0, 1)"},
+		{!(*alpha >= 0 && *alpha <= 1), "alpha", "in [0, 1]"},
+		{!(*tau > 0), "tau", "> 0"},
+		{!(*smoothing >= 0 && *smoothing < 1), "smoothing", "in [0, 1)"},
+		{!slices.Contains([]string{"none", "soft", "hard"}, *distill), "distill", "none, soft or hard"},
+		{!slices.Contains([]string{"batch", "numel"}, *klNorm), "kl-norm", "batch or numel"},
+	} {
+		if c.bad {
+			return usage(stderr, fmt.Errorf("--%s %s: want %s", c.flag, fs.Lookup(c.flag).Value, c.want))
+		}
+	}
 
 	meanV, err := parseFloats(*mean)
 	if err != nil {
@@ -268,15 +296,36 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, tty bool)
 	if err := parseWarmup(*warmup, &tc); err != nil {
 		return usage(stderr, err)
 	}
+	// The cosine decays from --lr to --min-lr: one above the other would make it rise. Unset,
+	// either is the recipe's, which the defaults give (they do not depend on the steps).
+	d := tc
+	d.StepsPerEpoch = 1
+	if d, err = d.WithDefaults(); err != nil {
+		return usage(stderr, err)
+	}
+	if d.MinLR > d.LR {
+		given := func(name string) string {
+			if set[name] && fs.Lookup(name).Value.String() != "0" {
+				return "--" + name
+			}
+			return "the recipe's"
+		}
+		return usage(stderr, fmt.Errorf("--min-lr: the final learning rate %g (%s) is above the peak %g (%s): want --min-lr ≤ --lr",
+			d.MinLR, given("min-lr"), d.LR, given("lr")))
+	}
 	cfg.DropPath = *dropPath
 	if tc.Recipe == "deit" && !set["drop-path"] {
 		cfg.DropPath = student.DeitDropPath
 	}
 
+	cacheBytes := *cacheMB << 20
+	if cacheBytes == 0 {
+		cacheBytes = -1 // traindata: negative is no cache, 0 its default
+	}
 	trainSet, err := traindata.Open(ctx, traindata.Options{Labels: *labels, Data: *data, Limit: *limit,
 		Size: cfg.WithDefaults().ImageSize, Channels: cfg.WithDefaults().Channels, Mean: meanV, Std: stdV,
 		Batch: *batch, ViewsPerImage: *views, Workers: *workers, Seed: *seed, Tau: *tau, Probs: tc.Loss.Distill == "soft",
-		AugScale: scale, CacheBytes: *cacheMB << 20, Log: logf})
+		AugScale: scale, CacheBytes: cacheBytes, Log: logf})
 	if err != nil {
 		return fatal(stderr, err)
 	}
@@ -285,7 +334,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, tty bool)
 	if *evalData != "" {
 		evalSet, err = traindata.OpenEval(ctx, traindata.Options{Labels: *evalLabels, Data: *evalData, Limit: *limit,
 			Size: trainSet.Size(), Channels: trainSet.Channels(), Mean: trainSet.Mean(), Std: trainSet.Std(), Classes: trainSet.Classes(),
-			Batch: *batch, Workers: *workers, CacheBytes: *cacheMB << 20, Log: logf}, trainSet.Meta())
+			Batch: *batch, Workers: *workers, CacheBytes: cacheBytes, Log: logf}, trainSet.Meta())
 		if err != nil {
 			return fatal(stderr, err)
 		}

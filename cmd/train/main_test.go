@@ -269,6 +269,52 @@ func TestTrainRefusals(t *testing.T) {
 	}
 }
 
+// TestFlagRefusals: a flag value no run can use is a usage error (exit 2) naming the flag and
+// the value as given, before anything is opened or trained.
+func TestFlagRefusals(t *testing.T) {
+	lab := labelStore(t, "train", 1)
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"negative epochs", []string{"--epochs", "-1"}, "--epochs -1: want ≥ 0 (0: evaluate the initial model, train nothing)"},
+		{"batch 0", []string{"--batch", "0"}, "--batch 0: want ≥ 1"},
+		{"tau 0", []string{"--tau", "0"}, "--tau 0: want > 0"},
+		{"negative clip", []string{"--clip", "-1"}, "--clip -1: want ≥ 0 (0: no clipping)"},
+		{"negative lr", []string{"--lr", "-1"}, "--lr -1: want ≥ 0 (0: the recipe's)"},
+		{"negative min-lr", []string{"--min-lr", "-1e-5"}, "--min-lr -1e-05: want ≥ 0"},
+		{"negative wd", []string{"--wd", "-0.1"}, "--wd -0.1: want ≥ 0 (0: none)"},
+		{"min-lr above lr", []string{"--lr", "0.001", "--min-lr", "0.01"},
+			"--min-lr: the final learning rate 0.01 (--min-lr) is above the peak 0.001 (--lr)"},
+		{"lr below the recipe's min-lr", []string{"--lr", "1e-6"},
+			"--min-lr: the final learning rate 1e-05 (the recipe's) is above the peak 1e-06 (--lr)"},
+		{"min-lr above the recipe's lr", []string{"--min-lr", "0.01"},
+			"the final learning rate 0.01 (--min-lr) is above the peak 1.5625e-05 (the recipe's)"},
+		{"alpha above 1", []string{"--alpha", "1.5"}, "--alpha 1.5: want in [0, 1]"},
+		{"smoothing 1", []string{"--smoothing", "1"}, "--smoothing 1: want in [0, 1)"},
+		{"negative drop-path", []string{"--drop-path", "-0.1"}, "--drop-path -0.1: want in [0, 1)"},
+		{"views 0", []string{"--views-per-image", "0"}, "--views-per-image 0: want ≥ 1"},
+		{"negative limit", []string{"--limit", "-1"}, "--limit -1: want ≥ 0"},
+		{"negative workers", []string{"--workers", "-2"}, "--workers -2: want ≥ 1 (0: one per CPU)"},
+		{"negative cache", []string{"--cache-mb", "-1"}, "--cache-mb -1: want ≥ 0 (0: no cache)"},
+		{"bad distill", []string{"--distill", "kd"}, "--distill kd: want none, soft or hard"},
+		{"bad kl-norm", []string{"--kl-norm", "sum"}, "--kl-norm sum: want batch or numel"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "run")
+			args := append([]string{"--labels", lab, "--data", idx("train"), "--out", out}, tc.args...)
+			code, _, stderr := train(t, args...)
+			if code != exitUsage || !strings.Contains(stderr, tc.want) || strings.Contains(stderr, "{") {
+				t.Fatalf("exit %d, want %d with %q (and no Go value dump):\n%s", code, exitUsage, tc.want, stderr)
+			}
+			if _, err := os.Stat(out); err == nil {
+				t.Errorf("a refused run created %s", out)
+			}
+		})
+	}
+}
+
 // TestZeroEpochs: --epochs 0 trains nothing: the initial model is evaluated (one eval record,
 // epoch 0, step 0), kept as the checkpoint and exported; a resume has nothing to do, and one
 // asking for epochs is refused naming the recorded 0.
