@@ -269,6 +269,42 @@ func TestTrainRefusals(t *testing.T) {
 	}
 }
 
+// TestUsedFolder: a checkpoint without the run.json that says how it was made is never
+// trained over: without --resume it is a usage error saying how to continue or start over,
+// with --resume a fatal one naming what is missing; the checkpoint is kept.
+func TestUsedFolder(t *testing.T) {
+	lab := labelStore(t, "train", 1)
+	out := filepath.Join(t.TempDir(), "run")
+	args := []string{"--labels", lab, "--data", idx("train"), "--out", out, "--epochs", "1"}
+	if code, _, stderr := train(t, args...); code != exitOK {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	ckpt := filepath.Join(out, "checkpoint.ckpt")
+	before, _ := os.ReadFile(ckpt)
+	os.Remove(filepath.Join(out, "run.json"))
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want []string
+	}{
+		{"new run", append(args, "--lr", "0.01"), exitUsage, []string{"checkpoint.ckpt", "give --resume to continue it", "delete the folder"}},
+		{"resume", append(args, "--resume"), exitFatal, []string{"holds checkpoint.ckpt but no run.json", "delete the folder"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, stderr := train(t, tc.args...)
+			for _, w := range tc.want {
+				if code != tc.code || !strings.Contains(stderr, w) {
+					t.Fatalf("exit %d, want %d with %q:\n%s", code, tc.code, w, stderr)
+				}
+			}
+			if now, _ := os.ReadFile(ckpt); !bytes.Equal(now, before) {
+				t.Fatalf("the refused run changed the checkpoint")
+			}
+		})
+	}
+}
+
 // TestFlagRefusals: a flag value no run can use is a usage error (exit 2) naming the flag and
 // the value as given, before anything is opened or trained.
 func TestFlagRefusals(t *testing.T) {
