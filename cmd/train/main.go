@@ -190,7 +190,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, tty bool)
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	logf := func(s string) { fmt.Fprintln(stderr, "train:", s) }
 	// A value no run can use is a usage error naming the flag as given; a zero keeps the
-	// meaning its flag documents.
+	// meaning its flag documents. The comparisons are written to be false for NaN.
 	for _, c := range []struct {
 		bad        bool
 		flag, want string
@@ -201,10 +201,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, tty bool)
 		{*workers < 0, "workers", "≥ 1 (0: one per CPU)"},
 		{*limit < 0, "limit", "≥ 0 (0: all)"},
 		{*cacheMB < 0, "cache-mb", "≥ 0 (0: no cache)"},
-		{*lr < 0, "lr", "≥ 0 (0: the recipe's)"},
-		{*minLR < 0, "min-lr", "≥ 0"},
-		{*wd < 0, "wd", "≥ 0 (0: none)"},
-		{*clip < 0, "clip", "≥ 0 (0: no clipping)"},
+		{!(*lr >= 0), "lr", "≥ 0 (0: the recipe's)"},
+		{!(*minLR >= 0), "min-lr", "≥ 0"},
+		{!(*wd >= 0), "wd", "≥ 0 (0: none)"},
+		{!(*clip >= 0), "clip", "≥ 0 (0: no clipping)"},
 		{!(*dropPath >= 0 && *dropPath < 1), "drop-path", "in [0, 1)"},
 		{!(*alpha >= 0 && *alpha <= 1), "alpha", "in [0, 1]"},
 		{!(*tau > 0), "tau", "> 0"},

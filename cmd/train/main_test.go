@@ -319,6 +319,7 @@ func TestFlagRefusals(t *testing.T) {
 		{"tau 0", []string{"--tau", "0"}, "--tau 0: want > 0"},
 		{"negative clip", []string{"--clip", "-1"}, "--clip -1: want ≥ 0 (0: no clipping)"},
 		{"negative lr", []string{"--lr", "-1"}, "--lr -1: want ≥ 0 (0: the recipe's)"},
+		{"NaN lr", []string{"--lr", "NaN"}, "--lr NaN: want ≥ 0"},
 		{"negative min-lr", []string{"--min-lr", "-1e-5"}, "--min-lr -1e-05: want ≥ 0"},
 		{"negative wd", []string{"--wd", "-0.1"}, "--wd -0.1: want ≥ 0 (0: none)"},
 		{"min-lr above lr", []string{"--lr", "0.001", "--min-lr", "0.01"},
