@@ -9,6 +9,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -16,7 +18,9 @@ import (
 	"math"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -45,18 +49,75 @@ func main() {
 	os.Exit(code)
 }
 
-// settings are the data settings recorded in run.json; a resume must repeat them.
+// settings are the data settings recorded in run.json; a resume must repeat them. The label
+// stores are compared by identity, not by place: a store moved (or named by a relative path
+// once and an absolute one the next time) is the same store, and another store at the same
+// path is refused, naming the store and the key. Their paths are recorded in inputs.
 type settings struct {
-	Labels        string    `json:"labels"`
+	LabelsStore     *storeID `json:"labels_store,omitempty"`
+	EvalLabelsStore *storeID `json:"eval_labels_store,omitempty"`
+	// Labels and EvalLabels are the stores' paths as a run.json written before the identities
+	// recorded them; such a run is resumed by path (see legacySettings).
+	Labels        string    `json:"labels,omitempty"`
+	EvalLabels    string    `json:"eval_labels,omitempty"`
 	Data          string    `json:"data"`
 	EvalData      string    `json:"eval_data,omitempty"`
-	EvalLabels    string    `json:"eval_labels,omitempty"`
 	Limit         int       `json:"limit,omitempty"`
 	Seed          uint64    `json:"seed"`
 	ViewsPerImage int       `json:"views_per_image"`
 	AugScale      []float64 `json:"aug_scale,omitempty"`
 	Mean          []float64 `json:"mean"`
 	Std           []float64 `json:"std"`
+}
+
+// storeID identifies a label store by its content: the teacher that labelled it, the dataset
+// it labels and its manifest, which lists every shard with its checksum (so a store
+// re-precomputed, extended or merged differently is another store).
+type storeID struct {
+	TeacherSHA256  string `json:"teacher_sha256"`
+	DatasetIDHash  string `json:"dataset_id_hash"`
+	ManifestSHA256 string `json:"manifest_sha256"`
+}
+
+// inputs are where the run's label stores are, as absolute, cleaned paths: recorded in run.json
+// but not compared on resume (loop.Options.Inputs).
+type inputs struct {
+	Labels     string `json:"labels"`
+	EvalLabels string `json:"eval_labels,omitempty"`
+}
+
+// identify returns the identity of the label store at path (a store folder or its manifest
+// file, as store.OpenReader takes it) whose metadata is meta.
+func identify(path string, meta schema.Metadata) (*storeID, error) {
+	man := path
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		man = filepath.Join(path, "manifest.json")
+	}
+	b, err := os.ReadFile(man)
+	if err != nil {
+		return nil, fmt.Errorf("label store identity: %w", err)
+	}
+	sum := sha256.Sum256(b)
+	return &storeID{TeacherSHA256: meta.Teacher.SHA256, DatasetIDHash: meta.Dataset.IDHash, ManifestSHA256: hex.EncodeToString(sum[:])}, nil
+}
+
+// legacySettings turns st into the form a run.json written before store identities recorded
+// (rec): the stores' paths instead of their identities, the recorded path kept where it names
+// the same folder as now (resolved against the current folder), so that such a run resumes
+// by path as it did, and refuses another path naming it.
+func legacySettings(st settings, rec settings, in inputs) settings {
+	same := func(recorded, now string) string {
+		if recorded == "" || now == "" {
+			return now
+		}
+		if abs, err := filepath.Abs(recorded); err == nil && abs == now {
+			return recorded
+		}
+		return now
+	}
+	st.LabelsStore, st.EvalLabelsStore = nil, nil
+	st.Labels, st.EvalLabels = same(rec.Labels, in.Labels), same(rec.EvalLabels, in.EvalLabels)
+	return st
 }
 
 // run parses args, trains (or analyses) and returns the exit code. tty says whether stderr is
@@ -93,7 +154,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, tty bool)
 		noDistToken = fs.Bool("no-dist-token", false, "a plain ViT with one head (baselines; implies --distill none)")
 
 		recipe    = fs.String("recipe", "default", "default (tuned for short runs: lr 1e-3·batch/128, warm-up 3% of steps, wd 0.05, clip 1) or deit (lr 5e-4·batch/512, 5 warm-up epochs, wd 0.05, drop-path 0.1, smoothing 0.1)")
-		epochs    = fs.Int("epochs", 5, "epochs")
+		epochs    = fs.Int("epochs", 5, "epochs (0: evaluate and export the initial model, train nothing)")
 		batch     = fs.Int("batch", 128, "rows (image views) per step")
 		lr        = fs.Float64("lr", 0, "peak learning rate (0: the recipe's)")
 		minLR     = fs.Float64("min-lr", 0, "learning rate at the end of the cosine decay (0: the recipe's, 1e-5)")
@@ -113,7 +174,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, tty bool)
 		augScale  = fs.String("aug-scale", "", "single-view store: area range `a,b` of the train-time random crops (default: the store's --scale)")
 		mean      = fs.String("mean", "", "normalisation mean per channel, `values` comma-separated (default: the label store's; must match it)")
 		std       = fs.String("std", "", "normalisation std per channel, `values` comma-separated (default: the label store's; must match it)")
-		cacheMB   = fs.Int64("cache-mb", 2048, "decoded images kept in memory, MiB")
+		cacheMB   = fs.Int64("cache-mb", 2048, "decoded images kept in memory, MiB (0: none)")
 		exports   = fs.String("export", "", "after training, write the student into --out as `formats`, comma-separated: onnx (student.onnx), safetensors (student.safetensors, timm's DeiT names)")
 	)
 	if err := fs.Parse(args); err != nil {
@@ -128,6 +189,33 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, tty bool)
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	logf := func(s string) { fmt.Fprintln(stderr, "train:", s) }
+	// A value no run can use is a usage error naming the flag as given; a zero keeps the
+	// meaning its flag documents. The comparisons are written to be false for NaN.
+	for _, c := range []struct {
+		bad        bool
+		flag, want string
+	}{
+		{*epochs < 0, "epochs", "≥ 0 (0: evaluate the initial model, train nothing)"},
+		{*batch < 1, "batch", "≥ 1"},
+		{*views < 1, "views-per-image", "≥ 1"},
+		{*workers < 0, "workers", "≥ 1 (0: one per CPU)"},
+		{*limit < 0, "limit", "≥ 0 (0: all)"},
+		{*cacheMB < 0, "cache-mb", "≥ 0 (0: no cache)"},
+		{!(*lr >= 0), "lr", "≥ 0 (0: the recipe's)"},
+		{!(*minLR >= 0), "min-lr", "≥ 0"},
+		{!(*wd >= 0), "wd", "≥ 0 (0: none)"},
+		{!(*clip >= 0), "clip", "≥ 0 (0: no clipping)"},
+		{!(*dropPath >= 0 && *dropPath < 1), "drop-path", "in [0, 1)"},
+		{!(*alpha >= 0 && *alpha <= 1), "alpha", "in [0, 1]"},
+		{!(*tau > 0), "tau", "> 0"},
+		{!(*smoothing >= 0 && *smoothing < 1), "smoothing", "in [0, 1)"},
+		{!slices.Contains([]string{"none", "soft", "hard"}, *distill), "distill", "none, soft or hard"},
+		{!slices.Contains([]string{"batch", "numel"}, *klNorm), "kl-norm", "batch or numel"},
+	} {
+		if c.bad {
+			return usage(stderr, fmt.Errorf("--%s %s: want %s", c.flag, fs.Lookup(c.flag).Value, c.want))
+		}
+	}
 
 	meanV, err := parseFloats(*mean)
 	if err != nil {
@@ -208,15 +296,36 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, tty bool)
 	if err := parseWarmup(*warmup, &tc); err != nil {
 		return usage(stderr, err)
 	}
+	// The cosine decays from --lr to --min-lr: one above the other would make it rise. Unset,
+	// either is the recipe's, which the defaults give (they do not depend on the steps).
+	d := tc
+	d.StepsPerEpoch = 1
+	if d, err = d.WithDefaults(); err != nil {
+		return usage(stderr, err)
+	}
+	if d.MinLR > d.LR {
+		given := func(name string) string {
+			if set[name] && fs.Lookup(name).Value.String() != "0" {
+				return "--" + name
+			}
+			return "the recipe's"
+		}
+		return usage(stderr, fmt.Errorf("--min-lr: the final learning rate %g (%s) is above the peak %g (%s): want --min-lr ≤ --lr",
+			d.MinLR, given("min-lr"), d.LR, given("lr")))
+	}
 	cfg.DropPath = *dropPath
 	if tc.Recipe == "deit" && !set["drop-path"] {
 		cfg.DropPath = student.DeitDropPath
 	}
 
+	cacheBytes := *cacheMB << 20
+	if cacheBytes == 0 {
+		cacheBytes = -1 // traindata: negative is no cache, 0 its default
+	}
 	trainSet, err := traindata.Open(ctx, traindata.Options{Labels: *labels, Data: *data, Limit: *limit,
 		Size: cfg.WithDefaults().ImageSize, Channels: cfg.WithDefaults().Channels, Mean: meanV, Std: stdV,
 		Batch: *batch, ViewsPerImage: *views, Workers: *workers, Seed: *seed, Tau: *tau, Probs: tc.Loss.Distill == "soft",
-		AugScale: scale, CacheBytes: *cacheMB << 20, Log: logf})
+		AugScale: scale, CacheBytes: cacheBytes, Log: logf})
 	if err != nil {
 		return fatal(stderr, err)
 	}
@@ -225,17 +334,39 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, tty bool)
 	if *evalData != "" {
 		evalSet, err = traindata.OpenEval(ctx, traindata.Options{Labels: *evalLabels, Data: *evalData, Limit: *limit,
 			Size: trainSet.Size(), Channels: trainSet.Channels(), Mean: trainSet.Mean(), Std: trainSet.Std(), Classes: trainSet.Classes(),
-			Batch: *batch, Workers: *workers, CacheBytes: *cacheMB << 20, Log: logf}, trainSet.Meta())
+			Batch: *batch, Workers: *workers, CacheBytes: cacheBytes, Log: logf}, trainSet.Meta())
 		if err != nil {
 			return fatal(stderr, err)
 		}
 	} else {
 		logf("no --eval-data: no accuracy is measured")
 	}
-	st := settings{Labels: *labels, Data: *data, EvalData: *evalData, EvalLabels: *evalLabels, Limit: *limit, Seed: *seed,
-		ViewsPerImage: *views, Mean: trainSet.Mean(), Std: trainSet.Std()}
+	st := settings{Data: *data, EvalData: *evalData, Limit: *limit, Seed: *seed, ViewsPerImage: *views, Mean: trainSet.Mean(), Std: trainSet.Std()}
 	if scale != [2]float64{} {
 		st.AugScale = scale[:]
+	}
+	var in inputs
+	if in.Labels, err = filepath.Abs(*labels); err != nil {
+		return fatal(stderr, err)
+	}
+	if st.LabelsStore, err = identify(*labels, trainSet.Meta()); err != nil {
+		return fatal(stderr, err)
+	}
+	if *evalLabels != "" {
+		if in.EvalLabels, err = filepath.Abs(*evalLabels); err != nil {
+			return fatal(stderr, err)
+		}
+		if st.EvalLabelsStore, err = identify(*evalLabels, evalSet.Meta()); err != nil {
+			return fatal(stderr, err)
+		}
+	}
+	if *resume {
+		var rec settings
+		if ok, err := loop.ReadSettings(*out, &rec); err == nil && ok && rec.LabelsStore == nil && rec.Labels != "" {
+			logf(fmt.Sprintf("%s records its label stores by path only (an older train wrote it): resuming against %s "+
+				"without checking that it is the store the run began with", filepath.Join(*out, loop.RunFile), in.Labels))
+			st = legacySettings(st, rec, in)
+		}
 	}
 	c := cfg.WithDefaults()
 	logf(fmt.Sprintf("student %s: %d×%d×%d, patch %d, dim %d, depth %d, heads %d, %d classes, dist token %v; BLAS %s",
@@ -244,7 +375,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, tty bool)
 		trainSet.Len(), *views, trainSet.BatchesPerEpoch(), *batch, tc.Loss.Distill))
 
 	sum, err := loop.Train(ctx, loop.Options{Train: trainSet, Eval: evalSet, Model: cfg, Recipe: tc, Fuse: fuseMode, Out: *out,
-		Resume: *resume, Settings: st, Progress: loop.ProgressPrinter(stderr, tty, 5*time.Second), Log: logf})
+		ZeroEpochs: *epochs == 0, Resume: *resume, Settings: st, Inputs: in, Progress: loop.ProgressPrinter(stderr, tty, 5*time.Second), Log: logf})
 	if sum != nil && len(sum.Epochs) > 0 {
 		sum.WriteTable(stdout)
 	}

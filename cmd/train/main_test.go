@@ -21,9 +21,16 @@ func idx(name string) string { return "idx:" + filepath.Join(testdata, "idx", na
 // labelStore labels testdata/idx/NAME with the tiny grey teacher: a real precompute run.
 func labelStore(t *testing.T, name string, views int) string {
 	t.Helper()
+	return labelStoreSeed(t, name, views, 1)
+}
+
+// labelStoreSeed is labelStore with the views' seed, which makes another store of the same
+// images and teacher.
+func labelStoreSeed(t *testing.T, name string, views int, seed uint64) string {
+	t.Helper()
 	dir := filepath.Join(t.TempDir(), name)
 	job, err := precompute.New(precompute.Options{Model: filepath.Join(testdata, "models", "tiny_gray.onnx"), Data: idx(name), Out: dir,
-		Mean: []float64{0.286}, Std: []float64{0.353}, Workers: 1, Threads: 1, Views: views, Seed: 1, Scale: [2]float64{0.35, 1}})
+		Mean: []float64{0.286}, Std: []float64{0.353}, Workers: 1, Threads: 1, Views: views, Seed: seed, Scale: [2]float64{0.35, 1}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,6 +140,110 @@ func TestTrainEndToEnd(t *testing.T) {
 	}
 }
 
+// TestResumeStoreIdentity: a resume compares the label stores by identity, not by path: the
+// same store named by a relative path, or moved, resumes; another store at the same path
+// (here one precomputed with another view seed) is refused, naming the store and the key.
+func TestResumeStoreIdentity(t *testing.T) {
+	lab, evalLab := labelStore(t, "train", 1), labelStore(t, "t10k", 1)
+	other, otherEval := labelStoreSeed(t, "train", 1, 2), labelStoreSeed(t, "t10k", 1, 2)
+	out := filepath.Join(t.TempDir(), "run")
+	args := func(lab, evalLab string) []string {
+		return []string{"--labels", lab, "--data", idx("train"), "--eval-data", idx("t10k"), "--eval-labels", evalLab, "--out", out, "--epochs", "1"}
+	}
+	if code, _, stderr := train(t, args(lab, evalLab)...); code != exitOK {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	var rec struct {
+		Settings settings `json:"settings"`
+		Inputs   inputs   `json:"inputs"`
+	}
+	b, _ := os.ReadFile(filepath.Join(out, "run.json"))
+	if err := json.Unmarshal(b, &rec); err != nil {
+		t.Fatal(err)
+	}
+	if id := rec.Settings.LabelsStore; id == nil || len(id.TeacherSHA256) != 64 || len(id.DatasetIDHash) != 64 || len(id.ManifestSHA256) != 64 ||
+		rec.Settings.EvalLabelsStore == nil || rec.Inputs.Labels != lab || rec.Inputs.EvalLabels != evalLab {
+		t.Fatalf("run.json records %s", b)
+	}
+
+	cwd, _ := os.Getwd()
+	rel, err := filepath.Rel(cwd, lab)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := train(t, append(args(rel+"/", evalLab), "--resume")...); code != exitOK || !strings.Contains(stderr, "nothing to do") {
+		t.Fatalf("resume naming the store by the relative path %s: exit %d\n%s", rel, code, stderr)
+	}
+	moved := filepath.Join(t.TempDir(), "moved")
+	if err := os.Rename(lab, moved); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := train(t, append(args(moved, evalLab), "--resume")...)
+	if code != exitOK || !strings.Contains(stderr, "inputs.labels: the run had \""+lab+"\", now \""+moved+"\"") {
+		t.Fatalf("resume against the moved store: exit %d, want 0 and a note of the move\n%s", code, stderr)
+	}
+	for _, tc := range []struct {
+		name         string
+		labels, eval string
+		want         string
+	}{
+		{"another train store", other, evalLab, "settings.labels_store.manifest_sha256: the run had"},
+		{"another eval store", moved, otherEval, "settings.eval_labels_store.manifest_sha256: the run had"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, stderr := train(t, append(args(tc.labels, tc.eval), "--resume")...)
+			if code != exitFatal || !strings.Contains(stderr, tc.want) {
+				t.Fatalf("exit %d, want %d naming %q\n%s", code, exitFatal, tc.want, stderr)
+			}
+		})
+	}
+	// The same, at the path the run recorded.
+	if err := os.Rename(other, lab); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := train(t, append(args(lab, evalLab), "--resume")...); code != exitFatal || !strings.Contains(stderr, "labels_store.manifest_sha256") {
+		t.Fatalf("resume against another store at the recorded path: exit %d\n%s", code, stderr)
+	}
+}
+
+// TestResumeLegacyRunFile: a run.json written before store identities (the stores' paths in
+// its settings, no inputs) still resumes, by path, with a note; another path is refused.
+func TestResumeLegacyRunFile(t *testing.T) {
+	lab := labelStore(t, "train", 1)
+	out := filepath.Join(t.TempDir(), "run")
+	args := []string{"--labels", lab, "--data", idx("train"), "--out", out, "--epochs", "1"}
+	if code, _, stderr := train(t, args...); code != exitOK {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	path := filepath.Join(out, "run.json")
+	var run map[string]any
+	b, _ := os.ReadFile(path)
+	if err := json.Unmarshal(b, &run); err != nil {
+		t.Fatal(err)
+	}
+	st := run["settings"].(map[string]any)
+	delete(st, "labels_store")
+	delete(run, "inputs")
+	st["labels"] = lab + "/" // as the user typed it
+	b, _ = json.MarshalIndent(run, "", "  ")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := train(t, append(args, "--resume")...)
+	if code != exitOK || !strings.Contains(stderr, "records its label stores by path only") {
+		t.Fatalf("resume of a legacy run.json: exit %d\n%s", code, stderr)
+	}
+	elsewhere := filepath.Join(t.TempDir(), "labels")
+	if err := os.Rename(lab, elsewhere); err != nil {
+		t.Fatal(err)
+	}
+	args[1] = elsewhere
+	code, _, stderr = train(t, append(args, "--resume")...)
+	if code != exitFatal || !strings.Contains(stderr, "settings.labels: the run had \""+lab+"/\", now \""+elsewhere+"\"") {
+		t.Fatalf("resume of a legacy run.json from another path: exit %d\n%s", code, stderr)
+	}
+}
+
 func TestTrainRefusals(t *testing.T) {
 	lab := labelStore(t, "train", 1)
 	out := t.TempDir()
@@ -155,6 +266,128 @@ func TestTrainRefusals(t *testing.T) {
 				t.Fatalf("exit %d, want %d with %q:\n%s", code, tc.code, tc.want, stderr)
 			}
 		})
+	}
+}
+
+// TestUsedFolder: a checkpoint without the run.json that says how it was made is never
+// trained over: without --resume it is a usage error saying how to continue or start over,
+// with --resume a fatal one naming what is missing; the checkpoint is kept.
+func TestUsedFolder(t *testing.T) {
+	lab := labelStore(t, "train", 1)
+	out := filepath.Join(t.TempDir(), "run")
+	args := []string{"--labels", lab, "--data", idx("train"), "--out", out, "--epochs", "1"}
+	if code, _, stderr := train(t, args...); code != exitOK {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	ckpt := filepath.Join(out, "checkpoint.ckpt")
+	before, _ := os.ReadFile(ckpt)
+	os.Remove(filepath.Join(out, "run.json"))
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want []string
+	}{
+		{"new run", append(args, "--lr", "0.01"), exitUsage, []string{"checkpoint.ckpt", "give --resume to continue it", "delete the folder"}},
+		{"resume", append(args, "--resume"), exitFatal, []string{"holds checkpoint.ckpt but no run.json", "delete the folder"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, stderr := train(t, tc.args...)
+			for _, w := range tc.want {
+				if code != tc.code || !strings.Contains(stderr, w) {
+					t.Fatalf("exit %d, want %d with %q:\n%s", code, tc.code, w, stderr)
+				}
+			}
+			if now, _ := os.ReadFile(ckpt); !bytes.Equal(now, before) {
+				t.Fatalf("the refused run changed the checkpoint")
+			}
+		})
+	}
+}
+
+// TestFlagRefusals: a flag value no run can use is a usage error (exit 2) naming the flag and
+// the value as given, before anything is opened or trained.
+func TestFlagRefusals(t *testing.T) {
+	lab := labelStore(t, "train", 1)
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"negative epochs", []string{"--epochs", "-1"}, "--epochs -1: want ≥ 0 (0: evaluate the initial model, train nothing)"},
+		{"batch 0", []string{"--batch", "0"}, "--batch 0: want ≥ 1"},
+		{"tau 0", []string{"--tau", "0"}, "--tau 0: want > 0"},
+		{"negative clip", []string{"--clip", "-1"}, "--clip -1: want ≥ 0 (0: no clipping)"},
+		{"negative lr", []string{"--lr", "-1"}, "--lr -1: want ≥ 0 (0: the recipe's)"},
+		{"NaN lr", []string{"--lr", "NaN"}, "--lr NaN: want ≥ 0"},
+		{"negative min-lr", []string{"--min-lr", "-1e-5"}, "--min-lr -1e-05: want ≥ 0"},
+		{"negative wd", []string{"--wd", "-0.1"}, "--wd -0.1: want ≥ 0 (0: none)"},
+		{"min-lr above lr", []string{"--lr", "0.001", "--min-lr", "0.01"},
+			"--min-lr: the final learning rate 0.01 (--min-lr) is above the peak 0.001 (--lr)"},
+		{"lr below the recipe's min-lr", []string{"--lr", "1e-6"},
+			"--min-lr: the final learning rate 1e-05 (the recipe's) is above the peak 1e-06 (--lr)"},
+		{"min-lr above the recipe's lr", []string{"--min-lr", "0.01"},
+			"the final learning rate 0.01 (--min-lr) is above the peak 1.5625e-05 (the recipe's)"},
+		{"alpha above 1", []string{"--alpha", "1.5"}, "--alpha 1.5: want in [0, 1]"},
+		{"smoothing 1", []string{"--smoothing", "1"}, "--smoothing 1: want in [0, 1)"},
+		{"negative drop-path", []string{"--drop-path", "-0.1"}, "--drop-path -0.1: want in [0, 1)"},
+		{"views 0", []string{"--views-per-image", "0"}, "--views-per-image 0: want ≥ 1"},
+		{"negative limit", []string{"--limit", "-1"}, "--limit -1: want ≥ 0"},
+		{"negative workers", []string{"--workers", "-2"}, "--workers -2: want ≥ 1 (0: one per CPU)"},
+		{"negative cache", []string{"--cache-mb", "-1"}, "--cache-mb -1: want ≥ 0 (0: no cache)"},
+		{"bad distill", []string{"--distill", "kd"}, "--distill kd: want none, soft or hard"},
+		{"bad kl-norm", []string{"--kl-norm", "sum"}, "--kl-norm sum: want batch or numel"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "run")
+			args := append([]string{"--labels", lab, "--data", idx("train"), "--out", out}, tc.args...)
+			code, _, stderr := train(t, args...)
+			if code != exitUsage || !strings.Contains(stderr, tc.want) || strings.Contains(stderr, "{") {
+				t.Fatalf("exit %d, want %d with %q (and no Go value dump):\n%s", code, exitUsage, tc.want, stderr)
+			}
+			if _, err := os.Stat(out); err == nil {
+				t.Errorf("a refused run created %s", out)
+			}
+		})
+	}
+}
+
+// TestZeroEpochs: --epochs 0 trains nothing: the initial model is evaluated (one eval record,
+// epoch 0, step 0), kept as the checkpoint and exported; a resume has nothing to do, and one
+// asking for epochs is refused naming the recorded 0.
+func TestZeroEpochs(t *testing.T) {
+	lab := labelStore(t, "train", 1)
+	out := filepath.Join(t.TempDir(), "run")
+	args := []string{"--labels", lab, "--data", idx("train"), "--eval-data", idx("t10k"), "--out", out, "--epochs", "0", "--export", "onnx"}
+	code, stdout, stderr := train(t, args...)
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	b, err := os.ReadFile(filepath.Join(out, "metrics.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	var r map[string]any
+	if len(lines) != 1 || json.Unmarshal([]byte(lines[0]), &r) != nil || r["kind"] != "eval" || r["epoch"] != 0.0 || r["step"] != 0.0 || r["n"] != 3.0 {
+		t.Fatalf("metrics.jsonl of zero epochs:\n%s", b)
+	}
+	if !strings.Contains(stdout, "    0           -") {
+		t.Errorf("closing table:\n%s", stdout)
+	}
+	for _, f := range []string{"checkpoint.ckpt", "student.onnx"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Errorf("zero epochs: %v", err)
+		}
+	}
+	if code, _, stderr := train(t, append(args, "--resume")...); code != exitOK || !strings.Contains(stderr, "nothing to do") {
+		t.Errorf("resume of a run of zero epochs: exit %d\n%s", code, stderr)
+	}
+	if after, _ := os.ReadFile(filepath.Join(out, "metrics.jsonl")); !bytes.Equal(after, b) {
+		t.Errorf("the resume changed metrics.jsonl")
+	}
+	if code, _, stderr := train(t, append(args, "--resume", "--epochs", "1")...); code != exitFatal || !strings.Contains(stderr, "recipe.epochs: the run had 0, now 1") {
+		t.Errorf("resume of zero epochs with one: exit %d\n%s", code, stderr)
 	}
 }
 

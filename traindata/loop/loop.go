@@ -9,8 +9,9 @@
 //
 // Files in Options.Out:
 //
-//	run.json          the run's settings (Options.Settings, the model config and the recipe);
-//	                  a resume must match it field for field
+//	run.json          the run's settings (Options.Settings, the model config and the recipe),
+//	                  which a resume must match field for field, and where its inputs were
+//	                  (Options.Inputs, not compared)
 //	metrics.jsonl     one JSON object a line: {"kind":"train",...} per step, {"kind":"eval",...} per epoch
 //	checkpoint.ckpt   the training state after the last finished epoch (student's Trainer.Save,
 //	                  atomic); LoadModel reads it for evaluation and export
@@ -29,6 +30,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/deitkd/deitkd/internal/atomicfile"
@@ -59,14 +61,25 @@ type Options struct {
 	Recipe student.TrainConfig
 	Fuse   string // "softmax" (default: the mean of the two softmaxes) or "logits"
 	Out    string // the run folder, created if missing
+	// ZeroEpochs trains no step, since Recipe.Epochs 0 means the student's default: the initial
+	// model is evaluated (an eval record of epoch 0, step 0) and saved as the checkpoint, so
+	// that it can be exported.
+	ZeroEpochs bool
 	// Resume continues the run in Out from its checkpoint (or starts it when Out holds no
 	// checkpoint yet, so the same command can be rerun until the run is complete); without it,
-	// Out must hold no run.
+	// Out must hold none of the run files. It never continues what it cannot trace to the
+	// run.json it checks: a checkpoint or metrics.jsonl without run.json is refused, and so is
+	// a metrics.jsonl that lacks records of the steps and epochs before the checkpoint.
 	Resume bool
 	// Settings are the data settings recorded in run.json next to the model and recipe
 	// (store, sources, limit, seed, views per image, ...): a resume refuses other values,
-	// naming the first that differs. Anything json.Marshal takes.
+	// naming the fields that differ. Anything json.Marshal takes.
 	Settings any
+	// Inputs, if set, say where the run's inputs are (the paths of its label stores): recorded
+	// in run.json next to Settings but not compared, so that a resume may find a store that
+	// moved, as long as Settings, which should carry what identifies each input, agree. A
+	// resume logs an input that moved. Anything json.Marshal takes.
+	Inputs any
 	// Progress, if set, is called on the calling goroutine after every step, at the end of
 	// every epoch's training and evaluation (Final). Default: nothing.
 	Progress func(Progress)
@@ -175,6 +188,7 @@ type runFile struct {
 	Recipe   student.TrainConfig `json:"recipe"`
 	Fuse     string              `json:"fuse"`
 	Settings any                 `json:"settings"`
+	Inputs   any                 `json:"inputs,omitempty"` // not compared: see Options.Inputs
 }
 
 // Train runs (or with Resume continues) the training and returns its summary. A non-finite
@@ -192,7 +206,10 @@ func Train(ctx context.Context, o Options) (*Summary, error) {
 	if err != nil {
 		return nil, err
 	}
-	run := runFile{Model: m.Config(), Recipe: tr.Config, Fuse: o.Fuse, Settings: o.Settings}
+	if o.ZeroEpochs {
+		tr.Config.Epochs = 0 // recorded as such in run.json and the checkpoint
+	}
+	run := runFile{Model: m.Config(), Recipe: tr.Config, Fuse: o.Fuse, Settings: o.Settings, Inputs: o.Inputs}
 	run.Model.DropPath = o.Model.DropPath
 	if err := os.MkdirAll(o.Out, 0o755); err != nil {
 		return nil, fmt.Errorf("loop: %w", err)
@@ -203,9 +220,10 @@ func Train(ctx context.Context, o Options) (*Summary, error) {
 	runPath := filepath.Join(o.Out, RunFile)
 	_, noRun := os.Stat(runPath)
 	_, noCkpt := os.Stat(ckpt)
+	_, noMetrics := os.Stat(filepath.Join(o.Out, MetricsFile))
 	switch {
 	case o.Resume && noRun == nil && noCkpt == nil:
-		if err := checkRun(runPath, run); err != nil {
+		if err := checkRun(runPath, run, o.Log); err != nil {
 			return nil, err
 		}
 		if err := tr.Load(ckpt); err != nil {
@@ -220,11 +238,20 @@ func Train(ctx context.Context, o Options) (*Summary, error) {
 		} else {
 			o.Log(fmt.Sprintf("resumed from %s at step %d (epoch %d)", ckpt, tr.Steps(), tr.Steps()/o.Recipe.StepsPerEpoch+1))
 		}
+	case o.Resume && noRun != nil && (noCkpt == nil || noMetrics == nil):
+		// Whatever wrote these files did not record its settings: this run cannot be checked
+		// against it, and starting over would overwrite its checkpoint or history.
+		have := CheckpointFile
+		if noCkpt != nil {
+			have = MetricsFile
+		}
+		return nil, fmt.Errorf("%w: %s holds %s but no %s (the settings of the run that wrote it), so it cannot be continued; "+
+			"to start over, give another --out or delete the folder", ErrResume, o.Out, have, RunFile)
 	case o.Resume:
 		// Nothing to resume from: the run never finished an epoch (or never began). Start it,
 		// dropping what an interrupted first epoch wrote.
 		if noRun == nil {
-			if err := checkRun(runPath, run); err != nil {
+			if err := checkRun(runPath, run, o.Log); err != nil {
 				return nil, err
 			}
 		}
@@ -236,9 +263,10 @@ func Train(ctx context.Context, o Options) (*Summary, error) {
 		}
 		o.Log(fmt.Sprintf("no checkpoint in %s yet: starting from step 0", o.Out))
 	default:
-		for _, f := range []string{CheckpointFile, MetricsFile} {
+		for _, f := range []string{CheckpointFile, RunFile, MetricsFile} {
 			if _, err := os.Stat(filepath.Join(o.Out, f)); err == nil {
-				return nil, fmt.Errorf("%w: %s already holds a run (%s): give --resume to continue it, or another output folder", ErrOptions, o.Out, f)
+				return nil, fmt.Errorf("%w: %s already holds a run (%s): give --resume to continue it, or another --out (or delete the folder) to start over",
+					ErrOptions, o.Out, f)
 			}
 		}
 		if err := writeJSONAtomic(runPath, run); err != nil {
@@ -275,6 +303,54 @@ func Train(ctx context.Context, o Options) (*Summary, error) {
 	}
 
 	spe, epochs := o.Recipe.StepsPerEpoch, tr.Config.Epochs
+	// measure evaluates the model into rec, an epoch's record.
+	measure := func(rec *EvalRecord) error {
+		c, err := evaluate(ctx, m, o.Eval, o.Fuse, func(p Progress) {
+			p.Epoch, p.Epochs, p.Step = rec.Epoch, epochs, tr.Steps()
+			o.Progress(p)
+		})
+		if err != nil {
+			return err
+		}
+		n := float64(c.N)
+		rec.N = c.N
+		rec.Top1Cls, rec.Top1Dist, rec.Top1Fused = float64(c.Top1Cls)/n, float64(c.Top1Dist)/n, float64(c.Top1Fused)/n
+		rec.Top5Cls, rec.Top5Dist, rec.Top5Fused = float64(c.Top5Cls)/n, float64(c.Top5Dist)/n, float64(c.Top5Fused)/n
+		return nil
+	}
+	// save makes the metrics so far durable, then the checkpoint, so that a checkpoint never
+	// runs ahead of the history that leads to it.
+	save := func() error {
+		if err := flush(); err != nil {
+			return err
+		}
+		if err := mf.Sync(); err != nil {
+			return fmt.Errorf("loop: sync %s: %w", mf.Name(), err)
+		}
+		if err := tr.Save(ckpt); err != nil {
+			return err
+		}
+		sum.Checkpoint = ckpt
+		o.Saved(ckpt, tr.Steps())
+		return nil
+	}
+	if epochs == 0 && sum.Checkpoint == "" {
+		// Nothing to train: the initial model is evaluated as epoch 0 and kept as the
+		// checkpoint, which export reads.
+		if o.Eval != nil {
+			rec := EvalRecord{Kind: "eval"}
+			if err := measure(&rec); err != nil {
+				return sum, err
+			}
+			if err := emit(rec); err != nil {
+				return sum, err
+			}
+			sum.Epochs = append(sum.Epochs, rec)
+		}
+		if err := save(); err != nil {
+			return sum, err
+		}
+	}
 	for epoch := tr.Steps() / spe; epoch < epochs; epoch++ {
 		from := tr.Steps() - epoch*spe
 		start, last := time.Now(), time.Now()
@@ -319,17 +395,9 @@ func Train(ctx context.Context, o Options) (*Summary, error) {
 		o.Progress(Progress{Phase: "train", Epoch: epoch + 1, Epochs: epochs, Batch: spe, Batches: spe, Step: tr.Steps(),
 			Loss: rec.TrainLoss, ImagesPerSec: rec.TrainImgS, Elapsed: trainTime, Final: true, ResumedFromBatch: from})
 		if o.Eval != nil {
-			c, err := evaluate(ctx, m, o.Eval, o.Fuse, func(p Progress) {
-				p.Epoch, p.Epochs, p.Step = epoch+1, epochs, tr.Steps()
-				o.Progress(p)
-			})
-			if err != nil {
+			if err := measure(&rec); err != nil {
 				return sum, err
 			}
-			n := float64(c.N)
-			rec.N = c.N
-			rec.Top1Cls, rec.Top1Dist, rec.Top1Fused = float64(c.Top1Cls)/n, float64(c.Top1Dist)/n, float64(c.Top1Fused)/n
-			rec.Top5Cls, rec.Top5Dist, rec.Top5Fused = float64(c.Top5Cls)/n, float64(c.Top5Dist)/n, float64(c.Top5Fused)/n
 			if err := emit(rec); err != nil {
 				return sum, err
 			}
@@ -340,17 +408,9 @@ func Train(ctx context.Context, o Options) (*Summary, error) {
 			}
 		}
 		sum.Epochs = append(sum.Epochs, rec)
-		if err := flush(); err != nil {
+		if err := save(); err != nil {
 			return sum, err
 		}
-		if err := mf.Sync(); err != nil {
-			return sum, fmt.Errorf("loop: sync %s: %w", mf.Name(), err)
-		}
-		if err := tr.Save(ckpt); err != nil {
-			return sum, err
-		}
-		sum.Checkpoint = ckpt
-		o.Saved(ckpt, tr.Steps())
 	}
 	sum.Steps = tr.Steps()
 	return sum, nil
@@ -376,13 +436,14 @@ func evaluate(ctx context.Context, m *student.Model, set *traindata.Set, fuse st
 	return total, err
 }
 
-// checkRun refuses to resume a run whose settings differ, naming the first differing field.
-func checkRun(path string, want runFile) error {
+// checkRun refuses to resume a run whose settings differ, naming the fields that differ, and
+// logs the inputs that moved.
+func checkRun(path string, want runFile, log func(string)) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrResume, err)
 	}
-	var have any
+	var have map[string]any
 	if err := json.Unmarshal(b, &have); err != nil {
 		return fmt.Errorf("%w: %s: %w", ErrResume, path, err)
 	}
@@ -390,16 +451,48 @@ func checkRun(path string, want runFile) error {
 	if err != nil {
 		return fmt.Errorf("loop: %w", err)
 	}
-	var now any
+	var now map[string]any
 	json.Unmarshal(wb, &now)
-	if d := diff("", have, now); d != "" {
-		return fmt.Errorf("%w: %s: %s (a resumed run continues exactly the run it resumes)", ErrResume, path, d)
+	haveIn, nowIn := have["inputs"], now["inputs"]
+	delete(have, "inputs")
+	delete(now, "inputs")
+	if d := diff("", have, now, nil); len(d) > 0 {
+		return fmt.Errorf("%w: %s: %s (a resumed run continues exactly the run it resumes)", ErrResume, path, listDiffs(d))
+	}
+	if haveIn != nil && nowIn != nil {
+		for _, d := range diff("inputs", haveIn, nowIn, nil) {
+			log(d + " (moved: the settings that identify it agree)")
+		}
 	}
 	return nil
 }
 
-// diff names the first path where two JSON values differ.
-func diff(path string, a, b any) string {
+// ReadSettings decodes the Settings recorded in dir's run.json into v, so that a caller can
+// tell which form an older run recorded them in. ok is false when dir holds no run.json.
+func ReadSettings(dir string, v any) (ok bool, err error) {
+	b, err := os.ReadFile(filepath.Join(dir, RunFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("loop: %w", err)
+	}
+	var run struct {
+		Settings json.RawMessage `json:"settings"`
+	}
+	if err := json.Unmarshal(b, &run); err != nil {
+		return false, fmt.Errorf("%w: %s: %w", ErrResume, filepath.Join(dir, RunFile), err)
+	}
+	if len(run.Settings) > 0 {
+		if err := json.Unmarshal(run.Settings, v); err != nil {
+			return false, fmt.Errorf("%w: %s: settings: %w", ErrResume, filepath.Join(dir, RunFile), err)
+		}
+	}
+	return true, nil
+}
+
+// diff appends to out, in key order, each path where two JSON values differ, with both values.
+func diff(path string, a, b any, out []string) []string {
 	am, aok := a.(map[string]any)
 	bm, bok := b.(map[string]any)
 	if aok && bok {
@@ -420,34 +513,63 @@ func diff(path string, a, b any) string {
 			if path != "" {
 				p = path + "." + k
 			}
-			if d := diff(p, am[k], bm[k]); d != "" {
-				return d
-			}
+			out = diff(p, am[k], bm[k], out)
 		}
-		return ""
+		return out
 	}
 	if !reflect.DeepEqual(a, b) {
-		ja, _ := json.Marshal(a)
-		jb, _ := json.Marshal(b)
-		return fmt.Sprintf("%s: the run had %s, now %s", path, ja, jb)
+		return append(out, fmt.Sprintf("%s: the run had %s, now %s", path, literal(a, b), literal(b, a)))
 	}
-	return ""
+	return out
+}
+
+// literal shows a JSON value of a run file. A missing one (nil) is a field that omitempty left
+// out, so it was the zero of its type, which the value on the other side shows: a seed of 0 is
+// "0", not "null".
+func literal(v, other any) string {
+	if v == nil {
+		switch other.(type) {
+		case float64:
+			return "0"
+		case string:
+			return `""`
+		case bool:
+			return "false"
+		default:
+			return "none"
+		}
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// listDiffs joins the first few differences and counts the rest.
+func listDiffs(d []string) string {
+	const show = 3 // a changed batch already moves batch, lr and steps_per_epoch
+	if len(d) <= show {
+		return strings.Join(d, "; ")
+	}
+	return fmt.Sprintf("%s; and %d more", strings.Join(d[:show], "; "), len(d)-show)
 }
 
 // truncateMetrics keeps the metrics of the steps before step and the evals of epochs before
 // epoch (counted from 0): what the checkpoint's state had produced. A record an interrupted run
 // wrote after its last checkpoint is dropped, so that a resumed run's file equals an
-// uninterrupted one's. It returns the kept eval records.
+// uninterrupted one's. The file must hold every one of those records (steps 0…step−1, epochs
+// 1…epoch): a file deleted or cut short is refused, and left as it is, rather than continued
+// with its history silently lost. It returns the kept eval records.
 func truncateMetrics(path string, step, epoch int) ([]EvalRecord, error) {
 	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
+	missing := errors.Is(err, os.ErrNotExist)
+	if missing {
+		err = nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("loop: %w", err)
 	}
 	var kept bytes.Buffer
 	var evals []EvalRecord
+	var steps, epochs int // records of steps 0…steps−1 and epochs 1…epochs kept, in order
 	lines := bytes.Split(bytes.TrimRight(b, "\n"), []byte("\n"))
 	last := len(lines) - 1
 	for n, line := range lines {
@@ -469,6 +591,12 @@ func truncateMetrics(path string, step, epoch int) ([]EvalRecord, error) {
 		if !keep {
 			continue
 		}
+		switch {
+		case r.Kind == "train" && r.Step == steps:
+			steps++
+		case r.Kind != "train" && r.Epoch == epochs+1:
+			epochs++
+		}
 		if r.Kind != "train" {
 			var e EvalRecord
 			json.Unmarshal(line, &e)
@@ -476,6 +604,15 @@ func truncateMetrics(path string, step, epoch int) ([]EvalRecord, error) {
 		}
 		kept.Write(line)
 		kept.WriteByte('\n')
+	}
+	if steps < step || epochs < epoch {
+		what := "is missing"
+		if !missing {
+			what = fmt.Sprintf("holds %d of the %d step records and %d of the %d epoch records", steps, step, epochs, epoch)
+		}
+		return nil, fmt.Errorf("%w: %s %s of the run up to its checkpoint (step %d, epoch %d): its history was deleted or cut, "+
+			"so continuing would leave a gap; restore the file, or give another --out (or delete the folder) to start over",
+			ErrResume, path, what, step, epoch)
 	}
 	if err := writeFileAtomic(path, kept.Bytes()); err != nil {
 		return nil, err
@@ -507,6 +644,10 @@ func (s *Summary) WriteTable(w io.Writer) {
 				return "-"
 			}
 			return fmt.Sprintf("%.2f%%", 100*v)
+		}
+		if r.Epoch == 0 { // the initial model of a run of zero epochs: nothing trained
+			fmt.Fprintf(w, "%5d  %10s  %9s  %9s  %10s  %10s  %9s\n", r.Epoch, "-", acc(r.Top1Cls), acc(r.Top1Dist), acc(r.Top1Fused), acc(r.Top5Fused), "-")
+			continue
 		}
 		fmt.Fprintf(w, "%5d  %10.4f  %9s  %9s  %10s  %10s  %9.0f\n", r.Epoch, r.TrainLoss, acc(r.Top1Cls), acc(r.Top1Dist), acc(r.Top1Fused), acc(r.Top5Fused), r.TrainImgS)
 	}

@@ -255,6 +255,131 @@ func TestResume(t *testing.T) {
 	}
 }
 
+// TestRefusesForeignRun: a folder whose files this run cannot trace to its own run.json is
+// never trained into: without Resume any run file refuses it; with Resume a checkpoint without
+// run.json is refused (and kept), and so is a metrics.jsonl that lost records before the
+// checkpoint (deleted or cut), which would leave the history with a gap.
+func TestRefusesForeignRun(t *testing.T) {
+	ctx := context.Background()
+	t.Run("new run, run.json only", func(t *testing.T) {
+		out := t.TempDir()
+		if err := os.WriteFile(filepath.Join(out, loop.RunFile), []byte("{}\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := loop.Train(ctx, options(t, out, "hard", 1, 0))
+		if !errors.Is(err, loop.ErrOptions) || !strings.Contains(err.Error(), loop.RunFile) || !strings.Contains(err.Error(), "delete the folder") {
+			t.Fatalf("Train into a folder holding run.json: %v, want ErrOptions naming run.json and how to start over", err)
+		}
+	})
+
+	// A run interrupted in its second epoch: a checkpoint at step 3 and metrics past it.
+	interrupted := func(t *testing.T) string {
+		out := t.TempDir()
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		o := options(t, out, "hard", 3, 0)
+		o.Progress = func(p loop.Progress) {
+			if p.Phase == "train" && p.Epoch == 2 && p.Batch == 2 {
+				cancel()
+			}
+		}
+		if _, err := loop.Train(ctx, o); !errors.Is(err, context.Canceled) {
+			t.Fatalf("interrupted run: %v, want canceled", err)
+		}
+		return out
+	}
+	resume := func(t *testing.T, out string) error {
+		o := options(t, out, "hard", 3, 0)
+		o.Resume = true
+		_, err := loop.Train(ctx, o)
+		return err
+	}
+	unchanged := func(t *testing.T, out string, before map[string][]byte) {
+		t.Helper()
+		for f, b := range before {
+			if now, _ := os.ReadFile(filepath.Join(out, f)); !bytes.Equal(now, b) {
+				t.Errorf("the refused run changed %s", f)
+			}
+		}
+	}
+	read := func(out string, files ...string) map[string][]byte {
+		m := map[string][]byte{}
+		for _, f := range files {
+			m[f], _ = os.ReadFile(filepath.Join(out, f))
+		}
+		return m
+	}
+
+	t.Run("resume without run.json", func(t *testing.T) {
+		out := interrupted(t)
+		os.Remove(filepath.Join(out, loop.RunFile))
+		before := read(out, loop.CheckpointFile, loop.MetricsFile)
+		err := resume(t, out)
+		if !errors.Is(err, loop.ErrResume) || !strings.Contains(err.Error(), "no "+loop.RunFile) || !strings.Contains(err.Error(), loop.CheckpointFile) {
+			t.Fatalf("resume of a checkpoint without run.json: %v, want ErrResume naming both", err)
+		}
+		unchanged(t, out, before)
+	})
+	t.Run("resume without run.json or checkpoint", func(t *testing.T) {
+		out := interrupted(t)
+		os.Remove(filepath.Join(out, loop.RunFile))
+		os.Remove(filepath.Join(out, loop.CheckpointFile))
+		before := read(out, loop.MetricsFile)
+		if err := resume(t, out); !errors.Is(err, loop.ErrResume) || !strings.Contains(err.Error(), loop.MetricsFile) {
+			t.Fatalf("resume of metrics without run.json: %v, want ErrResume naming metrics.jsonl", err)
+		}
+		unchanged(t, out, before)
+	})
+	for _, tc := range []struct {
+		name string
+		keep int // lines of metrics.jsonl kept; -1: the file is deleted
+		want string
+	}{
+		{"resume after metrics.jsonl was deleted", -1, "is missing"},
+		{"resume after metrics.jsonl was cut", 2, "holds 2 of the 3 step records and 0 of the 1 epoch records"},
+		{"resume after the epoch record was cut", 3, "holds 3 of the 3 step records and 0 of the 1 epoch records"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := interrupted(t)
+			path := filepath.Join(out, loop.MetricsFile)
+			if tc.keep < 0 {
+				os.Remove(path)
+			} else {
+				b, _ := os.ReadFile(path)
+				lines := strings.SplitAfter(string(b), "\n")
+				os.WriteFile(path, []byte(strings.Join(lines[:tc.keep], "")), 0o644)
+			}
+			before := read(out, loop.CheckpointFile, loop.MetricsFile)
+			err := resume(t, out)
+			if !errors.Is(err, loop.ErrResume) || !strings.Contains(err.Error(), loop.MetricsFile) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("resume: %v, want ErrResume naming metrics.jsonl with %q", err, tc.want)
+			}
+			unchanged(t, out, before)
+		})
+	}
+}
+
+// TestResumeRefusalShowsLiteralValues: a refused resume shows the recorded value as it was
+// given, even where run.json left a zero out (the recipe's seed 0), and names every field that
+// differs.
+func TestResumeRefusalShowsLiteralValues(t *testing.T) {
+	out := t.TempDir()
+	o := options(t, out, "hard", 1, 0)
+	o.Recipe.Seed = 0
+	if _, err := loop.Train(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	o = options(t, out, "hard", 1, 0)
+	o.Recipe.Seed = 4
+	o.Recipe.Loss.Alpha = 0.7
+	o.Resume = true
+	_, err := loop.Train(context.Background(), o)
+	if !errors.Is(err, loop.ErrResume) || !strings.Contains(err.Error(), "recipe.seed: the run had 0, now 4") ||
+		!strings.Contains(err.Error(), "recipe.loss.alpha: the run had 0.5, now 0.7") {
+		t.Fatalf("resume with another seed and alpha: %v, want both named with their literal values", err)
+	}
+}
+
 // TestNonFiniteStops: a learning rate that blows the weights up ends the run with
 // student.ErrNonFinite naming the step, and the checkpoint of the last finished epoch stays.
 func TestNonFiniteStops(t *testing.T) {
