@@ -214,6 +214,46 @@ func TestRefusedBeforeReading(t *testing.T) {
 	}
 }
 
+// TestBadOptionValues: every flag value that cannot make a run is a usage error (exit 2) that
+// names the flag's value, found before the model is opened or the store folder made.
+func TestBadOptionValues(t *testing.T) {
+	base := []string{"--model", filepath.Join(testdata, "models", "tiny_gray.onnx"),
+		"--data", "idx:" + filepath.Join(testdata, "idx", "t10k"), "--mean", "0.5", "--std", "0.5"}
+	for _, tt := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"ratio reversed", []string{"--views", "2", "--ratio", "2,1"}, "ratio"},
+		{"ratio zero", []string{"--views", "2", "--ratio", "0,1"}, "ratio"},
+		{"scale above 1", []string{"--views", "4", "--scale", "2,3"}, "scale"},
+		{"scale reversed", []string{"--views", "2", "--scale", "0.9,0.5"}, "scale"},
+		{"flip-p above 1", []string{"--views", "2", "--flip-p", "2"}, "flip"},
+		{"flip-p negative", []string{"--views", "2", "--flip-p", "-0.5"}, "flip"},
+		{"interp", []string{"--interp", "nearest"}, "nearest"},
+		{"std zero", []string{"--std", "0"}, "std"},
+		{"std negative", []string{"--std", "-1"}, "std"},
+		{"std NaN", []string{"--std", "NaN"}, "std"},
+		{"mean Inf", []string{"--mean", "Inf"}, "mean"},
+		{"provider", []string{"--provider", "tpu"}, "tpu"},
+		{"topk without store topk", []string{"--topk", "3"}, "topk"},
+		{"topk negative", []string{"--store", "topk", "--topk", "-1"}, "topk"},
+		{"topk above K", []string{"--store", "topk", "--topk", "11"}, "topk 11"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "labels")
+			args := append(append(slices.Clone(base), "--out", out), tt.args...)
+			code, _, stderr := runInProcess(t, args...)
+			if code != exitUsage || !strings.Contains(stderr, tt.want) {
+				t.Errorf("%q: exit %d, stderr %q; want exit %d saying %q", tt.args, code, stderr, exitUsage, tt.want)
+			}
+			if _, err := os.Stat(out); err == nil {
+				t.Errorf("the store folder was made")
+			}
+		})
+	}
+}
+
 // TestSecondWriter: a precompute on an --out that another writer holds is refused at once with
 // exit 1, naming the holder's pid; once the holder is done the same command runs.
 func TestSecondWriter(t *testing.T) {
