@@ -265,7 +265,7 @@ func (j *Job) teacherNames(fromModel []string) ([]string, error) {
 	if j.opts.ClassNamesFile != "" {
 		fromFile, err := ReadClassNames(j.opts.ClassNamesFile)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrClasses, err)
+			return nil, classFileError(err)
 		}
 		if fromModel != nil && !slices.Equal(fromModel, fromFile) {
 			j.opts.Warn(fmt.Sprintf("--class-names %s replaces the class names %s carries", j.opts.ClassNamesFile, filepath.Base(j.opts.Model)))

@@ -254,6 +254,58 @@ func TestBadOptionValues(t *testing.T) {
 	}
 }
 
+// TestClassFilesRefused: a --class-names file with a name twice is refused naming the name and
+// both lines, and a missing --class-names or --class-map file is reported as the missing file,
+// not as classes that disagree (exit 1 each, before the store folder is made).
+func TestClassFilesRefused(t *testing.T) {
+	dir := t.TempDir()
+	dup := filepath.Join(dir, "dup.txt")
+	if err := os.WriteFile(dup, []byte("a\nb\nc\nd\ne\nf\ng\nc\ni\nj\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	classDir := filepath.Join(dir, "tree")
+	for _, c := range []string{"x", "y"} {
+		os.MkdirAll(filepath.Join(classDir, c), 0o755)
+		b, err := os.ReadFile(filepath.Join(testdata, "images", "jpeg", "gray_37x21.jpg"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(classDir, c, "1.jpg"), b, 0o644)
+	}
+	missing := filepath.Join(dir, "no-such-file.txt")
+	idx := "idx:" + filepath.Join(testdata, "idx", "t10k")
+	for _, tt := range []struct {
+		name string
+		args []string
+		want []string
+		not  string
+	}{
+		{"duplicate class name", []string{"--data", idx, "--class-names", dup}, []string{dup, `"c"`, "lines 3 and 8"}, ""},
+		{"missing class names", []string{"--data", idx, "--class-names", missing}, []string{missing, "no such file"}, "disagree"},
+		{"missing class map", []string{"--data", classDir, "--class-map", missing}, []string{missing, "no such file"}, "disagree"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "labels")
+			args := append([]string{"--model", filepath.Join(testdata, "models", "tiny_gray.onnx"), "--mean", "0.5", "--std", "0.5", "--out", out}, tt.args...)
+			code, _, stderr := runInProcess(t, args...)
+			if code != exitFatal {
+				t.Errorf("exit %d, want %d (%s)", code, exitFatal, stderr)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(stderr, w) {
+					t.Errorf("stderr %q does not say %q", stderr, w)
+				}
+			}
+			if tt.not != "" && strings.Contains(stderr, tt.not) {
+				t.Errorf("stderr %q says %q", stderr, tt.not)
+			}
+			if _, err := os.Stat(out); err == nil {
+				t.Errorf("the store folder was made")
+			}
+		})
+	}
+}
+
 // TestSecondWriter: a precompute on an --out that another writer holds is refused at once with
 // exit 1, naming the holder's pid; once the holder is done the same command runs.
 func TestSecondWriter(t *testing.T) {
