@@ -477,7 +477,7 @@ func TestKillResume(t *testing.T) {
 
 // TestCUDAFlags checks that the CUDA flags reach the teacher: this machine's ONNX Runtime has no
 // CUDA provider, so a CUDA run falls back to CPU with one warning, --no-fallback makes it an
-// error, and a bad --cudnn-search is refused as an option (never a fallback).
+// error, and a bad --cudnn-search is refused as a usage error (exit 2, never a fallback).
 func TestCUDAFlags(t *testing.T) {
 	model := filepath.Join(testdata, "models", "tiny_gray.onnx")
 	data := "idx:" + filepath.Join(testdata, "idx", "t10k")
@@ -497,8 +497,8 @@ func TestCUDAFlags(t *testing.T) {
 	})
 	t.Run("bad-search", func(t *testing.T) {
 		args := append(base, "--out", filepath.Join(t.TempDir(), "l"), "--cudnn-search", "FASTEST")
-		if code, _, stderr := runInProcess(t, args...); code != exitFatal || !strings.Contains(stderr, "FASTEST") {
-			t.Errorf("exit %d, want %d naming the bad value; stderr:\n%s", code, exitFatal, stderr)
+		if code, _, stderr := runInProcess(t, args...); code != exitUsage || !strings.Contains(stderr, "FASTEST") {
+			t.Errorf("exit %d, want %d naming the bad value; stderr:\n%s", code, exitUsage, stderr)
 		}
 	})
 }
