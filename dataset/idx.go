@@ -94,7 +94,10 @@ func OpenIDX(prefix string) (Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(dims) != 3 || dims[1] == 0 || dims[2] == 0 {
+	if len(dims) != 3 {
+		return nil, wrongIDXKind(imgPath, len(dims), 3)
+	}
+	if dims[1] == 0 || dims[2] == 0 {
 		return nil, fmt.Errorf("%w: %s: dimensions %v, want (count, rows, cols)", ErrBadIDX, imgPath, dims)
 	}
 	s := &idxSource{name: filepath.Base(prefix), n: dims[0], rows: dims[1], cols: dims[2], pix: pix}
@@ -115,11 +118,35 @@ func OpenIDX(prefix string) (Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(ldims) != 1 || ldims[0] != s.n {
+	if len(ldims) != 1 {
+		return nil, wrongIDXKind(labPath, len(ldims), 1)
+	}
+	if ldims[0] != s.n {
 		return nil, fmt.Errorf("%w: %s: dimensions %v, want (%d) to match the images", ErrBadIDX, labPath, ldims, s.n)
 	}
 	s.labels = labels
 	return s, nil
+}
+
+// wrongIDXKind says what an IDX file of nd dimensions is and what magic the file named p
+// should have had (want dimensions: 3 images, 1 labels), since a swapped or wrong file is the
+// usual cause and "dimensions [60000 28 28]" does not say so.
+func wrongIDXKind(p string, nd, want int) error {
+	kind := func(nd int) string {
+		switch nd {
+		case 1:
+			return "an IDX labels file (1-D uint8)"
+		case 3:
+			return "an IDX images file (3-D uint8)"
+		}
+		return fmt.Sprintf("a %d-D uint8 IDX file", nd)
+	}
+	wantName := "an images file"
+	if want == 1 {
+		wantName = "a labels file"
+	}
+	return fmt.Errorf("%w: %s: magic 0x%08x is %s; %s has magic 0x%08x",
+		ErrBadIDX, p, 0x0800|nd, kind(nd), wantName, 0x0800|want)
 }
 
 // findIDX prefers the plain file, then name.gz.

@@ -74,8 +74,13 @@ func (c Config) Defaults() (Config, error) {
 		return c, err
 	}
 	for _, s := range c.Std {
-		if s == 0 || math.IsNaN(float64(s)) {
-			return c, fmt.Errorf("%w: std %v", ErrBadConfig, c.Std)
+		if !(s > 0) || math.IsInf(float64(s), 0) {
+			return c, fmt.Errorf("%w: std %v, want each value > 0", ErrBadConfig, c.Std)
+		}
+	}
+	for _, m := range c.Mean {
+		if math.IsNaN(float64(m)) || math.IsInf(float64(m), 0) {
+			return c, fmt.Errorf("%w: mean %v, want finite values", ErrBadConfig, c.Mean)
 		}
 	}
 	return c, nil

@@ -267,6 +267,9 @@ func openList(file string) (*fileSource, error) {
 	seen := map[string]int{}
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimRight(sc.Text(), "\r")
+		if n == 1 { // a UTF-8 byte order mark (Notepad, Excel) is not part of the first path
+			line = strings.TrimPrefix(line, "\ufeff")
+		}
 		if strings.TrimSpace(line) == "" || strings.HasPrefix(line, "#") {
 			continue
 		}

@@ -46,14 +46,16 @@ func (vc ViewConfig) Defaults() (ViewConfig, error) {
 	if vc.FlipP == 0 {
 		vc.FlipP = 0.5
 	}
-	if !(vc.Scale[0] > 0 && vc.Scale[0] <= vc.Scale[1]) {
-		return vc, fmt.Errorf("%w: scale range %v", ErrBadConfig, vc.Scale)
+	// An area fraction above 1 is a crop larger than the image: every try fails and each view
+	// silently becomes the clamped centre crop.
+	if !(vc.Scale[0] > 0 && vc.Scale[0] <= vc.Scale[1] && vc.Scale[1] <= 1) {
+		return vc, fmt.Errorf("%w: scale range %v,%v, want 0 < a ≤ b ≤ 1", ErrBadConfig, vc.Scale[0], vc.Scale[1])
 	}
-	if !(vc.Ratio[0] > 0 && vc.Ratio[0] <= vc.Ratio[1]) {
-		return vc, fmt.Errorf("%w: ratio range %v", ErrBadConfig, vc.Ratio)
+	if !(vc.Ratio[0] > 0 && vc.Ratio[0] <= vc.Ratio[1] && !math.IsInf(vc.Ratio[1], 0)) {
+		return vc, fmt.Errorf("%w: ratio range %v,%v, want 0 < a ≤ b", ErrBadConfig, vc.Ratio[0], vc.Ratio[1])
 	}
-	if vc.FlipP > 1 {
-		return vc, fmt.Errorf("%w: flip probability %v", ErrBadConfig, vc.FlipP)
+	if vc.FlipP > 1 || math.IsNaN(vc.FlipP) {
+		return vc, fmt.Errorf("%w: flip probability %v, want 0..1 (negative: never)", ErrBadConfig, vc.FlipP)
 	}
 	return vc, nil
 }

@@ -2,7 +2,9 @@ package precompute
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strconv"
 	"strings"
@@ -22,10 +24,17 @@ func ReadClassNames(path string) ([]string, error) {
 	for len(lines) > 0 && strings.TrimSpace(lines[len(lines)-1]) == "" {
 		lines = lines[:len(lines)-1]
 	}
+	line := make(map[string]int, len(lines)) // name → its line number
 	for i, l := range lines {
 		if strings.TrimSpace(l) == "" {
 			return nil, fmt.Errorf("class names %s:%d: blank name", path, i+1)
 		}
+		// Two classes of one name would make a class map by name, and any reader of the
+		// store's names, pick one of them silently.
+		if first, dup := line[l]; dup {
+			return nil, fmt.Errorf("class names %s: %q is on lines %d and %d", path, l, first, i+1)
+		}
+		line[l] = i + 1
 	}
 	if len(lines) == 0 {
 		return nil, fmt.Errorf("class names %s: no names", path)
@@ -117,7 +126,7 @@ func labelMap(src dataset.Source, teacherNames []string, k int, classMapFile str
 		}
 		m, err := ReadClassMap(classMapFile, folders, teacherNames, k)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrClasses, err)
+			return nil, classFileError(err)
 		}
 		return m, nil
 	}
@@ -143,4 +152,14 @@ func labelMap(src dataset.Source, teacherNames []string, k int, classMapFile str
 		}
 	}
 	return nil, nil
+}
+
+// classFileError wraps an error of reading a class-names or class-map file as ErrClasses,
+// unless the file could not be read at all: a missing file is that, not a disagreement.
+func classFileError(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrClasses, err)
 }

@@ -150,6 +150,9 @@ func newJob(opts Options, stage *atomic.Value) (*Job, error) {
 		if j.meta.Store.K == 0 {
 			j.meta.Store.K = min(10, j.info.NumClasses)
 		}
+		if j.meta.Store.K > j.info.NumClasses {
+			return nil, fmt.Errorf("%w: topk %d, but %s has %d classes", ErrOptions, opts.TopK, filepath.Base(opts.Model), j.info.NumClasses)
+		}
 	}
 	if err := j.meta.Check(); err != nil {
 		return nil, err
@@ -262,7 +265,7 @@ func (j *Job) teacherNames(fromModel []string) ([]string, error) {
 	if j.opts.ClassNamesFile != "" {
 		fromFile, err := ReadClassNames(j.opts.ClassNamesFile)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrClasses, err)
+			return nil, classFileError(err)
 		}
 		if fromModel != nil && !slices.Equal(fromModel, fromFile) {
 			j.opts.Warn(fmt.Sprintf("--class-names %s replaces the class names %s carries", j.opts.ClassNamesFile, filepath.Base(j.opts.Model)))

@@ -8,8 +8,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/deitkd/deitkd/dataset"
 	"github.com/deitkd/deitkd/schema"
 	"github.com/deitkd/deitkd/store"
+	"github.com/deitkd/deitkd/teacher"
 )
 
 // ErrOptions reports options that cannot make a run, before anything is opened.
@@ -185,7 +187,48 @@ func (o *Options) applyDefaults() error {
 	case o.Shard.Count < 0 || (o.Shard.Count > 1 && (o.Shard.Index < 0 || o.Shard.Index >= o.Shard.Count)):
 		return fmt.Errorf("%w: shard %d/%d", ErrOptions, o.Shard.Index, o.Shard.Count)
 	}
+	return o.checkValues()
+}
+
+// checkValues refuses, as ErrOptions, the values the teacher and dataset packages would refuse
+// only later (after the model is loaded), asking each package's own check so the rules live in
+// one place: provider and CUDA settings, interpolation, mean and std, and the view ranges.
+func (o *Options) checkValues() error {
+	err := teacher.Options{Provider: o.Provider, Device: o.Device, Threads: o.Threads,
+		CUDNNConvAlgoSearch: o.CUDNNSearch, GPUMemLimit: o.GPUMemLimit}.Check()
+	if err != nil {
+		return rewrap(err, teacher.ErrOptions)
+	}
+	// Mean and std are checked one value at a time: their count is the model's channels,
+	// unknown until it is open.
+	for _, f := range []struct {
+		name string
+		v    []float64
+	}{{"mean", o.Mean}, {"std", o.Std}} {
+		for _, x := range f.v {
+			cfg := dataset.Config{Channels: 1, Interpolation: o.Interpolation, Mean: []float32{0}, Std: []float32{1}}
+			if f.name == "mean" {
+				cfg.Mean[0] = float32(x)
+			} else {
+				cfg.Std[0] = float32(x)
+			}
+			if _, err := cfg.Defaults(); err != nil {
+				return rewrap(err, dataset.ErrBadConfig)
+			}
+		}
+	}
+	if _, err := (dataset.Config{Channels: 1, Interpolation: o.Interpolation}).Defaults(); err != nil {
+		return rewrap(err, dataset.ErrBadConfig)
+	}
+	if _, err := (dataset.ViewConfig{Scale: o.Scale, Ratio: o.Ratio, FlipP: o.FlipP}).Defaults(); err != nil {
+		return rewrap(err, dataset.ErrBadConfig)
+	}
 	return nil
+}
+
+// rewrap turns another package's bad-option error into ErrOptions, keeping its detail.
+func rewrap(err, sentinel error) error {
+	return fmt.Errorf("%w: %s", ErrOptions, strings.TrimPrefix(err.Error(), sentinel.Error()+": "))
 }
 
 // ParseShard parses "i/n" (0 ≤ i < n): this process takes the images whose index ≡ i (mod n).

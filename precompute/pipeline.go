@@ -54,6 +54,10 @@ type pipeline struct {
 	batches sync.Pool     // *[]float32 of rows×per
 
 	decodeNS, teacherNS, writeNS atomic.Int64
+
+	// storeFailed is set by the writer goroutine when the store refused a row or a failure;
+	// Run reads it after the group is done.
+	storeFailed bool
 }
 
 // Summary is what a run did.
@@ -114,6 +118,7 @@ func (j *Job) Run(ctx context.Context) (Summary, error) {
 	j.ran = true
 	o := j.opts
 	sum := j.plan()
+	before := j.w.Manifest() // what earlier runs stored; this run's share is the growth
 	p := &pipeline{j: j, per: j.info.ImageSize(), views: o.Views, rows: max(o.Batch, o.Views)}
 	batchImages := max(1, o.Batch/o.Views)
 	window := o.Window
@@ -156,7 +161,9 @@ func (j *Job) Run(ctx context.Context) (Summary, error) {
 
 	// Close even after an error or a cancellation: the writer only ever wrote whole images,
 	// so what it holds becomes one more finished shard and a rerun resumes after it.
-	if cerr := j.w.Close(); cerr != nil {
+	// After the store failed (a full disk), Close fails again finishing the same shard: the
+	// first error says it all, and joining the second would print it twice.
+	if cerr := j.w.Close(); cerr != nil && !p.storeFailed {
 		err = errors.Join(err, cerr)
 	}
 	sum.Elapsed = time.Since(start)
@@ -164,6 +171,11 @@ func (j *Job) Run(ctx context.Context) (Summary, error) {
 	sum.TeacherTime = time.Duration(p.teacherNS.Load())
 	sum.WriteTime = time.Duration(p.writeNS.Load())
 	sum.Manifest = j.w.Manifest()
+	// Done and Rows count what is durably stored (listed in finished shards), not what was
+	// handed to the writer: rows of a shard that could not be finished are lost and a rerun
+	// labels them again.
+	sum.Done = sum.Manifest.Images - before.Images
+	sum.Rows = sum.Manifest.Rows - before.Rows
 	o.Progress(Progress{Total: sum.Total, Done: sum.Done, Failed: sum.Failed, Rows: sum.Rows, Elapsed: sum.Elapsed, Final: true})
 	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 		err = fmt.Errorf("%w after %d of %d images (every finished image is stored; rerun the same command to resume)",
@@ -419,6 +431,7 @@ func (p *pipeline) write(ctx context.Context, in <-chan *batch, sum *Summary, st
 					Flip: view.Flip, Logits: logits,
 				})
 				if err != nil {
+					p.storeFailed = true
 					return err
 				}
 				if v == 0 && it.label != store.NoLabel {
@@ -442,6 +455,7 @@ func (p *pipeline) write(ctx context.Context, in <-chan *batch, sum *Summary, st
 func (p *pipeline) imageFailed(it *item, sum *Summary) error {
 	f := store.Failure{ImageIndex: int64(it.index), ImageID: it.id, Stage: it.stage, Err: it.err.Error()}
 	if err := p.j.w.Fail(f); err != nil {
+		p.storeFailed = true
 		return err
 	}
 	sum.Failed++

@@ -296,7 +296,7 @@ func TestRefusals(t *testing.T) {
 		{"labels beyond K", precompute.Options{Model: model("tiny_regnet.onnx"), Data: "list:" + writeFile(t, "list.txt", "x.png\t7\n")},
 			precompute.ErrClasses, []string{"x.png has label 7", "5 classes"}},
 		{"topk beyond K", precompute.Options{Model: model("tiny_gray.onnx"), Data: idx, StoreMode: schema.ModeTopK, TopK: 11},
-			schema.ErrMetadata, []string{"deitkd.store.k"}},
+			precompute.ErrOptions, []string{"topk 11", "10 classes"}},
 		{"bad option", precompute.Options{Model: model("tiny_gray.onnx"), Data: idx, OnError: "ignore"},
 			precompute.ErrOptions, []string{"on-error"}},
 	} {

@@ -3,12 +3,15 @@ package teacher
 import (
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
 
 	ort "github.com/yalue/onnxruntime_go"
+	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/deitkd/deitkd/internal/filehash"
 )
@@ -115,6 +118,9 @@ func openModel(modelPath string, lib Library, opts Options) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("teacher: model: %w", err) // err names the file
 	}
+	if err := checkONNXStart(modelPath); err != nil {
+		return nil, err
+	}
 	ins, outs, err := discover(modelPath)
 	if err != nil {
 		return nil, err
@@ -148,6 +154,40 @@ func openModel(modelPath string, lib Library, opts Options) (*Model, error) {
 	return m, nil
 }
 
+// modelProtoFields are the ModelProto fields (onnx.proto) and their wire types: an ONNX file
+// is a serialised ModelProto, so its first byte(s) are the tag of one of them (exporters write
+// ir_version, field 1, first).
+var modelProtoFields = map[protowire.Number]protowire.Type{
+	1: protowire.VarintType, 2: protowire.BytesType, 3: protowire.BytesType, 4: protowire.BytesType,
+	5: protowire.VarintType, 6: protowire.BytesType, 7: protowire.BytesType, 8: protowire.BytesType,
+	14: protowire.BytesType, 20: protowire.BytesType, 25: protowire.BytesType, 26: protowire.BytesType,
+}
+
+// checkONNXStart refuses an empty file and one that does not start like a ModelProto before
+// ONNX Runtime sees it: its messages for those ("ModelProto does not have a graph", "Protobuf
+// parsing failed") name neither the fault nor, for the first, that the file is empty.
+func checkONNXStart(modelPath string) error {
+	f, err := os.Open(modelPath)
+	if err != nil {
+		return fmt.Errorf("teacher: model: %w", err)
+	}
+	defer f.Close()
+	head := make([]byte, 8)
+	n, err := io.ReadFull(f, head)
+	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
+		return fmt.Errorf("teacher: model: %w", err)
+	}
+	head = head[:n]
+	if n == 0 {
+		return fmt.Errorf("teacher: model %s is empty", modelPath)
+	}
+	num, typ, tagLen := protowire.ConsumeTag(head)
+	if want, ok := modelProtoFields[num]; tagLen < 0 || !ok || typ != want {
+		return fmt.Errorf("teacher: model %s is not an ONNX model (it starts with % x, not a ModelProto field)", modelPath, head)
+	}
+	return nil
+}
+
 // discover reads the declared inputs and outputs of modelPath.
 func discover(modelPath string) (ins, outs []Tensor, err error) {
 	// A throw-away session only to read the graph's signature: no optimisation, one thread.
@@ -164,7 +204,7 @@ func discover(modelPath string) (ins, outs []Tensor, err error) {
 	}
 	oi, oo, err := ort.GetInputOutputInfoWithOptions(modelPath, so)
 	if err != nil {
-		return nil, nil, fmt.Errorf("teacher: read model %s: %w", modelPath, err)
+		return nil, nil, fmt.Errorf("teacher: model %s is not a readable ONNX model: %w", modelPath, err)
 	}
 	return tensors(oi), tensors(oo), nil
 }

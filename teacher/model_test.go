@@ -207,9 +207,25 @@ func TestOpenRefuses(t *testing.T) {
 }
 
 func TestOpenFileErrors(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	whole, err := os.ReadFile(modelPath("tiny_gray.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	empty, text, cut := write("empty.onnx", nil), write("text.onnx", []byte("hello\n")), write("cut.onnx", whole[:len(whole)/2])
 	tests := []struct{ name, path, want string }{
 		{"missing", modelPath("no_such_model.onnx"), "no_such_model.onnx: no such file"},
-		{"not ONNX", modelPath("tiny_regnet.ref.json"), "read model " + modelPath("tiny_regnet.ref.json")},
+		{"empty", empty, "teacher: model " + empty + " is empty"},
+		{"text", text, "teacher: model " + text + " is not an ONNX model (it starts with 68 65 6c 6c 6f 0a"},
+		{"JSON", modelPath("tiny_regnet.ref.json"), "teacher: model " + modelPath("tiny_regnet.ref.json") + " is not an ONNX model"},
+		{"truncated", cut, "teacher: model " + cut + " is not a readable ONNX model: "},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

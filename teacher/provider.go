@@ -56,6 +56,10 @@ type Options struct {
 	Warn func(string)
 }
 
+// Check reports an Options value that makes no sense (ErrOptions) without loading anything, so
+// a caller can refuse a bad flag before it reads a model.
+func (o Options) Check() error { return o.applyDefaults() }
+
 // applyDefaults checks o and fills its defaults.
 func (o *Options) applyDefaults() error {
 	o.Provider = strings.ToLower(strings.TrimSpace(o.Provider))

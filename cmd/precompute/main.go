@@ -116,6 +116,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, tty bool)
 	}
 	o.StoreMode, o.DType, o.Format = schema.Mode(*mode), schema.DType(*dtype), store.Format(*format)
 	o.FlipP = *flipP
+	if !(o.FlipP >= 0 && o.FlipP <= 1) {
+		return usage(stderr, fmt.Errorf("%w: --flip-p %v, want 0..1", precompute.ErrOptions, o.FlipP))
+	}
 	if o.FlipP == 0 {
 		o.FlipP = -1 // Options: 0 means the default, negative never
 	}

@@ -214,6 +214,98 @@ func TestRefusedBeforeReading(t *testing.T) {
 	}
 }
 
+// TestBadOptionValues: every flag value that cannot make a run is a usage error (exit 2) that
+// names the flag's value, found before the model is opened or the store folder made.
+func TestBadOptionValues(t *testing.T) {
+	base := []string{"--model", filepath.Join(testdata, "models", "tiny_gray.onnx"),
+		"--data", "idx:" + filepath.Join(testdata, "idx", "t10k"), "--mean", "0.5", "--std", "0.5"}
+	for _, tt := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"ratio reversed", []string{"--views", "2", "--ratio", "2,1"}, "ratio"},
+		{"ratio zero", []string{"--views", "2", "--ratio", "0,1"}, "ratio"},
+		{"scale above 1", []string{"--views", "4", "--scale", "2,3"}, "scale"},
+		{"scale reversed", []string{"--views", "2", "--scale", "0.9,0.5"}, "scale"},
+		{"flip-p above 1", []string{"--views", "2", "--flip-p", "2"}, "flip"},
+		{"flip-p negative", []string{"--views", "2", "--flip-p", "-0.5"}, "flip"},
+		{"interp", []string{"--interp", "nearest"}, "nearest"},
+		{"std zero", []string{"--std", "0"}, "std"},
+		{"std negative", []string{"--std", "-1"}, "std"},
+		{"std NaN", []string{"--std", "NaN"}, "std"},
+		{"mean Inf", []string{"--mean", "Inf"}, "mean"},
+		{"provider", []string{"--provider", "tpu"}, "tpu"},
+		{"topk without store topk", []string{"--topk", "3"}, "topk"},
+		{"topk negative", []string{"--store", "topk", "--topk", "-1"}, "topk"},
+		{"topk above K", []string{"--store", "topk", "--topk", "11"}, "topk 11"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "labels")
+			args := append(append(slices.Clone(base), "--out", out), tt.args...)
+			code, _, stderr := runInProcess(t, args...)
+			if code != exitUsage || !strings.Contains(stderr, tt.want) {
+				t.Errorf("%q: exit %d, stderr %q; want exit %d saying %q", tt.args, code, stderr, exitUsage, tt.want)
+			}
+			if _, err := os.Stat(out); err == nil {
+				t.Errorf("the store folder was made")
+			}
+		})
+	}
+}
+
+// TestClassFilesRefused: a --class-names file with a name twice is refused naming the name and
+// both lines, and a missing --class-names or --class-map file is reported as the missing file,
+// not as classes that disagree (exit 1 each, before the store folder is made).
+func TestClassFilesRefused(t *testing.T) {
+	dir := t.TempDir()
+	dup := filepath.Join(dir, "dup.txt")
+	if err := os.WriteFile(dup, []byte("a\nb\nc\nd\ne\nf\ng\nc\ni\nj\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	classDir := filepath.Join(dir, "tree")
+	for _, c := range []string{"x", "y"} {
+		os.MkdirAll(filepath.Join(classDir, c), 0o755)
+		b, err := os.ReadFile(filepath.Join(testdata, "images", "jpeg", "gray_37x21.jpg"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(classDir, c, "1.jpg"), b, 0o644)
+	}
+	missing := filepath.Join(dir, "no-such-file.txt")
+	idx := "idx:" + filepath.Join(testdata, "idx", "t10k")
+	for _, tt := range []struct {
+		name string
+		args []string
+		want []string
+		not  string
+	}{
+		{"duplicate class name", []string{"--data", idx, "--class-names", dup}, []string{dup, `"c"`, "lines 3 and 8"}, ""},
+		{"missing class names", []string{"--data", idx, "--class-names", missing}, []string{missing, "no such file"}, "disagree"},
+		{"missing class map", []string{"--data", classDir, "--class-map", missing}, []string{missing, "no such file"}, "disagree"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "labels")
+			args := append([]string{"--model", filepath.Join(testdata, "models", "tiny_gray.onnx"), "--mean", "0.5", "--std", "0.5", "--out", out}, tt.args...)
+			code, _, stderr := runInProcess(t, args...)
+			if code != exitFatal {
+				t.Errorf("exit %d, want %d (%s)", code, exitFatal, stderr)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(stderr, w) {
+					t.Errorf("stderr %q does not say %q", stderr, w)
+				}
+			}
+			if tt.not != "" && strings.Contains(stderr, tt.not) {
+				t.Errorf("stderr %q says %q", stderr, tt.not)
+			}
+			if _, err := os.Stat(out); err == nil {
+				t.Errorf("the store folder was made")
+			}
+		})
+	}
+}
+
 // TestSecondWriter: a precompute on an --out that another writer holds is refused at once with
 // exit 1, naming the holder's pid; once the holder is done the same command runs.
 func TestSecondWriter(t *testing.T) {
@@ -385,7 +477,7 @@ func TestKillResume(t *testing.T) {
 
 // TestCUDAFlags checks that the CUDA flags reach the teacher: this machine's ONNX Runtime has no
 // CUDA provider, so a CUDA run falls back to CPU with one warning, --no-fallback makes it an
-// error, and a bad --cudnn-search is refused as an option (never a fallback).
+// error, and a bad --cudnn-search is refused as a usage error (exit 2, never a fallback).
 func TestCUDAFlags(t *testing.T) {
 	model := filepath.Join(testdata, "models", "tiny_gray.onnx")
 	data := "idx:" + filepath.Join(testdata, "idx", "t10k")
@@ -405,8 +497,8 @@ func TestCUDAFlags(t *testing.T) {
 	})
 	t.Run("bad-search", func(t *testing.T) {
 		args := append(base, "--out", filepath.Join(t.TempDir(), "l"), "--cudnn-search", "FASTEST")
-		if code, _, stderr := runInProcess(t, args...); code != exitFatal || !strings.Contains(stderr, "FASTEST") {
-			t.Errorf("exit %d, want %d naming the bad value; stderr:\n%s", code, exitFatal, stderr)
+		if code, _, stderr := runInProcess(t, args...); code != exitUsage || !strings.Contains(stderr, "FASTEST") {
+			t.Errorf("exit %d, want %d naming the bad value; stderr:\n%s", code, exitUsage, stderr)
 		}
 	})
 }
