@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,6 +13,8 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/deitkd/deitkd/dataset"
+	"github.com/deitkd/deitkd/internal/half"
+	"github.com/deitkd/deitkd/schema"
 	"github.com/deitkd/deitkd/store"
 )
 
@@ -423,6 +426,17 @@ func (p *pipeline) write(ctx context.Context, in <-chan *batch, sum *Summary, st
 				}
 				continue
 			}
+			// A teacher output the store cannot hold is this image's failure, not the run's:
+			// checked for every view before the first is written, so no image is half stored.
+			if err := j.checkLogits(b.logits[r*k:(r+len(it.views))*k], k); err != nil {
+				it.err, it.stage = fmt.Errorf("teacher output for %s: %w", it.id, err), "teacher"
+				r += len(it.views)
+				if err := p.imageFailed(it, sum); err != nil {
+					p.writeNS.Add(int64(time.Since(t0)))
+					return err
+				}
+				continue
+			}
 			for v, view := range it.views {
 				logits := b.logits[r*k : (r+1)*k]
 				err := j.w.Write(store.Row{
@@ -448,6 +462,21 @@ func (p *pipeline) write(ctx context.Context, in <-chan *batch, sum *Summary, st
 		p.writeNS.Add(int64(time.Since(t0)))
 		j.opts.Progress(Progress{Total: sum.Total, Done: sum.Done, Failed: sum.Failed, Rows: sum.Rows, Elapsed: time.Since(start)})
 	}
+}
+
+// checkLogits refuses teacher logits (views × k) the store cannot hold: a NaN or ±Inf, or in
+// a float16 store a magnitude that would round to ±Inf. The error names view and class.
+func (j *Job) checkLogits(logits []float32, k int) error {
+	f16 := j.meta.Store.DType == schema.Float16
+	for i, v := range logits {
+		switch {
+		case v-v != 0: // NaN or ±Inf
+			return fmt.Errorf("view %d: teacher returned %v for class %d", i/k, v, i%k)
+		case f16 && math.Abs(float64(v)) >= half.OverflowThreshold:
+			return fmt.Errorf("view %d: teacher returned %v for class %d, outside float16's range (use --dtype float32)", i/k, v, i%k)
+		}
+	}
+	return nil
 }
 
 // imageFailed is the one place a per-image failure is decided: it goes to the store's failure
