@@ -14,7 +14,12 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	tr, err := student.NewTrainer(m, student.TrainConfig{StepsPerEpoch: 100, Loss: student.LossConfig{Distill: "hard"}})
+	tc, err := student.NewRecipe("short", 4) // every field filled; override what you set
+	if err != nil {
+		panic(err)
+	}
+	tc.StepsPerEpoch, tc.Loss.Distill = 100, "hard"
+	tr, err := student.NewTrainer(m, tc)
 	if err != nil {
 		panic(err)
 	}

@@ -7,7 +7,9 @@ import (
 	"gorgonia.org/tensor"
 )
 
-// LossConfig chooses the training loss. Zero fields mean defaults.
+// LossConfig chooses the training loss. Alpha and Smoothing are read literally (0: no
+// teacher term, no smoothing); Distill, Tau and KLNorm, whose zero is no valid value, have
+// defaults. NewRecipe fills every field.
 type LossConfig struct {
 	// Distill is "none" (default), "soft" or "hard".
 	//   none: CE(cls, y), averaged with CE(dist, y) when the model has a
@@ -15,13 +17,13 @@ type LossConfig struct {
 	//   soft: (1-α)·CE(cls, y) + α·τ²·KL(softmax(t/τ) ‖ softmax(dist/τ)).
 	//   hard: (1-α)·CE(cls, y) + α·CE(dist, teacher_hard).
 	Distill string `json:"distill,omitempty"`
-	// Alpha is α, the weight of the teacher term (default 0.5).
-	Alpha float64 `json:"alpha,omitempty"`
+	// Alpha is α, the weight of the teacher term: 0 leaves only CE(cls, y) (NewRecipe: 0.5).
+	Alpha float64 `json:"alpha"`
 	// Tau is τ, the soft distillation temperature (default 1).
 	Tau float64 `json:"tau,omitempty"`
 	// Smoothing is the label smoothing of CE(·, y); never applied to the
 	// teacher's term.
-	Smoothing float64 `json:"smoothing,omitempty"`
+	Smoothing float64 `json:"smoothing"`
 	// KLNorm: "batch" (default) sums the KL over classes and averages over
 	// the batch, the paper's definition and timm's; "numel" divides the sum
 	// by B·K as DeiT's code does (its losses.py), making the teacher term K
@@ -32,9 +34,6 @@ type LossConfig struct {
 func (c LossConfig) withDefaults() LossConfig {
 	if c.Distill == "" {
 		c.Distill = "none"
-	}
-	if c.Alpha == 0 {
-		c.Alpha = 0.5
 	}
 	if c.Tau == 0 {
 		c.Tau = 1

@@ -93,8 +93,8 @@ func TestFiniteDifferences(t *testing.T) {
 	for i, lc := range []LossConfig{
 		{Distill: "none", Smoothing: 0.1},
 		{Distill: "soft", Tau: 2, Alpha: 0.3, Smoothing: 0.1},
-		{Distill: "soft", Tau: 1, KLNorm: "numel"},
-		{Distill: "hard"},
+		{Distill: "soft", Tau: 1, Alpha: 0.5, KLNorm: "numel"},
+		{Distill: "hard", Alpha: 0.5},
 	} {
 		b := Batch{Labels: []int{1, 4}, TeacherHard: []int{2, 0}, TeacherProbs: TeacherProbs(randSlice(r, B*K, 2), K, lc.withDefaults().Tau)}
 		cases = append(cases, struct {

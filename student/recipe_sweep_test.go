@@ -87,7 +87,9 @@ func TestRecipeSweep(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				tr, err := NewTrainer(m, TrainConfig{StepsPerEpoch: steps, Epochs: epochs, Batch: B, LR: lr, Loss: LossConfig{Distill: loss}})
+				tc := shortRecipe(t, B, steps, loss)
+				tc.Epochs, tc.LR = epochs, lr
+				tr, err := NewTrainer(m, tc)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -6,23 +6,22 @@ import (
 	"math/rand/v2"
 )
 
-// TrainConfig is the recipe of a run. Zero fields mean the defaults of
-// Recipe: "" (or "short") is tuned so that a run of a few epochs is strong
-// (lr 1e-3·Batch/128, warm-up 3 % of all steps, wd 0.05, clip 1, min-lr
-// 1e-5); "deit" is DeiT's ImageNet recipe (lr 5e-4·Batch/512, 5 warm-up
-// epochs, wd 0.05, label smoothing 0.1, no clipping; set Config.DropPath to
-// 0.1 as well: DeitDropPath).
+// TrainConfig is the recipe of a run, read literally: a zero LR, MinLR, warm-up, WD, Clip
+// or Loss.Alpha/Smoothing means none (a clip of 0 does not clip, a warm-up of 0 starts at
+// the peak), and Epochs 0 trains no step. NewRecipe returns a named recipe with every field
+// filled; a caller overrides the fields its user set. Only fields whose zero is no valid value
+// have a default (Batch, and in Loss Distill, Tau and KLNorm).
 type TrainConfig struct {
 	Recipe        string     `json:"recipe,omitempty"`
-	Epochs        int        `json:"epochs,omitempty"`          // 5
+	Epochs        int        `json:"epochs"`
 	StepsPerEpoch int        `json:"steps_per_epoch,omitempty"` // required: batches per epoch
-	Batch         int        `json:"batch,omitempty"`           // 128
-	LR            float64    `json:"lr,omitempty"`
-	MinLR         float64    `json:"min_lr,omitempty"`
-	WarmupFrac    float64    `json:"warmup_frac,omitempty"`   // warm-up as a fraction of all steps
-	WarmupEpochs  float64    `json:"warmup_epochs,omitempty"` // or in epochs; wins when set
-	WD            float64    `json:"wd,omitempty"`
-	Clip          float64    `json:"clip,omitempty"` // global gradient norm; negative: off
+	Batch         int        `json:"batch,omitempty"`           // rows per step; only NewRecipe's LR reads it
+	LR            float64    `json:"lr"`
+	MinLR         float64    `json:"min_lr"`
+	WarmupFrac    float64    `json:"warmup_frac"`   // warm-up as a fraction of all steps
+	WarmupEpochs  float64    `json:"warmup_epochs"` // or in epochs; wins when above 0
+	WD            float64    `json:"wd"`
+	Clip          float64    `json:"clip"` // global gradient norm; 0: no clipping
 	Loss          LossConfig `json:"loss"`
 	Seed          uint64     `json:"seed,omitempty"`
 }
@@ -30,49 +29,46 @@ type TrainConfig struct {
 // DeitDropPath is the drop-path rate of DeiT's recipe for Config.DropPath.
 const DeitDropPath = 0.1
 
-// WithDefaults fills every zero field from the recipe.
-func (c TrainConfig) WithDefaults() (TrainConfig, error) {
-	if c.Batch == 0 {
-		c.Batch = 128
+// NewRecipe returns the recipe name for steps of batch rows (0: 128) with every field
+// filled, StepsPerEpoch aside. "" or "short" is tuned so that a run of a few epochs is strong:
+// 5 epochs, lr 1e-3·batch/128, warm-up 3 % of all steps, wd 0.05, clip 1, min-lr 1e-5;
+// "deit" is DeiT's ImageNet recipe: lr 5e-4·batch/512, 5 warm-up epochs, wd 0.05, min-lr
+// 1e-5, label smoothing 0.1, no clipping (set Config.DropPath to DeitDropPath as well). The
+// loss of both is Distill "none" with α 0.5, τ 1 and KLNorm "batch".
+func NewRecipe(name string, batch int) (TrainConfig, error) {
+	if batch == 0 {
+		batch = 128
 	}
-	if c.Epochs == 0 {
-		c.Epochs = 5
-	}
-	setf := func(v *float64, d float64) {
-		if *v == 0 {
-			*v = d
-		}
-	}
-	switch c.Recipe {
+	c := TrainConfig{Epochs: 5, Batch: batch, WD: 0.05, MinLR: 1e-5,
+		Loss: LossConfig{Distill: "none", Alpha: 0.5, Tau: 1, KLNorm: "batch"}}
+	switch name {
 	case "", "short":
 		c.Recipe = "short"
-		setf(&c.LR, 1e-3*float64(c.Batch)/128)
-		if c.WarmupEpochs == 0 {
-			setf(&c.WarmupFrac, 0.03)
-		}
-		setf(&c.WD, 0.05)
-		setf(&c.Clip, 1)
-		setf(&c.MinLR, 1e-5)
+		c.LR = 1e-3 * float64(batch) / 128
+		c.WarmupFrac = 0.03
+		c.Clip = 1
 	case "deit":
-		setf(&c.LR, 5e-4*float64(c.Batch)/512)
-		if c.WarmupFrac == 0 {
-			setf(&c.WarmupEpochs, 5)
-		}
-		setf(&c.WD, 0.05)
-		setf(&c.Clip, -1)
-		setf(&c.MinLR, 1e-5)
-		setf(&c.Loss.Smoothing, 0.1)
+		c.Recipe = "deit"
+		c.LR = 5e-4 * float64(batch) / 512
+		c.WarmupEpochs = 5
+		c.Loss.Smoothing = 0.1
 	default:
-		return c, fmt.Errorf("%w: recipe %q (short, deit)", ErrConfig, c.Recipe)
-	}
-	c.Loss = c.Loss.withDefaults()
-	if c.StepsPerEpoch <= 0 {
-		return c, fmt.Errorf("%w: steps_per_epoch %d", ErrConfig, c.StepsPerEpoch)
-	}
-	if c.LR < 0 || c.MinLR < 0 || c.WD < 0 || c.WarmupFrac < 0 || c.WarmupEpochs < 0 {
-		return c, fmt.Errorf("%w: negative lr, min_lr, wd or warm-up in %+v", ErrConfig, c)
+		return TrainConfig{}, fmt.Errorf("%w: recipe %q (short, deit)", ErrConfig, name)
 	}
 	return c, nil
+}
+
+// Validate reports the first field that cannot work; it changes nothing.
+func (c TrainConfig) Validate() error {
+	switch {
+	case c.StepsPerEpoch <= 0:
+		return fmt.Errorf("%w: steps_per_epoch %d", ErrConfig, c.StepsPerEpoch)
+	case c.Epochs < 0:
+		return fmt.Errorf("%w: epochs %d", ErrConfig, c.Epochs)
+	case !(c.LR >= 0 && c.MinLR >= 0 && c.WD >= 0 && c.WarmupFrac >= 0 && c.WarmupEpochs >= 0 && c.Clip >= 0):
+		return fmt.Errorf("%w: negative (or NaN) lr, min_lr, wd, warm-up or clip in %+v", ErrConfig, c)
+	}
+	return nil
 }
 
 // Schedule is the recipe's learning-rate schedule over all steps.
@@ -105,12 +101,12 @@ type StepStats struct {
 	Loss     LossParts `json:"loss"`
 }
 
-// NewTrainer prepares to train m with recipe c.
+// NewTrainer prepares to train m with recipe c, read literally (see TrainConfig).
 func NewTrainer(m *Model, c TrainConfig) (*Trainer, error) {
-	c, err := c.WithDefaults()
-	if err != nil {
+	if err := c.Validate(); err != nil {
 		return nil, err
 	}
+	c.Loss = c.Loss.withDefaults()
 	if err := c.Loss.validate(!m.cfg.NoDistToken); err != nil {
 		return nil, err
 	}

@@ -35,7 +35,7 @@ func BenchmarkTrainStep(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	tr, err := NewTrainer(m, TrainConfig{StepsPerEpoch: 1000, Loss: LossConfig{Distill: "hard"}})
+	tr, err := NewTrainer(m, shortRecipe(b, 128, 1000, "hard"))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -37,6 +37,18 @@ func slice(b Batch, lo, hi int) Batch {
 
 var smallConfig = Config{Dim: 32, Depth: 2, Heads: 2, MLPRatio: 2}
 
+// shortRecipe is the short recipe for batches of batch rows, stepsPerEpoch of them, with
+// the distillation mode distill.
+func shortRecipe(t testing.TB, batch, stepsPerEpoch int, distill string) TrainConfig {
+	t.Helper()
+	c, err := NewRecipe("short", batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.StepsPerEpoch, c.Loss.Distill = stepsPerEpoch, distill
+	return c
+}
+
 func TestTrainingLearnsSyntheticTask(t *testing.T) {
 	m, err := New(smallConfig, 1)
 	if err != nil {
@@ -44,7 +56,9 @@ func TestTrainingLearnsSyntheticTask(t *testing.T) {
 	}
 	const B, steps = 32, 40
 	data := synthetic(B*8, 2)
-	tr, err := NewTrainer(m, TrainConfig{StepsPerEpoch: 8, Epochs: steps / 8, Batch: B, LR: 3e-3, Loss: LossConfig{Distill: "hard"}})
+	tc := shortRecipe(t, B, 8, "hard")
+	tc.Epochs, tc.LR = steps/8, 3e-3
+	tr, err := NewTrainer(m, tc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,19 +113,24 @@ func TestScheduleAt(t *testing.T) {
 		})
 	}
 	t.Run("recipes", func(t *testing.T) {
-		c, err := TrainConfig{StepsPerEpoch: 100, Epochs: 5}.WithDefaults()
+		c, err := NewRecipe("", 0)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if s := c.Schedule(); s.WarmupSteps != 15 || s.LR != 1e-3 || s.TotalSteps != 500 {
-			t.Errorf("short recipe schedule %+v", s)
+		c.StepsPerEpoch = 100
+		if s := c.Schedule(); s.WarmupSteps != 15 || s.LR != 1e-3 || s.TotalSteps != 500 || c.WD != 0.05 || c.Clip != 1 || c.Loss.Alpha != 0.5 {
+			t.Errorf("short recipe %+v, schedule %+v", c, s)
 		}
-		c, err = TrainConfig{Recipe: "deit", StepsPerEpoch: 100, Epochs: 300, Batch: 1024}.WithDefaults()
+		c, err = NewRecipe("deit", 1024)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if s := c.Schedule(); s.WarmupSteps != 500 || s.LR != 1e-3 || c.Loss.Smoothing != 0.1 || c.Clip >= 0 {
+		c.StepsPerEpoch, c.Epochs = 100, 300
+		if s := c.Schedule(); s.WarmupSteps != 500 || s.LR != 1e-3 || c.Loss.Smoothing != 0.1 || c.Clip != 0 {
 			t.Errorf("deit recipe %+v, schedule %+v", c, s)
+		}
+		if _, err := NewRecipe("long", 8); !errors.Is(err, ErrConfig) {
+			t.Errorf("NewRecipe(long): %v, want ErrConfig", err)
 		}
 	})
 }
@@ -121,7 +140,7 @@ func TestNonFiniteLossKeepsParameters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr, err := NewTrainer(m, TrainConfig{StepsPerEpoch: 10, Batch: 8, Loss: LossConfig{Distill: "hard"}})
+	tr, err := NewTrainer(m, shortRecipe(t, 8, 10, "hard"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +167,8 @@ func TestNonFiniteLossKeepsParameters(t *testing.T) {
 func TestCheckpointResumesExactly(t *testing.T) {
 	cfg := smallConfig
 	cfg.DropPath = 0.2
-	tc := TrainConfig{StepsPerEpoch: 4, Batch: 16, Seed: 5, Loss: LossConfig{Distill: "hard"}}
+	tc := shortRecipe(t, 16, 4, "hard")
+	tc.Seed = 5
 	data := synthetic(16*4, 4)
 	newTrainer := func() *Trainer {
 		m, err := New(cfg, 9)
@@ -292,10 +312,10 @@ func TestPlainViT(t *testing.T) {
 	if _, ok := m.Param("dist_token"); ok {
 		t.Error("plain ViT has a dist_token")
 	}
-	if _, err := NewTrainer(m, TrainConfig{StepsPerEpoch: 1, Loss: LossConfig{Distill: "hard"}}); !errors.Is(err, ErrConfig) {
+	if _, err := NewTrainer(m, shortRecipe(t, 4, 1, "hard")); !errors.Is(err, ErrConfig) {
 		t.Errorf("hard distillation without a dist token: %v", err)
 	}
-	tr, err := NewTrainer(m, TrainConfig{StepsPerEpoch: 1})
+	tr, err := NewTrainer(m, shortRecipe(t, 4, 1, "none"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -310,3 +330,58 @@ func TestPlainViT(t *testing.T) {
 }
 
 func writeFile(path string, b []byte) error { return os.WriteFile(path, b, 0o644) }
+
+// TestLiteralZeros: a recipe's zeros are read as given, not as the recipe's defaults. With
+// hard distillation and α 0 the distillation head gets a gradient of exactly zero (only
+// CE(cls, y) is left), so its weight, which is decayed, moves only by the weight decay: not
+// at all with WD 0, by the factor 1 − lr·wd with WD 0.1. Clip 0 leaves the gradient as it was;
+// a clip below its norm scales it to the clip.
+func TestLiteralZeros(t *testing.T) {
+	b := synthetic(8, 1)
+	for _, tc := range []struct {
+		name     string
+		wd, clip float64
+	}{{"wd=0,clip=0", 0, 0}, {"wd=0.1,clip=0.5", 0.1, 0.5}} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := New(smallConfig, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := shortRecipe(t, 8, 1, "hard")
+			c.Epochs, c.WarmupFrac, c.LR, c.MinLR = 1, 0, 0.1, 0.1
+			c.Loss.Alpha, c.WD, c.Clip = 0, tc.wd, tc.clip
+			tr, err := NewTrainer(m, c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := tr.Config; got.WD != tc.wd || got.Clip != tc.clip || got.Loss.Alpha != 0 {
+				t.Fatalf("the trainer's recipe has wd %g, clip %g, alpha %g; want %g, %g, 0", got.WD, got.Clip, got.Loss.Alpha, tc.wd, tc.clip)
+			}
+			w, _ := m.Param("head_dist.weight")
+			before := append([]float32(nil), w.Data...)
+			st, err := tr.TrainStep(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Loss.Total != st.Loss.CECls {
+				t.Errorf("α 0: loss %g, want CE(cls, y) %g alone", st.Loss.Total, st.Loss.CECls)
+			}
+			decay := float32(1 - st.LR*tc.wd)
+			for i := range before {
+				if w.Data[i] != before[i]*decay {
+					t.Fatalf("head_dist.weight[%d]: %g → %g, want ×%g (wd %g)", i, before[i], w.Data[i], decay, tc.wd)
+				}
+			}
+			after := GradNorm(m) // the gradient the optimiser used
+			if st.GradNorm <= 0.5 {
+				t.Fatalf("gradient norm %g: the batch does not exercise clipping", st.GradNorm)
+			}
+			if tc.clip == 0 && after != st.GradNorm {
+				t.Errorf("clip 0: gradient norm %g before the step, %g used", st.GradNorm, after)
+			}
+			if tc.clip > 0 && math.Abs(after-tc.clip) > 1e-4 {
+				t.Errorf("clip %g: gradient norm %g used (before: %g)", tc.clip, after, st.GradNorm)
+			}
+		})
+	}
+}

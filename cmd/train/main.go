@@ -15,7 +15,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -157,17 +156,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, tty bool)
 		epochs    = fs.Int("epochs", 5, "epochs (0: evaluate and export the initial model, train nothing)")
 		batch     = fs.Int("batch", 128, "rows (image views) per step")
 		lr        = fs.Float64("lr", 0, "peak learning rate (0: the recipe's)")
-		minLR     = fs.Float64("min-lr", 0, "learning rate at the end of the cosine decay (0: the recipe's, 1e-5)")
-		warmup    = fs.String("warmup", "", "linear warm-up: a fraction of all steps (0.05) or epochs with the suffix ep (2ep); empty: the recipe's")
+		minLR     = fs.Float64("min-lr", 0, "learning rate at the end of the cosine decay (unset: the recipe's, 1e-5)")
+		warmup    = fs.String("warmup", "", "linear warm-up: a fraction of all steps (0.05) or epochs with the suffix ep (2ep); 0: none; empty: the recipe's")
 		wd        = fs.Float64("wd", 0, "AdamW weight decay, not on biases, norms, tokens or positions (0 given: none; unset: the recipe's)")
 		dropPath  = fs.Float64("drop-path", 0, "stochastic depth of the last block (unset: the recipe's, 0 or 0.1)")
 		clip      = fs.Float64("clip", 0, "global gradient-norm clip (0 given: none; unset: the recipe's)")
 		seed      = fs.Uint64("seed", 0, "seed of the initialisation, drop-path, the data order and the views drawn")
 		workers   = fs.Int("workers", runtime.NumCPU(), "goroutines rendering batches")
 		distill   = fs.String("distill", "hard", "none (labels only), soft (KL to the teacher's softmax at τ) or hard (CE to the teacher's argmax)")
-		alpha     = fs.Float64("alpha", 0.5, "weight of the teacher term")
+		alpha     = fs.Float64("alpha", 0.5, "weight of the teacher term (0: the ground-truth term only)")
 		tau       = fs.Float64("tau", 1.0, "soft distillation temperature")
-		smoothing = fs.Float64("smoothing", 0, "label smoothing of the ground-truth term (unset: the recipe's, 0 or 0.1)")
+		smoothing = fs.Float64("smoothing", 0, "label smoothing of the ground-truth term (0 given: none; unset: the recipe's, 0 or 0.1)")
 		klNorm    = fs.String("kl-norm", "batch", "soft loss: batch (KL summed over classes, averaged over the batch: the paper, timm) or numel (divided by B·K: DeiT's code)")
 		fuse      = fs.String("fuse", "probs", "eval fusion of the two heads: probs (mean of the softmaxes: the paper) or logits (mean of the logits: DeiT's code)")
 		views     = fs.Int("views-per-image", 1, "distinct stored views of each image per epoch, next to each other in the batches")
@@ -268,44 +267,40 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, tty bool)
 		return usage(stderr, errors.New("--eval-labels needs --eval-data"))
 	}
 
-	tc := student.TrainConfig{Recipe: map[string]string{"default": "short"}[*recipe], Epochs: *epochs, Batch: *batch,
-		LR: *lr, MinLR: *minLR, WD: *wd, Clip: *clip, Seed: *seed,
-		Loss: student.LossConfig{Distill: *distill, Alpha: *alpha, Tau: *tau, Smoothing: *smoothing, KLNorm: *klNorm}}
-	if *recipe == "deit" {
-		tc.Recipe = "deit"
-	} else if *recipe != "default" {
+	// The recipe is filled in here, once: the named recipe's values, then every flag given
+	// (and those with a flag default: --epochs, --batch, --seed, --distill, --alpha, --tau,
+	// --kl-norm), each taken literally; only --lr 0 keeps the recipe's rate.
+	if *recipe != "default" && *recipe != "deit" {
 		return usage(stderr, fmt.Errorf("--recipe %q: want default or deit", *recipe))
+	}
+	tc, err := student.NewRecipe(map[string]string{"default": "short", "deit": "deit"}[*recipe], *batch)
+	if err != nil {
+		return usage(stderr, err)
+	}
+	tc.Epochs, tc.Seed = *epochs, *seed
+	tc.Loss = student.LossConfig{Distill: *distill, Alpha: *alpha, Tau: *tau, Smoothing: tc.Loss.Smoothing, KLNorm: *klNorm}
+	if *lr != 0 {
+		tc.LR = *lr
+	}
+	for _, f := range []struct {
+		name string
+		dst  *float64
+		v    float64
+	}{{"min-lr", &tc.MinLR, *minLR}, {"wd", &tc.WD, *wd}, {"clip", &tc.Clip, *clip}, {"smoothing", &tc.Loss.Smoothing, *smoothing}} {
+		if set[f.name] {
+			*f.dst = f.v
+		}
 	}
 	if *noDistToken && !set["distill"] {
 		tc.Loss.Distill = "none"
 	}
-	// student's TrainConfig reads 0 as "the recipe's default". An explicit 0 is passed as the
-	// smallest positive float64, which is exactly 0 in every product it enters (lr·wd, the
-	// warm-up's fraction of the steps) and in 1−ε.
-	for _, f := range []struct {
-		name string
-		v    *float64
-	}{{"wd", &tc.WD}, {"min-lr", &tc.MinLR}, {"smoothing", &tc.Loss.Smoothing}} {
-		if set[f.name] && *f.v == 0 {
-			*f.v = math.SmallestNonzeroFloat64
-		}
-	}
-	if set["clip"] && *clip == 0 {
-		tc.Clip = -1 // student: negative is off
-	}
 	if err := parseWarmup(*warmup, &tc); err != nil {
 		return usage(stderr, err)
 	}
-	// The cosine decays from --lr to --min-lr: one above the other would make it rise. Unset,
-	// either is the recipe's, which the defaults give (they do not depend on the steps).
-	d := tc
-	d.StepsPerEpoch = 1
-	if d, err = d.WithDefaults(); err != nil {
-		return usage(stderr, err)
-	}
-	if d.MinLR > d.LR {
+	// The cosine decays from --lr to --min-lr: one above the other would make it rise.
+	if d := tc; d.MinLR > d.LR {
 		given := func(name string) string {
-			if set[name] && fs.Lookup(name).Value.String() != "0" {
+			if set[name] && (name != "lr" || *lr != 0) {
 				return "--" + name
 			}
 			return "the recipe's"
@@ -375,7 +370,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, tty bool)
 		trainSet.Len(), *views, trainSet.BatchesPerEpoch(), *batch, tc.Loss.Distill))
 
 	sum, err := loop.Train(ctx, loop.Options{Train: trainSet, Eval: evalSet, Model: cfg, Recipe: tc, Fuse: fuseMode, Out: *out,
-		ZeroEpochs: *epochs == 0, Resume: *resume, Settings: st, Inputs: in, Progress: loop.ProgressPrinter(stderr, tty, 5*time.Second), Log: logf})
+		Resume: *resume, Settings: st, Inputs: in, Progress: loop.ProgressPrinter(stderr, tty, 5*time.Second), Log: logf})
 	if sum != nil && len(sum.Epochs) > 0 {
 		sum.WriteTable(stdout)
 	}
@@ -443,7 +438,8 @@ func writeExports(stderr io.Writer, formats, ckpt, dir string, o export.Options)
 
 func ptr[T any](v T) *T { return &v }
 
-// parseWarmup reads "0.05" (a fraction of all steps) or "2ep" (epochs) into tc.
+// parseWarmup reads "0.05" (a fraction of all steps) or "2ep" (epochs) into tc, replacing the
+// recipe's warm-up of either kind; "" keeps it.
 func parseWarmup(s string, tc *student.TrainConfig) error {
 	if s == "" {
 		return nil
@@ -453,13 +449,10 @@ func parseWarmup(s string, tc *student.TrainConfig) error {
 	if err != nil || v < 0 || (!ep && v >= 1) {
 		return fmt.Errorf("--warmup %q: want a fraction of all steps in [0, 1) like 0.05, or epochs like 2ep", s)
 	}
-	if v == 0 {
-		v = math.SmallestNonzeroFloat64 // student reads 0 as the default; see the comment on wd
-	}
 	if ep {
-		tc.WarmupEpochs = v
+		tc.WarmupFrac, tc.WarmupEpochs = 0, v
 	} else {
-		tc.WarmupFrac = v
+		tc.WarmupFrac, tc.WarmupEpochs = v, 0
 	}
 	return nil
 }

@@ -420,13 +420,62 @@ func TestParseWarmup(t *testing.T) {
 			t.Errorf("parseWarmup(%q): frac %v epochs %v err %v", tc.in, tc2.WarmupFrac, tc2.WarmupEpochs, err)
 		}
 	}
-	// An explicit 0 means no warm-up, not the recipe's default.
-	z := student.TrainConfig{StepsPerEpoch: 100, Epochs: 5}
-	if err := parseWarmup("0", &z); err != nil {
+	// An explicit 0 means no warm-up, not the recipe's default; either kind replaces the
+	// recipe's of both kinds.
+	for _, recipe := range []string{"short", "deit"} {
+		for _, in := range []string{"0", "0ep"} {
+			z, err := student.NewRecipe(recipe, 128)
+			if err != nil {
+				t.Fatal(err)
+			}
+			z.StepsPerEpoch = 100
+			if err := parseWarmup(in, &z); err != nil || z.Schedule().WarmupSteps != 0 || z.WarmupFrac != 0 || z.WarmupEpochs != 0 {
+				t.Errorf("%s --warmup %s: %d warm-up steps, %+v (%v)", recipe, in, z.Schedule().WarmupSteps, z, err)
+			}
+		}
+	}
+}
+
+// TestLiteralZeroFlags: --wd, --clip, --min-lr, --smoothing, --warmup and --alpha 0 are
+// recorded in run.json as the 0 they are (an older train recorded 5e-324, −1 and 0.5); a
+// run.json with those old sentinels still resumes, read as 0.
+func TestLiteralZeroFlags(t *testing.T) {
+	lab := labelStore(t, "train", 1)
+	out := filepath.Join(t.TempDir(), "run")
+	args := []string{"--labels", lab, "--data", idx("train"), "--out", out, "--epochs", "1",
+		"--wd", "0", "--clip", "0", "--min-lr", "0", "--smoothing", "0", "--warmup", "0", "--alpha", "0"}
+	if code, _, stderr := train(t, args...); code != exitOK {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	runPath := filepath.Join(out, "run.json")
+	b, err := os.ReadFile(runPath)
+	if err != nil {
 		t.Fatal(err)
 	}
-	z, err := z.WithDefaults()
-	if err != nil || z.Schedule().WarmupSteps != 0 {
-		t.Errorf("--warmup 0: %d warm-up steps (%v)", z.Schedule().WarmupSteps, err)
+	var run struct {
+		Recipe map[string]any `json:"recipe"`
+	}
+	if err := json.Unmarshal(b, &run); err != nil {
+		t.Fatal(err)
+	}
+	r, loss := run.Recipe, run.Recipe["loss"].(map[string]any)
+	for k, v := range map[string]any{"wd": r["wd"], "clip": r["clip"], "min_lr": r["min_lr"], "warmup_frac": r["warmup_frac"],
+		"warmup_epochs": r["warmup_epochs"], "loss.smoothing": loss["smoothing"], "loss.alpha": loss["alpha"]} {
+		if v != 0.0 {
+			t.Errorf("run.json recipe.%s = %v, want 0", k, v)
+		}
+	}
+	// An older train's run.json: the sentinels it wrote for the same flags.
+	old := strings.NewReplacer(`"wd": 0,`, `"wd": 5e-324,`, `"clip": 0,`, `"clip": -1,`, `"min_lr": 0,`, `"min_lr": 5e-324,`,
+		`"smoothing": 0,`, `"smoothing": 5e-324,`).Replace(string(b))
+	if old == string(b) {
+		t.Fatalf("run.json not in the expected form:\n%s", b)
+	}
+	if err := os.WriteFile(runPath, []byte(old), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := train(t, append(args, "--resume")...)
+	if code != exitOK || !strings.Contains(stderr, "recipe.wd 5e-324, an older train's explicit 0: read as 0") || !strings.Contains(stderr, "nothing to do") {
+		t.Errorf("resume of a run.json with sentinels: exit %d\n%s", code, stderr)
 	}
 }

@@ -56,15 +56,13 @@ type Options struct {
 	Train *traindata.Set
 	Eval  *traindata.Set // optional: no eval records without it
 	Model student.Config // the architecture; DropPath is the training's stochastic depth
-	// Recipe is the student's recipe; StepsPerEpoch is set from Train. Recipe.Seed seeds the
-	// model's initialisation and drop-path.
+	// Recipe is the student's recipe, read literally (student.NewRecipe fills one); its
+	// StepsPerEpoch is set from Train. Recipe.Seed seeds the model's initialisation and
+	// drop-path. Recipe.Epochs 0 trains no step: the initial model is evaluated (an eval record
+	// of epoch 0, step 0) and saved as the checkpoint, so that it can be exported.
 	Recipe student.TrainConfig
 	Fuse   string // "softmax" (default: the mean of the two softmaxes) or "logits"
 	Out    string // the run folder, created if missing
-	// ZeroEpochs trains no step, since Recipe.Epochs 0 means the student's default: the initial
-	// model is evaluated (an eval record of epoch 0, step 0) and saved as the checkpoint, so
-	// that it can be exported.
-	ZeroEpochs bool
 	// Resume continues the run in Out from its checkpoint (or starts it when Out holds no
 	// checkpoint yet, so the same command can be rerun until the run is complete); without it,
 	// Out must hold none of the run files. It never continues what it cannot trace to the
@@ -205,9 +203,6 @@ func Train(ctx context.Context, o Options) (*Summary, error) {
 	tr, err := student.NewTrainer(m, o.Recipe)
 	if err != nil {
 		return nil, err
-	}
-	if o.ZeroEpochs {
-		tr.Config.Epochs = 0 // recorded as such in run.json and the checkpoint
 	}
 	run := runFile{Model: m.Config(), Recipe: tr.Config, Fuse: o.Fuse, Settings: o.Settings, Inputs: o.Inputs}
 	run.Model.DropPath = o.Model.DropPath
@@ -453,6 +448,9 @@ func checkRun(path string, want runFile, log func(string)) error {
 	}
 	var now map[string]any
 	json.Unmarshal(wb, &now)
+	if err := legacyRecipe(have, log); err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrResume, path, err)
+	}
 	haveIn, nowIn := have["inputs"], now["inputs"]
 	delete(have, "inputs")
 	delete(now, "inputs")
@@ -464,6 +462,47 @@ func checkRun(path string, want runFile, log func(string)) error {
 			log(d + " (moved: the settings that identify it agree)")
 		}
 	}
+	return nil
+}
+
+// legacyRecipe rewrites the recipe of a run.json as read (have) into the form this version
+// writes: every field present, and the sentinels an older train recorded for an explicit zero
+// (the smallest float64, 5e-324, for --wd, --min-lr, --warmup and --smoothing 0; a negative
+// clip for --clip 0 and for the deit recipe's "no clipping") read as the 0 they meant, so that
+// such a run resumes. An old run's --alpha 0 was trained with α 0.5 and recorded so: it
+// differs from a literal 0 and is refused as a different recipe.
+func legacyRecipe(have map[string]any, log func(string)) error {
+	raw, ok := have["recipe"]
+	if !ok {
+		return nil
+	}
+	b, err := json.Marshal(raw)
+	if err != nil {
+		return err
+	}
+	var c student.TrainConfig
+	if err := json.Unmarshal(b, &c); err != nil {
+		return fmt.Errorf("recipe: %w", err)
+	}
+	for _, f := range []struct {
+		name string
+		v    *float64
+	}{{"min_lr", &c.MinLR}, {"warmup_frac", &c.WarmupFrac}, {"warmup_epochs", &c.WarmupEpochs}, {"wd", &c.WD}, {"loss.smoothing", &c.Loss.Smoothing}} {
+		if *f.v == math.SmallestNonzeroFloat64 {
+			log(fmt.Sprintf("run.json records recipe.%s %g, an older train's explicit 0: read as 0", f.name, *f.v))
+			*f.v = 0
+		}
+	}
+	if c.Clip < 0 {
+		log(fmt.Sprintf("run.json records recipe.clip %g, an older train's \"no clipping\": read as 0", c.Clip))
+		c.Clip = 0
+	}
+	if b, err = json.Marshal(c); err != nil {
+		return err
+	}
+	var m any
+	json.Unmarshal(b, &m)
+	have["recipe"] = m
 	return nil
 }
 

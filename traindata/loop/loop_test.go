@@ -69,8 +69,16 @@ func options(t testing.TB, out string, distill string, epochs int, lr float64) l
 	if err != nil {
 		t.Fatal(err)
 	}
+	rc, err := student.NewRecipe("short", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc.Epochs, rc.Seed, rc.Loss.Distill = epochs, 11, distill
+	if lr != 0 {
+		rc.LR = lr
+	}
 	return loop.Options{Train: train, Eval: eval, Model: tiny, Out: out,
-		Recipe:   student.TrainConfig{Epochs: epochs, Batch: 2, LR: lr, Seed: 11, Loss: student.LossConfig{Distill: distill}},
+		Recipe:   rc,
 		Settings: map[string]any{"labels": "train-4", "seed": 3}}
 }
 
