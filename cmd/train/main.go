@@ -249,7 +249,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, tty bool)
 		sum.WriteTable(stdout)
 	}
 	if err == nil && *exports != "" {
-		err = writeExports(stderr, *exports, sum.Checkpoint, *out, export.Options{Fuse: fuseMode, Preprocess: ptr(trainSet.Preprocess()), ClassNames: trainSet.Meta().ClassNames})
+		// The checkpoint records the preprocessing and class names, as for export.
+		err = writeExports(stderr, *exports, sum.Checkpoint, *out, export.Options{Fuse: fuseMode})
 	}
 	if err != nil {
 		if errors.Is(err, loop.ErrOptions) {
@@ -309,8 +310,6 @@ func writeExports(stderr io.Writer, formats, ckpt, dir string, o export.Options)
 	}
 	return nil
 }
-
-func ptr[T any](v T) *T { return &v }
 
 // parseWarmup reads "0.05" (a fraction of all steps) or "2ep" (epochs) into tc.
 func parseWarmup(s string, tc *student.TrainConfig) error {
