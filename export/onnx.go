@@ -160,7 +160,7 @@ const lnEps = 1e-6
 // norm, heads.
 func buildONNX(m *student.Model, opts Options) (*onnxpb.ModelProto, error) {
 	c := m.Config()
-	if err := opts.check(c); err != nil {
+	if err := opts.check(m); err != nil {
 		return nil, err
 	}
 	md, err := opts.metadata(c)

@@ -44,23 +44,31 @@ const (
 )
 
 // Options says what goes into an export besides the weights. The zero value fuses by
-// softmax and writes no preprocessing and no class names.
+// softmax and writes the preprocessing and class names the model records (those of its
+// checkpoint, student.Model.Preprocess and ClassNames), if any.
 type Options struct {
 	// Fuse is FuseSoftmax (the default when empty) or FuseLogits.
 	Fuse string
-	// Preprocess, when set, is the eval transform the student was trained on (the label
-	// store's); its Channels and Crop must match the model's when given.
+	// Preprocess is the eval transform the student was trained on; nil: the model's
+	// record, or none. Its Channels and Crop must match the model's when given.
 	Preprocess *schema.Preprocess
-	// ClassNames, when set, names the classes in index order: one distinct, non-empty name
-	// per class.
+	// ClassNames names the classes in index order: one distinct, non-empty name per class;
+	// nil: the model's record, or none.
 	ClassNames []string
 	// Producer is written as the ONNX producer_version (e.g. the build's version); may be
 	// empty.
 	Producer string
 }
 
-// check fills the default and refuses what does not fit c.
-func (o *Options) check(c student.Config) error {
+// check fills the defaults from m and refuses what does not fit it.
+func (o *Options) check(m *student.Model) error {
+	c := m.Config()
+	if o.Preprocess == nil {
+		o.Preprocess = m.Preprocess()
+	}
+	if o.ClassNames == nil {
+		o.ClassNames = m.ClassNames()
+	}
 	switch o.Fuse {
 	case "":
 		o.Fuse = FuseSoftmax

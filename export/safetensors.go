@@ -60,7 +60,7 @@ func (f *File) Tensor(name string) (Tensor, bool) {
 // when opts has them, MetaPreprocess and MetaClassNames.
 func Safetensors(w io.Writer, m *student.Model, opts Options) error {
 	c := m.Config()
-	if err := opts.check(c); err != nil {
+	if err := opts.check(m); err != nil {
 		return err
 	}
 	md, err := opts.metadata(c)

@@ -8,6 +8,8 @@ import (
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
+
+	"github.com/deitkd/deitkd/schema"
 )
 
 // lnEps is the LayerNorm epsilon of every norm, timm's DeiT
@@ -87,6 +89,10 @@ type Model struct {
 	params []float32
 	grads  []float32
 	infer  map[int]*graph // forward-only graphs by batch size
+	// What the model was trained on, for its checkpoints and exports (SetPreprocess);
+	// nil when not recorded.
+	pre        *schema.Preprocess
+	classNames []string
 }
 
 // New returns a model of architecture c initialised as timm's DeiT with

@@ -3,7 +3,6 @@ package traindata
 import (
 	"context"
 	"fmt"
-	"math"
 	"slices"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -426,30 +425,9 @@ func (s *Set) Classes() int  { return s.opts.Classes }
 func (s *Set) Mean() []float64 { return s.opts.Mean }
 func (s *Set) Std() []float64  { return s.opts.Std }
 
-// Preprocess is the eval transform of the student as the store's preprocessing describes it:
-// the store's interpolation, mean and std (one value per channel), and its resize and crop
-// scaled to the student's size (exactly the store's when the sizes agree; otherwise
-// Resize(R·S/C) + CenterCrop(S) is the nearest torchvision transform to rendering view 0's box
-// at S). An export carries it so the student can be run, or used as a teacher, as it was
-// trained.
-func (s *Set) Preprocess() schema.Preprocess {
-	p := s.meta.Preprocess
-	out := schema.Preprocess{Resize: p.Resize, Crop: p.Crop, Interpolation: s.cfg.Interpolation, Channels: s.cfg.Channels}
-	if S := s.opts.Size; S != p.Crop && p.Crop > 0 {
-		out.Crop = S
-		out.Resize = int(math.Round(float64(p.Resize) * float64(S) / float64(p.Crop)))
-	}
-	for c := range s.cfg.Channels {
-		if len(p.Mean) == 0 || len(p.Std) == 0 { // the store left them to dataset's defaults
-			out.Mean = append(out.Mean, float64(s.cfg.Mean[c]))
-			out.Std = append(out.Std, float64(s.cfg.Std[c]))
-			continue
-		}
-		out.Mean = append(out.Mean, p.Mean[min(c, len(p.Mean)-1)]) // one value: for every channel
-		out.Std = append(out.Std, p.Std[min(c, len(p.Std)-1)])
-	}
-	return out
-}
+// Preprocess is the student's eval transform, ExportPreprocess of the store at the student's
+// size; train records it in the checkpoint for export.
+func (s *Set) Preprocess() (schema.Preprocess, error) { return ExportPreprocess(s.meta, s.opts.Size) }
 
 // TeacherAccuracy is the fraction of the set's images whose stored view-0 teacher label is
 // their ground truth, and the number of images counted (0 without a store).

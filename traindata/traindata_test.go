@@ -73,7 +73,10 @@ func TestRefusals(t *testing.T) {
 			t.Fatal(err)
 		}
 		// The student's eval transform: the store's, at its own size.
-		p := s.Preprocess()
+		p, err := s.Preprocess()
+		if err != nil {
+			t.Fatal(err)
+		}
 		if p.Crop != 16 || p.Resize != 16 || p.Channels != 1 || !slices.Equal(p.Mean, fmMean) || !slices.Equal(p.Std, fmStd) || p.Interpolation != "bilinear" {
 			t.Errorf("Preprocess %+v", p)
 		}

@@ -375,7 +375,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, tty bool)
 		sum.WriteTable(stdout)
 	}
 	if err == nil && *exports != "" {
-		err = writeExports(stderr, *exports, sum.Checkpoint, *out, export.Options{Fuse: fuseMode, Preprocess: ptr(trainSet.Preprocess()), ClassNames: trainSet.Meta().ClassNames})
+		// The checkpoint records the preprocessing and class names, as for export.
+		err = writeExports(stderr, *exports, sum.Checkpoint, *out, export.Options{Fuse: fuseMode})
 	}
 	if err != nil {
 		if errors.Is(err, loop.ErrOptions) {

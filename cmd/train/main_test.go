@@ -6,10 +6,12 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/deitkd/deitkd/export"
 	"github.com/deitkd/deitkd/precompute"
 	"github.com/deitkd/deitkd/student"
 )
@@ -241,6 +243,51 @@ func TestResumeLegacyRunFile(t *testing.T) {
 	code, _, stderr = train(t, append(args, "--resume")...)
 	if code != exitFatal || !strings.Contains(stderr, "settings.labels: the run had \""+lab+"/\", now \""+elsewhere+"\"") {
 		t.Fatalf("resume of a legacy run.json from another path: exit %d\n%s", code, stderr)
+	}
+}
+
+// TestExportBothWays: train --export and the export command on train's checkpoint, with
+// --labels and without, write the same bytes — also for a student at --img 32 trained from a
+// 28-pixel store, whose preprocessing is the store's scaled to 32 (issue 15).
+func TestExportBothWays(t *testing.T) {
+	lab := labelStore(t, "train", 1)
+	out := filepath.Join(t.TempDir(), "run")
+	code, _, stderr := train(t, "--labels", lab, "--data", idx("train"), "--out", out, "--epochs", "1",
+		"--img", "32", "--patch", "8", "--export", "onnx,safetensors")
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	files := []string{export.ONNXFile, export.SafetensorsFile}
+	raw, err := os.ReadFile(filepath.Join(out, export.SafetensorsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := export.ReadSafetensors(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := st.Metadata[export.MetaPreprocess], `{"resize":32,"crop":32,"interpolation":"bilinear","mean":[0.286],"std":[0.353],"channels":1}`; got != want {
+		t.Errorf("train --export embeds %s, want %s", got, want)
+	}
+
+	bin := filepath.Join(t.TempDir(), "export")
+	build := exec.Command("go", "build", "-o", bin, "github.com/deitkd/deitkd/cmd/export")
+	if b, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, b)
+	}
+	for _, args := range [][]string{{"--labels", lab}, nil} {
+		dir := t.TempDir()
+		cmd := exec.Command(bin, append([]string{"--ckpt", filepath.Join(out, "checkpoint.ckpt"), "--out", dir}, args...)...)
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("export %q: %v\n%s", args, err, b)
+		}
+		for _, f := range files {
+			a, errA := os.ReadFile(filepath.Join(out, f))
+			b, errB := os.ReadFile(filepath.Join(dir, f))
+			if errA != nil || errB != nil || !bytes.Equal(a, b) {
+				t.Errorf("export %q: %s differs from train --export's (%v, %v)", args, f, errA, errB)
+			}
+		}
 	}
 }
 

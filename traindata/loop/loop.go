@@ -14,7 +14,8 @@
 //	                  (Options.Inputs, not compared)
 //	metrics.jsonl     one JSON object a line: {"kind":"train",...} per step, {"kind":"eval",...} per epoch
 //	checkpoint.ckpt   the training state after the last finished epoch (student's Trainer.Save,
-//	                  atomic); LoadModel reads it for evaluation and export
+//	                  atomic), with the student's eval preprocessing and class names
+//	                  (Set.Preprocess); LoadModel reads it for evaluation and export
 package loop
 
 import (
@@ -198,6 +199,15 @@ func Train(ctx context.Context, o Options) (*Summary, error) {
 	}
 	m, err := student.New(o.Model, o.Recipe.Seed)
 	if err != nil {
+		return nil, err
+	}
+	// The checkpoint records the student's eval transform and class names, so that export
+	// needs no label store and train --export writes what export writes.
+	pre, err := o.Train.Preprocess()
+	if err != nil {
+		return nil, err
+	}
+	if err := m.SetPreprocess(pre, o.Train.Meta().ClassNames); err != nil {
 		return nil, err
 	}
 	tr, err := student.NewTrainer(m, o.Recipe)

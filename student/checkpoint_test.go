@@ -1,0 +1,175 @@
+package student
+
+import (
+	"encoding/binary"
+	"errors"
+	"hash/crc32"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/deitkd/deitkd/schema"
+)
+
+// fuzzConfig is the architecture of the fuzz seeds: a few hundred parameters.
+var fuzzConfig = Config{ImageSize: 8, Patch: 4, Dim: 8, Depth: 1, Heads: 2, MLPRatio: 2, Classes: 3}
+
+// testPreprocess is a preprocessing that fits fuzzConfig.
+func testPreprocess() schema.Preprocess {
+	return schema.Preprocess{Resize: 9, Crop: 8, Interpolation: "bilinear", Mean: []float64{0.286}, Std: []float64{0.353}, Channels: 1}
+}
+
+func TestCheckpointRecordsPreprocess(t *testing.T) {
+	dir := t.TempDir()
+	names := []string{"a", "b", "c"}
+	newTrainer := func(t *testing.T, rec bool) *Trainer {
+		t.Helper()
+		m, err := New(fuzzConfig, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec {
+			if err := m.SetPreprocess(testPreprocess(), names); err != nil {
+				t.Fatal(err)
+			}
+		}
+		tr, err := NewTrainer(m, TrainConfig{StepsPerEpoch: 1, Batch: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tr
+	}
+	recorded := filepath.Join(dir, "recorded.ckpt")
+	if err := newTrainer(t, true).Save(recorded); err != nil {
+		t.Fatal(err)
+	}
+	plain := filepath.Join(dir, "plain.ckpt")
+	if err := newTrainer(t, false).Save(plain); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("loaded back", func(t *testing.T) {
+		m, err := LoadModel(recorded)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p := m.Preprocess(); p == nil || !reflect.DeepEqual(*p, testPreprocess()) || !slices.Equal(m.ClassNames(), names) {
+			t.Errorf("recorded %+v %q, want %+v %q", p, m.ClassNames(), testPreprocess(), names)
+		}
+	})
+	t.Run("a checkpoint without a record loads without one", func(t *testing.T) {
+		m, err := LoadModel(plain)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Preprocess() != nil || m.ClassNames() != nil {
+			t.Errorf("recorded %+v %q from a checkpoint without a record", m.Preprocess(), m.ClassNames())
+		}
+		// A resume from it keeps the run's own record, which the next save writes.
+		tr := newTrainer(t, true)
+		if err := tr.Load(plain); err != nil {
+			t.Fatal(err)
+		}
+		if tr.Model.Preprocess() == nil {
+			t.Error("resume from a checkpoint without a record dropped the run's")
+		}
+	})
+	t.Run("resume with another preprocessing is refused", func(t *testing.T) {
+		m, err := New(fuzzConfig, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := testPreprocess()
+		p.Mean = []float64{0.5}
+		if err := m.SetPreprocess(p, names); err != nil {
+			t.Fatal(err)
+		}
+		tr, err := NewTrainer(m, TrainConfig{StepsPerEpoch: 1, Batch: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tr.Load(recorded); !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), "0.286") {
+			t.Errorf("Load: %v, want ErrMismatch showing the recorded mean", err)
+		}
+	})
+	t.Run("a record that does not fit the model is refused", func(t *testing.T) {
+		m, err := New(fuzzConfig, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		crop := testPreprocess()
+		crop.Crop = 28
+		three := testPreprocess()
+		three.Channels = 3
+		for _, tc := range []struct {
+			name  string
+			p     schema.Preprocess
+			names []string
+		}{{"crop", crop, nil}, {"channels", three, nil}, {"class names", testPreprocess(), names[:2]}} {
+			if err := m.SetPreprocess(tc.p, tc.names); !errors.Is(err, ErrConfig) {
+				t.Errorf("%s: SetPreprocess: %v, want ErrConfig", tc.name, err)
+			}
+		}
+	})
+}
+
+// FuzzCheckpoint: any bytes give a model or an error of the package, never a panic. Each input
+// is read twice: as it is (so a bad checksum is met), and as a file body with its checksum
+// appended, so that mutations reach the header and the values behind the CRC.
+func FuzzCheckpoint(f *testing.F) {
+	m, err := New(fuzzConfig, 1)
+	if err != nil {
+		f.Fatal(err)
+	}
+	if err := m.SetPreprocess(testPreprocess(), []string{"a", "b", "c"}); err != nil {
+		f.Fatal(err)
+	}
+	tr, err := NewTrainer(m, TrainConfig{StepsPerEpoch: 1, Batch: 2})
+	if err != nil {
+		f.Fatal(err)
+	}
+	dir := f.TempDir()
+	for _, save := range []func(string) error{m.Save, tr.Save} {
+		path := filepath.Join(dir, "seed.ckpt")
+		if err := save(path); err != nil {
+			f.Fatal(err)
+		}
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(raw[:len(raw)-4])
+	}
+	f.Add([]byte(ckptMagic))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		sum := binary.LittleEndian.AppendUint32(slices.Clip(body), crc32.ChecksumIEEE(body))
+		for _, raw := range [][]byte{body, sum} {
+			h, data, err := parseCheckpoint(raw, "fuzz")
+			if err != nil {
+				if !errors.Is(err, ErrBadCheckpoint) {
+					t.Fatalf("error %v is not ErrBadCheckpoint", err)
+				}
+				continue
+			}
+			// New allocates what the header's config says; a big one is a valid file
+			// this target cannot afford to load.
+			if c := h.Config.WithDefaults(); c.ImageSize > 64 || c.Dim > 64 || c.Depth > 4 || c.Classes > 100 ||
+				!(c.MLPRatio <= 8) || c.Patch < 2 || c.Heads > 16 || c.Channels > 3 {
+				continue
+			}
+			m, err := loadModel("fuzz", h, data)
+			if err != nil {
+				if !errors.Is(err, ErrBadCheckpoint) && !errors.Is(err, ErrMismatch) && !errors.Is(err, ErrConfig) {
+					t.Fatalf("error %v is not one of the package's", err)
+				}
+				continue
+			}
+			if err := checkRecord(m.Config(), m.Preprocess(), m.ClassNames()); err != nil {
+				t.Fatalf("loaded a record that does not fit: %v", err)
+			}
+		}
+	})
+}
