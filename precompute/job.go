@@ -64,7 +64,7 @@ func New(opts Options) (*Job, error) {
 		return nil, err
 	}
 	j.model, j.info = m, m.Info()
-	if j.src, err = dataset.Open(opts.Data); err != nil {
+	if j.src, err = dataset.OpenWith(opts.Data, dataset.Options{Extensions: opts.Extensions}); err != nil {
 		return nil, err
 	}
 	pre, names, err := j.resolvePreprocess()
@@ -93,8 +93,9 @@ func New(opts Options) (*Job, error) {
 		Preprocess: pre,
 		Views:      schema.Views{Count: opts.Views, Seed: vc.Seed, Scale: vc.Scale, Ratio: vc.Ratio, FlipP: max(vc.FlipP, 0)},
 		Store:      schema.StoreConfig{Mode: opts.StoreMode, DType: opts.DType},
-		Dataset:    schema.Dataset{Name: datasetName(opts.Data), ImageCount: int64(j.src.Len()), IDHash: dataset.IDHash(j.src)},
-		CreatedBy:  opts.CreatedBy,
+		Dataset: schema.Dataset{Name: datasetName(opts.Data), Extensions: opts.Extensions,
+			ImageCount: int64(j.src.Len()), IDHash: dataset.IDHash(j.src)},
+		CreatedBy: opts.CreatedBy,
 	}
 	if opts.StoreMode == schema.ModeTopK {
 		j.meta.Store.K = opts.TopK
@@ -107,6 +108,10 @@ func New(opts Options) (*Job, error) {
 	}
 	j.w, err = store.OpenWriter(opts.Out, j.meta, store.Options{Format: opts.Format, ShardRows: opts.ShardRows, Shard: opts.Shard})
 	if err != nil {
+		if errors.Is(err, schema.ErrMismatch) && strings.Contains(err.Error(), schema.KeyDataset+".extensions:") {
+			// Diff's message says "null" for the default; say what it means and how to resume.
+			err = fmt.Errorf("%w (the store's folder was listed with other --extensions; null is the default, torchvision's IMG_EXTENSIONS: rerun with the store's)", err)
+		}
 		return nil, err
 	}
 	ok = true
