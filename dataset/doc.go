@@ -5,6 +5,10 @@
 // float32 that matches torchvision's PIL path: Resize with PIL's antialiased resampling,
 // CenterCrop, ToTensor, Normalize.
 //
+// A class-folder tree lists the files torchvision's ImageFolder lists, those ending in one of
+// its IMG_EXTENSIONS ([IMGExtensions]), so an image's index is ImageFolder's; [OpenWith] with
+// [Options] lists other endings, or every file.
+//
 // Both stages use this package, so a crop box in a label file means the same pixels when the
 // teacher labels it and when the student trains on it: precompute and the trainer render every
 // view with [Render].

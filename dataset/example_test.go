@@ -41,7 +41,7 @@ func Example() {
 		}
 	}
 	// Output:
-	// 23 images, classes [jpeg other png]
+	// 21 images, classes [jpeg other png]
 	// jpeg/baseline420_45x33.jpg label 0 view 0: box (0.056 0.163 0.889 0.653) flip false
 	// jpeg/baseline420_45x33.jpg label 0 view 1: box (0.030 0.200 0.970 0.667) flip false
 	// jpeg/baseline420_45x33.jpg label 0 view 2: box (0.000 0.489 0.303 0.289) flip true

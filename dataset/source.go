@@ -13,6 +13,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Sentinel errors of opening a source.
@@ -45,23 +47,47 @@ type Source interface {
 	Load(i, channels int) (*Image, error)
 }
 
-// Open opens a source from its spec:
+// Open opens a source from its spec, listing a folder's files by torchvision's IMG_EXTENSIONS;
+// it is OpenWith(spec, Options{}).
 //
 //	DIR          a folder: one subfolder per class (torchvision's ImageFolder: class names
-//	             sorted, files with an image extension anywhere under a class folder, in
-//	             os.walk order); a folder without subfolders is a flat, unlabelled set
+//	             sorted, files ending in one of IMGExtensions anywhere under a class folder,
+//	             in os.walk order); a folder without subfolders is a flat, unlabelled set
 //	list:FILE    one "path" or "path<TAB>label" a line, paths relative to FILE's folder; blank
-//	             lines and lines starting with '#' are skipped; sorted by path
+//	             lines and lines starting with '#' are skipped; sorted by path; every path
+//	             listed is taken, whatever its ending
 //	idx:PREFIX   MNIST-format PREFIX-images-idx3-ubyte[.gz] and, if present,
 //	             PREFIX-labels-idx1-ubyte[.gz], decoded once into memory
 func Open(spec string) (Source, error) {
+	return OpenWith(spec, Options{})
+}
+
+// Options say how a folder source lists its files. A list file (it names its files) and IDX
+// files are not listed from a folder: they ignore Options.
+type Options struct {
+	// Extensions are the file name endings a folder source lists, matched as torchvision's
+	// has_file_allowed_extension matches them: the lower-cased whole file name ends with one
+	// (Python's filename.lower().endswith(extensions)), so "a.PNG" and a file named ".png" are
+	// listed and "png" is not. nil lists torchvision's IMG_EXTENSIONS, so that image indices
+	// agree with ImageFolder's. A list holding AllFiles lists every file that is not a folder:
+	// those that are no image then fail to decode, one by one. See ParseExtensions for the
+	// forms accepted.
+	Extensions []string
+}
+
+// OpenWith is Open with the listing options of a folder source.
+func OpenWith(spec string, opt Options) (Source, error) {
 	switch {
 	case strings.HasPrefix(spec, "list:"):
 		return openList(strings.TrimPrefix(spec, "list:"))
 	case strings.HasPrefix(spec, "idx:"):
 		return OpenIDX(strings.TrimPrefix(spec, "idx:"))
 	}
-	return openFolder(spec)
+	exts, err := CanonicalExtensions(opt.Extensions)
+	if err != nil {
+		return nil, err
+	}
+	return openFolder(spec, exts)
 }
 
 // IDHash is the hex sha256 of the source's image ids in order, each followed by '\n': the
@@ -75,18 +101,127 @@ func IDHash(s Source) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// imageExts are torchvision's IMG_EXTENSIONS plus ".gif". Files with .ppm, .pgm or .tif are
-// listed, as ImageFolder lists them, so indices agree with torchvision's; .ppm/.pgm then fail to
-// decode (not supported here).
-var imageExts = []string{".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp", ".gif"}
+// IMGExtensions are torchvision's IMG_EXTENSIONS (torchvision.datasets.folder), the endings
+// a folder source lists by default. Files ending in .ppm, .pgm or .tif are listed, as
+// ImageFolder lists them, so indices agree with torchvision's; .ppm/.pgm then fail to decode
+// (not supported here). GIFs decode but are not listed unless the extensions name them.
+var IMGExtensions = []string{".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp"}
 
-func hasImageExt(name string) bool {
-	return slices.Contains(imageExts, strings.ToLower(filepath.Ext(name)))
+// AllFiles in Options.Extensions lists every file of a folder, whatever its name.
+const AllFiles = "*"
+
+// ErrExtensions reports extensions CanonicalExtensions does not take.
+var ErrExtensions = errors.New("dataset: bad extensions")
+
+// ParseExtensions parses a comma-separated list of file name endings, as precompute
+// --extensions takes it: ".jpg,.png,.gif" or "jpg,PNG" (a missing leading dot is added; case
+// does not matter), or "all" (or "*") for every file. Empty gives nil, torchvision's list. The
+// result is CanonicalExtensions'.
+func ParseExtensions(s string) ([]string, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	parts := strings.Split(s, ",")
+	for i, p := range parts {
+		if p = strings.TrimSpace(p); strings.EqualFold(p, "all") {
+			p = AllFiles
+		}
+		parts[i] = p
+	}
+	return CanonicalExtensions(parts)
+}
+
+// CanonicalExtensions returns the canonical form of a list of file name endings, the form a
+// label store records: each trimmed of spaces, lower-cased, with a leading dot, sorted,
+// without duplicates; []string{AllFiles} for every file; nil for nil, an empty list or exactly
+// torchvision's IMGExtensions (in any order or case), so one listing has one form. An empty
+// ending, a lone dot, one holding a '/' or NUL byte, and AllFiles next to anything else are
+// errors wrapping ErrExtensions.
+func CanonicalExtensions(exts []string) ([]string, error) {
+	if len(exts) == 0 {
+		return nil, nil
+	}
+	var out []string
+	for _, e := range exts {
+		e = strings.TrimSpace(e)
+		switch {
+		case e == AllFiles:
+			if len(exts) > 1 {
+				return nil, fmt.Errorf("%w: %q: all files (%s) stands alone", ErrExtensions, strings.Join(exts, ","), AllFiles)
+			}
+			return []string{AllFiles}, nil
+		case e == "" || e == ".":
+			return nil, fmt.Errorf("%w: %q: an empty ending", ErrExtensions, strings.Join(exts, ","))
+		case strings.ContainsAny(e, "/\x00"):
+			return nil, fmt.Errorf("%w: %q: an ending of a file name holds no '/' or NUL", ErrExtensions, e)
+		}
+		e = pyLower(e)
+		if !strings.HasPrefix(e, ".") {
+			e = "." + e
+		}
+		out = append(out, e)
+	}
+	slices.Sort(out)
+	out = slices.Compact(out)
+	if slices.Equal(out, sortedIMGExtensions) {
+		return nil, nil
+	}
+	return out, nil
+}
+
+var sortedIMGExtensions = func() []string {
+	s := slices.Clone(IMGExtensions)
+	slices.Sort(s)
+	return s
+}()
+
+// listed reports whether a folder source lists a file of this name with the canonical
+// extensions exts (nil: IMGExtensions): torchvision's has_file_allowed_extension,
+// filename.lower().endswith(extensions). torchvision passes the whole path, which ends as the
+// name does because no ending holds a '/'.
+func listed(name string, exts []string) bool {
+	if exts == nil {
+		exts = IMGExtensions
+	} else if exts[0] == AllFiles {
+		return true
+	}
+	low := pyLower(name)
+	for _, e := range exts {
+		if strings.HasSuffix(low, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// pyLower lower-cases s as Python's str.lower does where it decides an ending: by Unicode's
+// simple lower-case mapping, except that U+0130 (İ) becomes "i\u0307" (Python's full mapping)
+// rather than Go's "i", so "A.TİF" does not end in ".tif" here either. Bytes that are not
+// UTF-8 stay as they are (Python decodes them to lone surrogates, which lower() keeps). Final
+// sigma, the one context-dependent rule of Python's lower(), is not applied: it only bears on
+// an ending that itself holds a Greek sigma.
+func pyLower(s string) string {
+	var b strings.Builder
+	b.Grow(len(s))
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && n == 1:
+			b.WriteByte(s[i])
+		case r == '\u0130':
+			b.WriteString("i\u0307")
+		default:
+			b.WriteRune(unicode.ToLower(r))
+		}
+		i += n
+	}
+	return b.String()
 }
 
 // fileSource is a folder tree or a list file: files under root.
 type fileSource struct {
 	root    string
+	exts    []string // canonical extensions a folder is listed with (nil: IMGExtensions)
 	items   []Item
 	classes []string
 }
@@ -144,7 +279,7 @@ func (s *fileSource) read(id string) ([]byte, error) {
 	return data, nil
 }
 
-func openFolder(root string) (*fileSource, error) {
+func openFolder(root string, exts []string) (*fileSource, error) {
 	fi, err := os.Stat(root)
 	if err != nil {
 		return nil, fmt.Errorf("dataset: open %s: %w", root, err)
@@ -156,12 +291,12 @@ func openFolder(root string) (*fileSource, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dataset: %w", err)
 	}
-	s := &fileSource{root: root}
+	s := &fileSource{root: root, exts: exts}
 	var flat []string
 	for _, e := range entries { // ReadDir sorts by name, as torchvision's sorted(scandir) does
 		if isDir(filepath.Join(root, e.Name())) {
 			s.classes = append(s.classes, e.Name())
-		} else if hasImageExt(e.Name()) {
+		} else if listed(e.Name(), exts) {
 			flat = append(flat, e.Name())
 		}
 	}
@@ -171,7 +306,7 @@ func openFolder(root string) (*fileSource, error) {
 		}
 	} else {
 		for label, class := range s.classes {
-			files, err := walkSorted(root, class)
+			files, err := walkSorted(root, class, exts)
 			if err != nil {
 				return nil, fmt.Errorf("dataset: %w", err)
 			}
@@ -195,7 +330,7 @@ func isDir(p string) bool {
 // walkSorted lists the image files under root/rel in torchvision's order:
 // sorted(os.walk(dir)) — folders by their full path — then sorted file names in each. It
 // returns ids relative to root with '/' separators.
-func walkSorted(root, rel string) ([]string, error) {
+func walkSorted(root, rel string, exts []string) ([]string, error) {
 	type dir struct {
 		rel   string
 		files []string
@@ -232,7 +367,7 @@ func walkSorted(root, rel string) ([]string, error) {
 				if err := visit(child, cfi); err != nil {
 					return err
 				}
-			} else if hasImageExt(e.Name()) {
+			} else if listed(e.Name(), exts) {
 				d.files = append(d.files, child)
 			}
 		}

@@ -13,10 +13,12 @@ import (
 )
 
 // TestOpenFolderMatchesImageFolder: ids, order, labels and classes as torchvision's ImageFolder
-// lists testdata/images (the reference file records its order).
+// lists testdata/images (the reference file records its order). The reference script lists
+// GIFs too (its is_valid_file takes .jpg, .jpeg, .png, .gif and .webp), so its decoding is
+// checked on them: the same list here.
 func TestOpenFolderMatchesImageFolder(t *testing.T) {
 	ref := loadReference(t)
-	src, err := Open(filepath.Join("..", "testdata", "images"))
+	src, err := OpenWith(filepath.Join("..", "testdata", "images"), Options{Extensions: []string{".jpg", ".jpeg", ".png", ".gif", ".webp"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,16 +78,25 @@ func TestOpenFolderOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The order torchvision 0.14's make_dataset gives for this tree (checked with it):
-	// sorted(os.walk(...)) puts "sub" before "sub-x" before "sub/deeper".
-	want := []string{"a_cls/x.jpeg", "b_cls/A.PNG", "b_cls/z.png", "b_cls/sub/a.jpg", "b_cls/sub-x/m.webp", "b_cls/sub/deeper/k.gif"}
+	// sorted(os.walk(...)) puts "sub" before "sub-x" before "sub/deeper". The GIF is not in
+	// torchvision's IMG_EXTENSIONS: only a list naming it takes it.
+	want := []string{"a_cls/x.jpeg", "b_cls/A.PNG", "b_cls/z.png", "b_cls/sub/a.jpg", "b_cls/sub-x/m.webp"}
 	if got := ids(src); !slices.Equal(got, want) {
 		t.Fatalf("order %q, want %q", got, want)
+	}
+	withGIF, err := OpenWith(root, Options{Extensions: []string{".gif", ".png", ".jpeg", ".jpg", ".webp"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = append(want, "b_cls/sub/deeper/k.gif")
+	if got := ids(withGIF); !slices.Equal(got, want) {
+		t.Fatalf("with .gif: order %q, want %q", got, want)
 	}
 	if got := src.ClassNames(); !slices.Equal(got, []string{"a_cls", "b_cls", "c_empty"}) {
 		t.Fatalf("classes %q", got)
 	}
-	if src.Item(0).Label != 0 || src.Item(5).Label != 1 {
-		t.Fatalf("labels %+v %+v", src.Item(0), src.Item(5))
+	if src.Item(0).Label != 0 || withGIF.Item(5).Label != 1 {
+		t.Fatalf("labels %+v %+v", src.Item(0), withGIF.Item(5))
 	}
 }
 

@@ -15,10 +15,11 @@ import (
 // FeedOptions configures Feed, precompute --teacher-off: the options of a run that shape what
 // the teacher would be fed, and nothing of the teacher or the store.
 type FeedOptions struct {
-	Data    string // as Options.Data
-	Batch   int    // images a batch; 0: 64
-	Workers int    // decode/preprocess goroutines; 0: runtime.NumCPU()
-	Limit   int    // feed only images with index < Limit; 0: all
+	Data       string   // as Options.Data
+	Extensions []string // as Options.Extensions
+	Batch      int      // images a batch; 0: 64
+	Workers    int      // decode/preprocess goroutines; 0: runtime.NumCPU()
+	Limit      int      // feed only images with index < Limit; 0: all
 
 	// The eval transform. Crop is required (there is no model input to take it from); Resize
 	// 0 is Crop; Mean and Std nil are ImageNet's.
@@ -88,10 +89,15 @@ func Feed(ctx context.Context, o FeedOptions) (FeedSummary, error) {
 	if err != nil {
 		return sum, fmt.Errorf("%w: %w", ErrOptions, err)
 	}
+	exts, err := checkExtensions(o.Data, o.Extensions)
+	if err != nil {
+		return sum, err
+	}
 	var stage atomic.Value
 	stage.Store("listing the dataset " + o.Data)
-	src, err := interruptible(ctx, &stage, func() (dataset.Source, error) { return dataset.Open(o.Data) },
-		func(dataset.Source) {})
+	src, err := interruptible(ctx, &stage, func() (dataset.Source, error) {
+		return dataset.OpenWith(o.Data, dataset.Options{Extensions: exts})
+	}, func(dataset.Source) {})
 	if err != nil {
 		return sum, err
 	}

@@ -112,7 +112,7 @@ func newJob(opts Options, stage *atomic.Value) (*Job, error) {
 	}
 	j.model, j.info = m, m.Info()
 	stage.Store("listing the dataset " + opts.Data)
-	if j.src, err = dataset.Open(opts.Data); err != nil {
+	if j.src, err = dataset.OpenWith(opts.Data, dataset.Options{Extensions: opts.Extensions}); err != nil {
 		return nil, err
 	}
 	stage.Store("checking the dataset against the teacher")
@@ -142,8 +142,9 @@ func newJob(opts Options, stage *atomic.Value) (*Job, error) {
 		Preprocess: pre,
 		Views:      schema.Views{Count: opts.Views, Seed: vc.Seed, Scale: vc.Scale, Ratio: vc.Ratio, FlipP: max(vc.FlipP, 0)},
 		Store:      schema.StoreConfig{Mode: opts.StoreMode, DType: opts.DType},
-		Dataset:    schema.Dataset{Name: datasetName(opts.Data), ImageCount: int64(j.src.Len()), IDHash: dataset.IDHash(j.src)},
-		CreatedBy:  opts.CreatedBy,
+		Dataset: schema.Dataset{Name: datasetName(opts.Data), Extensions: opts.Extensions,
+			ImageCount: int64(j.src.Len()), IDHash: dataset.IDHash(j.src)},
+		CreatedBy: opts.CreatedBy,
 	}
 	if opts.StoreMode == schema.ModeTopK {
 		j.meta.Store.K = opts.TopK
@@ -160,6 +161,10 @@ func newJob(opts Options, stage *atomic.Value) (*Job, error) {
 	stage.Store("opening the store " + opts.Out)
 	j.w, err = store.OpenWriter(opts.Out, j.meta, store.Options{Format: opts.Format, ShardRows: opts.ShardRows, Shard: opts.Shard})
 	if err != nil {
+		if errors.Is(err, schema.ErrMismatch) && strings.Contains(err.Error(), schema.KeyDataset+".extensions:") {
+			// Diff's message says "null" for the default; say what it means and how to resume.
+			err = fmt.Errorf("%w (the store's folder was listed with other --extensions; null is the default, torchvision's IMG_EXTENSIONS: rerun with the store's)", err)
+		}
 		return nil, err
 	}
 	ok = true

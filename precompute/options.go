@@ -29,6 +29,11 @@ type Options struct {
 	Model string // the ONNX teacher file
 	Data  string // the dataset, as dataset.Open takes it: DIR, list:FILE or idx:PREFIX
 	Out   string // the store folder
+	// Extensions are the file name endings a folder Data is listed by (dataset.Options); nil:
+	// torchvision's IMG_EXTENSIONS, as ImageFolder lists; []string{dataset.AllFiles}: every
+	// file. The store records them in canonical form (schema.Dataset.Extensions). A list file
+	// or IDX files are not listed from a folder: Extensions with them is an error.
+	Extensions []string
 
 	// Batch is the number of rows (image views) per teacher run; 0: 64. Whole images go into
 	// a batch, so with several views a batch holds the most whole images that fit.
@@ -117,6 +122,11 @@ func (o *Options) applyDefaults() error {
 	if o.Model == "" || o.Data == "" || o.Out == "" {
 		return fmt.Errorf("%w: --model, --data and --out are required", ErrOptions)
 	}
+	exts, err := checkExtensions(o.Data, o.Extensions)
+	if err != nil {
+		return err
+	}
+	o.Extensions = exts
 	if o.Batch == 0 {
 		o.Batch = 64
 	}
@@ -229,6 +239,32 @@ func (o *Options) checkValues() error {
 // rewrap turns another package's bad-option error into ErrOptions, keeping its detail.
 func rewrap(err, sentinel error) error {
 	return fmt.Errorf("%w: %s", ErrOptions, strings.TrimPrefix(err.Error(), sentinel.Error()+": "))
+}
+
+// checkExtensions returns exts in canonical form (dataset.CanonicalExtensions), refusing
+// them for a source that is not a folder, which they would not change.
+func checkExtensions(data string, exts []string) ([]string, error) {
+	if exts == nil {
+		return nil, nil
+	}
+	if strings.HasPrefix(data, "list:") || strings.HasPrefix(data, "idx:") {
+		return nil, fmt.Errorf("%w: --extensions applies to a folder --data; %s is not listed from a folder", ErrOptions, data)
+	}
+	c, err := dataset.CanonicalExtensions(exts)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrOptions, err)
+	}
+	return c, nil
+}
+
+// ParseExtensions parses precompute --extensions (dataset.ParseExtensions): ".jpg,.png,.gif",
+// dots optional, any case, or "all"; empty gives nil (torchvision's IMG_EXTENSIONS).
+func ParseExtensions(s string) ([]string, error) {
+	exts, err := dataset.ParseExtensions(s)
+	if err != nil {
+		return nil, fmt.Errorf("%w: --extensions: %w", ErrOptions, err)
+	}
+	return exts, nil
 }
 
 // ParseShard parses "i/n" (0 ≤ i < n): this process takes the images whose index ≡ i (mod n).

@@ -43,8 +43,12 @@ func imagesConfig(t testing.TB) dataset.Config {
 
 // TestImagesEndToEnd runs the pipeline over every kind of test image and checks each stored
 // row against the teacher run on the same tensor, made independently with dataset's Render.
+// GIFs are not in torchvision's IMG_EXTENSIONS, the default listing: Extensions names them, and
+// the store records the list.
 func TestImagesEndToEnd(t *testing.T) {
-	src, err := dataset.Open(filepath.Join(testdata, "images"))
+	exts := []string{"JPG", ".jpeg", ".png", ".gif", ".webp"}
+	canon := []string{".gif", ".jpeg", ".jpg", ".png", ".webp"}
+	src, err := dataset.OpenWith(filepath.Join(testdata, "images"), dataset.Options{Extensions: exts})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +84,7 @@ func TestImagesEndToEnd(t *testing.T) {
 			}
 			out := filepath.Join(t.TempDir(), "labels")
 			sum := runJob(t, precompute.Options{Model: model(tc.model), Data: filepath.Join(testdata, "images"), Out: out,
-				ClassMapFile: classMap, Batch: tc.batch, Format: tc.format, Workers: 3, Threads: 1})
+				Extensions: exts, ClassMapFile: classMap, Batch: tc.batch, Format: tc.format, Workers: 3, Threads: 1})
 			if sum.Done != int64(n) || sum.Failed != 0 || sum.Rows != int64(n) {
 				t.Fatalf("summary: done %d failed %d rows %d, want %d images", sum.Done, sum.Failed, sum.Rows, n)
 			}
@@ -89,7 +93,7 @@ func TestImagesEndToEnd(t *testing.T) {
 				t.Fatalf("%d rows, want %d", len(rows), n)
 			}
 			if md.Preprocess.Resize != cfg.Resize || md.Preprocess.Crop != cfg.Crop || md.Preprocess.Channels != 3 ||
-				md.Dataset.IDHash != dataset.IDHash(src) || md.Dataset.ImageCount != int64(n) ||
+				md.Dataset.IDHash != dataset.IDHash(src) || md.Dataset.ImageCount != int64(n) || !slices.Equal(md.Dataset.Extensions, canon) ||
 				md.Teacher.SHA256 != m.Info().SHA256 || md.Teacher.InputName != m.Info().Input.Name ||
 				md.Store.Mode != schema.ModeFull || md.Store.DType != schema.Float32 || md.Views.Count != 1 {
 				t.Errorf("metadata %+v", md)
@@ -299,6 +303,10 @@ func TestRefusals(t *testing.T) {
 			precompute.ErrOptions, []string{"topk 11", "10 classes"}},
 		{"bad option", precompute.Options{Model: model("tiny_gray.onnx"), Data: idx, OnError: "ignore"},
 			precompute.ErrOptions, []string{"on-error"}},
+		{"extensions of IDX files", precompute.Options{Model: model("tiny_gray.onnx"), Data: idx, Extensions: []string{".gif"}},
+			precompute.ErrOptions, []string{"--extensions applies to a folder"}},
+		{"bad extensions", precompute.Options{Model: model("tiny_regnet.onnx"), Data: images, Extensions: []string{".png", ""}},
+			dataset.ErrExtensions, []string{"empty ending"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.o.Out = filepath.Join(t.TempDir(), "labels")
@@ -345,6 +353,16 @@ func TestResume(t *testing.T) {
 	if _, err := precompute.New(other); !errors.Is(err, schema.ErrMismatch) || !strings.Contains(err.Error(), "deitkd.preprocess.resize") {
 		t.Fatalf("rerun with --resize 40: %v, want a mismatch naming deitkd.preprocess.resize", err)
 	}
+	// Other extensions list other files (here the GIFs too): refused before their ids are
+	// compared, naming the listing, and saying what the store's "null" is.
+	other = part
+	other.Limit, other.Extensions = 0, []string{".gif", ".jpg", ".jpeg", ".png", ".webp"}
+	_, err := precompute.New(other)
+	if !errors.Is(err, schema.ErrMismatch) || !strings.Contains(err.Error(), `deitkd.dataset.extensions: store has null, run wants [".gif",`) ||
+		!strings.Contains(err.Error(), "IMG_EXTENSIONS") {
+		t.Fatalf("rerun with --extensions: %v, want a mismatch naming deitkd.dataset.extensions", err)
+	}
+	t.Log(err)
 	rest := part
 	rest.Limit = 0
 	s := runJob(t, rest)

@@ -72,9 +72,14 @@ type StoreConfig struct {
 
 // Dataset identifies the image list the labels belong to.
 type Dataset struct {
-	Name       string `json:"name"`
-	ImageCount int64  `json:"image_count"`
-	IDHash     string `json:"id_hash"` // hex sha256 over the ids in canonical order, each followed by "\n" (dataset.IDHash)
+	Name string `json:"name"`
+	// Extensions are the file name endings a folder source was listed with (precompute
+	// --extensions), in dataset.CanonicalExtensions' form: ["*"] for every file; absent (nil)
+	// for torchvision's IMG_EXTENSIONS, the default, and for list and IDX sources. The trainer
+	// lists the folder with them again.
+	Extensions []string `json:"extensions,omitempty"`
+	ImageCount int64    `json:"image_count"`
+	IDHash     string   `json:"id_hash"` // hex sha256 over the ids in canonical order, each followed by "\n" (dataset.IDHash)
 }
 
 // Metadata is the typed form of a label file's "deitkd." schema metadata.

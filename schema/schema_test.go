@@ -106,6 +106,8 @@ func TestDiffNamesKey(t *testing.T) {
 		{"views-seed", func(m *Metadata) { m.Views.Seed = 8 }, "deitkd.views.seed"},
 		{"class-names", func(m *Metadata) { m.ClassNames = []string{"a", "b", "c", "d", "x"} }, "deitkd.class_names"},
 		{"dataset", func(m *Metadata) { m.Dataset.IDHash = "ff" }, "deitkd.dataset.id_hash"},
+		{"dataset-extensions", func(m *Metadata) { m.Dataset.Extensions = []string{".gif", ".jpg"} },
+			`deitkd.dataset.extensions: store has null, run wants [".gif",".jpg"]`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			run := testMetadata(ModeTopK, Float16)
@@ -186,5 +188,30 @@ func TestDecodeRejects(t *testing.T) {
 				t.Fatalf("Decode = %v, want ErrMetadata containing %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestDatasetExtensions: the extensions a folder was listed with survive a round trip, and the
+// default (nil) writes no key at all, so such a store's metadata is what it was before the
+// field existed and older builds still read it.
+func TestDatasetExtensions(t *testing.T) {
+	md := testMetadata(ModeFull, Float32)
+	m, err := md.EncodeMap()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := string(m[KeyDataset]); strings.Contains(s, "extensions") {
+		t.Fatalf("default extensions written: %s", s)
+	}
+	md.Dataset.Extensions = []string{"*"}
+	if m, err = md.EncodeMap(); err != nil {
+		t.Fatal(err)
+	}
+	back, err := DecodeMap(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Diff(back, md); err != nil || len(back.Dataset.Extensions) != 1 || back.Dataset.Extensions[0] != "*" {
+		t.Fatalf("round trip: %v, extensions %q", err, back.Dataset.Extensions)
 	}
 }

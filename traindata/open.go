@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -108,7 +109,8 @@ func OpenEval(ctx context.Context, o Options, ref schema.Metadata) (*Set, error)
 		s.eval = true
 		return s, nil
 	}
-	src, err := dataset.Open(o.Data)
+	// The eval folder is listed as the training store's was (its precompute --extensions).
+	src, err := dataset.OpenWith(o.Data, dataset.Options{Extensions: ref.Dataset.Extensions})
 	if err != nil {
 		return nil, err
 	}
@@ -161,7 +163,9 @@ func openStored(ctx context.Context, o Options) (*Set, error) {
 	if err := r.CheckSums(ctx); err != nil {
 		return nil, err
 	}
-	src, err := dataset.Open(o.Data)
+	// A folder is listed with the extensions precompute listed it with, so the same files
+	// come in the same order; fitDataset then checks that they did.
+	src, err := dataset.OpenWith(o.Data, dataset.Options{Extensions: r.Meta.Dataset.Extensions})
 	if err != nil {
 		return nil, err
 	}
@@ -185,13 +189,24 @@ func openStored(ctx context.Context, o Options) (*Set, error) {
 // fitDataset refuses a store made from another image list.
 func (s *Set) fitDataset(dir string) error {
 	d := s.meta.Dataset
+	var listing string // how a folder was listed, which may be why the lists differ
+	if !strings.HasPrefix(s.opts.Data, "list:") && !strings.HasPrefix(s.opts.Data, "idx:") {
+		switch {
+		case d.Extensions == nil:
+			listing = "; the folder lists the files of torchvision's IMG_EXTENSIONS, as the store records"
+		case slices.Equal(d.Extensions, []string{dataset.AllFiles}):
+			listing = "; the folder lists every file, as the store records (precompute --extensions all)"
+		default:
+			listing = fmt.Sprintf("; the folder lists files ending in %s, as the store records (precompute --extensions)", strings.Join(d.Extensions, ","))
+		}
+	}
 	if n := int64(s.src.Len()); d.ImageCount != n {
-		return fmt.Errorf("%w: %s.image_count: label store %s has %d images, source %s has %d",
-			ErrMismatch, schema.KeyDataset, dir, d.ImageCount, s.opts.Data, n)
+		return fmt.Errorf("%w: %s.image_count: label store %s has %d images, source %s has %d%s",
+			ErrMismatch, schema.KeyDataset, dir, d.ImageCount, s.opts.Data, n, listing)
 	}
 	if h := dataset.IDHash(s.src); d.IDHash != h {
-		return fmt.Errorf("%w: %s.id_hash: label store %s was made from another image list than %s (same count, other ids or order)",
-			ErrMismatch, schema.KeyDataset, dir, s.opts.Data)
+		return fmt.Errorf("%w: %s.id_hash: label store %s was made from another image list than %s (same count, other ids or order%s)",
+			ErrMismatch, schema.KeyDataset, dir, s.opts.Data, listing)
 	}
 	return nil
 }

@@ -20,7 +20,10 @@ var (
 // Options configures a Set. Zero values mean the defaults given per field.
 type Options struct {
 	Labels string // label store folder; optional for an eval set (see OpenEval)
-	Data   string // the images, as dataset.Open takes them: DIR, list:FILE or idx:PREFIX
+	// Data are the images, as dataset.Open takes them: DIR, list:FILE or idx:PREFIX. A DIR is
+	// listed with the extensions the label store records (schema.Dataset.Extensions; for an
+	// eval set without a store, the training store's).
+	Data string
 	// Limit, when positive, uses only the images with source index < Limit.
 	Limit int
 

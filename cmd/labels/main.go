@@ -143,7 +143,15 @@ func inspect(ctx context.Context, path string, w io.Writer) error {
 	}
 	fmt.Fprintf(w, "mode       %s, %s, %d classes, %d views per image\n", mode, md.Store.DType, md.NumClasses, md.Views.Count)
 	fmt.Fprintf(w, "teacher    %s (sha256 %s), input %s %v, output %s\n", md.Teacher.File, short(md.Teacher.SHA256), md.Teacher.InputName, md.Teacher.InputShape, md.Teacher.OutputName)
-	fmt.Fprintf(w, "dataset    %s, %d images, ids sha256 %s\n", md.Dataset.Name, md.Dataset.ImageCount, short(md.Dataset.IDHash))
+	listed := "" // the default, torchvision's IMG_EXTENSIONS, is not shown
+	switch exts := strings.Join(md.Dataset.Extensions, ","); exts {
+	case "":
+	case "*":
+		listed = ", listed by --extensions all"
+	default:
+		listed = ", listed by --extensions " + exts
+	}
+	fmt.Fprintf(w, "dataset    %s%s, %d images, ids sha256 %s\n", md.Dataset.Name, listed, md.Dataset.ImageCount, short(md.Dataset.IDHash))
 	fmt.Fprintf(w, "created by %s\n", md.CreatedBy)
 	fmt.Fprintln(w, "\nschema")
 	for _, f := range r.Schema.Fields() {

@@ -3,6 +3,10 @@
 //
 //	precompute --model teacher.onnx --data imagenet/train --out labels/
 //
+// A folder lists the files torchvision's ImageFolder lists (IMG_EXTENSIONS, so image_index
+// agrees with its index); --extensions .jpg,.png,.gif names other endings, --extensions all takes
+// every file. The store records the list, and train lists the folder with it again.
+//
 // Preprocessing comes from the model's deitkd.preprocess metadata and input shape, and any of
 // --resize, --crop, --interp, --mean, --std override it. Where the model carries class names and
 // the dataset has class folders, they must agree in order; otherwise --class-map FILE says which
@@ -71,6 +75,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, tty bool)
 	}
 	fs.StringVar(&o.Model, "model", "", "ONNX teacher `file` (NCHW float32 input, N×K logits)")
 	fs.StringVar(&o.Data, "data", "", "dataset: a class-folder `DIR`, list:FILE (path[<TAB>label] lines) or idx:PREFIX (MNIST files)")
+	extensions := fs.String("extensions", "", "a folder --data lists files ending in one of these `exts`, comma-separated, dots optional, any case (.jpg,.png,.gif), or all: every file (default: torchvision's IMG_EXTENSIONS, .jpg,.jpeg,.png,.ppm,.bmp,.pgm,.tif,.tiff,.webp, as ImageFolder lists)")
 	fs.StringVar(&o.Out, "out", "", "label store `dir` (created, or resumed if it holds the same configuration)")
 	fs.IntVar(&o.Batch, "batch", 64, "rows (image views) per teacher run")
 	fs.IntVar(&o.Workers, "workers", 0, "decode/preprocess workers (0: half the cores on CPU, all of them with --provider cuda)")
@@ -128,6 +133,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, tty bool)
 			return usage(stderr, err)
 		}
 	}
+	if o.Extensions, err = precompute.ParseExtensions(*extensions); err != nil {
+		return usage(stderr, err)
+	}
 	if o.Mean, err = precompute.ParseFloats(*mean); err != nil {
 		return usage(stderr, err)
 	}
@@ -178,7 +186,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, tty bool)
 // feed runs --teacher-off.
 func feed(ctx context.Context, o precompute.Options, draft bool, stdout, stderr io.Writer) int {
 	sum, err := precompute.Feed(ctx, precompute.FeedOptions{
-		Data: o.Data, Batch: o.Batch, Workers: o.Workers, Limit: o.Limit, Resize: o.Resize, Crop: o.Crop,
+		Data: o.Data, Extensions: o.Extensions, Batch: o.Batch, Workers: o.Workers, Limit: o.Limit, Resize: o.Resize, Crop: o.Crop,
 		Interpolation: o.Interpolation, Mean: o.Mean, Std: o.Std, Draft: draft,
 	})
 	sum.Write(stdout)
