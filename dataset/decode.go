@@ -142,7 +142,7 @@ func decode(data []byte, channels, draftW, draftH int, turbo bool, buf []uint8) 
 	var decFn func(io.Reader) (image.Image, error)
 	switch f {
 	case fmtJPEG:
-		cfgFn, decFn = jpeg.DecodeConfig, jpeg.Decode
+		cfgFn, decFn = jpeg.DecodeConfig, jpeg.DecodeRaw
 	case fmtPNG:
 		cfgFn, decFn = png.DecodeConfig, png.Decode
 	case fmtGIF:
@@ -250,6 +250,8 @@ func convert(m image.Image, f format, channels int) *Image {
 		}
 	case *image.NYCbCrA:
 		webpToRGB(dst.Pix, &src.YCbCr)
+	case *jpeg.FourComponent:
+		fourToRGB(dst.Pix, src)
 	case *image.CMYK:
 		for y := 0; y < h; y++ {
 			p := src.Pix[y*src.Stride:]
@@ -351,6 +353,57 @@ func cmyk1(c, nk int) uint8 {
 	t := c*nk + 128
 	v := nk - ((t>>8)+t)>>8
 	return uint8(max(v, 0))
+}
+
+// cmykInvertedToRGB is PIL's unpacker for the "CMYK;I" raw mode (each sample inverted, as
+// Adobe's CMYK JPEGs store them) followed by cmyk2rgb, from 4 samples a pixel in src to 3 in
+// dst. dst may be src[:len(src)/4*3]: pixel i's samples are all read before 3i..3i+2 are
+// written, and no later pixel's lie there.
+func cmykInvertedToRGB(dst, src []uint8) {
+	for i := range len(src) / 4 {
+		p := src[4*i : 4*i+4 : 4*i+4]
+		c, m, y, nk := 255-int(p[0]), 255-int(p[1]), 255-int(p[2]), int(p[3]) // nk = 255-(255-k)
+		d := dst[3*i : 3*i+3 : 3*i+3]
+		d[0], d[1], d[2] = cmyk1(c, nk), cmyk1(m, nk), cmyk1(y, nk)
+	}
+}
+
+// fourToRGB is libjpeg's decoding of a CMYK or YCCK JPEG to JCS_CMYK (fancy upsampling of
+// the subsampled components, YCCK→CMYK with jdcolor.c's tables), then PIL's "CMYK;I" and
+// cmyk2rgb, as cmykInvertedToRGB. For YCCK, libjpeg's stored C is 255 - R of the YCbCr part,
+// so the inverted C PIL converts is that R (and so on for M, Y); K passes through.
+func fourToRGB(dst []uint8, f *jpeg.FourComponent) {
+	p := f.Planes
+	w, h := p.Rect.Dx(), p.Rect.Dy()
+	up := newChromaUpsampler(p, w, h)
+	c1, c2 := make([]uint8, w), make([]uint8, w)
+	for y := range h {
+		if up != nil {
+			up.row(c1, p.Cb, y)
+			up.row(c2, p.Cr, y)
+		} else { // not a layout the decoder accepts for 4 components; replicate
+			for x := range w {
+				ci := p.COffset(p.Rect.Min.X+x, p.Rect.Min.Y+y)
+				c1[x], c2[x] = p.Cb[ci], p.Cr[ci]
+			}
+		}
+		yrow := p.Y[y*p.YStride : y*p.YStride+w]
+		krow := f.K[y*f.KStride : y*f.KStride+w]
+		d := dst[y*w*3 : (y+1)*w*3]
+		for x, yy := range yrow {
+			var c, m, ye int
+			if f.YCCK {
+				Y, cb, cr := int32(yy), c1[x], c2[x]
+				c = int(clampU8(Y + jCrR[cr]))
+				m = int(clampU8(Y + (jCbG[cb]+jCrG[cr])>>16))
+				ye = int(clampU8(Y + jCbB[cb]))
+			} else {
+				c, m, ye = 255-int(yy), 255-int(c1[x]), 255-int(c2[x])
+			}
+			nk := int(krow[x]) // 255 - (255 - K): PIL's inverted K, then cmyk2rgb's 255 - k
+			d[3*x], d[3*x+1], d[3*x+2] = cmyk1(c, nk), cmyk1(m, nk), cmyk1(ye, nk)
+		}
+	}
 }
 
 // rgbToL is PIL's rgb2l: L24 = R·19595 + G·38470 + B·7471 + 0x8000, then >> 16.
