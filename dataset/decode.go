@@ -87,7 +87,10 @@ func sniff(b []byte) format {
 //
 // JPEGs go through libjpeg-turbo when the package is built with cgo (and without the purego
 // tag), with PIL's settings, so the pixels are the same either way; a JPEG libjpeg-turbo
-// refuses or does not convert to RGB itself (CMYK, YCCK) goes through the pure-Go decoder.
+// refuses goes through the pure-Go decoder. CMYK and YCCK JPEGs are PIL's to the bit in both
+// builds (libjpeg's CMYK output, inverted as PIL's "CMYK;I" raw mode, then cmyk2rgb; see
+// convert), except a 4-component JPEG without Adobe's APP14 marker, which libjpeg and PIL
+// read as CMYK and the pure-Go decoder refuses (ErrUnsupported).
 // libjpeg-turbo, as PIL through it, carries on past damaged entropy-coded data (a warning,
 // not an error) where the pure-Go decoder stops: of 1,500 copies of a JPEG with 1 to 4 random
 // bits flipped, 122 decode with cgo and fail with ErrCorrupt under -tags purego. A file cut
@@ -100,8 +103,9 @@ func Decode(data []byte, channels int) (*Image, error) {
 // twice as large as w×h on both sides is decoded at 1/2, 1/4 or 1/8 scale (the smallest that
 // keeps both sides at least w and h; libjpeg's reduced-size IDCT), so the image returned is
 // smaller than the file's. Pixels differ from Decode's (see Config.Draft for how much); with
-// the scale they equal PIL's after draft. Other formats, CMYK JPEGs and pure-Go builds
-// (-tags purego) decode as Decode does. w, h ≤ 0 mean no draft.
+// the scale they equal PIL's after draft, CMYK and YCCK JPEGs included (PIL drafts those
+// too, keeping them CMYK). Other formats and pure-Go builds (-tags purego) decode as Decode
+// does. w, h ≤ 0 mean no draft.
 func DecodeDraft(data []byte, channels, w, h int) (*Image, error) {
 	return decode(data, channels, w, h, haveTurbo, nil)
 }
@@ -204,11 +208,16 @@ func decodeError(stage string, err error) error {
 //     checked against PIL 9.4 on all 2^24 colours);
 //   - 16-bit grey (PIL mode "I") is clamped to 0..255, not scaled; 16-bit colour keeps the high
 //     byte (PIL's "RGB;16B" raw mode);
-//   - CMYK → RGB: nk = 255-K, R = nk - C·nk/255 with PIL's MULDIV255 rounding;
+//   - CMYK → RGB: nk = 255-K, R = nk - C·nk/255 with PIL's MULDIV255 rounding, where a JPEG's
+//     C, M, Y, K are its stored samples inverted (PIL's "CMYK;I": Adobe's convention, which PIL
+//     assumes for every CMYK JPEG); CMYK → L goes through RGB, as PIL's convert("L") does;
+//   - CMYK/YCCK JPEG: libjpeg's fancy upsampling of subsampled components and, for YCCK, its
+//     YCbCr tables, then the above (fourToRGB; libjpeg-turbo itself in cgo builds);
 //   - YCbCr JPEG: libjpeg's islow IDCT (internal/jpeg), fancy (triangle) chroma upsampling and
 //     fixed-point colour conversion (jpeg.go); lossy WebP: libwebp's (webp.go).
 //
-// Known differences from PIL, none in the test set: YCCK JPEGs go through Go's YCbCr→RGB; a
+// Known differences from PIL, none in the test set: a 4-component JPEG without an Adobe
+// marker is refused under -tags purego (libjpeg-turbo decodes it as CMYK, as PIL does); a
 // GIF whose first frame does not cover its logical screen gives the frame alone; EXIF
 // orientation is ignored, as torchvision's loader ignores it; BMP and TIFF are decoded by
 // golang.org/x/image without fidelity tests.

@@ -9,8 +9,8 @@ package dataset
 // YCCK files come out of libjpeg as CMYK (libjpeg converts YCCK itself, as it does for PIL);
 // like PIL's "CMYK;I" raw mode each sample is then inverted (Adobe's convention), and
 // cmyk2rgb/rgb2l give RGB or L as PIL's convert does. Build with -tags purego (or
-// CGO_ENABLED=0) for the pure-Go decoder alone; the fidelity tests hold for both, except that
-// its CMYK/YCCK pixels may be a level off (see convert in decode.go).
+// CGO_ENABLED=0) for the pure-Go decoder alone; the fidelity tests hold for both (CMYK and
+// YCCK included: fourToRGB in decode.go does what libjpeg does here).
 
 /*
 #cgo LDFLAGS: -ljpeg
