@@ -87,7 +87,10 @@ func sniff(b []byte) format {
 //
 // JPEGs go through libjpeg-turbo when the package is built with cgo (and without the purego
 // tag), with PIL's settings, so the pixels are the same either way; a JPEG libjpeg-turbo
-// refuses or does not convert to RGB itself (CMYK, YCCK) goes through the pure-Go decoder.
+// refuses goes through the pure-Go decoder. CMYK and YCCK JPEGs are PIL's to the bit in both
+// builds (libjpeg's CMYK output, inverted as PIL's "CMYK;I" raw mode, then cmyk2rgb; see
+// convert), except a 4-component JPEG without Adobe's APP14 marker, which libjpeg and PIL
+// read as CMYK and the pure-Go decoder refuses (ErrUnsupported).
 // libjpeg-turbo, as PIL through it, carries on past damaged entropy-coded data (a warning,
 // not an error) where the pure-Go decoder stops: of 1,500 copies of a JPEG with 1 to 4 random
 // bits flipped, 122 decode with cgo and fail with ErrCorrupt under -tags purego. A file cut
@@ -100,8 +103,9 @@ func Decode(data []byte, channels int) (*Image, error) {
 // twice as large as w×h on both sides is decoded at 1/2, 1/4 or 1/8 scale (the smallest that
 // keeps both sides at least w and h; libjpeg's reduced-size IDCT), so the image returned is
 // smaller than the file's. Pixels differ from Decode's (see Config.Draft for how much); with
-// the scale they equal PIL's after draft. Other formats, CMYK JPEGs and pure-Go builds
-// (-tags purego) decode as Decode does. w, h ≤ 0 mean no draft.
+// the scale they equal PIL's after draft, CMYK and YCCK JPEGs included (PIL drafts those
+// too, keeping them CMYK). Other formats and pure-Go builds (-tags purego) decode as Decode
+// does. w, h ≤ 0 mean no draft.
 func DecodeDraft(data []byte, channels, w, h int) (*Image, error) {
 	return decode(data, channels, w, h, haveTurbo, nil)
 }
@@ -142,7 +146,7 @@ func decode(data []byte, channels, draftW, draftH int, turbo bool, buf []uint8) 
 	var decFn func(io.Reader) (image.Image, error)
 	switch f {
 	case fmtJPEG:
-		cfgFn, decFn = jpeg.DecodeConfig, jpeg.Decode
+		cfgFn, decFn = jpeg.DecodeConfig, jpeg.DecodeRaw
 	case fmtPNG:
 		cfgFn, decFn = png.DecodeConfig, png.Decode
 	case fmtGIF:
@@ -204,11 +208,16 @@ func decodeError(stage string, err error) error {
 //     checked against PIL 9.4 on all 2^24 colours);
 //   - 16-bit grey (PIL mode "I") is clamped to 0..255, not scaled; 16-bit colour keeps the high
 //     byte (PIL's "RGB;16B" raw mode);
-//   - CMYK → RGB: nk = 255-K, R = nk - C·nk/255 with PIL's MULDIV255 rounding;
+//   - CMYK → RGB: nk = 255-K, R = nk - C·nk/255 with PIL's MULDIV255 rounding, where a JPEG's
+//     C, M, Y, K are its stored samples inverted (PIL's "CMYK;I": Adobe's convention, which PIL
+//     assumes for every CMYK JPEG); CMYK → L goes through RGB, as PIL's convert("L") does;
+//   - CMYK/YCCK JPEG: libjpeg's fancy upsampling of subsampled components and, for YCCK, its
+//     YCbCr tables, then the above (fourToRGB; libjpeg-turbo itself in cgo builds);
 //   - YCbCr JPEG: libjpeg's islow IDCT (internal/jpeg), fancy (triangle) chroma upsampling and
 //     fixed-point colour conversion (jpeg.go); lossy WebP: libwebp's (webp.go).
 //
-// Known differences from PIL, none in the test set: YCCK JPEGs go through Go's YCbCr→RGB; a
+// Known differences from PIL, none in the test set: a 4-component JPEG without an Adobe
+// marker is refused under -tags purego (libjpeg-turbo decodes it as CMYK, as PIL does); a
 // GIF whose first frame does not cover its logical screen gives the frame alone; EXIF
 // orientation is ignored, as torchvision's loader ignores it; BMP and TIFF are decoded by
 // golang.org/x/image without fidelity tests.
@@ -250,6 +259,8 @@ func convert(m image.Image, f format, channels int) *Image {
 		}
 	case *image.NYCbCrA:
 		webpToRGB(dst.Pix, &src.YCbCr)
+	case *jpeg.FourComponent:
+		fourToRGB(dst.Pix, src)
 	case *image.CMYK:
 		for y := 0; y < h; y++ {
 			p := src.Pix[y*src.Stride:]
@@ -351,6 +362,57 @@ func cmyk1(c, nk int) uint8 {
 	t := c*nk + 128
 	v := nk - ((t>>8)+t)>>8
 	return uint8(max(v, 0))
+}
+
+// cmykInvertedToRGB is PIL's unpacker for the "CMYK;I" raw mode (each sample inverted, as
+// Adobe's CMYK JPEGs store them) followed by cmyk2rgb, from 4 samples a pixel in src to 3 in
+// dst. dst may be src[:len(src)/4*3]: pixel i's samples are all read before 3i..3i+2 are
+// written, and no later pixel's lie there.
+func cmykInvertedToRGB(dst, src []uint8) {
+	for i := range len(src) / 4 {
+		p := src[4*i : 4*i+4 : 4*i+4]
+		c, m, y, nk := 255-int(p[0]), 255-int(p[1]), 255-int(p[2]), int(p[3]) // nk = 255-(255-k)
+		d := dst[3*i : 3*i+3 : 3*i+3]
+		d[0], d[1], d[2] = cmyk1(c, nk), cmyk1(m, nk), cmyk1(y, nk)
+	}
+}
+
+// fourToRGB is libjpeg's decoding of a CMYK or YCCK JPEG to JCS_CMYK (fancy upsampling of
+// the subsampled components, YCCK→CMYK with jdcolor.c's tables), then PIL's "CMYK;I" and
+// cmyk2rgb, as cmykInvertedToRGB. For YCCK, libjpeg's stored C is 255 - R of the YCbCr part,
+// so the inverted C PIL converts is that R (and so on for M, Y); K passes through.
+func fourToRGB(dst []uint8, f *jpeg.FourComponent) {
+	p := f.Planes
+	w, h := p.Rect.Dx(), p.Rect.Dy()
+	up := newChromaUpsampler(p, w, h)
+	c1, c2 := make([]uint8, w), make([]uint8, w)
+	for y := range h {
+		if up != nil {
+			up.row(c1, p.Cb, y)
+			up.row(c2, p.Cr, y)
+		} else { // not a layout the decoder accepts for 4 components; replicate
+			for x := range w {
+				ci := p.COffset(p.Rect.Min.X+x, p.Rect.Min.Y+y)
+				c1[x], c2[x] = p.Cb[ci], p.Cr[ci]
+			}
+		}
+		yrow := p.Y[y*p.YStride : y*p.YStride+w]
+		krow := f.K[y*f.KStride : y*f.KStride+w]
+		d := dst[y*w*3 : (y+1)*w*3]
+		for x, yy := range yrow {
+			var c, m, ye int
+			if f.YCCK {
+				Y, cb, cr := int32(yy), c1[x], c2[x]
+				c = int(clampU8(Y + jCrR[cr]))
+				m = int(clampU8(Y + (jCbG[cb]+jCrG[cr])>>16))
+				ye = int(clampU8(Y + jCbB[cb]))
+			} else {
+				c, m, ye = 255-int(yy), 255-int(c1[x]), 255-int(c2[x])
+			}
+			nk := int(krow[x]) // 255 - (255 - K): PIL's inverted K, then cmyk2rgb's 255 - k
+			d[3*x], d[3*x+1], d[3*x+2] = cmyk1(c, nk), cmyk1(m, nk), cmyk1(ye, nk)
+		}
+	}
 }
 
 // rgbToL is PIL's rgb2l: L24 = R·19595 + G·38470 + B·7471 + 0x8000, then >> 16.

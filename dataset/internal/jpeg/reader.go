@@ -104,8 +104,9 @@ type bits struct {
 }
 
 type decoder struct {
-	r    io.Reader
-	bits bits
+	rawFour bool // deitkd: DecodeRaw
+	r       io.Reader
+	bits    bits
 	// bytes is a byte buffer, similar to a bufio.Reader, except that it
 	// has to be able to unread more than 1 byte, due to byte stuffing.
 	// Byte stuffing is specified in section F.1.2.3.
@@ -657,6 +658,13 @@ func (d *decoder) decode(r io.Reader, configOnly bool) (image.Image, error) {
 	}
 	if d.img3 != nil {
 		if d.blackPix != nil {
+			if d.rawFour { // deitkd: the planes as decoded, for libjpeg's upsampling and colour
+				if !d.adobeTransformValid {
+					return nil, UnsupportedError("unknown color model: 4-component JPEG doesn't have Adobe APP14 metadata")
+				}
+				return &FourComponent{Planes: d.img3, K: d.blackPix, KStride: d.blackStride,
+					YCCK: d.adobeTransform != adobeTransformUnknown}, nil
+			}
 			return d.applyBlack()
 		} else if d.isRGB() {
 			return d.convertToRGB()
@@ -780,6 +788,43 @@ func (d *decoder) convertToRGB() (image.Image, error) {
 // Decode reads a JPEG image from r and returns it as an [image.Image].
 func Decode(r io.Reader) (image.Image, error) {
 	var d decoder
+	return d.decode(r, false)
+}
+
+// deitkd: FourComponent is a CMYK or YCCK JPEG as decoded, before upsampling and colour
+// conversion: Planes holds components 1 to 3 (C, M, Y or Y, Cb, Cr, as stored: Adobe-inverted
+// for CMYK), the second and third subsampled as Planes.SubsampleRatio says (4:4:4 or 4:2:0,
+// the only layouts accepted), and K (stride KStride) the fourth at the first one's resolution.
+// YCCK is the Adobe transform's (non-zero, as libjpeg reads it). At gives Decode's colour.
+type FourComponent struct {
+	Planes  *image.YCbCr
+	K       []byte
+	KStride int
+	YCCK    bool
+}
+
+func (f *FourComponent) ColorModel() color.Model { return color.CMYKModel }
+func (f *FourComponent) Bounds() image.Rectangle { return f.Planes.Rect }
+
+// At is applyBlack's colour for one pixel.
+func (f *FourComponent) At(x, y int) color.Color {
+	if !(image.Point{x, y}.In(f.Planes.Rect)) {
+		return color.CMYK{}
+	}
+	p := f.Planes
+	yi, ci := p.YOffset(x, y), p.COffset(x, y)
+	k := 255 - f.K[(y-p.Rect.Min.Y)*f.KStride+(x-p.Rect.Min.X)]
+	if f.YCCK {
+		r, g, b := color.YCbCrToRGB(p.Y[yi], p.Cb[ci], p.Cr[ci])
+		return color.CMYK{C: r, M: g, Y: b, K: k}
+	}
+	return color.CMYK{C: 255 - p.Y[yi], M: 255 - p.Cb[ci], Y: 255 - p.Cr[ci], K: k}
+}
+
+// deitkd: DecodeRaw is Decode, except that a 4-component (CMYK or YCCK) image comes back as
+// a *FourComponent.
+func DecodeRaw(r io.Reader) (image.Image, error) {
+	d := decoder{rawFour: true}
 	return d.decode(r, false)
 }
 
