@@ -101,8 +101,9 @@ type Options struct {
 	// CreatedBy is recorded in the store's metadata (tool and version); empty: "deitkd precompute".
 	CreatedBy string
 
-	// Progress, if set, is called from one goroutine after every written batch and once at
-	// the end. It must not block for long: the writer waits for it.
+	// Progress, if set, is called from one goroutine: when labelling starts, after every
+	// written batch, every second in between, and once at the end. It must not block for
+	// long: the writer waits for it.
 	Progress func(Progress)
 	// Warn, if set, receives one-line warnings (CUDA fallback, defaults a model does not say).
 	Warn func(string)
@@ -114,6 +115,7 @@ type Progress struct {
 	Done    int64 // images labelled so far
 	Failed  int64 // images that could not be labelled
 	Rows    int64 // rows written
+	Decoded int64 // images read and decoded so far, ahead of the teacher (failed ones included)
 	Elapsed time.Duration
 	Final   bool // the last call
 }

@@ -57,6 +57,7 @@ type pipeline struct {
 	batches sync.Pool     // *[]float32 of rows×per
 
 	decodeNS, teacherNS, writeNS atomic.Int64
+	decoded                      atomic.Int64 // images read, decoded and rendered (or failed there)
 
 	// storeFailed is set by the writer goroutine when the store refused a row or a failure;
 	// Run reads it after the group is done.
@@ -179,7 +180,8 @@ func (j *Job) Run(ctx context.Context) (Summary, error) {
 	// labels them again.
 	sum.Done = sum.Manifest.Images - before.Images
 	sum.Rows = sum.Manifest.Rows - before.Rows
-	o.Progress(Progress{Total: sum.Total, Done: sum.Done, Failed: sum.Failed, Rows: sum.Rows, Elapsed: sum.Elapsed, Final: true})
+	o.Progress(Progress{Total: sum.Total, Done: sum.Done, Failed: sum.Failed, Rows: sum.Rows, Decoded: p.decoded.Load(),
+		Elapsed: sum.Elapsed, Final: true})
 	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 		err = fmt.Errorf("%w after %d of %d images (every finished image is stored; rerun the same command to resume)",
 			ErrInterrupted, sum.Done+sum.Failed, sum.Total)
@@ -261,6 +263,7 @@ func (p *pipeline) decode(ctx context.Context, in <-chan *chunk, out chan<- *chu
 				return err // the run is ending: decode nothing more
 			}
 			p.render(it, j)
+			p.decoded.Add(1)
 		}
 		p.decodeNS.Add(int64(time.Since(t0)))
 		select {
@@ -405,11 +408,23 @@ func (p *pipeline) teach(ctx context.Context, in <-chan *batch, out chan<- *batc
 func (p *pipeline) write(ctx context.Context, in <-chan *batch, sum *Summary, start time.Time) error {
 	j := p.j
 	k := j.info.NumClasses
+	progress := func() {
+		j.opts.Progress(Progress{Total: sum.Total, Done: sum.Done, Failed: sum.Failed, Rows: sum.Rows,
+			Decoded: p.decoded.Load(), Elapsed: time.Since(start)})
+	}
+	// A first report at once, and one a second whatever a batch takes (a batch of large
+	// photos can take half a minute): the caller throttles what it shows.
+	progress()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
 	for {
 		var b *batch
 		var ok bool
 		select {
 		case b, ok = <-in:
+		case <-tick.C:
+			progress()
+			continue
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -460,7 +475,7 @@ func (p *pipeline) write(ctx context.Context, in <-chan *batch, sum *Summary, st
 			sum.Rows += int64(len(it.views))
 		}
 		p.writeNS.Add(int64(time.Since(t0)))
-		j.opts.Progress(Progress{Total: sum.Total, Done: sum.Done, Failed: sum.Failed, Rows: sum.Rows, Elapsed: time.Since(start)})
+		progress()
 	}
 }
 

@@ -39,8 +39,18 @@ func ProgressPrinter(w io.Writer, terminal bool, interval time.Duration) func(Pr
 		}
 	}
 	var last time.Duration
+	started := false
 	return func(p Progress) {
-		if p.Final || p.Elapsed-last < interval {
+		if p.Final {
+			return // the summary follows
+		}
+		if !started { // at once: the run has begun, how much it will do
+			started = true
+			last = p.Elapsed
+			fmt.Fprintf(w, "precompute: labelling %d images\n", p.Total)
+			return
+		}
+		if p.Elapsed-last < interval {
 			return
 		}
 		last = p.Elapsed
@@ -50,8 +60,12 @@ func ProgressPrinter(w io.Writer, terminal bool, interval time.Duration) func(Pr
 		if rate > 0 {
 			eta = (time.Duration(float64(p.Total-n)/rate) * time.Second).Round(time.Second).String()
 		}
-		fmt.Fprintf(w, "precompute: %d/%d images (%.1f%%), %d failed, %.1f img/s, ETA %s\n",
-			n, p.Total, 100*float64(n)/float64(max(p.Total, 1)), p.Failed, rate, eta)
+		ahead := ""
+		if p.Decoded > n {
+			ahead = fmt.Sprintf(" (%d decoded)", p.Decoded)
+		}
+		fmt.Fprintf(w, "precompute: %d/%d images (%.1f%%)%s, %d failed, %.1f img/s, ETA %s\n",
+			n, p.Total, 100*float64(n)/float64(max(p.Total, 1)), ahead, p.Failed, rate, eta)
 	}
 }
 

@@ -14,13 +14,23 @@ func TestProgressPrinter(t *testing.T) {
 	t.Run("plain lines, throttled", func(t *testing.T) {
 		var buf bytes.Buffer
 		p := precompute.ProgressPrinter(&buf, false, time.Second)
-		p(precompute.Progress{Total: 100, Done: 10, Elapsed: 500 * time.Millisecond}) // too soon
-		p(precompute.Progress{Total: 100, Done: 38, Failed: 2, Elapsed: 2 * time.Second})
-		p(precompute.Progress{Total: 100, Done: 40, Failed: 2, Elapsed: 2500 * time.Millisecond}) // too soon after
+		p(precompute.Progress{Total: 100, Elapsed: time.Millisecond})                               // the start: at once
+		p(precompute.Progress{Total: 100, Done: 10, Elapsed: 500 * time.Millisecond})               // too soon
+		p(precompute.Progress{Total: 100, Done: 10, Decoded: 30, Elapsed: 1200 * time.Millisecond}) // a slow batch: still a line
+		p(precompute.Progress{Total: 100, Done: 38, Failed: 2, Elapsed: 2 * time.Second})           // too soon after
+		p(precompute.Progress{Total: 100, Done: 40, Failed: 2, Elapsed: 2500 * time.Millisecond})
 		p(precompute.Progress{Total: 100, Done: 100, Elapsed: 5 * time.Second, Final: true})
 		lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
-		if len(lines) != 1 || !strings.Contains(lines[0], "40/100 images (40.0%), 2 failed, 20.0 img/s, ETA 3s") {
-			t.Fatalf("progress lines %q", lines)
+		want := []string{"precompute: labelling 100 images",
+			"10/100 images (10.0%) (30 decoded), 0 failed, 8.3 img/s, ETA 10s",
+			"42/100 images (42.0%), 2 failed, 16.8 img/s, ETA 3s"}
+		if len(lines) != len(want) {
+			t.Fatalf("progress lines %q, want %q", lines, want)
+		}
+		for i, w := range want {
+			if !strings.Contains(lines[i], w) {
+				t.Fatalf("line %d %q, want %q", i, lines[i], w)
+			}
 		}
 	})
 	t.Run("bar on a terminal", func(t *testing.T) {

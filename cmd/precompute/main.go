@@ -161,6 +161,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, tty bool)
 	o.Warn = func(s string) { fmt.Fprintln(stderr, "precompute: warning:", s) }
 	o.Progress = precompute.ProgressPrinter(stderr, tty, 5*time.Second)
 
+	// A first line at once: loading a large teacher and listing a large tree take a while.
+	fmt.Fprintf(stderr, "precompute: loading the teacher %s and listing %s\n", o.Model, o.Data)
 	job, err := precompute.NewContext(ctx, o)
 	if err != nil {
 		if errors.Is(err, precompute.ErrOptions) {

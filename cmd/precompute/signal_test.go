@@ -73,3 +73,20 @@ func TestSignalBeforeRun(t *testing.T) {
 		})
 	}
 }
+
+// TestFirstLines: a run says at once what it is doing (before the teacher is loaded), then that
+// labelling has begun, before the first batch is done.
+func TestFirstLines(t *testing.T) {
+	model := filepath.Join(testdata, "models", "tiny_gray.onnx")
+	data := writeIDX(t, 20)
+	code, _, stderr := runInProcess(t, "--model", model, "--data", data, "--out", filepath.Join(t.TempDir(), "out"),
+		"--mean", "0.5", "--std", "0.5", "--workers", "1", "--threads", "1")
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	lines := strings.Split(stderr, "\n")
+	if len(lines) < 2 || lines[0] != "precompute: loading the teacher "+model+" and listing "+data ||
+		lines[1] != "precompute: labelling 20 images" {
+		t.Fatalf("first lines %q", lines)
+	}
+}
