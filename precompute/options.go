@@ -90,6 +90,12 @@ type Options struct {
 	// ClassMapFile maps dataset class folders to teacher classes; see ReadClassMap.
 	ClassMapFile string
 
+	// JPEGDraft decodes large JPEGs at 1/2, 1/4 or 1/8 scale for Resize, as PIL's draft does
+	// (dataset.Config.Draft): faster on large photos, other pixels; the store's preprocessing
+	// records it. The centre-crop view only: with Views > 1 it is refused, since a random
+	// crop of a drafted image would be drawn at its reduced size.
+	JPEGDraft bool
+
 	// Views per image: view 0 is the centre (eval) view, 1..Views-1 RandomResizedCrop views
 	// drawn from Seed. 0: 1.
 	Views int
@@ -206,6 +212,9 @@ func (o *Options) applyDefaults() error {
 // only later (after the model is loaded), asking each package's own check so the rules live in
 // one place: provider and CUDA settings, interpolation, mean and std, and the view ranges.
 func (o *Options) checkValues() error {
+	if o.JPEGDraft && o.Views > 1 {
+		return fmt.Errorf("%w: --jpeg-draft renders the centre-crop view only (a random crop of a drafted image would be drawn at its reduced size): use --views 1", ErrOptions)
+	}
 	err := teacher.Options{Provider: o.Provider, Device: o.Device, Threads: o.Threads,
 		CUDNNConvAlgoSearch: o.CUDNNSearch, GPUMemLimit: o.GPUMemLimit}.Check()
 	if err != nil {

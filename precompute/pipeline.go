@@ -284,7 +284,7 @@ func (p *pipeline) render(it *item, j *Job) {
 			it.label = j.labels[src.Label]
 		}
 	}
-	img, err := j.src.Load(it.index, j.cfg.Channels)
+	img, err := dataset.LoadImage(j.src, it.index, j.cfg) // Load, or drafted with --jpeg-draft
 	if err != nil {
 		it.err, it.stage = err, "decode"
 		var pe *fs.PathError

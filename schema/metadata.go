@@ -51,6 +51,10 @@ type Preprocess struct {
 	Mean          []float64 `json:"mean"`          // per channel, subtracted after scaling to [0,1]
 	Std           []float64 `json:"std"`           // per channel divisor
 	Channels      int       `json:"channels"`      // 1 or 3
+	// JPEGDraft: JPEGs were decoded at 1/2, 1/4 or 1/8 scale where at least that many times
+	// Resize on both sides, as PIL's img.draft(mode, (Resize, Resize)) does (precompute
+	// --jpeg-draft): faster on large photos, pixels not those of the full decode. Absent: off.
+	JPEGDraft bool `json:"jpeg_draft,omitempty"`
 }
 
 // Views describes the views per image: view 0 is the eval view, views

@@ -108,7 +108,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, tty bool)
 	flipP := fs.Float64("flip-p", 0.5, "random views' horizontal flip probability")
 	fs.Uint64Var(&o.Seed, "seed", 0, "seed of the random views: each is a pure function of (seed, image index, view)")
 	teacherOff := fs.Bool("teacher-off", false, "measure feeding alone: list, read, decode, resize/crop/normalise and batch view 0 of every image, without the teacher or a store (needs --data and --crop, no --model), and print img/s")
-	draft := fs.Bool("jpeg-draft", false, "with --teacher-off: decode large JPEGs at 1/2, 1/4 or 1/8 scale as PIL's draft does (faster; slightly different pixels)")
+	draft := fs.Bool("jpeg-draft", false, "decode large JPEGs at 1/2, 1/4 or 1/8 scale for --resize as PIL's draft does: faster, slightly different pixels, recorded in the store (--views 1 only)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
@@ -152,9 +152,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, tty bool)
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		o.CreatedBy += " " + bi.Main.Version
 	}
-	if *draft && !*teacherOff {
-		return usage(stderr, fmt.Errorf("%w: --jpeg-draft is only offered with --teacher-off", precompute.ErrOptions))
-	}
+	o.JPEGDraft = *draft
 	if *teacherOff {
 		return feed(ctx, o, *draft, stdout, stderr)
 	}

@@ -1,13 +1,18 @@
 package main
 
 import (
+	"fmt"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/deitkd/deitkd/store"
 )
 
 // TestTeacherOff: --teacher-off feeds the images without a model or a store and prints the
-// img/s line, listing the folder with --extensions; --jpeg-draft without it and --teacher-off without --crop are usage errors.
+// img/s line, listing the folder with --extensions; --teacher-off without --crop is a usage error.
 func TestTeacherOff(t *testing.T) {
 	data := filepath.Join(testdata, "images")
 	code, stdout, stderr := runInProcess(t, "--teacher-off", "--data", data, "--resize", "40", "--crop", "32",
@@ -23,7 +28,73 @@ func TestTeacherOff(t *testing.T) {
 	if code, _, stderr := runInProcess(t, "--teacher-off", "--data", data); code != exitUsage || !strings.Contains(stderr, "--crop") {
 		t.Fatalf("no crop: exit %d, stderr %q", code, stderr)
 	}
-	if code, _, stderr := runInProcess(t, "--jpeg-draft", "--data", data, "--crop", "32"); code != exitUsage || !strings.Contains(stderr, "--teacher-off") {
-		t.Fatalf("draft with the teacher: exit %d, stderr %q", code, stderr)
+}
+
+// TestJPEGDraftLabelling: --jpeg-draft labels with drafted JPEGs (a 520×390 photo for resize 32
+// is decoded at 1/8), records it in the store's preprocessing, so a rerun without it is refused
+// as another configuration, and is refused with random views.
+func TestJPEGDraftLabelling(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "photos")
+	if err := os.MkdirAll(filepath.Join(data, "a"), 0o755); err != nil {
+		t.Fatal(err)
 	}
+	b, err := os.ReadFile(filepath.Join("..", "..", "dataset", "testdata", "draft", "photo_520x390.jpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(data, "a", "photo.jpg"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	model := filepath.Join(testdata, "models", "tiny_regnet.onnx")
+	label := func(out string, extra ...string) (int, string) {
+		args := append([]string{"--model", model, "--data", data, "--out", out, "--resize", "32",
+			"--class-names", writeNames(t, 5), "--class-map", writeClassMap(t, "a\t0\n")}, extra...)
+		code, _, stderr := runInProcess(t, args...)
+		return code, stderr
+	}
+	exact, drafted := filepath.Join(t.TempDir(), "exact"), filepath.Join(t.TempDir(), "drafted")
+	if code, stderr := label(exact); code != exitOK {
+		t.Fatalf("exact: exit %d\n%s", code, stderr)
+	}
+	if code, stderr := label(drafted, "--jpeg-draft"); code != exitOK {
+		t.Fatalf("drafted: exit %d\n%s", code, stderr)
+	}
+	r, err := store.OpenReader(drafted)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.Meta.Preprocess.JPEGDraft {
+		t.Fatalf("the drafted store's preprocessing %+v does not record jpeg_draft", r.Meta.Preprocess)
+	}
+	if a, b := readRows(t, exact), readRows(t, drafted); slices.Equal(a[0].logits, b[0].logits) {
+		t.Fatalf("drafted logits %v equal the exact ones: nothing was drafted", b[0].logits)
+	}
+	if code, stderr := label(drafted); code != exitFatal || !strings.Contains(stderr, "jpeg_draft") {
+		t.Fatalf("rerun without --jpeg-draft: exit %d, want 1 naming jpeg_draft\n%s", code, stderr)
+	}
+	if code, stderr := label(filepath.Join(t.TempDir(), "views"), "--jpeg-draft", "--views", "2"); code != exitUsage || !strings.Contains(stderr, "--views 1") {
+		t.Fatalf("--jpeg-draft --views 2: exit %d, want 2\n%s", code, stderr)
+	}
+}
+
+func writeNames(t *testing.T, k int) string {
+	t.Helper()
+	var b strings.Builder
+	for i := range k {
+		fmt.Fprintf(&b, "class%d\n", i)
+	}
+	p := filepath.Join(t.TempDir(), "names.txt")
+	if err := os.WriteFile(p, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func writeClassMap(t *testing.T, text string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "classes.map")
+	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
