@@ -5,7 +5,7 @@
 #   - The ONNX Runtime shared library, taken from the npm package onnxruntime-node (one file,
 #     checked by sha256) into a cache folder outside git.
 #   - The Node.js packages the interop tests read our files with (DuckDB, hyparquet with
-#     hyparquet-compressors, apache-arrow).
+#     hyparquet-compressors, parquet-wasm, apache-arrow).
 # Idempotent: each step checks first and does nothing when its result is already in place.
 set -euo pipefail
 

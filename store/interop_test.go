@@ -26,7 +26,7 @@ func runNode(t *testing.T, script string, args ...string) nodeResult {
 	if err != nil {
 		t.Fatalf("node not found on PATH: run `make setup` (it installs Node.js and the interop packages): %v", err)
 	}
-	for _, pkg := range []string{"@duckdb/node-api", "apache-arrow", "hyparquet", "hyparquet-compressors"} {
+	for _, pkg := range []string{"@duckdb/node-api", "apache-arrow", "hyparquet", "hyparquet-compressors", "parquet-wasm"} {
 		if _, err := os.Stat(filepath.Join(interopDir, "node_modules", pkg)); err != nil {
 			t.Fatalf("interop/node_modules/%s missing: run `make setup`", pkg)
 		}
@@ -61,14 +61,32 @@ type nodeResult struct {
 // parquetReaders are the independent Parquet implementations the interop
 // test reads our Parquet stores with: each must see the same rows and
 // metadata. DuckDB is C++; hyparquet is pure JavaScript (ZSTD through
-// hyparquet-compressors) and decodes FLOAT16 to numbers itself.
-var parquetReaders = []struct{ name, script string }{
-	{"duckdb", "read_parquet.mjs"},
-	{"hyparquet", "read_parquet_hyparquet.mjs"},
+// hyparquet-compressors) and decodes FLOAT16 to numbers itself; parquet-wasm
+// is arrow-rs in WebAssembly, its Arrow output read with apache-arrow.
+// logitType, where set, is the type the reader must report for the logits
+// column (n values of dtype): hyparquet reports the Parquet logical types,
+// parquet-wasm the Arrow types restored from the stored Arrow schema.
+var parquetReaders = []struct {
+	name, script string
+	logitType    func(dtype schema.DType, n int) string
+}{
+	{"duckdb", "read_parquet.mjs", nil},
+	{"hyparquet", "read_parquet_hyparquet.mjs", func(dtype schema.DType, n int) string {
+		if dtype == schema.Float16 {
+			return "LIST<GROUP<FIXED_LEN_BYTE_ARRAY/FLOAT16>>"
+		}
+		return "LIST<GROUP<FLOAT>>"
+	}},
+	{"parquet-wasm", "read_parquet_wasm.mjs", func(dtype schema.DType, n int) string {
+		if dtype == schema.Float16 {
+			return fmt.Sprintf("FixedSizeList[%d]<Float16>", n)
+		}
+		return fmt.Sprintf("FixedSizeList[%d]<Float32>", n)
+	}},
 }
 
-// TestInterop writes stores in Go and reads them back with DuckDB and
-// hyparquet (Parquet) and apache-arrow (Arrow IPC) in Node.js; values must
+// TestInterop writes stores in Go and reads them back with DuckDB, hyparquet
+// and parquet-wasm (Parquet) and apache-arrow (Arrow IPC) in Node.js; values must
 // match what Go wrote exactly (float16 after rounding), and the metadata
 // must decode to the metadata Go wrote.
 func TestInterop(t *testing.T) {
@@ -124,20 +142,15 @@ func TestInterop(t *testing.T) {
 			for _, r := range parquetReaders {
 				t.Run(r.name, func(t *testing.T) {
 					res := runNode(t, r.script, dir)
-					if r.name == "hyparquet" {
-						// hyparquet reports the Parquet logical types: the logits
-						// must be annotated FLOAT16 (not bare 2-byte values) in a
-						// float16 store, plain FLOAT in a float32 one.
-						col := schema.ColTeacherLogits
+					if r.logitType != nil {
+						// The logits must be annotated FLOAT16 (not bare 2-byte
+						// values) in a float16 store, plain float in a float32 one.
+						col, n := schema.ColTeacherLogits, classes
 						if tc.mode == schema.ModeTopK {
-							col = schema.ColTopKLogit
+							col, n = schema.ColTopKLogit, k
 						}
-						want := "FLOAT"
-						if tc.dtype == schema.Float16 {
-							want = "FIXED_LEN_BYTE_ARRAY/FLOAT16"
-						}
-						if typ := res.Types[col]; !strings.Contains(typ, "<"+want+">") {
-							t.Errorf("hyparquet sees %s as %q, want a list of %s", col, typ, want)
+						if got, want := res.Types[col], r.logitType(tc.dtype, n); got != want {
+							t.Errorf("%s sees %s as %q, want %q", r.name, col, got, want)
 						}
 					}
 					check(t, res)
