@@ -4,7 +4,8 @@
 #     library PIL uses) and the Fashion-MNIST data set (the demo).
 #   - The ONNX Runtime shared library, taken from the npm package onnxruntime-node (one file,
 #     checked by sha256) into a cache folder outside git.
-#   - The Node.js packages the interop tests read our files with (DuckDB, apache-arrow).
+#   - The Node.js packages the interop tests read our files with (DuckDB, hyparquet with
+#     hyparquet-compressors, parquet-wasm, apache-arrow).
 # Idempotent: each step checks first and does nothing when its result is already in place.
 set -euo pipefail
 
@@ -53,7 +54,20 @@ else
 fi
 
 # --- Node.js packages for the interop tests ---------------------------------------------------
-if [ ! -d "$ROOT/interop/node_modules/@duckdb/node-api" ] || [ ! -d "$ROOT/interop/node_modules/apache-arrow" ]; then
+# Installed means: every package interop/package.json names is in interop/node_modules at exactly
+# the pinned version, so an older node_modules (say, from before hyparquet was added, or with a
+# different pin) gets the packages it lacks, and a clean clone gets everything.
+interop_installed() {
+  command -v node >/dev/null || return 1
+  (cd "$ROOT/interop" && node -e '
+    const fs = require("fs");
+    for (const [name, want] of Object.entries(require("./package.json").dependencies)) {
+      let got;
+      try { got = JSON.parse(fs.readFileSync(`node_modules/${name}/package.json`, "utf8")).version; } catch { got = null; }
+      if (got !== want) process.exit(1);
+    }' 2>/dev/null)
+}
+if ! interop_installed; then
   say "installing interop test packages (interop/package.json)"
   # No lockfile: it would record registry addresses; versions are pinned exactly in package.json.
   (cd "$ROOT/interop" && npm install --silent --no-package-lock --no-audit --no-fund >/dev/null)

@@ -26,7 +26,7 @@ func runNode(t *testing.T, script string, args ...string) nodeResult {
 	if err != nil {
 		t.Fatalf("node not found on PATH: run `make setup` (it installs Node.js and the interop packages): %v", err)
 	}
-	for _, pkg := range []string{"@duckdb/node-api", "apache-arrow"} {
+	for _, pkg := range []string{"@duckdb/node-api", "apache-arrow", "hyparquet", "hyparquet-compressors", "parquet-wasm"} {
 		if _, err := os.Stat(filepath.Join(interopDir, "node_modules", pkg)); err != nil {
 			t.Fatalf("interop/node_modules/%s missing: run `make setup`", pkg)
 		}
@@ -58,16 +58,44 @@ type nodeResult struct {
 	Types    map[string]string `json:"types"`
 }
 
-// TestInterop writes stores in Go and reads them back with DuckDB (Parquet)
-// and apache-arrow (Arrow IPC) in Node.js; values must match what Go wrote
-// exactly (float16 after rounding), and the metadata must decode to the
-// metadata Go wrote.
+// parquetReaders are the independent Parquet implementations the interop
+// test reads our Parquet stores with: each must see the same rows and
+// metadata. DuckDB is C++; hyparquet is pure JavaScript (ZSTD through
+// hyparquet-compressors) and decodes FLOAT16 to numbers itself; parquet-wasm
+// is arrow-rs in WebAssembly, its Arrow output read with apache-arrow.
+// logitType, where set, is the type the reader must report for the logits
+// column (n values of dtype): hyparquet reports the Parquet logical types,
+// parquet-wasm the Arrow types restored from the stored Arrow schema.
+var parquetReaders = []struct {
+	name, script string
+	logitType    func(dtype schema.DType, n int) string
+}{
+	{"duckdb", "read_parquet.mjs", nil},
+	{"hyparquet", "read_parquet_hyparquet.mjs", func(dtype schema.DType, n int) string {
+		if dtype == schema.Float16 {
+			return "LIST<GROUP<FIXED_LEN_BYTE_ARRAY/FLOAT16>>"
+		}
+		return "LIST<GROUP<FLOAT>>"
+	}},
+	{"parquet-wasm", "read_parquet_wasm.mjs", func(dtype schema.DType, n int) string {
+		if dtype == schema.Float16 {
+			return fmt.Sprintf("FixedSizeList[%d]<Float16>", n)
+		}
+		return fmt.Sprintf("FixedSizeList[%d]<Float32>", n)
+	}},
+}
+
+// TestInterop writes stores in Go and reads them back with DuckDB, hyparquet
+// and parquet-wasm (Parquet) and apache-arrow (Arrow IPC) in Node.js; values must
+// match what Go wrote exactly (float16 after rounding), and the metadata
+// must decode to the metadata Go wrote.
 func TestInterop(t *testing.T) {
 	const seed, classes, k, views, images = 11, 12, 4, 2, 9
 	for _, tc := range []storeCase{
 		{"full-float32-parquet", schema.ModeFull, schema.Float32, FormatParquet},
 		{"full-float16-parquet", schema.ModeFull, schema.Float16, FormatParquet},
 		{"topk-float16-parquet", schema.ModeTopK, schema.Float16, FormatParquet},
+		{"topk-float32-parquet", schema.ModeTopK, schema.Float32, FormatParquet},
 		{"topk-float16-arrow", schema.ModeTopK, schema.Float16, FormatArrow},
 		{"full-float32-arrow", schema.ModeFull, schema.Float32, FormatArrow},
 	} {
@@ -77,40 +105,57 @@ func TestInterop(t *testing.T) {
 			if err := writeStore(dir, md, Options{Format: tc.format, ShardRows: 6, RowGroupRows: 4}, seed); err != nil {
 				t.Fatal(err)
 			}
-			var res nodeResult
-			if tc.format == FormatParquet {
-				res = runNode(t, "read_parquet.mjs", dir)
-			} else {
+			check := func(t *testing.T, res nodeResult) {
+				// Metadata.
+				keys := make([]string, 0, len(res.Metadata))
+				vals := make([]string, 0, len(res.Metadata))
+				for k, v := range res.Metadata {
+					keys = append(keys, k)
+					vals = append(vals, v)
+				}
+				got, err := schema.Decode(keys, vals)
+				if err != nil {
+					t.Fatalf("metadata as read by node: %v", err)
+				}
+				if err := schema.Diff(got, md); err != nil || got.CreatedBy != md.CreatedBy {
+					t.Fatalf("metadata as read by node differs: %v", err)
+				}
+				// Rows.
+				if len(res.Rows) != images*views {
+					t.Fatalf("node read %d rows, want %d", len(res.Rows), images*views)
+				}
+				n := 0
+				for i := int64(0); i < images; i++ {
+					for _, want := range synthRows(seed, i, classes, views) {
+						compareNodeRow(t, res.Rows[n], want, md)
+						n++
+					}
+				}
+				t.Logf("node column types: %v", res.Types)
+			}
+			if tc.format == FormatArrow {
 				files, _ := filepath.Glob(filepath.Join(dir, "*.arrow"))
 				sort.Strings(files)
-				res = runNode(t, "read_arrow.mjs", files...)
+				check(t, runNode(t, "read_arrow.mjs", files...))
+				return
 			}
-			// Metadata.
-			keys := make([]string, 0, len(res.Metadata))
-			vals := make([]string, 0, len(res.Metadata))
-			for k, v := range res.Metadata {
-				keys = append(keys, k)
-				vals = append(vals, v)
+			for _, r := range parquetReaders {
+				t.Run(r.name, func(t *testing.T) {
+					res := runNode(t, r.script, dir)
+					if r.logitType != nil {
+						// The logits must be annotated FLOAT16 (not bare 2-byte
+						// values) in a float16 store, plain float in a float32 one.
+						col, n := schema.ColTeacherLogits, classes
+						if tc.mode == schema.ModeTopK {
+							col, n = schema.ColTopKLogit, k
+						}
+						if got, want := res.Types[col], r.logitType(tc.dtype, n); got != want {
+							t.Errorf("%s sees %s as %q, want %q", r.name, col, got, want)
+						}
+					}
+					check(t, res)
+				})
 			}
-			got, err := schema.Decode(keys, vals)
-			if err != nil {
-				t.Fatalf("metadata as read by node: %v", err)
-			}
-			if err := schema.Diff(got, md); err != nil || got.CreatedBy != md.CreatedBy {
-				t.Fatalf("metadata as read by node differs: %v", err)
-			}
-			// Rows.
-			if len(res.Rows) != images*views {
-				t.Fatalf("node read %d rows, want %d", len(res.Rows), images*views)
-			}
-			n := 0
-			for i := int64(0); i < images; i++ {
-				for _, want := range synthRows(seed, i, classes, views) {
-					compareNodeRow(t, res.Rows[n], want, md)
-					n++
-				}
-			}
-			t.Logf("node column types: %v", res.Types)
 		})
 	}
 }
