@@ -159,7 +159,7 @@ func newJob(opts Options, stage *atomic.Value) (*Job, error) {
 		return nil, err
 	}
 	stage.Store("opening the store " + opts.Out)
-	j.w, err = store.OpenWriter(opts.Out, j.meta, store.Options{Format: opts.Format, ShardRows: opts.ShardRows, Shard: opts.Shard})
+	j.w, err = store.OpenWriter(opts.Out, j.meta, store.Options{Format: opts.Format, ShardRows: opts.ShardRows, Shard: opts.Shard, Limit: int64(opts.Limit)})
 	if err != nil {
 		if errors.Is(err, schema.ErrMismatch) && strings.Contains(err.Error(), schema.KeyDataset+".extensions:") {
 			// Diff's message says "null" for the default; say what it means and how to resume.

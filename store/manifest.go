@@ -62,15 +62,19 @@ type FailureEntry struct {
 // Manifest is the content of manifest.json (or manifest.i-of-n.json for one
 // writer of a split store).
 type Manifest struct {
-	Format        string                     `json:"format"`
-	SchemaVersion int                        `json:"schema_version"`
-	FileFormat    Format                     `json:"file_format"`
-	Shard         *ShardSpec                 `json:"shard,omitempty"` // set in a per-writer manifest
-	Metadata      map[string]json.RawMessage `json:"metadata"`        // the schema metadata, key → JSON value
-	Rows          int64                      `json:"rows"`
-	Images        int64                      `json:"images"`
-	Shards        []ShardEntry               `json:"shards"`
-	Failures      []FailureEntry             `json:"failures,omitempty"`
+	Format        string     `json:"format"`
+	SchemaVersion int        `json:"schema_version"`
+	FileFormat    Format     `json:"file_format"`
+	Shard         *ShardSpec `json:"shard,omitempty"` // set in a per-writer manifest
+	// Limit is the scope the store was written for: the images with index <
+	// Limit (precompute --limit); 0 or absent: the whole dataset. A writer of
+	// a split store is responsible for its own indices below it.
+	Limit    int64                      `json:"limit,omitempty"`
+	Metadata map[string]json.RawMessage `json:"metadata"` // the schema metadata, key → JSON value
+	Rows     int64                      `json:"rows"`
+	Images   int64                      `json:"images"`
+	Shards   []ShardEntry               `json:"shards"`
+	Failures []FailureEntry             `json:"failures,omitempty"`
 
 	meta schema.Metadata // decoded Metadata
 }
@@ -122,6 +126,9 @@ func ParseManifest(data []byte) (*Manifest, error) {
 	if m.Shard != nil && (m.Shard.Count < 2 || m.Shard.Index < 0 || m.Shard.Index >= m.Shard.Count) {
 		return nil, fmt.Errorf("%w: shard %d of %d", ErrManifest, m.Shard.Index, m.Shard.Count)
 	}
+	if m.Limit < 0 {
+		return nil, fmt.Errorf("%w: limit %d, want ≥ 0 (0: the whole dataset)", ErrManifest, m.Limit)
+	}
 	md, err := schema.DecodeMap(m.Metadata)
 	if err != nil {
 		return nil, fmt.Errorf("%w: metadata: %w", ErrManifest, err)
@@ -145,6 +152,8 @@ func ParseManifest(data []byte) (*Manifest, error) {
 			return nil, fmt.Errorf("%w: shard %s: rows %d, images %d, bytes %d", ErrManifest, s.File, s.Rows, s.Images, s.Bytes)
 		case s.FirstImageIndex < 0 || s.LastImageIndex < s.FirstImageIndex || s.LastImageIndex-s.FirstImageIndex+1 < s.Images:
 			return nil, fmt.Errorf("%w: shard %s: image index range %d..%d for %d images", ErrManifest, s.File, s.FirstImageIndex, s.LastImageIndex, s.Images)
+		case m.Limit > 0 && s.LastImageIndex >= m.Limit:
+			return nil, fmt.Errorf("%w: shard %s: image indices up to %d, beyond the store's limit %d", ErrManifest, s.File, s.LastImageIndex, m.Limit)
 		case !hexSHA256.MatchString(s.SHA256):
 			return nil, fmt.Errorf("%w: shard %s: sha256 %q is not 64 lower-case hex digits", ErrManifest, s.File, s.SHA256)
 		}
@@ -167,6 +176,38 @@ func ParseManifest(data []byte) (*Manifest, error) {
 		}
 	}
 	return &m, nil
+}
+
+// scopeEnd is the end of the image indices the store m is responsible for
+// (those below it): its Limit if set and within the dataset, else the
+// dataset's image count (0 when unknown and no limit is set).
+func (m *Manifest) scopeEnd() int64 {
+	n := m.meta.Dataset.ImageCount
+	if m.Limit > 0 && (n == 0 || m.Limit < n) {
+		return m.Limit
+	}
+	return n
+}
+
+// normLimit is the Limit a writer records for a run over images with index
+// < limit of a dataset of n images (n 0: unknown): 0, the whole dataset, when
+// the limit is 0 or reaches past the last image.
+func normLimit(limit, n int64) int64 {
+	if limit <= 0 || (n > 0 && limit >= n) {
+		return 0
+	}
+	return limit
+}
+
+// widenLimit is the scope of a store recorded for limit a that a run with
+// limit b resumes: the larger of the two, 0 (the whole dataset) above all.
+// A rerun with a bigger --limit, or none, extends the store; one with a
+// smaller --limit labels less but does not shrink what the store is for.
+func widenLimit(a, b int64) int64 {
+	if a == 0 || b == 0 {
+		return 0
+	}
+	return max(a, b)
 }
 
 // ReadManifest reads and parses a manifest file, naming it in errors.

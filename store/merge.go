@@ -21,9 +21,15 @@ import (
 // disk with its size and sha256, the store's schema and configuration, the
 // rows the manifest lists, in order, every view of each image, no image
 // twice), that each writer stored only its own images (index ≡ i mod n),
-// and that stored and failed images together cover the whole dataset. It
+// and that stored and failed images together cover the scope. It
 // reads the whole store once. The failure logs are combined into
 // failures/failures.parquet. Merge is idempotent.
+//
+// The writers must have been run for the same scope (the same --limit, or
+// none): Merge refuses writers with differing limits, naming both, rather
+// than taking the larger and calling the other's writer incomplete. The
+// merged manifest records that limit, and coverage is checked within it. It
+// lists the shards by first image index (then file name).
 //
 // Merge holds the whole store's lock and each writer's while it runs: it is
 // refused with ErrLocked while a writer of the store (or another merge) is
@@ -84,6 +90,10 @@ func Merge(ctx context.Context, dir string) (*Manifest, error) {
 		if m.FileFormat != first.FileFormat {
 			return nil, fmt.Errorf("merge %s: manifest %s: %w: format %s, %s has %s", dir, p, schema.ErrMismatch, m.FileFormat, firstPath, first.FileFormat)
 		}
+		if m.Limit != first.Limit {
+			return nil, fmt.Errorf("merge %s: manifest %s: %w: writer %s was run for %s, but %s for %s; rerun the writers with the same --limit (or none)",
+				dir, p, schema.ErrMismatch, m.Shard, limitText(m.Limit), firstPath, limitText(first.Limit))
+		}
 		mans[m.Shard.Index] = m
 	}
 	for i := 0; i < n; i++ {
@@ -95,6 +105,7 @@ func Merge(ctx context.Context, dir string) (*Manifest, error) {
 	if err != nil {
 		return nil, fmt.Errorf("merge %s: %w", dir, err)
 	}
+	out.Limit = first.Limit
 	// One verifier for all the writers, so that no image is in two of them.
 	v := newVerifier(first.Meta())
 	var failures []Failure
@@ -124,15 +135,31 @@ func Merge(ctx context.Context, dir string) (*Manifest, error) {
 	for _, f := range failures {
 		covered.Add(f.ImageIndex)
 	}
-	if want := out.Meta().Dataset.ImageCount; int64(covered.Len()) != want {
-		var missing []int64
-		for i := int64(0); i < want && len(missing) < 5; i++ {
-			if !covered.Contains(i) {
+	end := out.scopeEnd()
+	var missing []int64
+	var nmissing int64
+	for i := int64(0); i < end; i++ {
+		if !covered.Contains(i) {
+			if len(missing) < 5 {
 				missing = append(missing, i)
 			}
+			nmissing++
 		}
-		return nil, fmt.Errorf("merge %s: %w: %d of %d images neither stored nor failed (first: %v); finish the writers first", dir, ErrIncomplete, want-int64(covered.Len()), want, missing)
 	}
+	if nmissing > 0 {
+		return nil, fmt.Errorf("merge %s: %w: %d of %d images (%s) neither stored nor failed (first: %v); finish the writers first",
+			dir, ErrIncomplete, nmissing, end, limitText(out.Limit), missing)
+	}
+	// By first image index, as the shards of a single writer are: a reader
+	// that takes them in manifest order meets the writers' parts
+	// interleaved, each part sorted, rather than writer after writer.
+	sort.SliceStable(out.Shards, func(a, b int) bool {
+		sa, sb := out.Shards[a], out.Shards[b]
+		if sa.FirstImageIndex != sb.FirstImageIndex {
+			return sa.FirstImageIndex < sb.FirstImageIndex
+		}
+		return sa.File < sb.File
+	})
 	if len(failures) > 0 {
 		sort.SliceStable(failures, func(a, b int) bool { return failures[a].ImageIndex < failures[b].ImageIndex })
 		e, err := writeFailures(dir, failureFileName(ShardSpec{}), failures, memory.DefaultAllocator)
@@ -147,4 +174,12 @@ func Merge(ctx context.Context, dir string) (*Manifest, error) {
 		return nil, fmt.Errorf("merge %s: %w", dir, err)
 	}
 	return out, nil
+}
+
+// limitText names a store's scope for messages.
+func limitText(limit int64) string {
+	if limit == 0 {
+		return "the whole dataset"
+	}
+	return fmt.Sprintf("limit %d", limit)
 }

@@ -30,27 +30,73 @@ type VerifyReport struct {
 	Images   int64
 	Failures int
 	Problems []Problem
+
+	// The scope the missing-images check covered: the image indices below
+	// ScopeEnd of a dataset of ImageCount images (ScopeEnd < ImageCount for a
+	// store written with a limit, unless VerifyOptions.Complete), only those
+	// ≡ Writer.Index (mod Writer.Count) for a per-writer manifest.
+	ScopeEnd   int64
+	ImageCount int64
+	Writer     *ShardSpec
+	// Unreadable is the number of shards that could not be read (missing,
+	// wrong size or checksum, bad content): their images are unknown, so
+	// the missing-images check leaves their index ranges out.
+	Unreadable int
 }
 
 // OK reports whether no problem was found.
 func (v *VerifyReport) OK() bool { return len(v.Problems) == 0 }
+
+// Scope describes what the missing-images check covered, e.g. "limit 7000 of
+// 10000 images" or "all 10000 images", with the writer for a per-writer
+// manifest.
+func (v *VerifyReport) Scope() string {
+	s := fmt.Sprintf("all %d images", v.ImageCount)
+	if v.ScopeEnd < v.ImageCount {
+		s = fmt.Sprintf("limit %d of %d images", v.ScopeEnd, v.ImageCount)
+	}
+	if v.Writer != nil {
+		s += fmt.Sprintf(", those ≡ %d (mod %d)", v.Writer.Index, v.Writer.Count)
+	}
+	return s
+}
+
+// VerifyOptions configures VerifyWith. The zero value is Verify's.
+type VerifyOptions struct {
+	// Complete asks for the whole dataset: a store written with a limit
+	// (precompute --limit) is then incomplete.
+	Complete bool
+}
 
 // Verify checks a whole store: the manifest; for each shard its presence,
 // size, sha256, schema (version and configuration), row count, sort order
 // by (image_index, view), image index range, and views 0..V-1 of each image;
 // no (image_id, view) twice across shards; no label file in the folder that
 // the manifest does not list; the failure log's checksum; and that every
-// image index of the dataset is either stored or in the failure log. It
-// returns an error only when the manifest itself cannot be read; everything
-// else is a Problem, and it goes on to find them all.
+// image index in the store's scope is either stored or in the failure log.
+// The scope is the manifest's: the images below its limit (the whole
+// dataset if it has none), and for a per-writer manifest only that writer's
+// indices. The index ranges of shards that could not be read are left out
+// of that check: their problem is reported, and their images are unknown.
+// It returns an error only when the manifest itself cannot be read;
+// everything else is a Problem, and it goes on to find them all.
 func Verify(ctx context.Context, path string) (*VerifyReport, error) {
+	return VerifyWith(ctx, path, VerifyOptions{})
+}
+
+// VerifyWith is Verify with options.
+func VerifyWith(ctx context.Context, path string, opts VerifyOptions) (*VerifyReport, error) {
 	r, err := openForVerify(path)
 	if err != nil {
 		return nil, err
 	}
-	rep := &VerifyReport{Shards: len(r.Manifest.Shards)}
+	rep := &VerifyReport{Shards: len(r.Manifest.Shards), ImageCount: r.Meta.Dataset.ImageCount, ScopeEnd: r.Manifest.scopeEnd(), Writer: r.Manifest.Shard}
+	if opts.Complete {
+		rep.ScopeEnd = rep.ImageCount
+	}
 	add := func(file string, err error) { rep.Problems = append(rep.Problems, Problem{File: file, Err: err}) }
 	v := newVerifier(r.Meta)
+	var unread []ShardEntry
 	for i, s := range r.Manifest.Shards {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -58,14 +104,17 @@ func Verify(ctx context.Context, path string) (*VerifyReport, error) {
 		p := r.ShardPath(i)
 		if err := checkFile(p, s); err != nil {
 			add(p, err)
+			unread = append(unread, s)
 			continue
 		}
 		if err := v.shard(ctx, r, i); err != nil {
 			add(p, err)
+			unread = append(unread, s)
 		}
 		rep.Rows += s.Rows
 		rep.Images += s.Images
 	}
+	rep.Unreadable = len(unread)
 	// Label files the manifest does not list would be read by a glob.
 	listed := map[string]bool{}
 	for _, s := range r.Manifest.Shards {
@@ -77,7 +126,7 @@ func Verify(ctx context.Context, path string) (*VerifyReport, error) {
 	}
 	for _, e := range ents {
 		n := e.Name()
-		if (strings.HasSuffix(n, ".parquet") || strings.HasSuffix(n, ".arrow")) && !listed[n] {
+		if (strings.HasSuffix(n, ".parquet") || strings.HasSuffix(n, ".arrow")) && !listed[n] && !otherWriters(n, r.Manifest.Shard) {
 			p := filepath.Join(r.Dir, n)
 			add(p, fmt.Errorf("%s: %w: not listed in the manifest, yet a glob over the store reads it", p, ErrContent))
 		}
@@ -92,9 +141,13 @@ func Verify(ctx context.Context, path string) (*VerifyReport, error) {
 		failed.Add(f.ImageIndex)
 	}
 	var missing []int64
-	nmissing := 0
-	for i := int64(0); i < r.Meta.Dataset.ImageCount; i++ {
-		if !v.seen.Contains(i) && !failed.Contains(i) {
+	var nmissing, inScope int64
+	for i := int64(0); i < rep.ScopeEnd; i++ {
+		if w := rep.Writer; w != nil && i%int64(w.Count) != int64(w.Index) {
+			continue
+		}
+		inScope++
+		if !v.seen.Contains(i) && !failed.Contains(i) && !inUnread(i, unread) {
 			if len(missing) < 5 {
 				missing = append(missing, i)
 			}
@@ -103,9 +156,52 @@ func Verify(ctx context.Context, path string) (*VerifyReport, error) {
 	}
 	if nmissing > 0 {
 		mp := filepath.Join(r.Dir, "manifest.json")
-		add(mp, fmt.Errorf("store %s: %w: %d of %d image indices neither stored nor in the failure log (first: %v)", r.Dir, ErrIncomplete, nmissing, r.Meta.Dataset.ImageCount, missing))
+		if w := r.Manifest.Shard; w != nil {
+			mp = filepath.Join(r.Dir, manifestName(*w))
+		}
+		hint := ""
+		if rep.ScopeEnd > r.Manifest.scopeEnd() {
+			hint = fmt.Sprintf("; the store was written with limit %d", r.Manifest.Limit)
+		}
+		if len(unread) > 0 {
+			hint += fmt.Sprintf("; images of the %d unreadable shard(s) not counted", len(unread))
+		}
+		add(mp, fmt.Errorf("store %s: %w: %d of %d image indices in scope (%s) neither stored nor in the failure log (first: %v)%s",
+			r.Dir, ErrIncomplete, nmissing, inScope, rep.Scope(), missing, hint))
 	}
 	return rep, nil
+}
+
+// otherWriters reports whether file name is a part of another writer than
+// w of a split store: not this per-writer manifest's to list.
+func otherWriters(name string, w *ShardSpec) bool {
+	if w == nil {
+		return false
+	}
+	sub := partName.FindStringSubmatch(name)
+	if sub == nil || sub[1] == "" {
+		return false
+	}
+	spec, _, err := partOf(sub)
+	return err == nil && spec.Count == w.Count && spec.Index != w.Index
+}
+
+// inUnread reports whether image index i may be in one of the unread shards:
+// within its index range and, for a part of a split store's writer, one of
+// that writer's indices.
+func inUnread(i int64, unread []ShardEntry) bool {
+	for _, s := range unread {
+		if i < s.FirstImageIndex || i > s.LastImageIndex {
+			continue
+		}
+		if sub := partName.FindStringSubmatch(s.File); sub != nil && sub[1] != "" {
+			if spec, _, err := partOf(sub); err == nil && i%int64(spec.Count) != int64(spec.Index) {
+				continue
+			}
+		}
+		return true
+	}
+	return false
 }
 
 // openForVerify is OpenReader without the size checks, which Verify reports

@@ -31,11 +31,17 @@ const DefaultRowGroupRows = 10_000
 
 // Options configures a Writer. The zero value means defaults.
 type Options struct {
-	Format       Format           // FormatParquet (default) or FormatArrow
-	ShardRows    int              // rows per shard, DefaultShardRows if 0; a shard ends at an image boundary
-	RowGroupRows int              // rows per row group (record batch in .arrow), DefaultRowGroupRows if 0
-	Shard        ShardSpec        // which writer of a split store this is; zero: the only one
-	Allocator    memory.Allocator // memory.DefaultAllocator if nil
+	Format       Format    // FormatParquet (default) or FormatArrow
+	ShardRows    int       // rows per shard, DefaultShardRows if 0; a shard ends at an image boundary
+	RowGroupRows int       // rows per row group (record batch in .arrow), DefaultRowGroupRows if 0
+	Shard        ShardSpec // which writer of a split store this is; zero: the only one
+	// Limit, when positive, is the run's scope: the images with index <
+	// Limit (precompute --limit). The manifest records it, Verify checks the
+	// store against it, and Write refuses rows beyond it. Resuming a store
+	// with another Limit keeps the larger scope (no limit is the largest):
+	// a rerun with a bigger limit, or none, extends the store.
+	Limit     int64
+	Allocator memory.Allocator // memory.DefaultAllocator if nil
 }
 
 func (o *Options) applyDefaults() {
@@ -135,6 +141,7 @@ func OpenWriter(dir string, md schema.Metadata, opts Options) (_ *Writer, err er
 		if w.man, err = newManifest(md, opts.Format, opts.Shard); err != nil {
 			return nil, fmt.Errorf("open store %s: %w", dir, err)
 		}
+		w.man.Limit = normLimit(opts.Limit, md.Dataset.ImageCount)
 	case err != nil:
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	default:
@@ -167,6 +174,7 @@ func (w *Writer) resume(man *Manifest) error {
 	}
 	man.Metadata, man.meta = mm, w.md // the new created_by
 	man.Failures = nil
+	man.Limit = widenLimit(man.Limit, normLimit(w.opts.Limit, w.md.Dataset.ImageCount))
 	w.man = man
 	for _, s := range man.Shards {
 		n, _, err := ownsPart(s.File, w.opts.Shard, w.opts.Format)
@@ -280,6 +288,9 @@ func (w *Writer) Write(r Row) error {
 	}
 	if w.md.Dataset.ImageCount > 0 && r.ImageIndex >= w.md.Dataset.ImageCount {
 		return fmt.Errorf("write %s: %w: index %d, dataset has %d images", r.ImageID, ErrRow, r.ImageIndex, w.md.Dataset.ImageCount)
+	}
+	if w.man.Limit > 0 && r.ImageIndex >= w.man.Limit {
+		return fmt.Errorf("write %s: %w: index %d, the store's limit is %d", r.ImageID, ErrRow, r.ImageIndex, w.man.Limit)
 	}
 	newImage := !w.started || r.ImageIndex != w.lastIndex
 	if w.started && (r.ImageIndex < w.lastIndex || (!newImage && r.View <= w.lastView)) {

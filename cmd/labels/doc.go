@@ -1,7 +1,7 @@
 // Command labels inspects, verifies, merges and exports deitkd label stores.
 //
 //	labels inspect PATH                        schema, metadata, counts, teacher accuracy
-//	labels verify PATH                         checksums, counts, order, coverage; exit 1 on any problem
+//	labels verify PATH [--complete]            checksums, counts, order, coverage of the store's --limit (--complete: the dataset); exit 1 on any problem
 //	labels merge DIR                           combine the manifests of a --shard i/n store
 //	labels export PATH --format csv|jsonl [-n ROWS]
 //

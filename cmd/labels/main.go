@@ -18,7 +18,7 @@ import (
 
 const usage = `usage:
   labels inspect PATH
-  labels verify PATH
+  labels verify PATH [--complete]
   labels merge DIR
   labels export PATH --format csv|jsonl [-n ROWS]
   labels failures PATH [--format csv|jsonl] [-n ROWS]
@@ -57,6 +57,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return nil
 	})
 	limit := fs.Int64("n", 0, "export at most this many rows (0: all)")
+	complete := fs.Bool("complete", false, "verify: ask for every image of the dataset, not only the store's --limit scope")
 	// Accept flags before or after PATH.
 	var pos []string
 	for len(rest) > 0 {
@@ -79,7 +80,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "inspect":
 		err = inspect(ctx, path, stdout)
 	case "verify":
-		return verify(ctx, path, stdout, stderr)
+		return verify(ctx, path, store.VerifyOptions{Complete: *complete}, stdout, stderr)
 	case "merge":
 		var m *store.Manifest
 		if m, err = store.Merge(ctx, path); err == nil {
@@ -108,8 +109,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func verify(ctx context.Context, path string, stdout, stderr io.Writer) int {
-	rep, err := store.Verify(ctx, path)
+func verify(ctx context.Context, path string, opts store.VerifyOptions, stdout, stderr io.Writer) int {
+	rep, err := store.VerifyWith(ctx, path, opts)
 	if err != nil {
 		fmt.Fprintf(stderr, "labels verify: %v\n", err)
 		return 1
@@ -121,7 +122,7 @@ func verify(ctx context.Context, path string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "labels verify: %s: %d problem(s)\n", path, len(rep.Problems))
 		return 1
 	}
-	fmt.Fprintf(stdout, "ok: %s: %d shards, %d rows, %d images, %d failed images\n", path, rep.Shards, rep.Rows, rep.Images, rep.Failures)
+	fmt.Fprintf(stdout, "ok: %s: %d shards, %d rows, %d images, %d failed images; scope: %s\n", path, rep.Shards, rep.Rows, rep.Images, rep.Failures, rep.Scope())
 	return 0
 }
 

@@ -211,3 +211,67 @@ func TestDamagedArrowShard(t *testing.T) {
 		})
 	}
 }
+
+// TestVerifyScope: verify checks a store against the scope it was written
+// for and says so; --complete asks for the whole dataset; a corrupt shard
+// is reported alone, without a count of "missing" images that are only
+// unreadable.
+func TestVerifyScope(t *testing.T) {
+	limited := t.TempDir()
+	md := meta(20)
+	w, err := store.OpenWriter(limited, md, store.Options{ShardRows: 10, Limit: 12})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := int64(0); i < 12; i++ {
+		for v := int32(0); v < 2; v++ {
+			r := store.Row{ImageIndex: i, ImageID: fmt.Sprintf("train/%08d", i), Label: int32(i % 10), View: v, Crop: [4]float32{0, 0, 1, 1}, Logits: make([]float32, 10)}
+			if err := w.Write(r); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	corrupt := t.TempDir()
+	write(t, corrupt, meta(20), store.ShardSpec{})
+	p := filepath.Join(corrupt, "part-00001.parquet")
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 0xff
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		code   int
+		want   string // in stdout (code 0) or stderr
+		absent string // in neither
+	}{
+		{"limit", []string{"verify", limited}, 0, "scope: limit 12 of 20 images", ""},
+		{"limit complete", []string{"verify", "--complete", limited}, 1, "8 of 20 image indices in scope (all 20 images)", ""},
+		{"corrupt shard", []string{"verify", corrupt}, 1, "checksum mismatch", "neither stored nor in the failure log"},
+		{"corrupt shard count", []string{"verify", corrupt}, 1, ": 1 problem(s)", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stdout, stderr := runArgs(tc.args...)
+			if code != tc.code {
+				t.Fatalf("exit %d, want %d\n%s%s", code, tc.code, stdout, stderr)
+			}
+			got := stderr
+			if code == 0 {
+				got = stdout
+			}
+			if !strings.Contains(got, tc.want) {
+				t.Errorf("output %q, want %q", got, tc.want)
+			}
+			if tc.absent != "" && strings.Contains(stdout+stderr, tc.absent) {
+				t.Errorf("output %q names %q", stdout+stderr, tc.absent)
+			}
+		})
+	}
+}
