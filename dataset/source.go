@@ -15,6 +15,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/deitkd/deitkd/internal/utf8esc"
 )
 
 // Sentinel errors of opening a source.
@@ -239,26 +241,7 @@ var ErrIDCollision = errors.New("dataset: two names give one id")
 // os.fsencode(path).decode("utf-8", "backslashreplace"). A valid name that holds the text
 // `\xHH` itself can give the same id as another name: a source refuses such a listing
 // (ErrIDCollision).
-func EscapeID(name string) string {
-	if utf8.ValidString(name) {
-		return name
-	}
-	const hexd = "0123456789abcdef"
-	var b strings.Builder
-	b.Grow(len(name) + 8)
-	for i := 0; i < len(name); {
-		r, n := utf8.DecodeRuneInString(name[i:])
-		if r == utf8.RuneError && n == 1 {
-			b.WriteString(`\x`)
-			b.WriteByte(hexd[name[i]>>4])
-			b.WriteByte(hexd[name[i]&15])
-		} else {
-			b.WriteString(name[i : i+n])
-		}
-		i += n
-	}
-	return b.String()
-}
+func EscapeID(name string) string { return utf8esc.Escape(name) }
 
 // escapeNames returns the ids of names (EscapeID of each, in order), or an error wrapping
 // ErrIDCollision naming both names when two distinct names give one id; what says what the
