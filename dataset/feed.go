@@ -28,7 +28,7 @@ func loadInto(src Source, i int, cfg Config, buf []uint8) (*Image, error) {
 		return src.Load(i, cfg.Channels)
 	}
 	id := fs.items[i].ID
-	data, err := fs.read(id)
+	data, err := fs.read(i)
 	if err != nil {
 		return nil, err
 	}

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/deitkd/deitkd/internal/utf8esc"
 )
 
 // Sentinel errors of opening a source.
@@ -223,7 +225,45 @@ type fileSource struct {
 	root    string
 	exts    []string // canonical extensions a folder is listed with (nil: IMGExtensions)
 	items   []Item
+	paths   []string // paths[i]: item i's file relative to root, '/' separated, as on disk (items[i].ID is it escaped, see EscapeID)
 	classes []string
+}
+
+// ErrIDCollision: two files (or class folders) of one source whose names differ on disk but
+// whose ids, escaped by EscapeID, are the same.
+var ErrIDCollision = errors.New("dataset: two names give one id")
+
+// EscapeID is the image_id (or class name) of a file name: the name itself when it is valid
+// UTF-8, as every name is on most systems; otherwise each byte that is not part of valid UTF-8
+// is written as `\xHH` (lower-case hex) and the valid parts are kept, as Python's
+// bytes.decode("utf-8", "backslashreplace") writes it, so that an id is always valid UTF-8 (the
+// utf8 columns of a label store and JSON hold nothing else). In Python the id of a path is
+// os.fsencode(path).decode("utf-8", "backslashreplace"). A valid name that holds the text
+// `\xHH` itself can give the same id as another name: a source refuses such a listing
+// (ErrIDCollision).
+func EscapeID(name string) string { return utf8esc.Escape(name) }
+
+// escapeNames returns the ids of names (EscapeID of each, in order), or an error wrapping
+// ErrIDCollision naming both names when two distinct names give one id; what says what the
+// names are ("file", "class folder"). Names are distinct on input.
+func escapeNames(names []string, what string) ([]string, error) {
+	ids := make([]string, len(names))
+	escaped := false
+	for i, n := range names {
+		ids[i] = EscapeID(n)
+		escaped = escaped || len(ids[i]) != len(n)
+	}
+	if !escaped { // no name changed, and the names are distinct
+		return ids, nil
+	}
+	seen := make(map[string]int, len(ids))
+	for i, id := range ids {
+		if j, dup := seen[id]; dup {
+			return nil, fmt.Errorf("%w: %s %q and %s %q both have id %q (a name that is not UTF-8 is written with \\xHH escapes, which the other name holds as text): rename one", ErrIDCollision, what, names[j], what, names[i], id)
+		}
+		seen[id] = i
+	}
+	return ids, nil
 }
 
 func (s *fileSource) Len() int             { return len(s.items) }
@@ -232,7 +272,7 @@ func (s *fileSource) Item(i int) Item      { return s.items[i] }
 
 func (s *fileSource) Load(i, channels int) (*Image, error) {
 	id := s.items[i].ID
-	data, err := s.read(id)
+	data, err := s.read(i)
 	if err != nil {
 		return nil, err
 	}
@@ -248,11 +288,13 @@ func (s *fileSource) Load(i, channels int) (*Image, error) {
 // MaxPixels, and a cap keeps a file that grows without end from being read into memory.
 const MaxFileBytes = 8*MaxPixels + 1<<20
 
-// read reads image file id under the source's root. Only regular files are opened (a symbolic
-// link is followed to its target): a FIFO would block for ever and a device such as /dev/zero
-// reads without end. Errors name the file and wrap ErrNotRegular or ErrTooLarge.
-func (s *fileSource) read(id string) ([]byte, error) {
-	name := filepath.Join(s.root, filepath.FromSlash(id))
+// read reads the file of image i under the source's root (by its name on disk, which its id
+// escapes where it is not UTF-8). Only regular files are opened (a symbolic link is followed to
+// its target): a FIFO would block for ever and a device such as /dev/zero reads without end.
+// Errors name the file by its id and wrap ErrNotRegular or ErrTooLarge.
+func (s *fileSource) read(i int) ([]byte, error) {
+	id := s.items[i].ID
+	name := filepath.Join(s.root, filepath.FromSlash(s.paths[i]))
 	fi, err := os.Stat(name)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", id, err)
@@ -300,23 +342,38 @@ func openFolder(root string, exts []string) (*fileSource, error) {
 			flat = append(flat, e.Name())
 		}
 	}
+	var labels []int
 	if s.classes == nil {
-		for _, name := range flat {
-			s.items = append(s.items, Item{Index: len(s.items), ID: name, Label: -1})
-		}
+		s.paths = flat
 	} else {
 		for label, class := range s.classes {
 			files, err := walkSorted(root, class, exts)
 			if err != nil {
 				return nil, fmt.Errorf("dataset: %w", err)
 			}
-			for _, id := range files {
-				s.items = append(s.items, Item{Index: len(s.items), ID: id, Label: label})
+			s.paths = append(s.paths, files...)
+			for range files {
+				labels = append(labels, label)
 			}
 		}
+		// Class names go into the store's JSON metadata, which holds only UTF-8.
+		if s.classes, err = escapeNames(s.classes, "class folder"); err != nil {
+			return nil, fmt.Errorf("dataset: %s: %w", root, err)
+		}
 	}
-	if len(s.items) == 0 {
+	if len(s.paths) == 0 {
 		return nil, fmt.Errorf("%w in %s", ErrNoImages, root)
+	}
+	ids, err := escapeNames(s.paths, "file")
+	if err != nil {
+		return nil, fmt.Errorf("dataset: %s: %w", root, err)
+	}
+	s.items = make([]Item, len(ids))
+	for i, id := range ids {
+		s.items[i] = Item{Index: i, ID: id, Label: -1}
+		if labels != nil {
+			s.items[i].Label = labels[i]
+		}
 	}
 	return s, nil
 }
@@ -329,7 +386,7 @@ func isDir(p string) bool {
 
 // walkSorted lists the image files under root/rel in torchvision's order:
 // sorted(os.walk(dir)) — folders by their full path — then sorted file names in each. It
-// returns ids relative to root with '/' separators.
+// returns paths relative to root with '/' separators, as on disk (not escaped).
 func walkSorted(root, rel string, exts []string) ([]string, error) {
 	type dir struct {
 		rel   string
@@ -425,7 +482,7 @@ func openList(file string) (*fileSource, error) {
 			return nil, fmt.Errorf("%w: %s:%d: %s already listed on line %d", ErrBadList, file, n, id, prev)
 		}
 		seen[id] = n
-		s.items = append(s.items, Item{ID: id, Label: label})
+		s.items = append(s.items, Item{ID: id, Label: label}) // ID: the path as listed, escaped below
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrBadList, file, err)
@@ -434,8 +491,16 @@ func openList(file string) (*fileSource, error) {
 		return nil, fmt.Errorf("%w in %s", ErrNoImages, file)
 	}
 	slices.SortFunc(s.items, func(a, b Item) int { return strings.Compare(a.ID, b.ID) })
+	s.paths = make([]string, len(s.items))
 	for i := range s.items {
-		s.items[i].Index = i
+		s.paths[i] = s.items[i].ID
+	}
+	ids, err := escapeNames(s.paths, "path")
+	if err != nil {
+		return nil, fmt.Errorf("dataset: %s: %w", file, err)
+	}
+	for i := range s.items {
+		s.items[i].Index, s.items[i].ID = i, ids[i]
 	}
 	return s, nil
 }

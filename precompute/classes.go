@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/deitkd/deitkd/dataset"
 )
@@ -28,6 +29,9 @@ func ReadClassNames(path string) ([]string, error) {
 	for i, l := range lines {
 		if strings.TrimSpace(l) == "" {
 			return nil, fmt.Errorf("class names %s:%d: blank name", path, i+1)
+		}
+		if !utf8.ValidString(l) { // the store's JSON metadata holds UTF-8 only
+			return nil, fmt.Errorf("class names %s:%d: %q is not valid UTF-8", path, i+1, l)
 		}
 		// Two classes of one name would make a class map by name, and any reader of the
 		// store's names, pick one of them silently.
@@ -83,7 +87,9 @@ func ReadClassMap(path string, datasetClasses, teacherNames []string, k int) ([]
 		if cut < 0 {
 			return nil, fmt.Errorf("class map %s:%d: want FOLDER<TAB>TEACHER, got %q", path, n, line)
 		}
-		name, target := line[:cut], strings.TrimSpace(line[cut+1:])
+		// A folder name that is not UTF-8 is a class folder by its escaped name (dataset.EscapeID);
+		// the map may give it either way.
+		name, target := dataset.EscapeID(line[:cut]), strings.TrimSpace(line[cut+1:])
 		d, ok := folder[name]
 		if !ok {
 			return nil, fmt.Errorf("class map %s:%d: %q is not a class folder of the dataset", path, n, name)

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/apache/arrow-go/v18/arrow"
 )
@@ -112,6 +113,11 @@ func (md Metadata) Check() error {
 	}
 	if md.ClassNames != nil && len(md.ClassNames) != md.NumClasses {
 		return bad(KeyClassNames, "%d names for %d classes", len(md.ClassNames), md.NumClasses)
+	}
+	for c, name := range md.ClassNames { // JSON holds UTF-8 only: json.Marshal would write U+FFFD
+		if !utf8.ValidString(name) {
+			return bad(KeyClassNames, "class %d: name %q is not valid UTF-8", c, name)
+		}
 	}
 	if md.Views.Count < 1 {
 		return bad(KeyViews+".count", "%d, want ≥ 1", md.Views.Count)

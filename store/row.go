@@ -3,6 +3,7 @@ package store
 import (
 	"fmt"
 	"math"
+	"unicode/utf8"
 )
 
 // NoLabel marks a row whose ground-truth class is unknown; it is stored as
@@ -12,7 +13,7 @@ const NoLabel int32 = -1
 // Row is one (image, view) as the precompute pipeline hands it to a Writer.
 type Row struct {
 	ImageIndex int64      // position in the source's canonical order
-	ImageID    string     // path relative to the dataset root, '/' separated
+	ImageID    string     // path relative to the dataset root, '/' separated; valid UTF-8 (dataset.EscapeID)
 	Label      int32      // ground-truth class, or NoLabel
 	View       int32      // 0: eval view; 1..V-1: random views
 	Crop       [4]float32 // top, left, height, width as fractions of the source image
@@ -85,6 +86,9 @@ func checkRow(r *Row, numClasses int) error {
 	}
 	if r.ImageIndex < 0 {
 		return fmt.Errorf("%w: image index %d", ErrRow, r.ImageIndex)
+	}
+	if !utf8.ValidString(r.ImageID) { // a utf8 column holding other bytes is refused by readers (DuckDB)
+		return fmt.Errorf("%w: image %d: image_id %q is not valid UTF-8 (dataset.EscapeID escapes such a name)", ErrRow, r.ImageIndex, r.ImageID)
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -139,6 +140,9 @@ func VerifyWith(ctx context.Context, path string, opts VerifyOptions) (*VerifyRe
 	rep.Failures = len(fs)
 	for _, f := range fs {
 		failed.Add(f.ImageIndex)
+		if !utf8.ValidString(f.ImageID) || !utf8.ValidString(f.Stage) || !utf8.ValidString(f.Err) {
+			add(filepath.Join(r.Dir, "failures"), fmt.Errorf("failure log: %w: image %d (%q): a utf8 column is not valid UTF-8", ErrContent, f.ImageIndex, f.ImageID))
+		}
 	}
 	var missing []int64
 	var nmissing, inScope int64
@@ -329,6 +333,9 @@ func (v *verifier) shard(ctx context.Context, r *Reader, i int) error {
 				return problem
 			}
 			if ix != lastIdx {
+				if !utf8.ValidString(id) { // DuckDB refuses a shard whose utf8 column holds other bytes
+					return fail("row %d: image %d: image_id %q is not valid UTF-8", rows, ix, id)
+				}
 				if v.seen.Contains(ix) {
 					return fail("image %d (%s) is also in an earlier shard", ix, id)
 				}

@@ -9,10 +9,12 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/deitkd/deitkd/internal/utf8esc"
 	"github.com/deitkd/deitkd/schema"
 )
 
@@ -322,11 +324,18 @@ func (w *Writer) Write(r Row) error {
 }
 
 // Fail records that an image could not be labelled. The log is written with
-// the next finished shard and at Close.
+// the next finished shard and at Close. Its columns are utf8: an ImageID that
+// is not valid UTF-8 is refused (ErrRow), as Write refuses it; bytes of Stage
+// and Err that are not UTF-8 (an OS error naming a file as on disk) are
+// written as \xHH escapes (utf8esc.Escape).
 func (w *Writer) Fail(f Failure) error {
 	if w.closed {
 		return ErrClosed
 	}
+	if !utf8.ValidString(f.ImageID) {
+		return fmt.Errorf("%w: failure of image %d: image_id %q is not valid UTF-8", ErrRow, f.ImageIndex, f.ImageID)
+	}
+	f.Stage, f.Err = utf8esc.Escape(f.Stage), utf8esc.Escape(f.Err)
 	w.failures = append(w.failures, f)
 	return nil
 }
