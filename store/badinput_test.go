@@ -15,6 +15,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
 	"github.com/deitkd/deitkd/internal/filehash"
+	"github.com/deitkd/deitkd/internal/testkit"
 	"github.com/deitkd/deitkd/schema"
 )
 
@@ -37,9 +38,7 @@ func TestBadInput(t *testing.T) {
 		}, ErrCorrupt},
 		{"sha256-mismatch", func(t *testing.T, dir string) string {
 			p := filepath.Join(dir, "part-00001.parquet")
-			b, _ := os.ReadFile(p)
-			b[len(b)/2] ^= 0xff
-			os.WriteFile(p, b, 0o644)
+			testkit.FlipByte(t, p)
 			return p
 		}, ErrChecksum},
 		{"missing-shard", func(t *testing.T, dir string) string {
@@ -175,18 +174,22 @@ func rewriteIndices(t *testing.T, dir, manName, name string, edit func([]int64))
 		b := array.NewInt64Builder(memory.DefaultAllocator)
 		defer b.Release()
 		b.AppendValues(vals, nil)
-		arr := b.NewArray()
-		defer arr.Release()
-		cols := make([]arrow.Column, tbl.NumCols())
-		for i := range cols {
-			cols[i] = *tbl.Column(i)
-			if i == c {
-				ch := arrow.NewChunked(arr.DataType(), []arrow.Array{arr})
-				cols[i] = *arrow.NewColumn(tbl.Schema().Field(i), ch)
-			}
-		}
-		return array.NewTable(tbl.Schema(), cols, tbl.NumRows())
+		return replaceColumn(tbl, c, b)
 	})
+}
+
+// replaceColumn returns tbl with column c replaced by what builder b holds.
+func replaceColumn(tbl arrow.Table, c int, b array.Builder) arrow.Table {
+	arr := b.NewArray()
+	defer arr.Release()
+	cols := make([]arrow.Column, tbl.NumCols())
+	for i := range cols {
+		cols[i] = *tbl.Column(i)
+		if i == c {
+			cols[i] = *arrow.NewColumn(tbl.Schema().Field(i), arrow.NewChunked(arr.DataType(), []arrow.Array{arr}))
+		}
+	}
+	return array.NewTable(tbl.Schema(), cols, tbl.NumRows())
 }
 
 // rewriteShard rewrites Parquet shard name as the table edit returns (its

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/deitkd/deitkd/internal/filehash"
+	"github.com/deitkd/deitkd/internal/testkit"
 	"github.com/deitkd/deitkd/schema"
 )
 
@@ -24,14 +25,7 @@ type shardDamage struct {
 }
 
 var shardDamages = []shardDamage{
-	{"flipped-byte", func(t *testing.T, p, _, _ string) {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b[len(b)/2] ^= 0xff
-		writeFile(t, p, b)
-	}, ErrChecksum, "manifest says"},
+	{"flipped-byte", func(t *testing.T, p, _, _ string) { testkit.FlipByte(t, p) }, ErrChecksum, "manifest says"},
 	{"other-teacher-size-patched", func(t *testing.T, p, manPath, other string) {
 		copyFile(t, other, p)
 		patchEntry(t, manPath, filepath.Base(p), func(s *ShardEntry) {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/deitkd/deitkd/internal/testkit"
 	"github.com/deitkd/deitkd/schema"
 )
 
@@ -127,15 +128,15 @@ func TestVerifyCorruptShardOnly(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		opts    Options
-		damage  func(t *testing.T, path string)
+		damage  func(t testing.TB, path string)
 		wantErr error
 		missing bool // also stop early: images really missing besides
 	}{
-		{"checksum", Options{ShardRows: 8}, flipByte, ErrChecksum, false},
+		{"checksum", Options{ShardRows: 8}, testkit.FlipByte, ErrChecksum, false},
 		{"truncated", Options{ShardRows: 8}, truncate, ErrCorrupt, false},
 		{"gone", Options{ShardRows: 8}, remove, ErrMissingShard, false},
-		{"checksum, limit", Options{ShardRows: 8, Limit: 20}, flipByte, ErrChecksum, false},
-		{"checksum and missing images", Options{ShardRows: 8}, flipByte, ErrChecksum, true},
+		{"checksum, limit", Options{ShardRows: 8, Limit: 20}, testkit.FlipByte, ErrChecksum, false},
+		{"checksum and missing images", Options{ShardRows: 8}, testkit.FlipByte, ErrChecksum, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "s")
@@ -175,24 +176,13 @@ func TestVerifyCorruptShardOnly(t *testing.T) {
 	}
 }
 
-func flipByte(t *testing.T, p string) {
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b[len(b)/2] ^= 0xff
-	if err := os.WriteFile(p, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func truncate(t *testing.T, p string) {
+func truncate(t testing.TB, p string) {
 	if err := os.Truncate(p, 100); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func remove(t *testing.T, p string) {
+func remove(t testing.TB, p string) {
 	if err := os.Remove(p); err != nil {
 		t.Fatal(err)
 	}

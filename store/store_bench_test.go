@@ -79,6 +79,19 @@ func writeBenchStoreT(b testing.TB, dir string, md schema.Metadata) int64 {
 	return m.Shards[0].Bytes
 }
 
+// openBenchStore writes one default shard of the configuration, opens it and sets the
+// benchmark's bytes per iteration to the shard's size.
+func openBenchStore(b *testing.B, mode schema.Mode, dtype schema.DType, k int) *Reader {
+	dir := b.TempDir()
+	size := writeBenchStore(b, dir, benchMeta(mode, dtype, k))
+	r, err := OpenReader(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(size)
+	return r
+}
+
 func benchMeta(mode schema.Mode, dtype schema.DType, k int) schema.Metadata {
 	return testMeta(mode, dtype, benchClasses, k, benchViews, DefaultShardRows/benchViews)
 }
@@ -105,13 +118,7 @@ func BenchmarkWrite(b *testing.B) {
 func BenchmarkRead(b *testing.B) {
 	for _, c := range benchConfigs {
 		b.Run(c.name, func(b *testing.B) {
-			dir := b.TempDir()
-			size := writeBenchStore(b, dir, benchMeta(c.mode, c.dtype, c.k))
-			r, err := OpenReader(dir)
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.SetBytes(size)
+			r := openBenchStore(b, c.mode, c.dtype, c.k)
 			b.ResetTimer()
 			cpu0 := cpuSeconds()
 			for i := 0; i < b.N; i++ {
@@ -161,13 +168,7 @@ func cpuSeconds() float64 {
 func BenchmarkCheckSums(b *testing.B) {
 	for _, c := range benchConfigs {
 		b.Run(c.name, func(b *testing.B) {
-			dir := b.TempDir()
-			size := writeBenchStore(b, dir, benchMeta(c.mode, c.dtype, c.k))
-			r, err := OpenReader(dir)
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.SetBytes(size)
+			r := openBenchStore(b, c.mode, c.dtype, c.k)
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				if err := r.CheckSums(context.Background()); err != nil {
@@ -175,7 +176,7 @@ func BenchmarkCheckSums(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(DefaultShardRows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
-			b.ReportMetric(float64(size)/DefaultShardRows, "bytes/row")
+			b.ReportMetric(float64(r.Manifest.Shards[0].Bytes)/DefaultShardRows, "bytes/row")
 		})
 	}
 }

@@ -83,16 +83,7 @@ func TestVerifyNotUTF8ID(t *testing.T) {
 		b := array.NewStringBuilder(memory.DefaultAllocator)
 		defer b.Release()
 		b.AppendValues(vals, nil)
-		arr := b.NewArray()
-		defer arr.Release()
-		cols := make([]arrow.Column, tbl.NumCols())
-		for i := range cols {
-			cols[i] = *tbl.Column(i)
-			if i == c {
-				cols[i] = *arrow.NewColumn(tbl.Schema().Field(i), arrow.NewChunked(arr.DataType(), []arrow.Array{arr}))
-			}
-		}
-		return array.NewTable(tbl.Schema(), cols, tbl.NumRows())
+		return replaceColumn(tbl, c, b)
 	})
 	rep, err := Verify(context.Background(), dir)
 	if err != nil {

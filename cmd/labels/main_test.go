@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/deitkd/deitkd/internal/testkit"
 	"github.com/deitkd/deitkd/schema"
 	"github.com/deitkd/deitkd/store"
 )
@@ -237,14 +238,7 @@ func TestVerifyScope(t *testing.T) {
 	corrupt := t.TempDir()
 	write(t, corrupt, meta(20), store.ShardSpec{})
 	p := filepath.Join(corrupt, "part-00001.parquet")
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b[len(b)/2] ^= 0xff
-	if err := os.WriteFile(p, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	testkit.FlipByte(t, p)
 	for _, tc := range []struct {
 		name   string
 		args   []string

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/deitkd/deitkd/internal/testkit"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,14 +20,7 @@ func TestRerunChecksStore(t *testing.T) {
 	}{
 		{"flipped-byte", func(t *testing.T, out string) string {
 			p := filepath.Join(out, "part-00001.parquet")
-			b, err := os.ReadFile(p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			b[len(b)/2] ^= 0xff
-			if err := os.WriteFile(p, b, 0o644); err != nil {
-				t.Fatal(err)
-			}
+			testkit.FlipByte(t, p)
 			return p
 		}},
 		{"manifest-missing", func(t *testing.T, out string) string {
