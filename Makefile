@@ -73,6 +73,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 60s -fuzzminimizetime 5s ./dataset/
 	$(GO) test -run '^$$' -fuzz FuzzParseIDX -fuzztime 30s -fuzzminimizetime 5s ./dataset/
 	$(GO) test -run '^$$' -fuzz FuzzOpenList -fuzztime 30s -fuzzminimizetime 5s ./dataset/
+	$(GO) test -run '^$$' -fuzz FuzzEXIFOrientation -fuzztime 30s -fuzzminimizetime 5s ./dataset/
 	$(GO) test -run '^$$' -fuzz FuzzReadClassMap -fuzztime 30s -fuzzminimizetime 5s ./precompute/
 	$(GO) test -run '^$$' -fuzz FuzzParseManifest -fuzztime 30s -fuzzminimizetime 5s ./store/
 	$(GO) test -run '^$$' -fuzz FuzzFloat16 -fuzztime 30s -fuzzminimizetime 5s ./internal/half/

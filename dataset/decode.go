@@ -36,10 +36,13 @@ var (
 const MaxPixels = 1 << 26
 
 // Image is a decoded 8-bit image: Height rows of Width pixels of Channels (1 or 3) interleaved
-// samples, as PIL holds an "L" or "RGB" image.
+// samples, as PIL holds an "L" or "RGB" image. Decode also says what PIL's conversion lost
+// (Notes) and the file's EXIF orientation, which it does not apply.
 type Image struct {
 	Width, Height, Channels int
 	Pix                     []uint8 // len Width*Height*Channels, row-major
+	Notes                   Note    // set by Decode; pixels are PIL's whatever they say
+	Orientation             int     // EXIF Orientation 1..8 as PIL's getexif() reads it; 0: none
 }
 
 // NewImage returns a zeroed image.
@@ -171,6 +174,7 @@ func decode(data []byte, channels, draftW, draftH int, turbo bool, buf []uint8) 
 	if f == fmtJPEG && turbo {
 		denom := draftDenom(cfg.Width, cfg.Height, draftW, draftH)
 		if m, err := decodeJPEGTurbo(data, channels, cfg.Width, cfg.Height, denom, buf); err == nil {
+			setOrientation(m, data, f)
 			return m, nil
 		}
 	}
@@ -185,7 +189,17 @@ func decode(data []byte, channels, draftW, draftH int, turbo bool, buf []uint8) 
 	if b.Dx() <= 0 || b.Dy() <= 0 || int64(b.Dx())*int64(b.Dy()) > MaxPixels {
 		return nil, fmt.Errorf("%w: decoded %d×%d", ErrCorrupt, b.Dx(), b.Dy())
 	}
-	return convert(m, f, channels), nil
+	out := convert(m, f, channels)
+	setOrientation(out, data, f)
+	return out, nil
+}
+
+// setOrientation records the file's EXIF orientation, and NoteEXIFRotated when it is not 1.
+func setOrientation(m *Image, data []byte, f format) {
+	m.Orientation = orientation(data, f)
+	if m.Orientation > 1 {
+		m.Notes |= NoteEXIFRotated
+	}
 }
 
 // decodeError sorts a decoder's error: features it lacks are ErrUnsupported, anything else
@@ -219,7 +233,8 @@ func decodeError(stage string, err error) error {
 // Known differences from PIL, none in the test set: a 4-component JPEG without an Adobe
 // marker is refused under -tags purego (libjpeg-turbo decodes it as CMYK, as PIL does); a
 // GIF whose first frame does not cover its logical screen gives the frame alone; EXIF
-// orientation is ignored, as torchvision's loader ignores it; BMP and TIFF are decoded by
+// orientation is not applied, as PIL's open and torchvision's loader do not apply it (Decode
+// reports it: Image.Orientation, NoteEXIFRotated); BMP and TIFF are decoded by
 // golang.org/x/image without fidelity tests.
 func convert(m image.Image, f format, channels int) *Image {
 	b := m.Bounds()
@@ -247,6 +262,9 @@ func convert(m image.Image, f format, channels int) *Image {
 			p := src.Pix[y*src.Stride:]
 			for x := 0; x < w; x++ {
 				v := uint16(p[2*x])<<8 | uint16(p[2*x+1])
+				if v > 255 {
+					out.Notes |= Note16Bit
+				}
 				row[x] = uint8(min(v, 255))
 			}
 			putGrayRow(dst, y, row)
@@ -308,7 +326,67 @@ func convert(m image.Image, f format, channels int) *Image {
 	if rgb != nil {
 		rgbToL(out.Pix, rgb.Pix)
 	}
+	if alphaVaries(m) && constant(out.Pix, channels) {
+		out.Notes |= NoteAlphaOnly
+	}
 	return out
+}
+
+// alphaVaries reports whether an image with an alpha channel has two pixels of different
+// alpha (for a palette, two used entries of different alpha). Opaque models give false.
+func alphaVaries(m image.Image) bool {
+	b := m.Bounds()
+	w, h := b.Dx(), b.Dy()
+	samples := func(pix []uint8, stride, px, at int) bool { // the byte at `at` of each pixel
+		first := pix[at]
+		for y := 0; y < h; y++ {
+			p := pix[y*stride:]
+			for x := 0; x < w; x++ {
+				if p[px*x+at] != first {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	switch src := m.(type) {
+	case *image.NRGBA:
+		return samples(src.Pix, src.Stride, 4, 3)
+	case *image.NRGBA64:
+		return samples(src.Pix, src.Stride, 8, 6) || samples(src.Pix, src.Stride, 8, 7)
+	case *image.NYCbCrA:
+		return samples(src.A, src.AStride, 1, 0)
+	case *image.Paletted:
+		var used [256]bool
+		for y := 0; y < h; y++ {
+			for _, i := range src.Pix[y*src.Stride : y*src.Stride+w] {
+				used[i] = true
+			}
+		}
+		first := -1
+		for i, c := range src.Palette {
+			if !used[i] {
+				continue
+			}
+			_, _, _, a := c.RGBA()
+			if first < 0 {
+				first = int(a)
+			} else if int(a) != first {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// constant reports whether every pixel of pix (channels samples each) equals the first.
+func constant(pix []uint8, channels int) bool {
+	for i := channels; i < len(pix); i++ {
+		if pix[i] != pix[i%channels] {
+			return false
+		}
+	}
+	return true
 }
 
 // putGrayRow writes one row of grey samples into a 1- or 3-channel image (L→RGB replicates).

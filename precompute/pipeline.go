@@ -32,9 +32,10 @@ type item struct {
 	id    string
 	label int32 // teacher class of the ground truth, or store.NoLabel
 	views []dataset.View
-	pix   *[]float32 // views×C×S×S, from pipeline.images; nil once copied into a batch
-	err   error      // a per-image failure (the image is logged and skipped, or ends the run)
-	stage string     // where err happened: "read", "decode", "render"
+	pix   *[]float32   // views×C×S×S, from pipeline.images; nil once copied into a batch
+	notes dataset.Note // what PIL's conversion lost, as Decode reported it
+	err   error        // a per-image failure (the image is logged and skipped, or ends the run)
+	stage string       // where err happened: "read", "decode", "render"
 }
 
 // batch is whole images in order, with their views' pixels side by side for one teacher run.
@@ -81,12 +82,43 @@ type Summary struct {
 	// teacher_hard equals it.
 	Labelled, Correct int64
 
+	// This run's labelled images that PIL's conversion (and so this one, for parity) renders
+	// unlike the picture: 16-bit grey clipped to 8 bits (dataset.Note16Bit), the picture only
+	// in alpha (NoteAlphaOnly), an EXIF orientation not applied (NoteEXIFRotated).
+	Clipped16, AlphaOnly, EXIFRotated NoteCount
+
 	// Busy time summed over goroutines: decoding and rendering (all workers), teacher runs,
 	// store writes.
 	DecodeTime, TeacherTime, WriteTime time.Duration
 
 	Failures []store.Failure // the first MaxReportedFailures
 	Manifest store.Manifest  // as the store was left
+}
+
+// NoteCount counts images with one dataset.Note and names the first.
+type NoteCount struct {
+	Images int64
+	First  string // the first such image's ID
+}
+
+func (c *NoteCount) add(id string) {
+	if c.Images == 0 {
+		c.First = id
+	}
+	c.Images++
+}
+
+// countNotes adds an image's notes to the summary's counts.
+func (s *Summary) countNotes(id string, n dataset.Note) {
+	if n&dataset.Note16Bit != 0 {
+		s.Clipped16.add(id)
+	}
+	if n&dataset.NoteAlphaOnly != 0 {
+		s.AlphaOnly.add(id)
+	}
+	if n&dataset.NoteEXIFRotated != 0 {
+		s.EXIFRotated.add(id)
+	}
 }
 
 // MaxReportedFailures bounds Summary.Failures; the failure log has them all.
@@ -293,6 +325,7 @@ func (p *pipeline) render(it *item, j *Job) {
 		}
 		return
 	}
+	it.notes = img.Notes
 	buf := p.images.Get().(*[]float32)
 	it.views = make([]dataset.View, p.views)
 	for v := range p.views {
@@ -473,6 +506,7 @@ func (p *pipeline) write(ctx context.Context, in <-chan *batch, sum *Summary, st
 			}
 			sum.Done++
 			sum.Rows += int64(len(it.views))
+			sum.countNotes(it.id, it.notes)
 		}
 		p.writeNS.Add(int64(time.Since(t0)))
 		progress()

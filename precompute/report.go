@@ -70,7 +70,8 @@ func ProgressPrinter(w io.Writer, terminal bool, interval time.Duration) func(Pr
 }
 
 // Write prints the closing summary: what was done, skipped, failed and already present, the
-// speed, the teacher's top-1 against ground truth where labels exist, and where the files are.
+// speed, the teacher's top-1 against ground truth where labels exist, a line for each kind of
+// image PIL's conversion renders unlike its picture, and where the files are.
 func (s Summary) Write(w io.Writer) {
 	fmt.Fprintf(w, "precompute: %d images labelled (%d rows) in %s, %.1f img/s\n",
 		s.Done, s.Rows, s.Elapsed.Round(time.Millisecond), s.ImagesPerSecond())
@@ -89,6 +90,18 @@ func (s Summary) Write(w io.Writer) {
 	if s.Done > 0 {
 		fmt.Fprintf(w, "  busy time: decode %s (%.0f%%), teacher %s, store %s\n",
 			s.DecodeTime.Round(time.Millisecond), 100*s.DecodeShare(), s.TeacherTime.Round(time.Millisecond), s.WriteTime.Round(time.Millisecond))
+	}
+	for _, n := range []struct {
+		c    NoteCount
+		what string
+	}{
+		{s.Clipped16, "16-bit, reduced to 8 bits as PIL does (values above 255 clip: they may look white)"},
+		{s.AlphaOnly, "with the picture only in alpha: blank after convert(\"RGB\"), as in torchvision"},
+		{s.EXIFRotated, "with an EXIF orientation, not applied (as torchvision)"},
+	} {
+		if n.c.Images > 0 {
+			fmt.Fprintf(w, "  %d images %s, e.g. %s\n", n.c.Images, n.what, n.c.First)
+		}
 	}
 	for _, f := range s.Failures {
 		fmt.Fprintf(w, "  failed: %s\n", f.Err)
