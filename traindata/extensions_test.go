@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/deitkd/deitkd/internal/testkit"
 	"github.com/deitkd/deitkd/precompute"
 	"github.com/deitkd/deitkd/traindata"
 )
@@ -18,20 +19,10 @@ import (
 // longer lists as the store records is refused, saying how it was listed.
 func TestExtensionsFromStore(t *testing.T) {
 	data := t.TempDir()
-	for from, to := range map[string]string{
+	testkit.CopyTree(t, filepath.Join(testdata, "images"), data, map[string]string{
 		"png/rgb_40x30.png": "a/rgb.png", "other/paletted_39x27.gif": "a/paletted.gif",
 		"jpeg/gray_37x21.jpg": "b/gray.jpg", "other/transparent_30x42.gif": "b/transparent.gif",
-	} {
-		b, err := os.ReadFile(filepath.Join(testdata, "images", filepath.FromSlash(from)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := filepath.Join(data, filepath.FromSlash(to))
-		os.MkdirAll(filepath.Dir(p), 0o755)
-		if err := os.WriteFile(p, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	})
 	label := func(exts []string) string {
 		dir := filepath.Join(t.TempDir(), "labels")
 		job, err := precompute.New(precompute.Options{Model: filepath.Join(testdata, "models", "tiny_gray.onnx"), Data: data, Out: dir,

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/deitkd/deitkd/internal/testkit"
 	"github.com/deitkd/deitkd/store"
 )
 
@@ -16,20 +17,10 @@ import (
 // a text file then failing as an image.
 func TestExtensions(t *testing.T) {
 	data := t.TempDir()
-	for from, to := range map[string]string{
+	testkit.CopyTree(t, filepath.Join(testdata, "images"), data, map[string]string{
 		"png/rgb_40x30.png": "c0/rgb.png", "other/paletted_39x27.gif": "c0/paletted.gif", "png/notes.txt": "c0/notes.txt",
 		"jpeg/small_20x20.JPG": "c1/small.JPG", "other/transparent_30x42.gif": "c1/transparent.gif",
-	} {
-		b, err := os.ReadFile(filepath.Join(testdata, "images", filepath.FromSlash(from)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := filepath.Join(data, filepath.FromSlash(to))
-		os.MkdirAll(filepath.Dir(p), 0o755)
-		if err := os.WriteFile(p, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	})
 	args := []string{"--model", filepath.Join(testdata, "models", "tiny_gray.onnx"), "--data", data,
 		"--mean", "0.5", "--std", "0.5", "--workers", "1", "--threads", "1"}
 	out := filepath.Join(t.TempDir(), "labels")

@@ -4,6 +4,7 @@ package testkit
 
 import (
 	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -21,5 +22,24 @@ func FlipByte(t testing.TB, path string) {
 	b[len(b)/2] ^= 0xff
 	if err := os.WriteFile(path, b, 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// CopyTree copies each file from → to, both '/'-separated and relative to fromRoot and toRoot,
+// creating the folders it needs: a small tree built from committed test files.
+func CopyTree(t testing.TB, fromRoot, toRoot string, files map[string]string) {
+	t.Helper()
+	for from, to := range files {
+		b, err := os.ReadFile(filepath.Join(fromRoot, filepath.FromSlash(from)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(toRoot, filepath.FromSlash(to))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -17,3 +17,14 @@ func TestFlipByte(t *testing.T) {
 		t.Fatalf("after FlipByte: %v", b)
 	}
 }
+
+func TestCopyTree(t *testing.T) {
+	from, to := t.TempDir(), t.TempDir()
+	if err := os.WriteFile(filepath.Join(from, "a.png"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	CopyTree(t, from, to, map[string]string{"a.png": "c/d/b.png"})
+	if b, err := os.ReadFile(filepath.Join(to, "c", "d", "b.png")); err != nil || string(b) != "x" {
+		t.Fatalf("copied: %q, %v", b, err)
+	}
+}
