@@ -12,10 +12,15 @@ import (
 
 // LoadImage is src.Load(i, cfg.Channels), except that with cfg.Draft a JPEG of a folder or list
 // source is decoded at reduced scale for cfg.Resize (DecodeDraft with Resize×Resize, PIL's
-// img.draft(mode, (Resize, Resize))). Config must have its Defaults applied.
+// img.draft(mode, (Resize, Resize))), and with cfg.EXIFTranspose the image is turned upright
+// for its EXIF orientation (Transpose). Config must have its Defaults applied.
 func LoadImage(src Source, i int, cfg Config) (*Image, error) {
 	if !cfg.Draft {
-		return src.Load(i, cfg.Channels)
+		m, err := src.Load(i, cfg.Channels)
+		if err != nil {
+			return nil, err
+		}
+		return upright(m, cfg), nil
 	}
 	return loadInto(src, i, cfg, nil)
 }
@@ -25,7 +30,11 @@ func LoadImage(src Source, i int, cfg Config) (*Image, error) {
 func loadInto(src Source, i int, cfg Config, buf []uint8) (*Image, error) {
 	fs, ok := src.(*fileSource)
 	if !ok {
-		return src.Load(i, cfg.Channels)
+		m, err := src.Load(i, cfg.Channels)
+		if err != nil {
+			return nil, err
+		}
+		return upright(m, cfg), nil
 	}
 	id := fs.items[i].ID
 	data, err := fs.read(i)
@@ -40,7 +49,7 @@ func loadInto(src Source, i int, cfg Config, buf []uint8) (*Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("decode %s: %w", id, err)
 	}
-	return m, nil
+	return upright(m, cfg), nil
 }
 
 // FeedOptions parameterise Feed. Zero values mean the defaults given per field.

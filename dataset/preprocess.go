@@ -26,6 +26,11 @@ type Config struct {
 	// eval view only: a random view of a drafted image would be drawn at its reduced size.
 	// Pure-Go builds (-tags purego) ignore it.
 	Draft bool
+
+	// EXIFTranspose turns each image upright for its EXIF orientation after decoding, as PIL's
+	// ImageOps.exif_transpose does (Transpose), so views are drawn on the upright image; LoadImage
+	// and Feed honour it. Off by default: torchvision's ImageFolder does not apply it.
+	EXIFTranspose bool
 }
 
 // ImageNet's channel statistics, torchvision's and timm's defaults.
