@@ -28,6 +28,8 @@ type FeedOptions struct {
 	Mean, Std     []float64
 	// Draft decodes large JPEGs at reduced scale (dataset.Config.Draft): faster, other pixels.
 	Draft bool
+	// EXIFTranspose turns images upright for their EXIF orientation (dataset.Config.EXIFTranspose).
+	EXIFTranspose bool
 }
 
 // FeedSummary is what Feed did.
@@ -81,7 +83,7 @@ func Feed(ctx context.Context, o FeedOptions) (FeedSummary, error) {
 	if o.Workers == 0 {
 		o.Workers = runtime.NumCPU()
 	}
-	cfg := dataset.Config{Resize: o.Resize, Crop: o.Crop, Interpolation: o.Interpolation, Draft: o.Draft}
+	cfg := dataset.Config{Resize: o.Resize, Crop: o.Crop, Interpolation: o.Interpolation, Draft: o.Draft, EXIFTranspose: o.EXIFTranspose}
 	if o.Mean != nil || o.Std != nil {
 		cfg.Mean, cfg.Std = toF32(o.Mean), toF32(o.Std)
 	}

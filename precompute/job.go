@@ -254,12 +254,12 @@ func (j *Job) resolvePreprocess() (schema.Preprocess, []string, error) {
 			return schema.Preprocess{}, nil, bad("%s has %d values but the model's input %v has %d channels", f.name, len(*f.v), in.Input, c)
 		}
 	}
-	cfg := dataset.Config{Resize: resize, Crop: s, Interpolation: interp, Mean: toF32(mean), Std: toF32(std), Channels: c, Draft: o.JPEGDraft}
+	cfg := dataset.Config{Resize: resize, Crop: s, Interpolation: interp, Mean: toF32(mean), Std: toF32(std), Channels: c, Draft: o.JPEGDraft, EXIFTranspose: o.EXIFTranspose}
 	if cfg, err = cfg.Defaults(); err != nil {
 		return schema.Preprocess{}, nil, fmt.Errorf("%w: %s: %w", ErrPreprocess, o.Model, err)
 	}
 	j.cfg = cfg
-	return schema.Preprocess{Resize: resize, Crop: s, Interpolation: interp, Mean: mean, Std: std, Channels: c, JPEGDraft: o.JPEGDraft}, names, nil
+	return schema.Preprocess{Resize: resize, Crop: s, Interpolation: interp, Mean: mean, Std: std, Channels: c, JPEGDraft: o.JPEGDraft, EXIFTranspose: o.EXIFTranspose}, names, nil
 }
 
 // teacherNames returns the teacher's class names: --class-names over the model's own, nil if

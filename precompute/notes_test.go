@@ -67,7 +67,7 @@ func TestNotes(t *testing.T) {
 	}{
 		{"16-bit", s.Clipped16, precompute.NoteCount{Images: 1, First: "a/1_gray16.png"}, "1 images 16-bit, reduced to 8 bits as PIL does"},
 		{"alpha only", s.AlphaOnly, precompute.NoteCount{Images: 1, First: "a/5_alpha.png"}, "1 images with the picture only in alpha"},
-		{"EXIF", s.EXIFRotated, precompute.NoteCount{Images: 2, First: "a/3_rotated.jpg"}, "2 images with an EXIF orientation, not applied (as torchvision), e.g. a/3_rotated.jpg"},
+		{"EXIF", s.EXIFRotated, precompute.NoteCount{Images: 2, First: "a/3_rotated.jpg"}, "2 images with an EXIF orientation, not applied (as torchvision; --exif-transpose applies it), e.g. a/3_rotated.jpg"},
 	} {
 		if tc.got != tc.want {
 			t.Errorf("%s: %+v, want %+v", tc.name, tc.got, tc.want)

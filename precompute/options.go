@@ -96,6 +96,11 @@ type Options struct {
 	// crop of a drafted image would be drawn at its reduced size.
 	JPEGDraft bool
 
+	// EXIFTranspose turns each image upright for its EXIF orientation after decoding, as PIL's
+	// ImageOps.exif_transpose does (dataset.Config.EXIFTranspose); views are drawn on the
+	// upright image. Off by default, as torchvision; the store's preprocessing records it.
+	EXIFTranspose bool
+
 	// Views per image: view 0 is the centre (eval) view, 1..Views-1 RandomResizedCrop views
 	// drawn from Seed. 0: 1.
 	Views int

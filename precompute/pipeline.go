@@ -84,8 +84,10 @@ type Summary struct {
 
 	// This run's labelled images that PIL's conversion (and so this one, for parity) renders
 	// unlike the picture: 16-bit grey clipped to 8 bits (dataset.Note16Bit), the picture only
-	// in alpha (NoteAlphaOnly), an EXIF orientation not applied (NoteEXIFRotated).
+	// in alpha (NoteAlphaOnly), an EXIF orientation (NoteEXIFRotated): not applied, unless
+	// EXIFTransposed.
 	Clipped16, AlphaOnly, EXIFRotated NoteCount
+	EXIFTransposed                    bool // Options.EXIFTranspose: the orientations were applied
 
 	// Busy time summed over goroutines: decoding and rendering (all workers), teacher runs,
 	// store writes.
@@ -223,7 +225,7 @@ func (j *Job) Run(ctx context.Context) (Summary, error) {
 
 // plan counts what the run will do.
 func (j *Job) plan() Summary {
-	s := Summary{Out: j.opts.Out, Images: j.src.Len()}
+	s := Summary{Out: j.opts.Out, Images: j.src.Len(), EXIFTransposed: j.opts.EXIFTranspose}
 	n := j.limit()
 	s.BeyondLimit = int64(j.src.Len() - n)
 	for i := range n {

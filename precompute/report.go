@@ -91,13 +91,17 @@ func (s Summary) Write(w io.Writer) {
 		fmt.Fprintf(w, "  busy time: decode %s (%.0f%%), teacher %s, store %s\n",
 			s.DecodeTime.Round(time.Millisecond), 100*s.DecodeShare(), s.TeacherTime.Round(time.Millisecond), s.WriteTime.Round(time.Millisecond))
 	}
+	exif := "with an EXIF orientation, not applied (as torchvision; --exif-transpose applies it)"
+	if s.EXIFTransposed {
+		exif = "with an EXIF orientation, applied (--exif-transpose)"
+	}
 	for _, n := range []struct {
 		c    NoteCount
 		what string
 	}{
 		{s.Clipped16, "16-bit, reduced to 8 bits as PIL does (values above 255 clip: they may look white)"},
 		{s.AlphaOnly, "with the picture only in alpha: blank after convert(\"RGB\"), as in torchvision"},
-		{s.EXIFRotated, "with an EXIF orientation, not applied (as torchvision)"},
+		{s.EXIFRotated, exif},
 	} {
 		if n.c.Images > 0 {
 			fmt.Fprintf(w, "  %d images %s, e.g. %s\n", n.c.Images, n.what, n.c.First)

@@ -56,12 +56,18 @@ func TestSummaryWrite(t *testing.T) {
 		"top-1 against the dataset's labels (view 0): 75.00% of 8 images", "decode 1s (25%)", "failed: decode a/b.jpg: dataset: empty file",
 		"... and 1 more failures", "labels: labels",
 		"  12 images 16-bit, reduced to 8 bits as PIL does (values above 255 clip: they may look white), e.g. a/g.png\n",
-		"  5 images with an EXIF orientation, not applied (as torchvision), e.g. a/r.jpg\n"} {
+		"  5 images with an EXIF orientation, not applied (as torchvision; --exif-transpose applies it), e.g. a/r.jpg\n"} {
 		if !strings.Contains(buf.String(), want) {
 			t.Errorf("summary lacks %q:\n%s", want, buf.String())
 		}
 	}
 	if strings.Contains(buf.String(), "alpha") {
 		t.Errorf("summary has a line for no image in alpha alone:\n%s", buf.String())
+	}
+	s.EXIFTransposed = true
+	buf.Reset()
+	s.Write(&buf)
+	if want := "  5 images with an EXIF orientation, applied (--exif-transpose), e.g. a/r.jpg\n"; !strings.Contains(buf.String(), want) {
+		t.Errorf("--exif-transpose summary lacks %q:\n%s", want, buf.String())
 	}
 }

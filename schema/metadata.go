@@ -56,6 +56,10 @@ type Preprocess struct {
 	// Resize on both sides, as PIL's img.draft(mode, (Resize, Resize)) does (precompute
 	// --jpeg-draft): faster on large photos, pixels not those of the full decode. Absent: off.
 	JPEGDraft bool `json:"jpeg_draft,omitempty"`
+	// EXIFTranspose: each image was turned upright for its EXIF orientation after decoding,
+	// as PIL's ImageOps.exif_transpose does (precompute --exif-transpose); train decodes the
+	// same way. Absent: off, as torchvision's ImageFolder.
+	EXIFTranspose bool `json:"exif_transpose,omitempty"`
 }
 
 // Views describes the views per image: view 0 is the eval view, views

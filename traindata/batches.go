@@ -291,7 +291,9 @@ func (s *Set) fill(b *Batch, refs []ref, epoch, index int) error {
 	return nil
 }
 
-// image returns source image i decoded, from the cache when it is there.
+// image returns source image i decoded, from the cache when it is there, turned upright for
+// its EXIF orientation when the store's preprocessing records exif_transpose (as precompute
+// decoded it).
 func (s *Set) image(i int) (*dataset.Image, error) {
 	if m := s.cache.get(i); m != nil {
 		return m, nil
@@ -299,6 +301,9 @@ func (s *Set) image(i int) (*dataset.Image, error) {
 	m, err := s.src.Load(i, s.opts.Channels)
 	if err != nil {
 		return nil, err
+	}
+	if s.meta.Preprocess.EXIFTranspose {
+		m = dataset.Transpose(m, m.Orientation)
 	}
 	s.cache.put(i, m)
 	return m, nil

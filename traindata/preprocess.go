@@ -33,7 +33,8 @@ func ExportPreprocess(md schema.Metadata, size int) (schema.Preprocess, error) {
 	if size <= 0 {
 		return schema.Preprocess{}, fmt.Errorf("%w: student input side %d", ErrOptions, size)
 	}
-	out := schema.Preprocess{Resize: cfg.Resize, Crop: cfg.Crop, Interpolation: cfg.Interpolation, Channels: cfg.Channels}
+	out := schema.Preprocess{Resize: cfg.Resize, Crop: cfg.Crop, Interpolation: cfg.Interpolation, Channels: cfg.Channels,
+		EXIFTranspose: p.EXIFTranspose} // the student, too, expects upright images
 	if size != cfg.Crop {
 		out.Crop = size
 		out.Resize = int(math.Round(float64(cfg.Resize) * float64(size) / float64(cfg.Crop)))

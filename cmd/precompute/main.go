@@ -109,6 +109,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, tty bool)
 	fs.Uint64Var(&o.Seed, "seed", 0, "seed of the random views: each is a pure function of (seed, image index, view)")
 	teacherOff := fs.Bool("teacher-off", false, "measure feeding alone: list, read, decode, resize/crop/normalise and batch view 0 of every image, without the teacher or a store (needs --data and --crop, no --model), and print img/s")
 	draft := fs.Bool("jpeg-draft", false, "decode large JPEGs at 1/2, 1/4 or 1/8 scale for --resize as PIL's draft does: faster, slightly different pixels, recorded in the store (--views 1 only)")
+	exifTranspose := fs.Bool("exif-transpose", false, "turn each image upright for its EXIF orientation as PIL's ImageOps.exif_transpose does (off: as torchvision), recorded in the store; train decodes the same way")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
@@ -153,6 +154,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, tty bool)
 		o.CreatedBy += " " + bi.Main.Version
 	}
 	o.JPEGDraft = *draft
+	o.EXIFTranspose = *exifTranspose
 	if *teacherOff {
 		return feed(ctx, o, *draft, stdout, stderr)
 	}
@@ -188,6 +190,7 @@ func feed(ctx context.Context, o precompute.Options, draft bool, stdout, stderr 
 	sum, err := precompute.Feed(ctx, precompute.FeedOptions{
 		Data: o.Data, Extensions: o.Extensions, Batch: o.Batch, Workers: o.Workers, Limit: o.Limit, Resize: o.Resize, Crop: o.Crop,
 		Interpolation: o.Interpolation, Mean: o.Mean, Std: o.Std, Draft: draft,
+		EXIFTranspose: o.EXIFTranspose,
 	})
 	sum.Write(stdout)
 	switch {

@@ -98,3 +98,57 @@ func writeClassMap(t *testing.T, text string) string {
 	}
 	return p
 }
+
+// TestEXIFTransposeLabelling: --exif-transpose labels the upright image (other logits for an
+// orientation-6 JPEG), says so in the summary, is recorded in the store's preprocessing, and
+// a rerun without it is refused.
+func TestEXIFTransposeLabelling(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "photos")
+	if err := os.MkdirAll(filepath.Join(data, "a"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join("..", "..", "dataset", "testdata", "exif", "orient-6.jpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(data, "a", "photo.jpg"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	model := filepath.Join(testdata, "models", "tiny_regnet.onnx")
+	label := func(out string, extra ...string) (int, string, string) {
+		args := append([]string{"--model", model, "--data", data, "--out", out, "--resize", "32",
+			"--class-names", writeNames(t, 5), "--class-map", writeClassMap(t, "a\t0\n")}, extra...)
+		return runInProcess(t, args...)
+	}
+	plain, upright := filepath.Join(t.TempDir(), "plain"), filepath.Join(t.TempDir(), "upright")
+	code, stdout, stderr := label(plain)
+	if code != exitOK {
+		t.Fatalf("plain: exit %d\n%s", code, stderr)
+	}
+	if !strings.Contains(stdout, "not applied (as torchvision; --exif-transpose applies it)") {
+		t.Errorf("plain summary does not say the orientation was not applied:\n%s", stdout)
+	}
+	code, stdout, stderr = label(upright, "--exif-transpose")
+	if code != exitOK {
+		t.Fatalf("--exif-transpose: exit %d\n%s", code, stderr)
+	}
+	if !strings.Contains(stdout, "applied (--exif-transpose)") || strings.Contains(stdout, "not applied") {
+		t.Errorf("--exif-transpose summary does not say the orientation was applied:\n%s", stdout)
+	}
+	r, err := store.OpenReader(upright)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.Meta.Preprocess.EXIFTranspose {
+		t.Fatalf("the store's preprocessing %+v does not record exif_transpose", r.Meta.Preprocess)
+	}
+	if p, err := store.OpenReader(plain); err != nil || p.Meta.Preprocess.EXIFTranspose {
+		t.Fatalf("the plain store records exif_transpose (%v)", err)
+	}
+	if a, b := readRows(t, plain), readRows(t, upright); slices.Equal(a[0].logits, b[0].logits) {
+		t.Fatalf("upright logits %v equal the plain ones: nothing was transposed", b[0].logits)
+	}
+	if code, _, stderr := label(upright); code != exitFatal || !strings.Contains(stderr, "exif_transpose") {
+		t.Fatalf("rerun without --exif-transpose: exit %d, want 1 naming exif_transpose\n%s", code, stderr)
+	}
+}
