@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/deitkd/deitkd/dataset"
+	"github.com/deitkd/deitkd/schema"
 )
 
 // ReadClassNames reads a class-names file: one name a line, in teacher class order; a
@@ -118,6 +119,20 @@ func ReadClassMap(path string, datasetClasses, teacherNames []string, k int) ([]
 		}
 	}
 	return out, nil
+}
+
+// classMapEntries is the store's record of a --class-map (schema.KeyClassMap): each dataset
+// class folder, in folder order, with its teacher class; nil without a class map, so that a
+// store made without one keeps the metadata it always had.
+func classMapEntries(folders []string, labels []int32, classMapFile string) []schema.ClassMapEntry {
+	if classMapFile == "" || len(folders) != len(labels) {
+		return nil
+	}
+	out := make([]schema.ClassMapEntry, len(folders))
+	for d, f := range folders {
+		out[d] = schema.ClassMapEntry{Folder: f, Class: int(labels[d])}
+	}
+	return out
 }
 
 // labelMap decides what the label column holds: the teacher class of each image's ground truth.

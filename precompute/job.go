@@ -146,6 +146,7 @@ func newJob(opts Options, stage *atomic.Value) (*Job, error) {
 			ImageCount: int64(j.src.Len()), IDHash: dataset.IDHash(j.src)},
 		CreatedBy: opts.CreatedBy,
 	}
+	j.meta.ClassMap = classMapEntries(j.src.ClassNames(), j.labels, opts.ClassMapFile)
 	if opts.StoreMode == schema.ModeTopK {
 		j.meta.Store.K = opts.TopK
 		if j.meta.Store.K == 0 {

@@ -26,13 +26,31 @@ const (
 	KeyStore         = "deitkd.store"
 	KeyDataset       = "deitkd.dataset"
 	KeyCreatedBy     = "deitkd.created_by"
+	// KeyClassMap is written only when the store has a class map (precompute --class-map):
+	// an array of {"folder", "class"} objects, one per dataset class folder in folder order.
+	KeyClassMap = "deitkd.class_map"
 )
 
 // Keys lists the metadata keys in the order Encode writes them and Diff
 // compares them.
 var Keys = []string{
 	KeySchemaVersion, KeyTeacher, KeyNumClasses, KeyClassNames, KeyPreprocess,
-	KeyViews, KeyStore, KeyDataset, KeyCreatedBy,
+	KeyViews, KeyStore, KeyDataset, KeyCreatedBy, KeyClassMap,
+}
+
+// optionalKey reports whether key may be absent: it is written only when md holds a value for
+// it, so that stores without one keep the metadata they had before the key existed.
+func (md *Metadata) optionalKey(key string) (optional, empty bool) {
+	if key == KeyClassMap {
+		return true, md.ClassMap == nil
+	}
+	return false, false
+}
+
+// ClassMapEntry says which teacher class a dataset class folder's images are labelled with.
+type ClassMapEntry struct {
+	Folder string `json:"folder"` // the class folder's name (escaped as dataset escapes ids)
+	Class  int    `json:"class"`  // teacher class index, 0..num_classes-1
 }
 
 // Teacher identifies the ONNX model that produced the logits.
@@ -102,6 +120,9 @@ type Metadata struct {
 	Store         StoreConfig `json:"store"`
 	Dataset       Dataset     `json:"dataset"`
 	CreatedBy     string      `json:"created_by"` // tool and version; ignored by Diff
+	// ClassMap maps each dataset class folder, in folder order, to the teacher class its
+	// images are labelled with (precompute --class-map); nil, and its key absent, without one.
+	ClassMap []ClassMapEntry `json:"class_map,omitempty"`
 }
 
 // Check reports the first inconsistency within md, naming its key.
@@ -121,6 +142,25 @@ func (md Metadata) Check() error {
 	for c, name := range md.ClassNames { // JSON holds UTF-8 only: json.Marshal would write U+FFFD
 		if !utf8.ValidString(name) {
 			return bad(KeyClassNames, "class %d: name %q is not valid UTF-8", c, name)
+		}
+	}
+	if md.ClassMap != nil && len(md.ClassMap) == 0 {
+		return bad(KeyClassMap, "empty; a store without a class map has no %s", KeyClassMap)
+	}
+	folders := make(map[string]int, len(md.ClassMap))
+	for i, e := range md.ClassMap {
+		if !utf8.ValidString(e.Folder) {
+			return bad(KeyClassMap, "entry %d: folder %q is not valid UTF-8", i, e.Folder)
+		}
+		if e.Folder == "" {
+			return bad(KeyClassMap, "entry %d: empty folder name", i)
+		}
+		if j, dup := folders[e.Folder]; dup {
+			return bad(KeyClassMap, "folder %q is entries %d and %d", e.Folder, j, i)
+		}
+		folders[e.Folder] = i
+		if e.Class < 0 || e.Class >= md.NumClasses {
+			return bad(KeyClassMap, "folder %q: class %d outside 0..%d", e.Folder, e.Class, md.NumClasses-1)
 		}
 	}
 	if md.Views.Count < 1 {
@@ -159,20 +199,24 @@ func (md Metadata) Width() int {
 // values returns the fields of md that belong to each key, in Keys order.
 func (md *Metadata) values() []any {
 	return []any{&md.SchemaVersion, &md.Teacher, &md.NumClasses, &md.ClassNames,
-		&md.Preprocess, &md.Views, &md.Store, &md.Dataset, &md.CreatedBy}
+		&md.Preprocess, &md.Views, &md.Store, &md.Dataset, &md.CreatedBy, &md.ClassMap}
 }
 
 // Encode returns md as Arrow schema metadata, one JSON value per key.
 func (md Metadata) Encode() (arrow.Metadata, error) {
-	vals := make([]string, len(Keys))
+	keys := make([]string, 0, len(Keys))
+	vals := make([]string, 0, len(Keys))
 	for i, v := range md.values() {
+		if _, empty := md.optionalKey(Keys[i]); empty {
+			continue
+		}
 		b, err := json.Marshal(v)
 		if err != nil {
 			return arrow.Metadata{}, fmt.Errorf("%w: encode %s: %v", ErrMetadata, Keys[i], err)
 		}
-		vals[i] = string(b)
+		keys, vals = append(keys, Keys[i]), append(vals, string(b))
 	}
-	return arrow.NewMetadata(append([]string(nil), Keys...), vals), nil
+	return arrow.NewMetadata(keys, vals), nil
 }
 
 // EncodeMap returns md as a map from key to JSON value, the form mirrored in
@@ -238,6 +282,9 @@ func Decode(keys, values []string) (Metadata, error) {
 		known[key] = true
 		raw, ok := byKey[key]
 		if !ok {
+			if optional, _ := md.optionalKey(key); optional {
+				continue
+			}
 			return Metadata{}, fmt.Errorf("%w: %s: missing", ErrMetadata, key)
 		}
 		dec := json.NewDecoder(strings.NewReader(raw))
@@ -247,6 +294,9 @@ func Decode(keys, values []string) (Metadata, error) {
 		}
 		if dec.More() {
 			return Metadata{}, fmt.Errorf("%w: %s: trailing data after the JSON value", ErrMetadata, key)
+		}
+		if _, empty := md.optionalKey(key); empty {
+			return Metadata{}, fmt.Errorf("%w: %s: %s; a store without one has no such key", ErrMetadata, key, strings.TrimSpace(raw))
 		}
 	}
 	for k := range byKey {
@@ -271,11 +321,38 @@ func Diff(store, run Metadata) error {
 		if key == KeyCreatedBy {
 			continue
 		}
+		if key == KeyClassMap {
+			if d := diffClassMap(store.ClassMap, run.ClassMap); d != "" {
+				return fmt.Errorf("%w: %s", ErrMismatch, d)
+			}
+			continue
+		}
 		if d := diffValue(key, reflect.ValueOf(sv[i]).Elem(), reflect.ValueOf(rv[i]).Elem()); d != "" {
 			return fmt.Errorf("%w: %s", ErrMismatch, d)
 		}
 	}
 	return nil
+}
+
+// diffClassMap names the first folder two class maps disagree on rather than printing both
+// maps whole (a thousand folders make a long line).
+func diffClassMap(a, b []ClassMapEntry) string {
+	count := func(m []ClassMapEntry) string {
+		if m == nil {
+			return "no class map"
+		}
+		return fmt.Sprintf("%d folders", len(m))
+	}
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return fmt.Sprintf("%s[%d]: store has %s, run wants %s", KeyClassMap, i,
+				jsonText(reflect.ValueOf(a[i])), jsonText(reflect.ValueOf(b[i])))
+		}
+	}
+	if len(a) != len(b) || (a == nil) != (b == nil) {
+		return fmt.Sprintf("%s: store has %s, run wants %s", KeyClassMap, count(a), count(b))
+	}
+	return ""
 }
 
 // diffValue descends into structs field by field (by JSON name) and compares

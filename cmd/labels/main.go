@@ -176,6 +176,20 @@ func inspect(ctx context.Context, path string, w io.Writer) error {
 		}
 		fmt.Fprintf(w, "  %-22s %s\n", k, v)
 	}
+	if n := len(md.ClassMap); n > 0 {
+		const shown = 20
+		fmt.Fprintf(w, "\nclass map (%d folders → teacher classes, precompute --class-map)\n", n)
+		for _, e := range md.ClassMap[:min(n, shown)] {
+			name := ""
+			if e.Class < len(md.ClassNames) {
+				name = " " + md.ClassNames[e.Class]
+			}
+			fmt.Fprintf(w, "  %-24s → %5d%s\n", trunc(e.Folder, 24), e.Class, name)
+		}
+		if n > shown {
+			fmt.Fprintf(w, "  ... %d more folders\n", n-shown)
+		}
+	}
 	if s.Failures > 0 {
 		fmt.Fprintf(w, "\nfailed images (%d; labels failures %s lists them all)\n", s.Failures, r.Dir)
 		for _, f := range s.FirstFailures {
