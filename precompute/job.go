@@ -131,6 +131,11 @@ func newJob(opts Options, stage *atomic.Value) (*Job, error) {
 		return nil, fmt.Errorf("views: %w", err)
 	}
 	j.vc = vc
+	stage.Store("hashing the images' contents")
+	contentHash, err := dataset.ContentHash(j.src)
+	if err != nil {
+		return nil, err
+	}
 	j.meta = schema.Metadata{
 		SchemaVersion: schema.Version,
 		Teacher: schema.Teacher{
@@ -143,7 +148,7 @@ func newJob(opts Options, stage *atomic.Value) (*Job, error) {
 		Views:      schema.Views{Count: opts.Views, Seed: vc.Seed, Scale: vc.Scale, Ratio: vc.Ratio, FlipP: max(vc.FlipP, 0)},
 		Store:      schema.StoreConfig{Mode: opts.StoreMode, DType: opts.DType},
 		Dataset: schema.Dataset{Name: datasetName(opts.Data), Extensions: opts.Extensions,
-			ImageCount: int64(j.src.Len()), IDHash: dataset.IDHash(j.src)},
+			ImageCount: int64(j.src.Len()), IDHash: dataset.IDHash(j.src), ContentHash: contentHash},
 		CreatedBy: opts.CreatedBy,
 	}
 	j.meta.ClassMap = classMapEntries(j.src.ClassNames(), j.labels, opts.ClassMapFile)
@@ -165,6 +170,8 @@ func newJob(opts Options, stage *atomic.Value) (*Job, error) {
 		if errors.Is(err, schema.ErrMismatch) && strings.Contains(err.Error(), schema.KeyDataset+".extensions:") {
 			// Diff's message says "null" for the default; say what it means and how to resume.
 			err = fmt.Errorf("%w (the store's folder was listed with other --extensions; null is the default, torchvision's IMG_EXTENSIONS: rerun with the store's)", err)
+		} else if errors.Is(err, schema.ErrMismatch) && strings.Contains(err.Error(), schema.KeyDataset+".content_hash:") {
+			err = fmt.Errorf("%w (the images changed since the store was labelled: same ids, other bytes; label them into a new store)", err)
 		}
 		return nil, err
 	}

@@ -107,6 +107,10 @@ type Dataset struct {
 	Extensions []string `json:"extensions,omitempty"`
 	ImageCount int64    `json:"image_count"`
 	IDHash     string   `json:"id_hash"` // hex sha256 over the ids in canonical order, each followed by "\n" (dataset.IDHash)
+	// ContentHash is dataset.ContentHash of the images labelled: a hex sha256 over each file's
+	// size and first and last KiB (IDX: the decoded pixels), so that the same ids with other
+	// bytes are told apart. Absent in stores made before it was recorded: nothing to compare.
+	ContentHash string `json:"content_hash,omitempty"`
 }
 
 // Metadata is the typed form of a label file's "deitkd." schema metadata.

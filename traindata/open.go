@@ -208,6 +208,18 @@ func (s *Set) fitDataset(dir string) error {
 		return fmt.Errorf("%w: %s.id_hash: label store %s was made from another image list than %s (same count, other ids or order%s)",
 			ErrMismatch, schema.KeyDataset, dir, s.opts.Data, listing)
 	}
+	if d.ContentHash == "" { // a store made before content hashes were recorded
+		return nil
+	}
+	// Two small reads a file (its size, first and last KiB), once at open.
+	h, err := dataset.ContentHash(s.src)
+	if err != nil {
+		return err
+	}
+	if h != d.ContentHash {
+		return fmt.Errorf("%w: %s.content_hash: the images of %s changed since label store %s was made from them (same ids, other bytes): label them again",
+			ErrMismatch, schema.KeyDataset, s.opts.Data, dir)
+	}
 	return nil
 }
 
