@@ -164,6 +164,13 @@ func newJob(opts Options, stage *atomic.Value) (*Job, error) {
 	if err := j.meta.Check(); err != nil {
 		return nil, err
 	}
+	// A store written before content hashes resumes as it always did: its images' bytes
+	// cannot be checked against a hash it never recorded.
+	if prev, err := store.WriterManifest(opts.Out, opts.Shard); err == nil && prev != nil &&
+		prev.Meta().Dataset.ContentHash == "" && j.meta.Dataset.ContentHash != "" {
+		j.opts.Warn(fmt.Sprintf("store %s records no content hash of its images (an older precompute wrote it): resuming without checking their bytes", opts.Out))
+		j.meta.Dataset.ContentHash = ""
+	}
 	stage.Store("opening the store " + opts.Out)
 	j.w, err = store.OpenWriter(opts.Out, j.meta, store.Options{Format: opts.Format, ShardRows: opts.ShardRows, Shard: opts.Shard, Limit: int64(opts.Limit)})
 	if err != nil {

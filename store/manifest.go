@@ -3,8 +3,11 @@ package store
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -237,6 +240,16 @@ func writeFileAtomic(path string, data []byte) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
+}
+
+// WriterManifest reads the manifest a writer of spec would resume from in dir; nil, nil when
+// there is none yet.
+func WriterManifest(dir string, spec ShardSpec) (*Manifest, error) {
+	m, err := ReadManifest(filepath.Join(dir, manifestName(spec)))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	return m, err
 }
 
 // manifestName is the manifest file of a writer.
