@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -523,11 +522,18 @@ func (j *Job) checkLogits(logits []float32, k int) error {
 		switch {
 		case v-v != 0: // NaN or ±Inf
 			return fmt.Errorf("view %d: teacher returned %v for class %d", i/k, v, i%k)
-		case f16 && math.Abs(float64(v)) >= half.OverflowThreshold:
+		case f16 && !fitsFloat16(v):
 			return fmt.Errorf("view %d: teacher returned %v for class %d, outside float16's range (use --dtype float32)", i/k, v, i%k)
 		}
 	}
 	return nil
+}
+
+// fitsFloat16 is the store's own test of a float16 value (half.FromFloat32, which the
+// writer converts with), so the two never disagree on where float16's range ends.
+func fitsFloat16(v float32) bool {
+	_, ok := half.FromFloat32(v)
+	return ok
 }
 
 // imageFailed is the one place a per-image failure is decided: it goes to the store's failure
