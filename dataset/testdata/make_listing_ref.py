@@ -47,11 +47,16 @@ class EmulatedFolder:
 if "--emulate" in sys.argv[1:]:
     VERSION = "emulated"
     ImageFolder = DatasetFolder = EmulatedFolder
+    ALLOW_EMPTY = True
 else:
+    import inspect
+
     import torchvision
     from torchvision.datasets import DatasetFolder, ImageFolder
+    from torchvision.datasets.folder import make_dataset as tv_make_dataset
 
     VERSION = torchvision.__version__
+    ALLOW_EMPTY = "allow_empty" in inspect.signature(DatasetFolder.__init__).parameters
 
 # Files under the root; a name ending in '/' is an empty folder. Mixed-case endings, GIFs
 # (not in IMG_EXTENSIONS), names that are only an ending, endings without a dot, double
@@ -65,6 +70,20 @@ TREE = [
     "B/1.png", "B/2.gif", "c_gif_only/only.gif", "d_empty/", "top.png",
 ]
 CUSTOM = (".gif", ".jpg", ".png", ".tar.gz")
+
+
+def per_class_make_dataset(directory, class_to_idx, extensions=None, is_valid_file=None):
+    """torchvision before 0.18 has no allow_empty: its make_dataset raises when any class has no
+    file. Listing one class at a time with torchvision's own make_dataset (same rule, same order:
+    classes sorted, each walked sorted) and taking an empty class as no samples is the same
+    listing that allow_empty=True gives."""
+    samples = []
+    for c in sorted(class_to_idx):
+        try:
+            samples += tv_make_dataset(directory, {c: class_to_idx[c]}, extensions, is_valid_file)
+        except FileNotFoundError:
+            pass
+    return samples
 
 
 def listing(ds, root):
@@ -86,13 +105,16 @@ def main():
             os.makedirs(os.path.dirname(p), exist_ok=True)
             open(p, "wb").close()
         ident = lambda p: p  # noqa: E731
+        if not ALLOW_EMPTY:
+            DatasetFolder.make_dataset = staticmethod(per_class_make_dataset)
+        empty = {"allow_empty": True} if ALLOW_EMPTY else {}
         out = {
             "tree": TREE,
             "torchvision": VERSION,
             "custom_extensions": list(CUSTOM),
-            "default": listing(ImageFolder(root, loader=ident, allow_empty=True), root),
-            "all": listing(ImageFolder(root, loader=ident, is_valid_file=lambda p: True, allow_empty=True), root),
-            "custom": listing(DatasetFolder(root, loader=ident, extensions=CUSTOM, allow_empty=True), root),
+            "default": listing(ImageFolder(root, loader=ident, **empty), root),
+            "all": listing(ImageFolder(root, loader=ident, is_valid_file=lambda p: True, **empty), root),
+            "custom": listing(DatasetFolder(root, loader=ident, extensions=CUSTOM, **empty), root),
         }
     with open(os.path.join(here, "listing_ref.json"), "w", encoding="utf-8") as f:
         json.dump(out, f, indent=1, ensure_ascii=False)
