@@ -89,8 +89,9 @@ type Summary struct {
 	EXIFTransposed                    bool // Options.EXIFTranspose: the orientations were applied
 
 	// Busy time summed over goroutines: decoding and rendering (all workers), teacher runs,
-	// store writes.
+	// store writes; Workers decoded and the teacher ran on Threads intra-op threads.
 	DecodeTime, TeacherTime, WriteTime time.Duration
+	Workers, Threads                   int
 
 	Failures []store.Failure // the first MaxReportedFailures
 	Manifest store.Manifest  // as the store was left
@@ -224,7 +225,8 @@ func (j *Job) Run(ctx context.Context) (Summary, error) {
 
 // plan counts what the run will do.
 func (j *Job) plan() Summary {
-	s := Summary{Out: j.opts.Out, Images: j.src.Len(), EXIFTransposed: j.opts.EXIFTranspose}
+	s := Summary{Out: j.opts.Out, Images: j.src.Len(), EXIFTransposed: j.opts.EXIFTranspose,
+		Workers: j.opts.Workers, Threads: j.opts.Threads}
 	n := j.limit()
 	s.BeyondLimit = int64(j.src.Len() - n)
 	for i := range n {

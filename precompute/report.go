@@ -88,8 +88,8 @@ func (s Summary) Write(w io.Writer) {
 			100*float64(s.Correct)/float64(s.Labelled), s.Labelled)
 	}
 	if s.Done > 0 {
-		fmt.Fprintf(w, "  busy time: decode %s (%.0f%%), teacher %s, store %s\n",
-			s.DecodeTime.Round(time.Millisecond), 100*s.DecodeShare(), s.TeacherTime.Round(time.Millisecond), s.WriteTime.Round(time.Millisecond))
+		fmt.Fprintf(w, "  busy time: decode %s (%.0f%%, %d workers), teacher %s (%d threads), store %s\n",
+			s.DecodeTime.Round(time.Millisecond), 100*s.DecodeShare(), s.Workers, s.TeacherTime.Round(time.Millisecond), s.Threads, s.WriteTime.Round(time.Millisecond))
 	}
 	exif := "with an EXIF orientation, not applied (as torchvision; --exif-transpose applies it)"
 	if s.EXIFTransposed {

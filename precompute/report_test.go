@@ -47,13 +47,13 @@ func TestProgressPrinter(t *testing.T) {
 func TestSummaryWrite(t *testing.T) {
 	s := precompute.Summary{Out: "labels", Images: 12, Total: 10, Done: 8, Failed: 2, Present: 2, Rows: 8,
 		Elapsed: 2 * time.Second, Labelled: 8, Correct: 6,
-		DecodeTime: time.Second, TeacherTime: 3 * time.Second,
+		DecodeTime: time.Second, TeacherTime: 3 * time.Second, Workers: 2, Threads: 1,
 		Clipped16: precompute.NoteCount{Images: 12, First: "a/g.png"}, EXIFRotated: precompute.NoteCount{Images: 5, First: "a/r.jpg"},
 		Failures: []store.Failure{{ImageID: "a/b.jpg", Err: "decode a/b.jpg: dataset: empty file"}}}
 	var buf bytes.Buffer
 	s.Write(&buf)
 	for _, want := range []string{"8 images labelled (8 rows)", "4.0 img/s", "failed (logged, skipped): 2", "already present: 2",
-		"top-1 against the dataset's labels (view 0): 75.00% of 8 images", "decode 1s (25%)", "failed: decode a/b.jpg: dataset: empty file",
+		"top-1 against the dataset's labels (view 0): 75.00% of 8 images", "decode 1s (25%, 2 workers), teacher 3s (1 threads)", "failed: decode a/b.jpg: dataset: empty file",
 		"... and 1 more failures", "labels: labels",
 		"  12 images 16-bit, reduced to 8 bits as PIL does (values above 255 clip: they may look white), e.g. a/g.png\n",
 		"  5 images with an EXIF orientation, not applied (as torchvision; --exif-transpose applies it), e.g. a/r.jpg\n"} {

@@ -49,15 +49,18 @@ def main():
     # Sensor-like noise (standard deviation in levels). 4 gives ~30 KB files; real ImageNet
     # photos average ~110 KB, which --noise 25 approaches: more entropy-decoding work per image.
     ap.add_argument("--noise", type=float, default=4.0)
+    # Large photos (e.g. 4000x3000, a phone camera's) instead of ImageNet's ~500x375.
+    ap.add_argument("--size", default="500x375", help="WxH of the landscape images")
     a = ap.parse_args()
+    base_w, base_h = (int(v) for v in a.size.lower().split("x"))
     for i in range(a.n):
         rng = np.random.default_rng([a.seed, i])
         cls = i % a.classes
         d = os.path.join(a.out, "n%08d" % cls)
         os.makedirs(d, exist_ok=True)
-        w, h = (500, 375) if i % 7 else (375, 500)
-        w += int(rng.integers(-20, 21))
-        h += int(rng.integers(-20, 21))
+        w, h = (base_w, base_h) if i % 7 else (base_h, base_w)
+        w += int(rng.integers(-20, 21)) * base_w // 500
+        h += int(rng.integers(-20, 21)) * base_h // 375
         img = make_image(rng, w, h, a.noise)
         if i % 23 == 0:
             img = img.convert("L")

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -55,8 +57,15 @@ func TestOwnTeacherREADME(t *testing.T) {
 		t.Fatalf("the README's class-map line: %v\n%s", err, out)
 	}
 	out := filepath.Join(t.TempDir(), "labels")
-	if code, _, stderr := runInProcess(t, args(out, "--class-map", classMap)...); code != exitOK {
+	code, stdout, stderr := runInProcess(t, "--model", model, "--data", data, "--out", out, "--class-map", classMap)
+	if code != exitOK {
 		t.Fatalf("with the README's class map: exit %d\n%s", code, stderr)
+	}
+	// The default split of the cores, said in the summary: every core decodes, every core runs
+	// the teacher.
+	if want := fmt.Sprintf("%d workers), teacher", runtime.NumCPU()); !strings.Contains(stdout+stderr, want) ||
+		!strings.Contains(stdout+stderr, fmt.Sprintf("(%d threads)", runtime.NumCPU())) {
+		t.Fatalf("summary does not name the default split (%d workers, %d threads):\n%s%s", runtime.NumCPU(), runtime.NumCPU(), stdout, stderr)
 	}
 	verify(t, out)
 	r, err := store.OpenReader(out)
