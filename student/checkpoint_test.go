@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"hash/crc32"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -172,4 +173,59 @@ func FuzzCheckpoint(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestWeightInit: InitTorch draws every linear layer's weight and bias uniformly in ±1/√fan_in
+// (PyTorch's nn.Linear and nn.Conv2d defaults) with zero tokens and positions; InitTimm is New's;
+// an unknown init is refused.
+func TestWeightInit(t *testing.T) {
+	c := Config{Dim: 32, Depth: 2, Heads: 2}
+	m, err := NewInit(c, 3, InitTorch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fanIn := map[string]int{}
+	for _, p := range m.Params() {
+		if strings.HasSuffix(p.Name, ".weight") && len(p.Shape) > 1 {
+			n := 1
+			for _, d := range p.Shape[1:] {
+				n *= d
+			}
+			fanIn[strings.TrimSuffix(p.Name, ".weight")] = n
+		}
+	}
+	for _, p := range m.Params() {
+		layer := strings.TrimSuffix(strings.TrimSuffix(p.Name, ".bias"), ".weight")
+		lo, hi := p.Data[0], p.Data[0]
+		for _, v := range p.Data {
+			lo, hi = min(lo, v), max(hi, v)
+		}
+		switch n, linear := fanIn[layer]; {
+		case linear:
+			b := float32(1 / math.Sqrt(float64(n)))
+			if hi > b || lo < -b || (len(p.Data) >= 100 && (hi < b*0.9 || lo > -b*0.9)) {
+				t.Errorf("%s: values in [%g, %g], want spread over ±1/√%d = ±%g", p.Name, lo, hi, n, b)
+			}
+		case strings.HasSuffix(p.Name, "norm1.weight"), strings.HasSuffix(p.Name, "norm2.weight"), p.Name == "norm.weight":
+			if lo != 1 || hi != 1 {
+				t.Errorf("%s: [%g, %g], want ones", p.Name, lo, hi)
+			}
+		default:
+			if lo != 0 || hi != 0 {
+				t.Errorf("%s: [%g, %g], want zeros", p.Name, lo, hi)
+			}
+		}
+	}
+	a, _ := New(c, 3)
+	b, _ := NewInit(c, 3, InitTimm)
+	if !slices.Equal(a.params, b.params) {
+		t.Error("New and NewInit(InitTimm) differ")
+	}
+	if _, err := NewInit(c, 3, "xavier"); !errors.Is(err, ErrConfig) {
+		t.Errorf("init xavier: %v, want ErrConfig", err)
+	}
+	var w WeightInit
+	if err := w.Set("torch"); err != nil || w != InitTorch || w.Set("jax") == nil {
+		t.Errorf("WeightInit.Set: %v %q", err, w)
+	}
 }

@@ -24,6 +24,9 @@ type TrainConfig struct {
 	Clip          float64    `json:"clip"` // global gradient norm; 0: no clipping
 	Loss          LossConfig `json:"loss"`
 	Seed          uint64     `json:"seed,omitempty"`
+	// WeightInit is how the model's parameters are drawn from Seed ("": InitTimm, what a
+	// run recorded before there was a choice).
+	WeightInit WeightInit `json:"weight_init,omitempty"`
 }
 
 // DeitDropPath is the drop-path rate of DeiT's recipe for Config.DropPath.
@@ -39,7 +42,7 @@ func NewRecipe(name string, batch int) (TrainConfig, error) {
 	if batch == 0 {
 		batch = 128
 	}
-	c := TrainConfig{Epochs: 5, Batch: batch, WD: 0.05, MinLR: 1e-5,
+	c := TrainConfig{Epochs: 5, Batch: batch, WD: 0.05, MinLR: 1e-5, WeightInit: InitTimm,
 		Loss: LossConfig{Distill: "none", Alpha: 0.5, Tau: 1, KLNorm: "batch"}}
 	switch name {
 	case "", "short":

@@ -152,30 +152,32 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, tty bool)
 		mlpRatio    = fs.Float64("mlp-ratio", 0, "MLP hidden width over the embedding width (0: the preset's)")
 		noDistToken = fs.Bool("no-dist-token", false, "a plain ViT with one head (baselines; implies --distill none)")
 
-		recipe    = fs.String("recipe", "default", "default (tuned for short runs: lr 1e-3·batch/128, warm-up 3% of steps, wd 0.05, clip 1) or deit (lr 5e-4·batch/512, 5 warm-up epochs, wd 0.05, drop-path 0.1, smoothing 0.1)")
-		epochs    = fs.Int("epochs", 5, "epochs (0: evaluate and export the initial model, train nothing)")
-		batch     = fs.Int("batch", 128, "rows (image views) per step")
-		lr        = fs.Float64("lr", 0, "peak learning rate (0: the recipe's)")
-		minLR     = fs.Float64("min-lr", 0, "learning rate at the end of the cosine decay (unset: the recipe's, 1e-5)")
-		warmup    = fs.String("warmup", "", "linear warm-up: a fraction of all steps (0.05) or epochs with the suffix ep (2ep); 0: none; empty: the recipe's")
-		wd        = fs.Float64("wd", 0, "AdamW weight decay, not on biases, norms, tokens or positions (0 given: none; unset: the recipe's)")
-		dropPath  = fs.Float64("drop-path", 0, "stochastic depth of the last block (unset: the recipe's, 0 or 0.1)")
-		clip      = fs.Float64("clip", 0, "global gradient-norm clip (0 given: none; unset: the recipe's)")
-		seed      = fs.Uint64("seed", 0, "seed of the initialisation, drop-path, the data order and the views drawn")
-		workers   = fs.Int("workers", runtime.NumCPU(), "goroutines rendering batches")
-		distill   = fs.String("distill", "hard", "none (labels only), soft (KL to the teacher's softmax at τ) or hard (CE to the teacher's argmax)")
-		alpha     = fs.Float64("alpha", 0.5, "weight of the teacher term (0: the ground-truth term only)")
-		tau       = fs.Float64("tau", 1.0, "soft distillation temperature")
-		smoothing = fs.Float64("smoothing", 0, "label smoothing of the ground-truth term (0 given: none; unset: the recipe's, 0 or 0.1)")
-		klNorm    = fs.String("kl-norm", "batch", "soft loss: batch (KL summed over classes, averaged over the batch: the paper, timm) or numel (divided by B·K: DeiT's code)")
-		fuse      = fs.String("fuse", "probs", "eval fusion of the two heads: probs (mean of the softmaxes: the paper) or logits (mean of the logits: DeiT's code)")
-		views     = fs.Int("views-per-image", 1, "distinct stored views of each image per epoch, next to each other in the batches")
-		augScale  = fs.String("aug-scale", "", "single-view store: area range `a,b` of the train-time random crops (default: the store's --scale)")
-		mean      = fs.String("mean", "", "normalisation mean per channel, `values` comma-separated (default: the label store's; must match it)")
-		std       = fs.String("std", "", "normalisation std per channel, `values` comma-separated (default: the label store's; must match it)")
-		cacheMB   = fs.Int64("cache-mb", 2048, "decoded images kept in memory, MiB (0: none)")
-		exports   = fs.String("export", "", "after training, write the student into --out as `formats`, comma-separated: onnx (student.onnx), safetensors (student.safetensors, timm's DeiT names)")
+		recipe     = fs.String("recipe", "default", "default (tuned for short runs: lr 1e-3·batch/128, warm-up 3% of steps, wd 0.05, clip 1) or deit (lr 5e-4·batch/512, 5 warm-up epochs, wd 0.05, drop-path 0.1, smoothing 0.1)")
+		epochs     = fs.Int("epochs", 5, "epochs (0: evaluate and export the initial model, train nothing)")
+		batch      = fs.Int("batch", 128, "rows (image views) per step")
+		lr         = fs.Float64("lr", 0, "peak learning rate (0: the recipe's)")
+		minLR      = fs.Float64("min-lr", 0, "learning rate at the end of the cosine decay (unset: the recipe's, 1e-5)")
+		warmup     = fs.String("warmup", "", "linear warm-up: a fraction of all steps (0.05) or epochs with the suffix ep (2ep); 0: none; empty: the recipe's")
+		wd         = fs.Float64("wd", 0, "AdamW weight decay, not on biases, norms, tokens or positions (0 given: none; unset: the recipe's)")
+		dropPath   = fs.Float64("drop-path", 0, "stochastic depth of the last block (unset: the recipe's, 0 or 0.1)")
+		clip       = fs.Float64("clip", 0, "global gradient-norm clip (0 given: none; unset: the recipe's)")
+		weightInit student.WeightInit
+		seed       = fs.Uint64("seed", 0, "seed of the initialisation, drop-path, the data order and the views drawn")
+		workers    = fs.Int("workers", runtime.NumCPU(), "goroutines rendering batches")
+		distill    = fs.String("distill", "hard", "none (labels only), soft (KL to the teacher's softmax at τ) or hard (CE to the teacher's argmax)")
+		alpha      = fs.Float64("alpha", 0.5, "weight of the teacher term (0: the ground-truth term only)")
+		tau        = fs.Float64("tau", 1.0, "soft distillation temperature")
+		smoothing  = fs.Float64("smoothing", 0, "label smoothing of the ground-truth term (0 given: none; unset: the recipe's, 0 or 0.1)")
+		klNorm     = fs.String("kl-norm", "batch", "soft loss: batch (KL summed over classes, averaged over the batch: the paper, timm) or numel (divided by B·K: DeiT's code)")
+		fuse       = fs.String("fuse", "probs", "eval fusion of the two heads: probs (mean of the softmaxes: the paper) or logits (mean of the logits: DeiT's code)")
+		views      = fs.Int("views-per-image", 1, "distinct stored views of each image per epoch, next to each other in the batches")
+		augScale   = fs.String("aug-scale", "", "single-view store: area range `a,b` of the train-time random crops (default: the store's --scale)")
+		mean       = fs.String("mean", "", "normalisation mean per channel, `values` comma-separated (default: the label store's; must match it)")
+		std        = fs.String("std", "", "normalisation std per channel, `values` comma-separated (default: the label store's; must match it)")
+		cacheMB    = fs.Int64("cache-mb", 2048, "decoded images kept in memory, MiB (0: none)")
+		exports    = fs.String("export", "", "after training, write the student into --out as `formats`, comma-separated: onnx (student.onnx), safetensors (student.safetensors, timm's DeiT names)")
 	)
+	fs.Var(&weightInit, "weight-init", "initial weights: timm (trunc-normal 0.02, timm's DeiT) or torch (PyTorch's layer defaults, uniform ±1/√fan_in); unset: the recipe's")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
@@ -290,6 +292,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, tty bool)
 		if set[f.name] {
 			*f.dst = f.v
 		}
+	}
+	if set["weight-init"] {
+		tc.WeightInit = weightInit
 	}
 	if *noDistToken && !set["distill"] {
 		tc.Loss.Distill = "none"

@@ -384,6 +384,7 @@ func TestFlagRefusals(t *testing.T) {
 		{"negative cache", []string{"--cache-mb", "-1"}, "--cache-mb -1: want ≥ 0 (0: no cache)"},
 		{"bad distill", []string{"--distill", "kd"}, "--distill kd: want none, soft or hard"},
 		{"bad kl-norm", []string{"--kl-norm", "sum"}, "--kl-norm sum: want batch or numel"},
+		{"bad weight-init", []string{"--weight-init", "xavier"}, `invalid value "xavier" for flag -weight-init: "xavier": want timm or torch`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "run")
@@ -490,7 +491,7 @@ func TestLiteralZeroFlags(t *testing.T) {
 	lab := labelStore(t, "train", 1)
 	out := filepath.Join(t.TempDir(), "run")
 	args := []string{"--labels", lab, "--data", idx("train"), "--out", out, "--epochs", "1",
-		"--wd", "0", "--clip", "0", "--min-lr", "0", "--smoothing", "0", "--warmup", "0", "--alpha", "0"}
+		"--wd", "0", "--clip", "0", "--min-lr", "0", "--smoothing", "0", "--warmup", "0", "--alpha", "0", "--weight-init", "torch"}
 	if code, _, stderr := train(t, args...); code != exitOK {
 		t.Fatalf("exit %d\n%s", code, stderr)
 	}
@@ -511,6 +512,9 @@ func TestLiteralZeroFlags(t *testing.T) {
 		if v != 0.0 {
 			t.Errorf("run.json recipe.%s = %v, want 0", k, v)
 		}
+	}
+	if r["weight_init"] != "torch" {
+		t.Errorf("run.json recipe.weight_init = %v, want torch", r["weight_init"])
 	}
 	// An older train's run.json: the sentinels it wrote for the same flags.
 	old := strings.NewReplacer(`"wd": 0,`, `"wd": 5e-324,`, `"clip": 0,`, `"clip": -1,`, `"min_lr": 0,`, `"min_lr": 5e-324,`,

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/deitkd/deitkd/student"
 )
 
 // FuzzTruncateMetrics: any metrics.jsonl gives a kept file or ErrResume, never a panic; what
@@ -61,7 +63,7 @@ func FuzzTruncateMetrics(f *testing.F) {
 // FuzzRunFile: any run.json is read by ReadSettings and compared by checkRun with an error
 // wrapping ErrResume or none, never a panic; a file equal to what the run writes passes.
 func FuzzRunFile(f *testing.F) {
-	want := runFile{Fuse: "mean", Settings: map[string]any{"seed": 0, "labels": "/x"}, Inputs: map[string]any{"labels": "/x"}}
+	want := runFile{Fuse: "mean", Recipe: student.TrainConfig{WeightInit: student.InitTimm}, Settings: map[string]any{"seed": 0, "labels": "/x"}, Inputs: map[string]any{"labels": "/x"}}
 	good, _ := json.Marshal(want)
 	f.Add(good)
 	f.Add([]byte(`{"settings":null}`))

@@ -158,6 +158,9 @@ func (o *Options) applyDefaults() error {
 	if o.Fuse == "" {
 		o.Fuse = "softmax"
 	}
+	if o.Recipe.WeightInit == "" {
+		o.Recipe.WeightInit = student.InitTimm // as a run recorded before there was a choice
+	}
 	if o.Progress == nil {
 		o.Progress = func(Progress) {}
 	}
@@ -197,7 +200,7 @@ func Train(ctx context.Context, o Options) (*Summary, error) {
 	if err := o.applyDefaults(); err != nil {
 		return nil, err
 	}
-	m, err := student.New(o.Model, o.Recipe.Seed)
+	m, err := student.NewInit(o.Model, o.Recipe.Seed, o.Recipe.WeightInit)
 	if err != nil {
 		return nil, err
 	}
@@ -502,6 +505,9 @@ func legacyRecipe(have map[string]any, log func(string)) error {
 			log(fmt.Sprintf("run.json records recipe.%s %g, an older train's explicit 0: read as 0", f.name, *f.v))
 			*f.v = 0
 		}
+	}
+	if c.WeightInit == "" {
+		c.WeightInit = student.InitTimm // the only init before there was a choice
 	}
 	if c.Clip < 0 {
 		log(fmt.Sprintf("run.json records recipe.clip %g, an older train's \"no clipping\": read as 0", c.Clip))
