@@ -218,3 +218,32 @@ func TestViewsFromRefusals(t *testing.T) {
 		})
 	}
 }
+
+// TestRegNetAt56 runs the bundled RegNet at 56 pixels (regnety_fmnist_56.onnx, made by
+// scripts/regnet_input_size.py from the 28-pixel file) on the views of a 28-pixel store of the
+// Fashion-MNIST subset: ONNX Runtime takes the larger input, the rows are the source's, and the
+// logits those of the 56-pixel teacher on the same boxes.
+func TestRegNetAt56(t *testing.T) {
+	data := "idx:" + filepath.Join(testdata, "fmnist", "t10k")
+	dir := t.TempDir()
+	first := filepath.Join(dir, "s28")
+	runJob(t, precompute.Options{Model: filepath.Join(testdata, "teacher", "regnety_fmnist.onnx"), Data: data, Out: first,
+		Views: 2, Scale: [2]float64{0.35, 1}, Limit: 48, Workers: 2, Threads: 2})
+	big := filepath.Join(testdata, "teacher", "regnety_fmnist_56.onnx")
+	o := precompute.Options{Model: big, Data: data, Out: filepath.Join(dir, "s56"), ViewsFrom: first, Workers: 2, Threads: 2}
+	job, err := precompute.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, info := job.Preprocess(), job.Teacher()
+	job.Close()
+	if info.Height != 56 || info.Width != 56 || cfg.Crop != 56 {
+		t.Fatalf("teacher input %v, crop %d: want 56×56", info.Input, cfg.Crop)
+	}
+	sum := runJob(t, o)
+	if sum.Done != 48 || sum.NotInSource != 552 {
+		t.Errorf("summary %+v: want the source's 48 images", sum)
+	}
+	checkRelabelled(t, first, o.Out, data, big, cfg)
+	t.Logf("view-0 top-1 at 56 px: %d/%d", sum.Correct, sum.Labelled)
+}
