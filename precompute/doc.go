@@ -25,5 +25,8 @@
 // through one function, Job.imageFailed, which logs them to the store's failure log and skips
 // them, or, with OnError "fail", ends the run naming the file.
 //
+// With Options.ViewsFrom the views are not drawn but read from an existing store's rows (crop
+// box, flip), so another teacher or input size labels exactly the same pixels of each image.
+//
 // precompute imports dataset, teacher, schema and store; nothing imports it but cmd/precompute.
 package precompute

@@ -36,6 +36,7 @@ type Job struct {
 	cfg    dataset.Config     // Defaults applied
 	vc     dataset.ViewConfig // Defaults applied
 	labels []int32            // dataset label → teacher class; nil: identity
+	from   *sourceViews       // the --views-from store's views; nil: drawn from vc
 	meta   schema.Metadata
 	w      *store.Writer
 	ran    bool
@@ -136,6 +137,18 @@ func newJob(opts Options, stage *atomic.Value) (*Job, error) {
 	if err != nil {
 		return nil, err
 	}
+	ds := schema.Dataset{Name: datasetName(opts.Data), Extensions: opts.Extensions,
+		ImageCount: int64(j.src.Len()), IDHash: dataset.IDHash(j.src), ContentHash: contentHash}
+	views := schema.Views{Count: opts.Views, Seed: vc.Seed, Scale: vc.Scale, Ratio: vc.Ratio, FlipP: max(vc.FlipP, 0)}
+	if opts.ViewsFrom != "" {
+		stage.Store("reading the views of " + opts.ViewsFrom)
+		if j.from, err = readViewsFrom(context.Background(), opts.ViewsFrom, j.src, ds); err != nil {
+			return nil, err
+		}
+		if views, err = j.fitViewsFrom(pre); err != nil {
+			return nil, err
+		}
+	}
 	j.meta = schema.Metadata{
 		SchemaVersion: schema.Version,
 		Teacher: schema.Teacher{
@@ -145,11 +158,13 @@ func newJob(opts Options, stage *atomic.Value) (*Job, error) {
 		NumClasses: j.info.NumClasses,
 		ClassNames: names,
 		Preprocess: pre,
-		Views:      schema.Views{Count: opts.Views, Seed: vc.Seed, Scale: vc.Scale, Ratio: vc.Ratio, FlipP: max(vc.FlipP, 0)},
+		Views:      views,
 		Store:      schema.StoreConfig{Mode: opts.StoreMode, DType: opts.DType},
-		Dataset: schema.Dataset{Name: datasetName(opts.Data), Extensions: opts.Extensions,
-			ImageCount: int64(j.src.Len()), IDHash: dataset.IDHash(j.src), ContentHash: contentHash},
-		CreatedBy: opts.CreatedBy,
+		Dataset:    ds,
+		CreatedBy:  opts.CreatedBy,
+	}
+	if j.from != nil {
+		j.meta.ViewsFrom = &j.from.from
 	}
 	j.meta.ClassMap = classMapEntries(j.src.ClassNames(), j.labels, opts.ClassMapFile)
 	if opts.StoreMode == schema.ModeTopK {

@@ -111,6 +111,15 @@ type Options struct {
 	Ratio [2]float64 // aspect ratio range; zero: torchvision's (3/4, 4/3)
 	FlipP float64    // horizontal flip probability; 0: 0.5; negative: never
 
+	// ViewsFrom, when set, is a finished store (its folder or manifest file) whose rows are
+	// labelled again, with this teacher at its input size: exactly the images it holds and,
+	// of each, every view it stores, with the crop box and flip of its row (boxes are
+	// fractions of the source image, so they mean the same pixels at any resolution). The
+	// data set must be the one that store was made from (image count, id list, contents);
+	// the new store takes its deitkd.views and records it in deitkd.views_from. Views, Seed,
+	// Scale, Ratio and FlipP come from it and must be zero.
+	ViewsFrom string
+
 	// CreatedBy is recorded in the store's metadata (tool and version); empty: "deitkd precompute".
 	CreatedBy string
 
@@ -142,6 +151,9 @@ func (o *Options) applyDefaults() error {
 		return err
 	}
 	o.Extensions = exts
+	if o.ViewsFrom != "" && (o.Views != 0 || o.Seed != 0 || o.Scale != [2]float64{} || o.Ratio != [2]float64{} || o.FlipP != 0) {
+		return fmt.Errorf("%w: --views, --seed, --scale, --ratio and --flip-p come from the --views-from store; give none of them", ErrOptions)
+	}
 	if o.Batch == 0 {
 		o.Batch = 64
 	}

@@ -74,6 +74,7 @@ type Summary struct {
 	Present     int64 // already in the store from an earlier run
 	OtherShards int64 // belong to another --shard
 	BeyondLimit int64 // index ≥ --limit
+	NotInSource int64 // not in the --views-from store (failed there, beyond its --limit or shards)
 	Rows        int64 // rows written now
 	Elapsed     time.Duration
 
@@ -233,6 +234,8 @@ func (j *Job) plan() Summary {
 		switch {
 		case !j.w.Owns(int64(i)):
 			s.OtherShards++
+		case j.from != nil && j.from.views[i] == nil:
+			s.NotInSource++
 		case j.w.Done().Contains(int64(i)):
 			s.Present++
 		default:
@@ -271,7 +274,7 @@ func (p *pipeline) read(ctx context.Context, out chan<- *chunk) error {
 		return nil
 	}
 	for i := range j.limit() {
-		if !j.w.Owns(int64(i)) || j.w.Done().Contains(int64(i)) {
+		if !j.w.Owns(int64(i)) || j.w.Done().Contains(int64(i)) || (j.from != nil && j.from.views[i] == nil) {
 			continue
 		}
 		c.items = append(c.items, &item{index: i})
@@ -332,7 +335,12 @@ func (p *pipeline) render(it *item, j *Job) {
 	buf := p.images.Get().(*[]float32)
 	it.views = make([]dataset.View, p.views)
 	for v := range p.views {
-		view, err := dataset.ViewFor(img.Width, img.Height, it.index, v, j.cfg, j.vc)
+		var view dataset.View
+		if j.from != nil {
+			view = j.from.views[it.index][v] // the --views-from store's box and flip
+		} else {
+			view, err = dataset.ViewFor(img.Width, img.Height, it.index, v, j.cfg, j.vc)
+		}
 		if err == nil {
 			err = dataset.Render((*buf)[v*p.per:(v+1)*p.per], img, view, j.cfg.Crop, j.cfg)
 		}

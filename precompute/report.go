@@ -82,6 +82,9 @@ func (s Summary) Write(w io.Writer) {
 	if s.BeyondLimit > 0 {
 		fmt.Fprintf(w, "   beyond --limit: %d", s.BeyondLimit)
 	}
+	if s.NotInSource > 0 {
+		fmt.Fprintf(w, "   not in the --views-from store: %d", s.NotInSource)
+	}
 	fmt.Fprintf(w, "   dataset: %d\n", s.Images)
 	if s.Labelled > 0 {
 		fmt.Fprintf(w, "  teacher top-1 against the dataset's labels (view 0): %.2f%% of %d images\n",

@@ -29,20 +29,26 @@ const (
 	// KeyClassMap is written only when the store has a class map (precompute --class-map):
 	// an array of {"folder", "class"} objects, one per dataset class folder in folder order.
 	KeyClassMap = "deitkd.class_map"
+	// KeyViewsFrom is written only when the store's views were taken from another store
+	// (precompute --views-from): an object {"path", "manifest_sha256"} naming that store.
+	KeyViewsFrom = "deitkd.views_from"
 )
 
 // Keys lists the metadata keys in the order Encode writes them and Diff
 // compares them.
 var Keys = []string{
 	KeySchemaVersion, KeyTeacher, KeyNumClasses, KeyClassNames, KeyPreprocess,
-	KeyViews, KeyStore, KeyDataset, KeyCreatedBy, KeyClassMap,
+	KeyViews, KeyStore, KeyDataset, KeyCreatedBy, KeyClassMap, KeyViewsFrom,
 }
 
 // optionalKey reports whether key may be absent: it is written only when md holds a value for
 // it, so that stores without one keep the metadata they had before the key existed.
 func (md *Metadata) optionalKey(key string) (optional, empty bool) {
-	if key == KeyClassMap {
+	switch key {
+	case KeyClassMap:
 		return true, md.ClassMap == nil
+	case KeyViewsFrom:
+		return true, md.ViewsFrom == nil
 	}
 	return false, false
 }
@@ -51,6 +57,15 @@ func (md *Metadata) optionalKey(key string) (optional, empty bool) {
 type ClassMapEntry struct {
 	Folder string `json:"folder"` // the class folder's name (escaped as dataset escapes ids)
 	Class  int    `json:"class"`  // teacher class index, 0..num_classes-1
+}
+
+// ViewsFrom names the store whose rows (image, view, crop, flip) a store labels again with
+// another teacher or at another input size (precompute --views-from): its folder and the
+// sha256 of its manifest.json as it was read, which identifies its rows (the manifest lists
+// every shard's sha256), as train records the stores a run trained on.
+type ViewsFrom struct {
+	Path           string `json:"path"`            // the source store's folder, absolute
+	ManifestSHA256 string `json:"manifest_sha256"` // hex sha256 of its manifest.json
 }
 
 // Teacher identifies the ONNX model that produced the logits.
@@ -127,6 +142,9 @@ type Metadata struct {
 	// ClassMap maps each dataset class folder, in folder order, to the teacher class its
 	// images are labelled with (precompute --class-map); nil, and its key absent, without one.
 	ClassMap []ClassMapEntry `json:"class_map,omitempty"`
+	// ViewsFrom names the store the views were taken from (precompute --views-from); nil,
+	// and its key absent, when the views were drawn from Views' seed.
+	ViewsFrom *ViewsFrom `json:"views_from,omitempty"`
 }
 
 // Check reports the first inconsistency within md, naming its key.
@@ -170,6 +188,14 @@ func (md Metadata) Check() error {
 	if md.Views.Count < 1 {
 		return bad(KeyViews+".count", "%d, want ≥ 1", md.Views.Count)
 	}
+	if v := md.ViewsFrom; v != nil {
+		if v.Path == "" {
+			return bad(KeyViewsFrom+".path", "empty")
+		}
+		if len(v.ManifestSHA256) != 64 || strings.Trim(v.ManifestSHA256, "0123456789abcdef") != "" {
+			return bad(KeyViewsFrom+".manifest_sha256", "%q is not a hex sha256", v.ManifestSHA256)
+		}
+	}
 	if md.Dataset.ImageCount < 0 {
 		return bad(KeyDataset+".image_count", "%d, want ≥ 0", md.Dataset.ImageCount)
 	}
@@ -203,7 +229,7 @@ func (md Metadata) Width() int {
 // values returns the fields of md that belong to each key, in Keys order.
 func (md *Metadata) values() []any {
 	return []any{&md.SchemaVersion, &md.Teacher, &md.NumClasses, &md.ClassNames,
-		&md.Preprocess, &md.Views, &md.Store, &md.Dataset, &md.CreatedBy, &md.ClassMap}
+		&md.Preprocess, &md.Views, &md.Store, &md.Dataset, &md.CreatedBy, &md.ClassMap, &md.ViewsFrom}
 }
 
 // Encode returns md as Arrow schema metadata, one JSON value per key.

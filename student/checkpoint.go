@@ -276,3 +276,9 @@ func (t *Trainer) Load(path string) error {
 	t.Opt.T, t.step = h.AdamT, h.Step
 	return nil
 }
+
+// IsCheckpoint says whether head, the first bytes of a file, begin as a checkpoint's (Save,
+// Trainer.Save); a reader of several formats (export.LoadInit) tells them apart by it.
+func IsCheckpoint(head []byte) bool {
+	return len(head) >= len(ckptMagic) && string(head[:len(ckptMagic)]) == ckptMagic
+}

@@ -3,7 +3,9 @@
 // heads), its custom gorgonia ops with hand-written backward passes, the
 // distillation losses, AdamW, global-norm clipping, the learning-rate
 // schedule, the training and evaluation steps, checkpoints and the token
-// analysis of the DeiT paper.
+// analysis of the DeiT paper. Init starts a model from another's weights
+// (timm-named tensors) at another image size or class count, resampling the
+// positional embedding as timm does (resample.go).
 //
 // It works on batches already in memory: images as NCHW float32, labels and
 // teacher targets as plain slices. It must not import ONNX Runtime, the label

@@ -18,9 +18,15 @@ type goldenTensor struct {
 
 func loadGolden(t *testing.T) map[string]goldenTensor {
 	t.Helper()
-	raw, err := os.ReadFile("../testdata/golden/student_fm_tiny.bin")
+	return loadGoldenFile(t, "../testdata/golden/student_fm_tiny.bin", "scripts/student_golden.py")
+}
+
+// loadGoldenFile reads a file of goldenTensor records that script wrote.
+func loadGoldenFile(t *testing.T, path, script string) map[string]goldenTensor {
+	t.Helper()
+	raw, err := os.ReadFile(path)
 	if err != nil {
-		t.Fatalf("golden file (regenerate with /usr/bin/python3 scripts/student_golden.py): %v", err)
+		t.Fatalf("golden file (regenerate with /usr/bin/python3 %s): %v", script, err)
 	}
 	out := map[string]goldenTensor{}
 	u32 := func() int {

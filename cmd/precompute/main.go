@@ -107,6 +107,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, tty bool)
 	ratio := fs.String("ratio", "0.75,1.3333333333333333", "random views' aspect ratio range `a,b`")
 	flipP := fs.Float64("flip-p", 0.5, "random views' horizontal flip probability")
 	fs.Uint64Var(&o.Seed, "seed", 0, "seed of the random views: each is a pure function of (seed, image index, view)")
+	fs.StringVar(&o.ViewsFrom, "views-from", "", "label exactly the images and views (crop boxes, flips) of the finished label store `STORE` again, with this teacher at its input size (same --data; the view flags come from STORE)")
 	teacherOff := fs.Bool("teacher-off", false, "measure feeding alone: list, read, decode, resize/crop/normalise and batch view 0 of every image, without the teacher or a store (needs --data and --crop, no --model), and print img/s")
 	draft := fs.Bool("jpeg-draft", false, "decode large JPEGs at 1/2, 1/4 or 1/8 scale for --resize as PIL's draft does: faster, slightly different pixels, recorded in the store (--views 1 only)")
 	exifTranspose := fs.Bool("exif-transpose", false, "turn each image upright for its EXIF orientation as PIL's ImageOps.exif_transpose does (off: as torchvision), recorded in the store; train decodes the same way")
@@ -148,6 +149,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, tty bool)
 	}
 	if o.Ratio, err = precompute.ParseRange(*ratio); err != nil {
 		return usage(stderr, err)
+	}
+	if o.ViewsFrom != "" {
+		// The views are the store's: a view flag given as well is an error, the defaults are not.
+		var given []string
+		fs.Visit(func(f *flag.Flag) {
+			switch f.Name {
+			case "views", "seed", "scale", "ratio", "flip-p":
+				given = append(given, "--"+f.Name)
+			}
+		})
+		if len(given) > 0 {
+			return usage(stderr, fmt.Errorf("%w: %s with --views-from: the views come from %s", precompute.ErrOptions, strings.Join(given, ", "), o.ViewsFrom))
+		}
+		o.Views, o.Seed, o.Scale, o.Ratio, o.FlipP = 0, 0, [2]float64{}, [2]float64{}, 0
 	}
 	o.CreatedBy = "deitkd precompute"
 	if bi, ok := debug.ReadBuildInfo(); ok {
