@@ -146,56 +146,88 @@ func matmulBackwardBias(dbias, dout []float32, M, OC int) {
 const invSqrt2 = 0.7071067811865476
 const invSqrt2Pi = 0.3989422804014327
 
+// useC selects the C versions of the elementwise kernels (simd_cgo.go) where the package is
+// built with cgo; the Go versions below are the reference they equal bit for bit
+// (TestCKernelsMatchGo), and the only ones under -tags purego. Tests set it.
+var useC = haveCKernels
+
+// cKernelISA names the instruction set of the C kernels in use ("avx2", "sse2"), or "go".
+var cKernelISA = "go"
+
 // geluForward: exact GELU, out = x·Φ(x) = ½x(1 + erf(x/√2)).
 func geluForward(out, inp []float32, n int) {
 	parallelFor(n, 1<<14, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			x := inp[i]
-			cdf, _ := normCDFPDF(x)
-			out[i] = x * cdf
+		if useC {
+			geluForwardC(out[lo:hi], inp[lo:hi])
+			return
 		}
+		geluForwardGo(out[lo:hi], inp[lo:hi])
 	})
 }
 
 // geluForwardGrad: geluForward that also writes GELU'(x) = Φ(x) + x·φ(x)
-// into grad. Four elements at a time: one element's exp, division and
-// polynomials are a long chain of dependent operations, and four
-// independent chains keep the FPU busy (1.7× the scalar loop here).
+// into grad.
 func geluForwardGrad(out, grad, inp []float32, n int) {
 	parallelFor(n, 1<<14, func(lo, hi int) {
-		i := lo
-		for ; i+4 <= hi; i += 4 {
-			x := (*[4]float32)(inp[i : i+4])
-			o := (*[4]float32)(out[i : i+4])
-			g := (*[4]float32)(grad[i : i+4])
-			var c, p [4]float32
-			c[0], p[0] = normCDFPDF(x[0])
-			c[1], p[1] = normCDFPDF(x[1])
-			c[2], p[2] = normCDFPDF(x[2])
-			c[3], p[3] = normCDFPDF(x[3])
-			for j := range 4 {
-				o[j] = x[j] * c[j]
-				g[j] = c[j] + x[j]*p[j]
-			}
+		if useC {
+			geluForwardGradC(out[lo:hi], grad[lo:hi], inp[lo:hi])
+			return
 		}
-		for ; i < hi; i++ {
-			x := inp[i]
-			cdf, pdf := normCDFPDF(x)
-			out[i] = x * cdf
-			grad[i] = cdf + x*pdf
-		}
+		geluForwardGradGo(out[lo:hi], grad[lo:hi], inp[lo:hi])
 	})
 }
 
 // geluBackward: dinp = dout · (Φ(x) + x·φ(x)).
 func geluBackward(dinp, inp, dout []float32, n int) {
 	parallelFor(n, 1<<14, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			x := inp[i]
-			cdf, pdf := normCDFPDF(x)
-			dinp[i] = dout[i] * (cdf + x*pdf)
+		if useC {
+			geluBackwardC(dinp[lo:hi], inp[lo:hi], dout[lo:hi])
+			return
 		}
+		geluBackwardGo(dinp[lo:hi], inp[lo:hi], dout[lo:hi])
 	})
+}
+
+func geluForwardGo(out, inp []float32) {
+	for i, x := range inp {
+		cdf, _ := normCDFPDF(x)
+		out[i] = x * cdf
+	}
+}
+
+// geluForwardGradGo goes four elements at a time: one element's exp,
+// division and polynomials are a long chain of dependent operations, and
+// four independent chains keep the FPU busy (1.7× the scalar loop here).
+func geluForwardGradGo(out, grad, inp []float32) {
+	n := len(inp)
+	i := 0
+	for ; i+4 <= n; i += 4 {
+		x := (*[4]float32)(inp[i : i+4])
+		o := (*[4]float32)(out[i : i+4])
+		g := (*[4]float32)(grad[i : i+4])
+		var c, p [4]float32
+		c[0], p[0] = normCDFPDF(x[0])
+		c[1], p[1] = normCDFPDF(x[1])
+		c[2], p[2] = normCDFPDF(x[2])
+		c[3], p[3] = normCDFPDF(x[3])
+		for j := range 4 {
+			o[j] = x[j] * c[j]
+			g[j] = c[j] + x[j]*p[j]
+		}
+	}
+	for ; i < n; i++ {
+		x := inp[i]
+		cdf, pdf := normCDFPDF(x)
+		out[i] = x * cdf
+		grad[i] = cdf + x*pdf
+	}
+}
+
+func geluBackwardGo(dinp, inp, dout []float32) {
+	for i, x := range inp {
+		cdf, pdf := normCDFPDF(x)
+		dinp[i] = dout[i] * (cdf + x*pdf)
+	}
 }
 
 // normCDFPDF returns the standard normal Φ(x) and φ(x) with one exp:
@@ -263,12 +295,25 @@ func attentionForward(out, att, qkv []float32, B, T, C, NH int) {
 			v := qkv[base+2*C+h*hs:]
 			a := att[bh*T*T : (bh+1)*T*T]
 			sgemm(noT, tr, T, T, hs, scale, q, C3, k, C3, 0, a, T) // (T, T) = q·kᵀ/√hs
-			for t := 0; t < T; t++ {
-				softmaxRow(a[t*T : (t+1)*T])
-			}
+			softmaxRows(a, T)
 			sgemm(noT, noT, T, hs, T, 1, a, T, v, C3, 0, out[b*T*C+h*hs:], C) // (T, hs) = att·v
 		}
 	})
+}
+
+// softmaxRows: each row of a (…, T) in place, its softmax.
+func softmaxRows(a []float32, T int) {
+	if useC {
+		softmaxRowsC(a, T)
+		return
+	}
+	softmaxRowsGo(a, T)
+}
+
+func softmaxRowsGo(a []float32, T int) {
+	for t := 0; t < len(a); t += T {
+		softmaxRow(a[t : t+T])
+	}
 }
 
 func softmaxRow(r []float32) {

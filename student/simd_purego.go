@@ -1,0 +1,13 @@
+//go:build !cgo || purego
+
+package student
+
+// Without cgo the Go kernels of kernels.go are the only ones.
+const haveCKernels = false
+
+func setCKernelISA(avx2 bool) string { return cKernelISA }
+
+func geluForwardC(out, inp []float32)           { geluForwardGo(out, inp) }
+func geluForwardGradC(out, grad, inp []float32) { geluForwardGradGo(out, grad, inp) }
+func geluBackwardC(dinp, inp, dout []float32)   { geluBackwardGo(dinp, inp, dout) }
+func softmaxRowsC(a []float32, T int)           { softmaxRowsGo(a, T) }
