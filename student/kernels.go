@@ -41,34 +41,64 @@ func parallelFor(n, minWork int, f func(lo, hi int)) {
 // layernormForward: out, inp (M, C); mean, rstd (M); weight, bias (C).
 func layernormForward(out, mean, rstd, inp, weight, bias []float32, M, C int, eps float32) {
 	parallelFor(M, 64, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			x := inp[i*C : (i+1)*C]
-			var s float32
-			for _, v := range x {
-				s += v
-			}
-			m := s / float32(C)
-			var vs float32
-			for _, v := range x {
-				d := v - m
-				vs += d * d
-			}
-			r := float32(1 / math.Sqrt(float64(vs/float32(C)+eps)))
-			o := out[i*C : (i+1)*C]
-			for j, v := range x {
-				o[j] = (v-m)*r*weight[j] + bias[j]
-			}
-			mean[i], rstd[i] = m, r
+		o, x := out[lo*C:hi*C], inp[lo*C:hi*C]
+		if useC {
+			layernormForwardC(o, mean[lo:hi], rstd[lo:hi], x, weight, bias, C, eps)
+			return
 		}
+		layernormForwardGo(o, mean[lo:hi], rstd[lo:hi], x, weight, bias, C, eps)
 	})
 }
 
-// layernormBackwardInput: dinp, dout, inp (M, C); weight (C); mean, rstd (M).
-func layernormBackwardInput(dinp, dout, inp, weight, mean, rstd []float32, M, C int) {
+func layernormForwardGo(out, mean, rstd, inp, weight, bias []float32, C int, eps float32) {
+	for i := range mean {
+		x := inp[i*C : (i+1)*C]
+		var s float32
+		for _, v := range x {
+			s += v
+		}
+		m := s / float32(C)
+		var vs float32
+		for _, v := range x {
+			d := v - m
+			vs += d * d
+		}
+		r := float32(1 / math.Sqrt(float64(vs/float32(C)+eps)))
+		o := out[i*C : (i+1)*C]
+		for j, v := range x {
+			o[j] = (v-m)*r*weight[j] + bias[j]
+		}
+		mean[i], rstd[i] = m, r
+	}
+}
+
+// layernormBackward: dinp, dout, inp (M, C); dweight, dbias, weight (C); mean, rstd (M).
+// Every gradient asked for (a nil one is not) in one pass over dout and inp. The parameter
+// gradients sum over the rows in row order, so a pass that makes them runs on one core
+// (splitting the rows would change the order of the sums, and their bits); dinp alone is
+// split across the cores.
+func layernormBackward(dinp, dweight, dbias, dout, inp, weight, mean, rstd []float32, M, C int) {
+	f := layernormBackwardGo
+	if useC {
+		f = layernormBackwardC
+	}
+	if dweight != nil || dbias != nil {
+		f(dinp, dweight, dbias, dout, inp, weight, mean, rstd, C)
+		return
+	}
 	parallelFor(M, 64, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			x, g, dx := inp[i*C:(i+1)*C], dout[i*C:(i+1)*C], dinp[i*C:(i+1)*C]
-			m, r := mean[i], rstd[i]
+		f(dinp[lo*C:hi*C], nil, nil, dout[lo*C:hi*C], inp[lo*C:hi*C], weight, mean[lo:hi], rstd[lo:hi], C)
+	})
+}
+
+func layernormBackwardGo(dinp, dweight, dbias, dout, inp, weight, mean, rstd []float32, C int) {
+	clear(dweight)
+	clear(dbias)
+	for i := range mean {
+		x, g := inp[i*C:(i+1)*C], dout[i*C:(i+1)*C]
+		m, r := mean[i], rstd[i]
+		if dinp != nil {
+			dx := dinp[i*C : (i+1)*C]
 			var dnormMean, dnormNormMean float32
 			for j := range x {
 				dn := weight[j] * g[j]
@@ -82,17 +112,6 @@ func layernormBackwardInput(dinp, dout, inp, weight, mean, rstd []float32, M, C 
 				dx[j] = (dn - dnormMean - (x[j]-m)*r*dnormNormMean) * r
 			}
 		}
-	})
-}
-
-// layernormBackwardParams: dweight, dbias (C), either may be nil; dout, inp
-// (M, C); mean, rstd (M).
-func layernormBackwardParams(dweight, dbias, dout, inp, mean, rstd []float32, M, C int) {
-	clear(dweight)
-	clear(dbias)
-	for i := 0; i < M; i++ {
-		x, g := inp[i*C:(i+1)*C], dout[i*C:(i+1)*C]
-		m, r := mean[i], rstd[i]
 		if dweight != nil {
 			for j := range x {
 				dweight[j] += g[j] * (x[j] - m) * r
@@ -130,13 +149,21 @@ func matmulBackwardWeight(dweight, dout, inp []float32, M, IC, OC int) {
 	sgemm(tr, noT, OC, IC, M, 1, dout, OC, inp, IC, 0, dweight, IC)
 }
 
-// matmulBackwardBias: dbias (OC) = Σ_rows dout (M, OC).
+// matmulBackwardBias: dbias (OC) = Σ_rows dout (M, OC), in row order.
 func matmulBackwardBias(dbias, dout []float32, M, OC int) {
-	clear(dbias)
-	for i := 0; i < M; i++ {
-		row := dout[i*OC : (i+1)*OC]
-		for j, g := range row {
-			dbias[j] += g
+	if useC {
+		colSumC(dbias, dout[:M*OC])
+		return
+	}
+	colSumGo(dbias, dout[:M*OC])
+}
+
+// colSumGo: sum (N) = Σ_rows a (…, N), in row order.
+func colSumGo(sum, a []float32) {
+	clear(sum)
+	for i := 0; i < len(a); i += len(sum) {
+		for j, g := range a[i : i+len(sum)] {
+			sum[j] += g
 		}
 	}
 }

@@ -18,6 +18,7 @@ package student
 
 /*
 #cgo CFLAGS: -O2 -std=c11 -Wno-psabi
+#cgo LDFLAGS: -lm
 #include <stdint.h>
 #include <string.h>
 
@@ -125,6 +126,110 @@ DK_INLINE void dk_softmax_body(float *a, intptr_t rows, intptr_t T) {
 	}
 }
 
+// layernormForwardGo of kernels.go. Each row's sums are one chain of additions in column
+// order, as in Go; four rows at a time keep four independent chains in flight.
+DK_INLINE void dk_ln_fwd_body(float *out, float *mean, float *rstd, const float *inp, const float *w,
+                              const float *b, intptr_t M, intptr_t C, float eps) {
+	for (intptr_t i = 0; i < M; i += 4) {
+		int R = M - i < 4 ? (int)(M - i) : 4;
+		const float *x = inp + i * C;
+		float s[4] = {0}, m[4] = {0}, vs[4] = {0};
+		if (R == 4) {
+			float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+			for (intptr_t j = 0; j < C; j++) s0 += x[j], s1 += x[C + j], s2 += x[2 * C + j], s3 += x[3 * C + j];
+			s[0] = s0, s[1] = s1, s[2] = s2, s[3] = s3;
+		} else {
+			for (int q = 0; q < R; q++)
+				for (intptr_t j = 0; j < C; j++) s[q] += x[q * C + j];
+		}
+		for (int q = 0; q < R; q++) m[q] = s[q] / (float)C;
+		if (R == 4) {
+			float v0 = 0, v1 = 0, v2 = 0, v3 = 0;
+			for (intptr_t j = 0; j < C; j++) {
+				float d0 = x[j] - m[0], d1 = x[C + j] - m[1], d2 = x[2 * C + j] - m[2], d3 = x[3 * C + j] - m[3];
+				v0 += d0 * d0, v1 += d1 * d1, v2 += d2 * d2, v3 += d3 * d3;
+			}
+			vs[0] = v0, vs[1] = v1, vs[2] = v2, vs[3] = v3;
+		} else {
+			for (int q = 0; q < R; q++)
+				for (intptr_t j = 0; j < C; j++) {
+					float d = x[q * C + j] - m[q];
+					vs[q] += d * d;
+				}
+		}
+		for (int q = 0; q < R; q++) {
+			float r = (float)(1.0 / __builtin_sqrt((double)(vs[q] / (float)C + eps)));
+			const float *xr = x + q * C;
+			float *o = out + (i + q) * C;
+			intptr_t j = 0;
+			for (; j + 8 <= C; j += 8) dk_store(o + j, (dk_load(xr + j) - m[q]) * r * dk_load(w + j) + dk_load(b + j));
+			for (; j < C; j++) o[j] = (xr[j] - m[q]) * r * w[j] + b[j];
+			mean[i + q] = m[q], rstd[i + q] = r;
+		}
+	}
+}
+
+// layernormBackwardGo of kernels.go: the rows in order, each row's two sums one chain each
+// (four rows' chains at a time), the rest of the row across the columns in vectors.
+DK_INLINE void dk_ln_bwd_body(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                              const float *w, const float *mean, const float *rstd, intptr_t M, intptr_t C) {
+	if (dw) memset(dw, 0, C * sizeof(float));
+	if (db) memset(db, 0, C * sizeof(float));
+	for (intptr_t i = 0; i < M; i += 4) {
+		int R = M - i < 4 ? (int)(M - i) : 4;
+		const float *x = inp + i * C, *g = dout + i * C;
+		float dm[4] = {0}, dnm[4] = {0};
+		if (dinp && R == 4) {
+			float a0 = 0, a1 = 0, a2 = 0, a3 = 0, b0 = 0, b1 = 0, b2 = 0, b3 = 0;
+			float m0 = mean[i], m1 = mean[i + 1], m2 = mean[i + 2], m3 = mean[i + 3];
+			float r0 = rstd[i], r1 = rstd[i + 1], r2 = rstd[i + 2], r3 = rstd[i + 3];
+			for (intptr_t j = 0; j < C; j++) {
+				float n0 = w[j] * g[j], n1 = w[j] * g[C + j], n2 = w[j] * g[2 * C + j], n3 = w[j] * g[3 * C + j];
+				a0 += n0, a1 += n1, a2 += n2, a3 += n3;
+				b0 += n0 * (x[j] - m0) * r0, b1 += n1 * (x[C + j] - m1) * r1;
+				b2 += n2 * (x[2 * C + j] - m2) * r2, b3 += n3 * (x[3 * C + j] - m3) * r3;
+			}
+			dm[0] = a0, dm[1] = a1, dm[2] = a2, dm[3] = a3;
+			dnm[0] = b0, dnm[1] = b1, dnm[2] = b2, dnm[3] = b3;
+		} else if (dinp) {
+			for (int q = 0; q < R; q++)
+				for (intptr_t j = 0; j < C; j++) {
+					float n = w[j] * g[q * C + j];
+					dm[q] += n;
+					dnm[q] += n * (x[q * C + j] - mean[i + q]) * rstd[i + q];
+				}
+		}
+		for (int q = 0; q < R; q++) {
+			const float *xr = x + q * C, *gr = g + q * C;
+			float m = mean[i + q], r = rstd[i + q], a = dm[q] / (float)C, bb = dnm[q] / (float)C;
+			float *dx = dinp ? dinp + (i + q) * C : 0;
+			intptr_t j = 0;
+			for (; j + 8 <= C; j += 8) {
+				v8sf xv = dk_load(xr + j), gv = dk_load(gr + j);
+				if (dx) dk_store(dx + j, (dk_load(w + j) * gv - a - (xv - m) * r * bb) * r);
+				if (dw) dk_store(dw + j, dk_load(dw + j) + gv * (xv - m) * r);
+				if (db) dk_store(db + j, dk_load(db + j) + gv);
+			}
+			for (; j < C; j++) {
+				if (dx) dx[j] = (w[j] * gr[j] - a - (xr[j] - m) * r * bb) * r;
+				if (dw) dw[j] += gr[j] * (xr[j] - m) * r;
+				if (db) db[j] += gr[j];
+			}
+		}
+	}
+}
+
+// colSumGo of kernels.go: the rows in order, the columns in vectors.
+DK_INLINE void dk_colsum_body(float *sum, const float *a, intptr_t M, intptr_t N) {
+	memset(sum, 0, N * sizeof(float));
+	for (intptr_t i = 0; i < M; i++) {
+		const float *row = a + i * N;
+		intptr_t j = 0;
+		for (; j + 8 <= N; j += 8) dk_store(sum + j, dk_load(sum + j) + dk_load(row + j));
+		for (; j < N; j++) sum[j] += row[j];
+	}
+}
+
 static int dk_avx2;
 
 static void dk_kernels_init(void) {
@@ -157,6 +262,34 @@ static void dk_softmax_base(float *a, intptr_t rows, intptr_t T) { dk_softmax_bo
 static void dk_softmax(float *a, intptr_t rows, intptr_t T) {
 	if (dk_avx2) dk_softmax_avx2(a, rows, T);
 	else dk_softmax_base(a, rows, T);
+}
+__attribute__((target("avx2"))) static void dk_ln_fwd_avx2(float *out, float *mean, float *rstd, const float *inp, const float *w, const float *b, intptr_t M, intptr_t C, float eps) {
+	dk_ln_fwd_body(out, mean, rstd, inp, w, b, M, C, eps);
+}
+static void dk_ln_fwd_base(float *out, float *mean, float *rstd, const float *inp, const float *w, const float *b, intptr_t M, intptr_t C, float eps) {
+	dk_ln_fwd_body(out, mean, rstd, inp, w, b, M, C, eps);
+}
+static void dk_ln_fwd(float *out, float *mean, float *rstd, const float *inp, const float *w, const float *b, intptr_t M, intptr_t C, float eps) {
+	if (dk_avx2) dk_ln_fwd_avx2(out, mean, rstd, inp, w, b, M, C, eps);
+	else dk_ln_fwd_base(out, mean, rstd, inp, w, b, M, C, eps);
+}
+
+__attribute__((target("avx2"))) static void dk_ln_bwd_avx2(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w, const float *mean, const float *rstd, intptr_t M, intptr_t C) {
+	dk_ln_bwd_body(dinp, dw, db, dout, inp, w, mean, rstd, M, C);
+}
+static void dk_ln_bwd_base(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w, const float *mean, const float *rstd, intptr_t M, intptr_t C) {
+	dk_ln_bwd_body(dinp, dw, db, dout, inp, w, mean, rstd, M, C);
+}
+static void dk_ln_bwd(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w, const float *mean, const float *rstd, intptr_t M, intptr_t C) {
+	if (dk_avx2) dk_ln_bwd_avx2(dinp, dw, db, dout, inp, w, mean, rstd, M, C);
+	else dk_ln_bwd_base(dinp, dw, db, dout, inp, w, mean, rstd, M, C);
+}
+
+__attribute__((target("avx2"))) static void dk_colsum_avx2(float *sum, const float *a, intptr_t M, intptr_t N) { dk_colsum_body(sum, a, M, N); }
+static void dk_colsum_base(float *sum, const float *a, intptr_t M, intptr_t N) { dk_colsum_body(sum, a, M, N); }
+static void dk_colsum(float *sum, const float *a, intptr_t M, intptr_t N) {
+	if (dk_avx2) dk_colsum_avx2(sum, a, M, N);
+	else dk_colsum_base(sum, a, M, N);
 }
 */
 import "C"
@@ -209,4 +342,16 @@ func geluBackwardC(dinp, inp, dout []float32) {
 
 func softmaxRowsC(a []float32, T int) {
 	C.dk_softmax(fptr(a), C.intptr_t(len(a)/T), C.intptr_t(T))
+}
+
+func layernormForwardC(out, mean, rstd, inp, weight, bias []float32, C_ int, eps float32) {
+	C.dk_ln_fwd(fptr(out), fptr(mean), fptr(rstd), fptr(inp), fptr(weight), fptr(bias), C.intptr_t(len(mean)), C.intptr_t(C_), C.float(eps))
+}
+
+func layernormBackwardC(dinp, dweight, dbias, dout, inp, weight, mean, rstd []float32, C_ int) {
+	C.dk_ln_bwd(fptr(dinp), fptr(dweight), fptr(dbias), fptr(dout), fptr(inp), fptr(weight), fptr(mean), fptr(rstd), C.intptr_t(len(mean)), C.intptr_t(C_))
+}
+
+func colSumC(sum, a []float32) {
+	C.dk_colsum(fptr(sum), fptr(a), C.intptr_t(len(a)/len(sum)), C.intptr_t(len(sum)))
 }

@@ -4,6 +4,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"gorgonia.org/tensor"
 )
 
 // sameBits reports the first index where got and want differ bit for bit (any NaN equals any
@@ -80,6 +82,45 @@ func TestCKernelsMatchGo(t *testing.T) {
 					}
 				}
 			}
+			for _, M := range []int{1, 3, 4, 5, 9, 37} {
+				for _, C := range []int{1, 7, 8, 24, 64, 65} {
+					x, w, b, g := randSlice(r, M*C, 2), randSlice(r, C, 1), randSlice(r, C, 1), randSlice(r, M*C, 1)
+					x[0] = 40
+					if i := sameBits(colSum(t, colSumC, g, C), colSum(t, colSumGo, g, C)); i >= 0 {
+						t.Fatalf("column sum M %d, N %d: column %d differs", M, C, i)
+					}
+					out, mean, rstd := make([]float32, M*C), make([]float32, M), make([]float32, M)
+					wOut, wMean, wRstd := make([]float32, M*C), make([]float32, M), make([]float32, M)
+					layernormForwardC(out, mean, rstd, x, w, b, C, lnEps)
+					layernormForwardGo(wOut, wMean, wRstd, x, w, b, C, lnEps)
+					for _, c := range [][2][]float32{{out, wOut}, {mean, wMean}, {rstd, wRstd}} {
+						if i := sameBits(c[0], c[1]); i >= 0 {
+							t.Fatalf("layernorm forward M %d, C %d: element %d: C %g, Go %g", M, C, i, c[0][i], c[1][i])
+						}
+					}
+					for mask := 1; mask < 8; mask++ { // which of dx, dγ, dβ are asked for
+						grads := func(f func(dinp, dweight, dbias, dout, inp, weight, mean, rstd []float32, C int)) [3][]float32 {
+							var d [3][]float32
+							for j, n := range []int{M * C, C, C} {
+								if mask&(1<<j) != 0 {
+									d[j] = make([]float32, n)
+									for k := range d[j] {
+										d[j][k] = float32(math.NaN()) // every element must be written
+									}
+								}
+							}
+							f(d[0], d[1], d[2], g, x, w, mean, rstd, C)
+							return d
+						}
+						gotD, wantD := grads(layernormBackwardC), grads(layernormBackwardGo)
+						for j := range gotD {
+							if k := sameBits(gotD[j], wantD[j]); k >= 0 || (wantD[j] != nil && wantD[j][0] != wantD[j][0]) {
+								t.Fatalf("layernorm backward M %d, C %d, gradients %03b: gradient %d element %d differs or is unwritten", M, C, mask, j, k)
+							}
+						}
+					}
+				}
+			}
 			ninf := float32(math.Inf(-1))
 			for _, T := range []int{1, 2, 7, 8, 9, 16, 17, 51, 65, 197} {
 				for _, std := range []float64{0.1, 3, 30} {
@@ -141,5 +182,51 @@ func TestTrainStepCMatchesGo(t *testing.T) {
 	}
 	if i := sameBits(pc, pg); i >= 0 {
 		t.Errorf("parameter %d: C kernels %g, Go kernels %g", i, pc[i], pg[i])
+	}
+}
+
+func colSum(t *testing.T, f func(sum, a []float32), a []float32, N int) []float32 {
+	t.Helper()
+	sum := make([]float32, N)
+	for i := range sum {
+		sum[i] = 7 // must be overwritten
+	}
+	f(sum, a)
+	return sum
+}
+
+// TestLayerNormBackwardOnePass: the LayerNorm kernel gives the same gradients whichever of
+// its three backward calls comes first (the first makes the parameter gradients for the
+// others), and a new forward makes them anew.
+func TestLayerNormBackwardOnePass(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	M, C := 13, 24
+	shapes := []tensor.Shape{{M, C}, {C}, {C}}
+	w, b := randSlice(r, C, 1), randSlice(r, C, 1)
+	for _, order := range [][]int{{0, 1, 2}, {1, 2, 0}, {2, 0, 1}, {0, 1, 2}} {
+		k := &lnKernel{eps: lnEps}
+		if _, err := k.outShape(shapes); err != nil {
+			t.Fatal(err)
+		}
+		out := make([]float32, M*C)
+		for step := range 2 { // a second step on other inputs: no gradient of the first survives
+			rs := rand.New(rand.NewPCG(uint64(step), 1))
+			x, dout := randSlice(rs, M*C, 1), randSlice(rs, M*C, 1)
+			in := [][]float32{x, w, b}
+			k.forward(out, in)
+			var d [3][]float32
+			for _, i := range order {
+				d[i] = make([]float32, len(in[i]))
+				k.backward(i, d[i], in, out, dout)
+			}
+			var want [3][]float32
+			want[0], want[1], want[2] = make([]float32, M*C), make([]float32, C), make([]float32, C)
+			layernormBackwardGo(want[0], want[1], want[2], dout, x, w, k.mean, k.rstd, C)
+			for i := range d {
+				if j := sameBits(d[i], want[i]); j >= 0 {
+					t.Fatalf("order %v, step %d: gradient %d element %d: %g, one pass %g", order, step, i, j, d[i][j], want[i][j])
+				}
+			}
+		}
 	}
 }
