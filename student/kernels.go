@@ -360,14 +360,28 @@ func softmaxRow(r []float32) {
 	}
 }
 
+// scratchPool holds the workers' scratch buffers, reused across steps.
+var scratchPool sync.Pool
+
+// scratch returns a buffer of at least n floats from scratchPool; Put it back.
+func scratch(n int) *[]float32 {
+	if b, ok := scratchPool.Get().(*[]float32); ok && cap(*b) >= n {
+		return b
+	}
+	b := make([]float32, n)
+	return &b
+}
+
 // attentionBackward: dqkv (B, T, 3C) from dout (B, T, C), qkv and the saved
-// att (B, NH, T, T). scratch holds one (T, T) buffer per worker.
+// att (B, NH, T, T), with one (T, T) scratch buffer per worker.
 func attentionBackward(dqkv, dout, qkv, att []float32, B, T, C, NH int) {
 	hs := C / NH
 	scale := float32(1 / math.Sqrt(float64(hs)))
 	C3 := 3 * C
 	parallelFor(B*NH, 2, func(lo, hi int) {
-		datt := make([]float32, T*T)
+		buf := scratch(T * T)
+		defer scratchPool.Put(buf)
+		datt := (*buf)[:T*T]
 		for bh := lo; bh < hi; bh++ {
 			b, h := bh/NH, bh%NH
 			base := b * T * C3
