@@ -391,18 +391,86 @@ func attentionBackward(dqkv, dout, qkv, att []float32, B, T, C, NH int) {
 			a := att[bh*T*T : (bh+1)*T*T]
 			sgemm(tr, noT, T, hs, T, 1, a, T, do, C, 0, dv, C3)   // dv = attᵀ·dout
 			sgemm(noT, tr, T, T, hs, 1, do, C, v, C3, 0, datt, T) // datt = dout·vᵀ
-			for t := 0; t < T; t++ {                              // softmax backward, in place
-				ar, dr := a[t*T:(t+1)*T], datt[t*T:(t+1)*T]
-				var s float32
-				for j := range ar {
-					s += ar[j] * dr[j]
-				}
-				for j := range ar {
-					dr[j] = ar[j] * (dr[j] - s)
-				}
-			}
+			softmaxBackwardRows(a, datt, T)                       // in place in datt
 			sgemm(noT, noT, T, hs, T, scale, datt, T, k, C3, 0, dq, C3) // dq = dpre·k/√hs
 			sgemm(tr, noT, T, hs, T, scale, datt, T, q, C3, 0, dk, C3)  // dk = dpreᵀ·q/√hs
 		}
 	})
+}
+
+// softmaxBackwardRows: d (…, T) ← a·(d − Σ_row a·d), the gradient of each row's scores from
+// that of its probabilities a, in place.
+func softmaxBackwardRows(a, d []float32, T int) {
+	if useC {
+		softmaxBackwardRowsC(a, d, T)
+		return
+	}
+	softmaxBackwardRowsGo(a, d, T)
+}
+
+func softmaxBackwardRowsGo(a, d []float32, T int) {
+	for t := 0; t < len(a); t += T {
+		ar, dr := a[t:t+T], d[t:t+T]
+		var s float32
+		for j := range ar {
+			s += ar[j] * dr[j]
+		}
+		for j := range ar {
+			dr[j] = ar[j] * (dr[j] - s)
+		}
+	}
+}
+
+// ---------------------------------------------------------------- Residual
+
+// residual: out = x + mask[b]·f for each sample b of per elements (x + f where mask is nil);
+// with x nil, out = mask[b]·f (the branch's gradient). One core: a pass over memory that
+// two goroutines would not shorten by more than they cost to start.
+func residual(out, x, f, mask []float32, per int) {
+	if useC {
+		residualC(out, x, f, mask, per)
+		return
+	}
+	residualGo(out, x, f, mask, per)
+}
+
+func residualGo(out, x, f, mask []float32, per int) {
+	for b := 0; b < len(out)/per; b++ {
+		lo, hi := b*per, (b+1)*per
+		s := float32(1)
+		if mask != nil {
+			s = mask[b]
+		}
+		switch {
+		case x == nil:
+			for i := lo; i < hi; i++ {
+				out[i] = s * f[i]
+			}
+		case s == 1:
+			for i := lo; i < hi; i++ {
+				out[i] = x[i] + f[i]
+			}
+		default:
+			for i := lo; i < hi; i++ {
+				out[i] = x[i] + s*f[i]
+			}
+		}
+	}
+}
+
+// mul: out = a·b elementwise.
+func mul(out, a, b []float32) {
+	parallelFor(len(out), 1<<14, func(lo, hi int) {
+		if useC {
+			mulC(out[lo:hi], a[lo:hi], b[lo:hi])
+			return
+		}
+		mulGo(out[lo:hi], a[lo:hi], b[lo:hi])
+	})
+}
+
+func mulGo(out, a, b []float32) {
+	for i := range out {
+		out[i] = a[i] * b[i]
+	}
 }

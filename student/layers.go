@@ -146,11 +146,7 @@ func (k *geluKernel) backward(i int, din []float32, in [][]float32, out, dout []
 		geluBackward(din, in[0], dout, len(din))
 		return
 	}
-	parallelFor(len(din), 1<<14, func(lo, hi int) {
-		for j := lo; j < hi; j++ {
-			din[j] = dout[j] * k.grad[j]
-		}
-	})
+	mul(din, dout, k.grad)
 }
 
 // -------------------------------------------------------------------- Block
@@ -180,19 +176,7 @@ func (k *residualKernel) forward(out []float32, in [][]float32) {
 	if k.inputTap != nil {
 		k.inputTap(x)
 	}
-	for b := 0; b < k.B; b++ {
-		lo, hi := b*k.per, (b+1)*k.per
-		if k.mask == nil || k.mask[b] == 1 {
-			for i := lo; i < hi; i++ {
-				out[i] = x[i] + f[i]
-			}
-			continue
-		}
-		s := k.mask[b]
-		for i := lo; i < hi; i++ {
-			out[i] = x[i] + s*f[i]
-		}
-	}
+	residual(out, x, f, k.mask, k.per)
 	if k.tap != nil {
 		k.tap(out)
 	}
@@ -202,12 +186,7 @@ func (k *residualKernel) backward(i int, din []float32, in [][]float32, out, dou
 		copy(din, dout)
 		return
 	}
-	for b := 0; b < k.B; b++ {
-		s := k.mask[b]
-		for j := b * k.per; j < (b+1)*k.per; j++ {
-			din[j] = s * dout[j]
-		}
-	}
+	residual(din, nil, dout, k.mask, k.per)
 }
 
 // -------------------------------------------------------------------- Model

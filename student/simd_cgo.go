@@ -230,6 +230,45 @@ DK_INLINE void dk_colsum_body(float *sum, const float *a, intptr_t M, intptr_t N
 	}
 }
 
+// The softmax backward of attentionBackward, in place in d: each row's Σ a·d one chain in
+// column order, as in Go.
+DK_INLINE void dk_softmax_bwd_body(const float *a, float *d, intptr_t rows, intptr_t T) {
+	for (intptr_t r = 0; r < rows; r++) {
+		const float *ar = a + r * T;
+		float *dr = d + r * T;
+		float s = 0;
+		for (intptr_t j = 0; j < T; j++) s += ar[j] * dr[j];
+		intptr_t j = 0;
+		for (; j + 8 <= T; j += 8) dk_store(dr + j, dk_load(ar + j) * (dk_load(dr + j) - s));
+		for (; j < T; j++) dr[j] = ar[j] * (dr[j] - s);
+	}
+}
+
+// out = x + s·f, s per block of per elements (mask; all 1 where mask is NULL, and x + 1·f
+// is x + f exactly); with x NULL, out = s·f.
+DK_INLINE void dk_residual_body(float *out, const float *x, const float *f, const float *mask, intptr_t B, intptr_t per) {
+	for (intptr_t b = 0; b < B; b++) {
+		float s = mask ? mask[b] : 1.0f;
+		const float *fb = f + b * per, *xb = x ? x + b * per : 0;
+		float *ob = out + b * per;
+		intptr_t i = 0;
+		if (xb) {
+			for (; i + 8 <= per; i += 8) dk_store(ob + i, dk_load(xb + i) + s * dk_load(fb + i));
+			for (; i < per; i++) ob[i] = xb[i] + s * fb[i];
+		} else {
+			for (; i + 8 <= per; i += 8) dk_store(ob + i, s * dk_load(fb + i));
+			for (; i < per; i++) ob[i] = s * fb[i];
+		}
+	}
+}
+
+// out = a·b elementwise.
+DK_INLINE void dk_mul_body(float *out, const float *a, const float *b, intptr_t n) {
+	intptr_t i = 0;
+	for (; i + 8 <= n; i += 8) dk_store(out + i, dk_load(a + i) * dk_load(b + i));
+	for (; i < n; i++) out[i] = a[i] * b[i];
+}
+
 static int dk_avx2;
 
 static void dk_kernels_init(void) {
@@ -290,6 +329,26 @@ static void dk_colsum_base(float *sum, const float *a, intptr_t M, intptr_t N) {
 static void dk_colsum(float *sum, const float *a, intptr_t M, intptr_t N) {
 	if (dk_avx2) dk_colsum_avx2(sum, a, M, N);
 	else dk_colsum_base(sum, a, M, N);
+}
+__attribute__((target("avx2"))) static void dk_softmax_bwd_avx2(const float *a, float *d, intptr_t rows, intptr_t T) { dk_softmax_bwd_body(a, d, rows, T); }
+static void dk_softmax_bwd_base(const float *a, float *d, intptr_t rows, intptr_t T) { dk_softmax_bwd_body(a, d, rows, T); }
+static void dk_softmax_bwd(const float *a, float *d, intptr_t rows, intptr_t T) {
+	if (dk_avx2) dk_softmax_bwd_avx2(a, d, rows, T);
+	else dk_softmax_bwd_base(a, d, rows, T);
+}
+
+__attribute__((target("avx2"))) static void dk_residual_avx2(float *out, const float *x, const float *f, const float *mask, intptr_t B, intptr_t per) { dk_residual_body(out, x, f, mask, B, per); }
+static void dk_residual_base(float *out, const float *x, const float *f, const float *mask, intptr_t B, intptr_t per) { dk_residual_body(out, x, f, mask, B, per); }
+static void dk_residual(float *out, const float *x, const float *f, const float *mask, intptr_t B, intptr_t per) {
+	if (dk_avx2) dk_residual_avx2(out, x, f, mask, B, per);
+	else dk_residual_base(out, x, f, mask, B, per);
+}
+
+__attribute__((target("avx2"))) static void dk_mul_avx2(float *out, const float *a, const float *b, intptr_t n) { dk_mul_body(out, a, b, n); }
+static void dk_mul_base(float *out, const float *a, const float *b, intptr_t n) { dk_mul_body(out, a, b, n); }
+static void dk_mul(float *out, const float *a, const float *b, intptr_t n) {
+	if (dk_avx2) dk_mul_avx2(out, a, b, n);
+	else dk_mul_base(out, a, b, n);
 }
 */
 import "C"
@@ -354,4 +413,16 @@ func layernormBackwardC(dinp, dweight, dbias, dout, inp, weight, mean, rstd []fl
 
 func colSumC(sum, a []float32) {
 	C.dk_colsum(fptr(sum), fptr(a), C.intptr_t(len(a)/len(sum)), C.intptr_t(len(sum)))
+}
+
+func softmaxBackwardRowsC(a, d []float32, T int) {
+	C.dk_softmax_bwd(fptr(a), fptr(d), C.intptr_t(len(a)/T), C.intptr_t(T))
+}
+
+func residualC(out, x, f, mask []float32, per int) {
+	C.dk_residual(fptr(out), fptr(x), fptr(f), fptr(mask), C.intptr_t(len(out)/per), C.intptr_t(per))
+}
+
+func mulC(out, a, b []float32) {
+	C.dk_mul(fptr(out), fptr(a), fptr(b), C.intptr_t(len(out)))
 }

@@ -18,4 +18,7 @@ func layernormForwardC(out, mean, rstd, inp, weight, bias []float32, C int, eps 
 func layernormBackwardC(dinp, dweight, dbias, dout, inp, weight, mean, rstd []float32, C int) {
 	layernormBackwardGo(dinp, dweight, dbias, dout, inp, weight, mean, rstd, C)
 }
-func colSumC(sum, a []float32) { colSumGo(sum, a) }
+func colSumC(sum, a []float32)                     { colSumGo(sum, a) }
+func softmaxBackwardRowsC(a, d []float32, T int)   { softmaxBackwardRowsGo(a, d, T) }
+func residualC(out, x, f, mask []float32, per int) { residualGo(out, x, f, mask, per) }
+func mulC(out, a, b []float32)                     { mulGo(out, a, b) }

@@ -121,6 +121,26 @@ func TestCKernelsMatchGo(t *testing.T) {
 					}
 				}
 			}
+			for _, per := range []int{1, 7, 8, 9, 3264} {
+				B := 5
+				x, f := randSlice(r, B*per, 1), randSlice(r, B*per, 1)
+				for _, mask := range [][]float32{nil, {0, 1, 1 / 0.7, 1, 0}} {
+					for _, xx := range [][]float32{x, nil} {
+						got, want := make([]float32, B*per), make([]float32, B*per)
+						residualC(got, xx, f, mask, per)
+						residualGo(want, xx, f, mask, per)
+						if i := sameBits(got, want); i >= 0 {
+							t.Fatalf("residual per %d, mask %v, x %v: element %d: C %g, Go %g", per, mask, xx != nil, i, got[i], want[i])
+						}
+					}
+				}
+				got, want := make([]float32, B*per), make([]float32, B*per)
+				mulC(got, x, f)
+				mulGo(want, x, f)
+				if i := sameBits(got, want); i >= 0 {
+					t.Fatalf("mul n %d: element %d: C %g, Go %g", B*per, i, got[i], want[i])
+				}
+			}
 			ninf := float32(math.Inf(-1))
 			for _, T := range []int{1, 2, 7, 8, 9, 16, 17, 51, 65, 197} {
 				for _, std := range []float64{0.1, 3, 30} {
@@ -142,6 +162,13 @@ func TestCKernelsMatchGo(t *testing.T) {
 					softmaxRowsGo(want, T)
 					if i := sameBits(got, want); i >= 0 {
 						t.Fatalf("softmax T %d, std %g: element %d (score %g): C %g, Go %g", T, std, i, a[i], got[i], want[i])
+					}
+					d := randSlice(r, len(a), std)
+					gotD, wantD := append([]float32{}, d...), append([]float32{}, d...)
+					softmaxBackwardRowsC(want, gotD, T)
+					softmaxBackwardRowsGo(want, wantD, T)
+					if i := sameBits(gotD, wantD); i >= 0 {
+						t.Fatalf("softmax backward T %d, std %g: element %d: C %g, Go %g", T, std, i, gotD[i], wantD[i])
 					}
 				}
 			}
