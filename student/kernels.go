@@ -389,9 +389,9 @@ func attentionBackward(dqkv, dout, qkv, att []float32, B, T, C, NH int) {
 			dq, dk, dv := dqkv[base+h*hs:], dqkv[base+C+h*hs:], dqkv[base+2*C+h*hs:]
 			do := dout[b*T*C+h*hs:]
 			a := att[bh*T*T : (bh+1)*T*T]
-			sgemm(tr, noT, T, hs, T, 1, a, T, do, C, 0, dv, C3)   // dv = attᵀ·dout
-			sgemm(noT, tr, T, T, hs, 1, do, C, v, C3, 0, datt, T) // datt = dout·vᵀ
-			softmaxBackwardRows(a, datt, T)                       // in place in datt
+			sgemm(tr, noT, T, hs, T, 1, a, T, do, C, 0, dv, C3)         // dv = attᵀ·dout
+			sgemm(noT, tr, T, T, hs, 1, do, C, v, C3, 0, datt, T)       // datt = dout·vᵀ
+			softmaxBackwardRows(a, datt, T)                             // in place in datt
 			sgemm(noT, noT, T, hs, T, scale, datt, T, k, C3, 0, dq, C3) // dq = dpre·k/√hs
 			sgemm(tr, noT, T, hs, T, scale, datt, T, q, C3, 0, dk, C3)  // dk = dpreᵀ·q/√hs
 		}
