@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+
+	"gorgonia.org/tensor"
 )
 
 // BenchmarkSgemm measures the products of an fm-tiny step at batch 128
@@ -52,5 +54,34 @@ func BenchmarkGELU(b *testing.B) {
 		for j := range dout {
 			out[j] = dout[j] * g[j]
 		}
+	}
+}
+
+// BenchmarkLayerNorm is the forward and the backward (every gradient) of one fm-tiny
+// LayerNorm at batch 128, with the C kernels and with the Go reference.
+func BenchmarkLayerNorm(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 1))
+	M, C := 128*51, 64
+	in := [][]float32{randSlice(r, M*C, 1), randSlice(r, C, 1), randSlice(r, C, 1)}
+	out, dout := make([]float32, M*C), randSlice(r, M*C, 1)
+	din := [][]float32{make([]float32, M*C), make([]float32, C), make([]float32, C)}
+	defer func() { useC = haveCKernels }()
+	for _, c := range []bool{false, true} {
+		if c && !haveCKernels {
+			continue
+		}
+		b.Run(map[bool]string{false: "go", true: "c"}[c], func(b *testing.B) {
+			useC = c
+			k := &lnKernel{eps: lnEps}
+			if _, err := k.outShape([]tensor.Shape{{M, C}, {C}, {C}}); err != nil {
+				b.Fatal(err)
+			}
+			for i := 0; i < b.N; i++ {
+				k.forward(out, in)
+				for j := range din {
+					k.backward(j, din[j], in, out, dout)
+				}
+			}
+		})
 	}
 }

@@ -23,6 +23,11 @@ type lnKernel struct {
 	eps        float32
 	M, C       int
 	mean, rstd []float32 // (M)
+	// The backward makes every gradient in one pass (layernormBackward): the first of the
+	// three backward calls after a forward makes the parameter gradients too, kept here for the
+	// other two calls; fwd counts forwards, paramsOf is the forward they belong to.
+	dweight, dbias []float32 // (C)
+	fwd, paramsOf  uint64
 }
 
 func (k *lnKernel) name() string      { return "layernorm" }
@@ -33,19 +38,29 @@ func (k *lnKernel) outShape(in []tensor.Shape) (tensor.Shape, error) {
 		return nil, fmt.Errorf("weight %v, bias %v for width %d", in[1], in[2], k.C)
 	}
 	k.mean, k.rstd = make([]float32, k.M), make([]float32, k.M)
+	k.dweight, k.dbias = make([]float32, k.C), make([]float32, k.C)
 	return in[0].Clone(), nil
 }
 func (k *lnKernel) forward(out []float32, in [][]float32) {
 	layernormForward(out, k.mean, k.rstd, in[0], in[1], in[2], k.M, k.C, k.eps)
+	k.fwd++
 }
 func (k *lnKernel) backward(i int, din []float32, in [][]float32, out, dout []float32) {
+	done := k.paramsOf == k.fwd
+	switch {
+	case i == 0 && done:
+		layernormBackward(din, nil, nil, dout, in[0], in[1], k.mean, k.rstd, k.M, k.C)
+	case i == 0:
+		layernormBackward(din, k.dweight, k.dbias, dout, in[0], in[1], k.mean, k.rstd, k.M, k.C)
+	case !done:
+		layernormBackward(nil, k.dweight, k.dbias, dout, in[0], in[1], k.mean, k.rstd, k.M, k.C)
+	}
+	k.paramsOf = k.fwd
 	switch i {
-	case 0:
-		layernormBackwardInput(din, dout, in[0], in[1], k.mean, k.rstd, k.M, k.C)
 	case 1:
-		layernormBackwardParams(din, nil, dout, in[0], k.mean, k.rstd, k.M, k.C)
+		copy(din, k.dweight)
 	case 2:
-		layernormBackwardParams(nil, din, dout, in[0], k.mean, k.rstd, k.M, k.C)
+		copy(din, k.dbias)
 	}
 }
 
@@ -131,11 +146,7 @@ func (k *geluKernel) backward(i int, din []float32, in [][]float32, out, dout []
 		geluBackward(din, in[0], dout, len(din))
 		return
 	}
-	parallelFor(len(din), 1<<14, func(lo, hi int) {
-		for j := lo; j < hi; j++ {
-			din[j] = dout[j] * k.grad[j]
-		}
-	})
+	mul(din, dout, k.grad)
 }
 
 // -------------------------------------------------------------------- Block
@@ -165,19 +176,7 @@ func (k *residualKernel) forward(out []float32, in [][]float32) {
 	if k.inputTap != nil {
 		k.inputTap(x)
 	}
-	for b := 0; b < k.B; b++ {
-		lo, hi := b*k.per, (b+1)*k.per
-		if k.mask == nil || k.mask[b] == 1 {
-			for i := lo; i < hi; i++ {
-				out[i] = x[i] + f[i]
-			}
-			continue
-		}
-		s := k.mask[b]
-		for i := lo; i < hi; i++ {
-			out[i] = x[i] + s*f[i]
-		}
-	}
+	residual(out, x, f, k.mask, k.per)
 	if k.tap != nil {
 		k.tap(out)
 	}
@@ -187,12 +186,7 @@ func (k *residualKernel) backward(i int, din []float32, in [][]float32, out, dou
 		copy(din, dout)
 		return
 	}
-	for b := 0; b < k.B; b++ {
-		s := k.mask[b]
-		for j := b * k.per; j < (b+1)*k.per; j++ {
-			din[j] = s * dout[j]
-		}
-	}
+	residual(din, nil, dout, k.mask, k.per)
 }
 
 // -------------------------------------------------------------------- Model

@@ -43,6 +43,15 @@ type kernelOp struct {
 	out    tensor.Shape // nil: scalar
 	buf    []float32
 	val    *tensor.Dense
+	scalar G.F32 // the value of a scalar output
+	args   args
+}
+
+// args are an op's input values as float32 slices, reused every run so that a step
+// allocates nothing of ours.
+type args struct {
+	in      [][]float32
+	scalars []float32 // the backing of scalar inputs, one element each
 }
 
 // apply adds k as a node with the given inputs.
@@ -101,14 +110,15 @@ func (op *kernelOp) Hashcode() uint32      { return hashOf(op) }
 func (op *kernelOp) String() string        { return fmt.Sprintf("%s#%d", op.k.name(), op.id) }
 
 func (op *kernelOp) Do(vals ...G.Value) (G.Value, error) {
-	in, err := floats(vals)
+	in, err := op.args.floats(vals)
 	if err != nil {
 		return nil, fmt.Errorf("student: %s: %w", op.k.name(), err)
 	}
 	if op.out == nil {
 		var r [1]float32
 		op.k.forward(r[:], in)
-		return G.NewF32(r[0]), nil
+		op.scalar = G.F32(r[0])
+		return &op.scalar, nil
 	}
 	op.k.forward(op.buf, in)
 	return op.val, nil
@@ -146,6 +156,7 @@ type gradOp struct {
 	buf   []float32
 	val   *tensor.Dense
 	sink  []float32 // when set, the result is copied here too (parameter gradients)
+	args  args
 }
 
 func (g *gradOp) Arity() int { return len(g.fwd.inDims) + 2 }
@@ -164,7 +175,7 @@ func (g *gradOp) String() string {
 }
 
 func (g *gradOp) Do(vals ...G.Value) (G.Value, error) {
-	all, err := floats(vals)
+	all, err := g.args.floats(vals)
 	if err != nil {
 		return nil, fmt.Errorf("student: %s backward: %w", g.fwd.k.name(), err)
 	}
@@ -190,22 +201,30 @@ func hashOf(op interface{ WriteHash(hash.Hash) }) uint32 {
 }
 
 // floats returns the float32 data of each value; a scalar becomes a
-// one-element slice.
-func floats(vals []G.Value) ([][]float32, error) {
-	out := make([][]float32, len(vals))
+// one-element slice. The slices are a's, valid until the next call.
+func (a *args) floats(vals []G.Value) ([][]float32, error) {
+	if len(a.in) != len(vals) {
+		a.in, a.scalars = make([][]float32, len(vals)), make([]float32, len(vals))
+	}
 	for i, v := range vals {
 		switch v := v.(type) {
 		case *G.F32:
-			out[i] = []float32{float32(*v)}
+			a.scalars[i] = float32(*v)
+			a.in[i] = a.scalars[i : i+1]
+		case *tensor.Dense:
+			if v.Dtype() != tensor.Float32 {
+				return nil, fmt.Errorf("input %d: want float32 data, got %v", i, v.Dtype())
+			}
+			a.in[i] = v.Float32s() // Data() would allocate (through reflect) every call
 		case tensor.Tensor:
 			d, ok := v.Data().([]float32)
 			if !ok {
 				return nil, fmt.Errorf("input %d: want float32 data, got %T", i, v.Data())
 			}
-			out[i] = d
+			a.in[i] = d
 		default:
 			return nil, fmt.Errorf("input %d: unsupported value %T", i, v)
 		}
 	}
-	return out, nil
+	return a.in, nil
 }
