@@ -81,7 +81,7 @@ func TestRecipeSweep(t *testing.T) {
 	const B, per = 128, 28 * 28
 	steps := nTrain / B
 	for _, lr := range lrs {
-		for _, loss := range []string{"none"} {
+		for _, loss := range []Distill{DistillNone} {
 			t.Run(fmt.Sprintf("lr=%g/%s", lr, loss), func(t *testing.T) {
 				m, err := New(Config{}, 0)
 				if err != nil {

@@ -39,9 +39,9 @@ var smallConfig = Config{Dim: 32, Depth: 2, Heads: 2, MLPRatio: 2}
 
 // shortRecipe is the short recipe for batches of batch rows, stepsPerEpoch of them, with
 // the distillation mode distill.
-func shortRecipe(t testing.TB, batch, stepsPerEpoch int, distill string) TrainConfig {
+func shortRecipe(t testing.TB, batch, stepsPerEpoch int, distill Distill) TrainConfig {
 	t.Helper()
-	c, err := NewRecipe("short", batch)
+	c, err := NewRecipe(RecipeDefault, batch)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +118,7 @@ func TestScheduleAt(t *testing.T) {
 			t.Fatal(err)
 		}
 		c.StepsPerEpoch = 100
-		if s := c.Schedule(); s.WarmupSteps != 15 || s.LR != 1e-3 || s.TotalSteps != 500 || c.WD != 0.05 || c.Clip != 1 || c.Loss.Alpha != 0.5 {
+		if s := c.Schedule(); s.WarmupSteps != 15 || s.LR != 1e-3 || s.TotalSteps != 500 || c.WD != 0.05 || c.Clip != 1 || c.Loss.Alpha != 0.5 || c.DropPath != 0 || c.Recipe != RecipeDefault {
 			t.Errorf("short recipe %+v, schedule %+v", c, s)
 		}
 		c, err = NewRecipe("deit", 1024)
@@ -126,7 +126,7 @@ func TestScheduleAt(t *testing.T) {
 			t.Fatal(err)
 		}
 		c.StepsPerEpoch, c.Epochs = 100, 300
-		if s := c.Schedule(); s.WarmupSteps != 500 || s.LR != 1e-3 || c.Loss.Smoothing != 0.1 || c.Clip != 0 {
+		if s := c.Schedule(); s.WarmupSteps != 500 || s.LR != 1e-3 || c.Loss.Smoothing != 0.1 || c.Clip != 0 || c.DropPath != 0.1 || c.Recipe != RecipeDeiT {
 			t.Errorf("deit recipe %+v, schedule %+v", c, s)
 		}
 		if _, err := NewRecipe("long", 8); !errors.Is(err, ErrConfig) {
@@ -166,8 +166,8 @@ func TestNonFiniteLossKeepsParameters(t *testing.T) {
 
 func TestCheckpointResumesExactly(t *testing.T) {
 	cfg := smallConfig
-	cfg.DropPath = 0.2
 	tc := shortRecipe(t, 16, 4, "hard")
+	tc.DropPath = 0.2
 	tc.Seed = 5
 	data := synthetic(16*4, 4)
 	newTrainer := func() *Trainer {
@@ -254,8 +254,8 @@ func TestEvalAndAnalyze(t *testing.T) {
 	m, b := goldenModel(t, g)
 	cls, dist := g["cls_logits"].data, g["dist_logits"].data
 	K := m.cfg.Classes
-	for _, fuse := range []string{"softmax", "logits"} {
-		t.Run(fuse, func(t *testing.T) {
+	for _, fuse := range []Fuse{FuseProbs, FuseLogits} {
+		t.Run(string(fuse), func(t *testing.T) {
 			e, err := m.Eval(b, fuse)
 			if err != nil {
 				t.Fatal(err)

@@ -34,25 +34,27 @@ type Options struct {
 	Preset string
 	Arch   student.Config
 
-	// Recipe names the training recipe (student.NewRecipe): every value below overrides it.
-	Recipe string
+	// Recipe names the training recipe (student.NewRecipe; "": the default): every value
+	// below overrides it.
+	Recipe student.Recipe
 	Epochs int // 0 trains no step: the initial model is evaluated, saved and exported
 	Batch  int // rows (image views) per step, ≥ 1
 	Seed   uint64
 	// LR is the peak learning rate; 0: the recipe's (which scales with Batch).
 	LR float64
 	// Each of these, when set, replaces the recipe's value, literally: a pointer to 0 is 0 (no
-	// weight decay, no clipping, no smoothing, no drop-path, a final rate of 0).
+	// weight decay, no clipping, no smoothing, no drop-path, a final rate of 0). DropPath is the
+	// recipe's stochastic depth (TrainConfig.DropPath).
 	MinLR, WD, Clip, Smoothing, DropPath *float64
 	// Warmup, when set, replaces the recipe's warm-up of either kind.
 	Warmup *Warmup
-	// Distill is the distillation loss; nil: "hard", or "none" for a student without the
-	// distillation token (Arch.NoDistToken).
-	Distill *string
-	Alpha   float64 // weight of the teacher term
-	Tau     float64 // soft distillation temperature (also that of the dense teacher targets)
-	KLNorm  string  // soft loss normalisation: "batch" or "numel"
-	Fuse    string  // eval fusion of the two heads: "softmax" or "logits"
+	// Distill is the distillation loss; nil: DistillHard, or DistillNone for a student without
+	// the distillation token (Arch.NoDistToken).
+	Distill *student.Distill
+	Alpha   float64        // weight of the teacher term
+	Tau     float64        // soft distillation temperature (also that of the dense teacher targets)
+	KLNorm  student.KLNorm // soft loss normalisation ("": KLBatch)
+	Fuse    student.Fuse   // eval fusion of the two heads ("": FuseProbs), and the exports'
 
 	// ViewsPerImage, AugScale, Mean, Std and Workers go to traindata.Options as they are.
 	ViewsPerImage int
@@ -84,7 +86,7 @@ type Job struct {
 	o        Options
 	train    *traindata.Set
 	eval     *traindata.Set // nil: no eval records
-	model    student.Config // the architecture; DropPath is the training's stochastic depth
+	model    student.Config // the architecture
 	recipe   student.TrainConfig
 	settings settings
 	inputs   inputs
@@ -111,7 +113,7 @@ func New(ctx context.Context, o Options) (*Job, error) {
 		return nil, fmt.Errorf("%w: an eval label store needs its eval images", ErrOptions)
 	}
 	if o.Fuse == "" {
-		o.Fuse = "softmax"
+		o.Fuse = student.FuseProbs
 	}
 	cfg, err := architecture(o.Preset, o.Arch)
 	if err != nil {
@@ -121,8 +123,7 @@ func New(ctx context.Context, o Options) (*Job, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg.DropPath = tc.dropPath
-	j := &Job{o: o, recipe: tc.TrainConfig}
+	j := &Job{o: o, recipe: tc}
 
 	cache := o.CacheBytes
 	if cache == 0 {
@@ -132,7 +133,7 @@ func New(ctx context.Context, o Options) (*Job, error) {
 	j.train, err = traindata.Open(ctx, traindata.Options{Labels: o.Labels, Data: o.Data, Limit: o.Limit,
 		Size: cfg.ImageSize, Channels: cfg.Channels, Mean: o.Mean, Std: o.Std,
 		Batch: tc.Batch, ViewsPerImage: o.ViewsPerImage, Workers: o.Workers, Seed: o.Seed,
-		Tau: tc.Loss.Tau, Probs: tc.Loss.Distill == "soft", AugScale: o.AugScale, CacheBytes: cache, Log: o.Log})
+		Tau: tc.Loss.Tau, Probs: tc.Loss.Distill == student.DistillSoft, AugScale: o.AugScale, CacheBytes: cache, Log: o.Log})
 	if err != nil {
 		return nil, err
 	}
@@ -195,29 +196,20 @@ func architecture(preset string, arch student.Config) (student.Config, error) {
 	return cfg.WithDefaults(), nil
 }
 
-// filled is a recipe filled in, with the drop-path rate that goes to the model config.
-type filled struct {
-	student.TrainConfig
-	dropPath float64
-}
-
 // recipe fills in the run's recipe once: the named recipe's values, then every option,
 // literally, except LR 0 (the recipe's) and the unset pointers.
-func recipe(o Options) (filled, error) {
-	if o.Recipe != "" && o.Recipe != "default" && o.Recipe != "deit" {
-		return filled{}, fmt.Errorf("%w: recipe %q: want default or deit", ErrOptions, o.Recipe)
-	}
+func recipe(o Options) (student.TrainConfig, error) {
 	if o.Batch < 1 {
-		return filled{}, fmt.Errorf("%w: batch %d: want ≥ 1", ErrOptions, o.Batch)
+		return student.TrainConfig{}, fmt.Errorf("%w: batch %d: want ≥ 1", ErrOptions, o.Batch)
 	}
-	tc, err := student.NewRecipe(map[string]string{"": "short", "default": "short", "deit": "deit"}[o.Recipe], o.Batch)
+	tc, err := student.NewRecipe(o.Recipe, o.Batch)
 	if err != nil {
-		return filled{}, fmt.Errorf("%w: %w", ErrOptions, err)
+		return student.TrainConfig{}, fmt.Errorf("%w: %w", ErrOptions, err)
 	}
 	tc.Epochs, tc.Seed = o.Epochs, o.Seed
-	distill := "hard"
+	distill := student.DistillHard
 	if o.Arch.NoDistToken {
-		distill = "none"
+		distill = student.DistillNone
 	}
 	if o.Distill != nil {
 		distill = *o.Distill
@@ -230,7 +222,7 @@ func recipe(o Options) (filled, error) {
 	for _, f := range []struct {
 		dst *float64
 		v   *float64
-	}{{&tc.MinLR, o.MinLR}, {&tc.WD, o.WD}, {&tc.Clip, o.Clip}, {&tc.Loss.Smoothing, o.Smoothing}} {
+	}{{&tc.MinLR, o.MinLR}, {&tc.WD, o.WD}, {&tc.Clip, o.Clip}, {&tc.Loss.Smoothing, o.Smoothing}, {&tc.DropPath, o.DropPath}} {
 		if f.v != nil {
 			*f.dst = *f.v
 		}
@@ -246,17 +238,10 @@ func recipe(o Options) (filled, error) {
 			}
 			return "the recipe's"
 		}
-		return filled{}, fmt.Errorf("%w: the final learning rate %g (%s) is above the peak %g (%s): want min_lr ≤ lr",
+		return student.TrainConfig{}, fmt.Errorf("%w: the final learning rate %g (%s) is above the peak %g (%s): want min_lr ≤ lr",
 			ErrOptions, tc.MinLR, given(o.MinLR != nil), tc.LR, given(lrGiven))
 	}
-	f := filled{TrainConfig: tc}
-	if tc.Recipe == "deit" {
-		f.dropPath = student.DeitDropPath
-	}
-	if o.DropPath != nil {
-		f.dropPath = *o.DropPath
-	}
-	return f, nil
+	return tc, nil
 }
 
 // settings are the data settings recorded in run.json; a resume must repeat them. The label

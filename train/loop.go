@@ -105,7 +105,7 @@ type Summary struct {
 type runFile struct {
 	Model    student.Config      `json:"model"`
 	Recipe   student.TrainConfig `json:"recipe"`
-	Fuse     string              `json:"fuse"`
+	Fuse     student.Fuse        `json:"fuse"`
 	Settings settings            `json:"settings"`
 	Inputs   inputs              `json:"inputs"` // not compared: see inputs
 }
@@ -133,7 +133,6 @@ func (j *Job) Run(ctx context.Context) (*Summary, error) {
 		return nil, err
 	}
 	run := runFile{Model: m.Config(), Recipe: tr.Config, Fuse: j.o.Fuse, Settings: j.settings, Inputs: j.inputs}
-	run.Model.DropPath = j.model.DropPath
 	if err := os.MkdirAll(j.o.Out, 0o755); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
@@ -366,7 +365,7 @@ func writeExports(formats []string, ckpt, dir string, o export.Options) ([]strin
 }
 
 // evaluate counts the model's correct predictions over the eval set.
-func evaluate(ctx context.Context, m *student.Model, set *traindata.Set, fuse string, progress func(Progress)) (student.EvalCounts, error) {
+func evaluate(ctx context.Context, m *student.Model, set *traindata.Set, fuse student.Fuse, progress func(Progress)) (student.EvalCounts, error) {
 	var total student.EvalCounts
 	start := time.Now()
 	nb := set.BatchesPerEpoch()
@@ -402,6 +401,7 @@ func checkRun(path string, want runFile, log func(string)) error {
 	}
 	var now map[string]any
 	json.Unmarshal(wb, &now)
+	legacyPlaces(have, log)
 	if err := legacyRecipe(have, log); err != nil {
 		return fmt.Errorf("%w: %s: %w", ErrResume, path, err)
 	}
@@ -417,6 +417,31 @@ func checkRun(path string, want runFile, log func(string)) error {
 		}
 	}
 	return nil
+}
+
+// legacyPlaces rewrites a run.json as read (have) where an older train put a value elsewhere
+// or spelt it otherwise: the drop-path rate in the model config (now the recipe's), the
+// fusion "softmax" (now "probs"). A recipe "short" (now "default") is read by
+// student.Recipe itself, in legacyRecipe.
+func legacyPlaces(have map[string]any, log func(string)) {
+	if m, ok := have["model"].(map[string]any); ok {
+		if dp, ok := m["drop_path"]; ok {
+			delete(m, "drop_path")
+			if r, ok := have["recipe"].(map[string]any); ok {
+				if _, has := r["drop_path"]; !has {
+					r["drop_path"] = dp
+				}
+			}
+			log(fmt.Sprintf("run.json records model.drop_path %v, where an older train kept it: read as recipe.drop_path", dp))
+		}
+	}
+	if f, ok := have["fuse"].(string); ok {
+		var v student.Fuse
+		if v.UnmarshalText([]byte(f)) == nil && string(v) != f {
+			log(fmt.Sprintf("run.json records fuse %q, an older train's word: read as %q", f, v))
+			have["fuse"] = string(v)
+		}
+	}
 }
 
 // legacyRecipe rewrites the recipe of a run.json as read (have) into the form this version

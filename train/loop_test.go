@@ -57,7 +57,7 @@ func labels(t testing.TB, name string, views int) string {
 // tiny is a student small enough that a test epoch takes milliseconds.
 var tiny = student.Config{Patch: 7, Dim: 16, Depth: 2, Heads: 2, MLPRatio: 2}
 
-func options(t testing.TB, out string, distill string, epochs int, lr float64) train.Options {
+func options(t testing.TB, out string, distill student.Distill, epochs int, lr float64) train.Options {
 	t.Helper()
 	return train.Options{Labels: labels(t, "train", 4), Data: idxSpec("train"), EvalData: idxSpec("t10k"), Out: out,
 		Arch: tiny, Epochs: epochs, Batch: 2, Seed: 3, LR: lr, Distill: &distill, Alpha: 0.5, Tau: 1, KLNorm: "batch", Workers: 2}
@@ -93,8 +93,8 @@ func records(t testing.TB, out string) []map[string]any {
 }
 
 func TestTrainWritesMetricsAndCheckpoint(t *testing.T) {
-	for _, distill := range []string{"none", "hard", "soft"} {
-		t.Run(distill, func(t *testing.T) {
+	for _, distill := range []student.Distill{student.DistillNone, student.DistillHard, student.DistillSoft} {
+		t.Run(string(distill), func(t *testing.T) {
 			out := t.TempDir()
 			var phases []string
 			o := options(t, out, distill, 2, 0)

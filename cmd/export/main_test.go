@@ -33,7 +33,7 @@ func TestRun(t *testing.T) {
 		}
 	}
 	f := readSafetensors(t, filepath.Join(out, export.SafetensorsFile))
-	if f.Metadata[export.MetaFuse] != export.FuseLogits || !strings.HasPrefix(f.Metadata[export.MetaClassNames], `["a",`) {
+	if f.Metadata[export.MetaFuse] != string(student.FuseLogits) || !strings.HasPrefix(f.Metadata[export.MetaClassNames], `["a",`) {
 		t.Errorf("metadata %v", f.Metadata)
 	}
 	m2, err := f.Model()
@@ -168,12 +168,13 @@ func TestLabelsMismatch(t *testing.T) {
 	}
 }
 
-// TestFuseNames checks that --fuse takes train's names: probs (the default) and logits reach
-// the export, anything else is a usage error.
+// TestFuseNames checks that --fuse takes train's names: probs (the default, recorded in the
+// export's metadata as "softmax") and logits reach the export, anything else (softmax too) is
+// a usage error.
 func TestFuseNames(t *testing.T) {
 	dir := t.TempDir()
 	_, ckpt := tinyCheckpoint(t, dir)
-	for _, tc := range []struct{ fuse, want string }{{"probs", export.FuseSoftmax}, {"logits", export.FuseLogits}, {"mean", ""}} {
+	for _, tc := range []struct{ fuse, want string }{{"probs", "softmax"}, {"logits", "logits"}, {"mean", ""}, {"softmax", ""}} {
 		t.Run(tc.fuse, func(t *testing.T) {
 			out := filepath.Join(dir, tc.fuse)
 			var stdout, stderr bytes.Buffer

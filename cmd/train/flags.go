@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/deitkd/deitkd/student"
 	"github.com/deitkd/deitkd/train"
 )
 
@@ -25,12 +26,14 @@ type flags struct {
 	mlpRatio                                *float64
 	noDistToken                             *bool
 
-	recipe                                    *string
+	recipe                                    student.Recipe
+	distill                                   student.Distill
+	klNorm                                    student.KLNorm
+	fuse                                      student.Fuse
 	epochs, batch, workers, views             *int
 	lr, minLR, wd, dropPath, clip, alpha, tau *float64
 	smoothing                                 *float64
-	warmup, distill, klNorm, fuse, augScale   *string
-	mean, std, exports                        *string
+	warmup, augScale, mean, std, exports      *string
 	seed                                      *uint64
 	cacheMB                                   *int64
 }
@@ -46,7 +49,7 @@ func newFlags(stderr io.Writer) *flags {
 			"Exit status: 0 done, 1 fatal (or a non-finite loss), 2 usage.\n\nflags:\n")
 		fs.PrintDefaults()
 	}
-	return &flags{fs: fs,
+	f := &flags{fs: fs, recipe: student.RecipeDefault, distill: student.DistillHard, klNorm: student.KLBatch, fuse: student.FuseProbs,
 		labels:     fs.String("labels", "", "label store `dir` made by precompute from --data"),
 		data:       fs.String("data", "", "training images: a class-folder `DIR`, list:FILE or idx:PREFIX"),
 		evalData:   fs.String("eval-data", "", "evaluation images (`SRC`): view 0, the centre crop, of each, after every epoch"),
@@ -66,7 +69,6 @@ func newFlags(stderr io.Writer) *flags {
 		mlpRatio:    fs.Float64("mlp-ratio", 0, "MLP hidden width over the embedding width (0: the preset's)"),
 		noDistToken: fs.Bool("no-dist-token", false, "a plain ViT with one head (baselines; implies --distill none)"),
 
-		recipe:    fs.String("recipe", "default", "default (tuned for short runs: lr 1e-3·batch/128, warm-up 3% of steps, wd 0.05, clip 1) or deit (lr 5e-4·batch/512, 5 warm-up epochs, wd 0.05, drop-path 0.1, smoothing 0.1)"),
 		epochs:    fs.Int("epochs", 5, "epochs (0: evaluate and export the initial model, train nothing)"),
 		batch:     fs.Int("batch", 128, "rows (image views) per step"),
 		lr:        fs.Float64("lr", 0, "peak learning rate (0: the recipe's)"),
@@ -77,12 +79,9 @@ func newFlags(stderr io.Writer) *flags {
 		clip:      fs.Float64("clip", 0, "global gradient-norm clip (0 given: none; unset: the recipe's)"),
 		seed:      fs.Uint64("seed", 0, "seed of the initialisation, drop-path, the data order and the views drawn"),
 		workers:   fs.Int("workers", runtime.NumCPU(), "goroutines rendering batches"),
-		distill:   fs.String("distill", "hard", "none (labels only), soft (KL to the teacher's softmax at τ) or hard (CE to the teacher's argmax)"),
 		alpha:     fs.Float64("alpha", 0.5, "weight of the teacher term (0: the ground-truth term only)"),
 		tau:       fs.Float64("tau", 1.0, "soft distillation temperature"),
 		smoothing: fs.Float64("smoothing", 0, "label smoothing of the ground-truth term (0 given: none; unset: the recipe's, 0 or 0.1)"),
-		klNorm:    fs.String("kl-norm", "batch", "soft loss: batch (KL summed over classes, averaged over the batch: the paper, timm) or numel (divided by B·K: DeiT's code)"),
-		fuse:      fs.String("fuse", "probs", "eval fusion of the two heads: probs (mean of the softmaxes: the paper) or logits (mean of the logits: DeiT's code)"),
 		views:     fs.Int("views-per-image", 1, "distinct stored views of each image per epoch, next to each other in the batches"),
 		augScale:  fs.String("aug-scale", "", "single-view store: area range `a,b` of the train-time random crops (default: the store's --scale)"),
 		mean:      fs.String("mean", "", "normalisation mean per channel, `values` comma-separated (default: the label store's; must match it)"),
@@ -90,6 +89,11 @@ func newFlags(stderr io.Writer) *flags {
 		cacheMB:   fs.Int64("cache-mb", 2048, "decoded images kept in memory, MiB (0: none)"),
 		exports:   fs.String("export", "", "after training, write the student into --out as `formats`, comma-separated: onnx (student.onnx), safetensors (student.safetensors, timm's DeiT names)"),
 	}
+	fs.Var(&f.recipe, "recipe", "default (tuned for short runs: lr 1e-3·batch/128, warm-up 3% of steps, wd 0.05, clip 1) or deit (lr 5e-4·batch/512, 5 warm-up epochs, wd 0.05, drop-path 0.1, smoothing 0.1)")
+	fs.Var(&f.distill, "distill", "none (labels only), soft (KL to the teacher's softmax at τ) or hard (CE to the teacher's argmax)")
+	fs.Var(&f.klNorm, "kl-norm", "soft loss: batch (KL summed over classes, averaged over the batch: the paper, timm) or numel (divided by B·K: DeiT's code)")
+	fs.Var(&f.fuse, "fuse", "eval fusion of the two heads: probs (mean of the softmaxes: the paper) or logits (mean of the logits: DeiT's code)")
+	return f
 }
 
 // options checks the flags given and returns them as train's options; an error names the flag
@@ -116,20 +120,15 @@ func (f *flags) options() (train.Options, error) {
 		{!(*f.alpha >= 0 && *f.alpha <= 1), "alpha", "in [0, 1]"},
 		{!(*f.tau > 0), "tau", "> 0"},
 		{!(*f.smoothing >= 0 && *f.smoothing < 1), "smoothing", "in [0, 1)"},
-		{*f.distill != "none" && *f.distill != "soft" && *f.distill != "hard", "distill", "none, soft or hard"},
-		{*f.klNorm != "batch" && *f.klNorm != "numel", "kl-norm", "batch or numel"},
-		{*f.recipe != "default" && *f.recipe != "deit", "recipe", "default or deit"},
-		{*f.fuse != "probs" && *f.fuse != "logits", "fuse", "probs or logits"},
 	} {
 		if c.bad {
 			return train.Options{}, fmt.Errorf("--%s %s: want %s", c.flag, f.fs.Lookup(c.flag).Value, c.want)
 		}
 	}
 	o := train.Options{Labels: *f.labels, Data: *f.data, EvalData: *f.evalData, EvalLabels: *f.evalLabels, Limit: *f.limit,
-		Out: *f.out, Resume: *f.resume, Preset: *f.preset, Recipe: *f.recipe, Epochs: *f.epochs, Batch: *f.batch, Seed: *f.seed,
-		LR: *f.lr, Alpha: *f.alpha, Tau: *f.tau, KLNorm: *f.klNorm, ViewsPerImage: *f.views, Workers: *f.workers,
+		Out: *f.out, Resume: *f.resume, Preset: *f.preset, Recipe: f.recipe, Epochs: *f.epochs, Batch: *f.batch, Seed: *f.seed,
+		LR: *f.lr, Alpha: *f.alpha, Tau: *f.tau, KLNorm: f.klNorm, Fuse: f.fuse, ViewsPerImage: *f.views, Workers: *f.workers,
 		CacheBytes: *f.cacheMB << 20}
-	o.Fuse = map[string]string{"probs": "softmax", "logits": "logits"}[*f.fuse]
 	o.Arch.ImageSize, o.Arch.Channels, o.Arch.Patch, o.Arch.Dim, o.Arch.Depth, o.Arch.Heads = *f.img, *f.channels, *f.patch, *f.dim, *f.depth, *f.heads
 	o.Arch.MLPRatio, o.Arch.NoDistToken = *f.mlpRatio, *f.noDistToken
 	for _, p := range []struct {
@@ -142,7 +141,7 @@ func (f *flags) options() (train.Options, error) {
 		}
 	}
 	if set["distill"] {
-		o.Distill = f.distill
+		o.Distill = &f.distill
 	}
 	var err error
 	if o.Warmup, err = parseWarmup(*f.warmup); err != nil {

@@ -318,7 +318,7 @@ func TestTrainRefusals(t *testing.T) {
 		{"three channels", []string{"--labels", lab, "--data", idx("train"), "--out", out, "--channels", "3"}, exitFatal, "deitkd.preprocess.channels"},
 		{"no labels", []string{"--data", idx("train"), "--out", out}, exitUsage, "--labels, --data and --out are required"},
 		{"bad warm-up", []string{"--labels", lab, "--data", idx("train"), "--out", out, "--warmup", "2"}, exitUsage, "--warmup"},
-		{"bad fuse", []string{"--labels", lab, "--data", idx("train"), "--out", out, "--fuse", "max"}, exitUsage, "--fuse"},
+		{"bad fuse", []string{"--labels", lab, "--data", idx("train"), "--out", out, "--fuse", "max"}, exitUsage, `invalid value "max" for flag -fuse`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, _, stderr := runTrain(t, tc.args...)
@@ -395,8 +395,10 @@ func TestFlagRefusals(t *testing.T) {
 		{"negative limit", []string{"--limit", "-1"}, "--limit -1: want ≥ 0"},
 		{"negative workers", []string{"--workers", "-2"}, "--workers -2: want ≥ 1 (0: one per CPU)"},
 		{"negative cache", []string{"--cache-mb", "-1"}, "--cache-mb -1: want ≥ 0 (0: no cache)"},
-		{"bad distill", []string{"--distill", "kd"}, "--distill kd: want none, soft or hard"},
-		{"bad kl-norm", []string{"--kl-norm", "sum"}, "--kl-norm sum: want batch or numel"},
+		{"bad distill", []string{"--distill", "kd"}, `invalid value "kd" for flag -distill: want none, soft or hard`},
+		{"bad kl-norm", []string{"--kl-norm", "sum"}, `invalid value "sum" for flag -kl-norm: want batch or numel`},
+		{"bad recipe", []string{"--recipe", "short"}, `invalid value "short" for flag -recipe: want default or deit`},
+		{"bad fuse", []string{"--fuse", "softmax"}, `invalid value "softmax" for flag -fuse: want probs or logits`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "run")
@@ -483,12 +485,14 @@ func TestParseWarmup(t *testing.T) {
 }
 
 // TestLiteralZeroFlags: --wd, --clip, --min-lr, --smoothing, --warmup and --alpha 0 are
-// recorded in run.json as the 0 they are (an older train recorded 5e-324, −1 and 0.5); a
-// run.json with those old sentinels still resumes, read as 0.
+// recorded in run.json as the 0 they are (an older train recorded 5e-324, −1 and 0.5), and
+// --recipe default and --fuse probs as those words (an older train: "short", "softmax"), with
+// the drop-path rate in the recipe (an older train: in the model config); a run.json with
+// those old sentinels, words and places still resumes.
 func TestLiteralZeroFlags(t *testing.T) {
 	lab := labelStore(t, "train", 1)
 	out := filepath.Join(t.TempDir(), "run")
-	args := []string{"--labels", lab, "--data", idx("train"), "--out", out, "--epochs", "1",
+	args := []string{"--labels", lab, "--data", idx("train"), "--out", out, "--epochs", "1", "--recipe", "default", "--drop-path", "0.05",
 		"--wd", "0", "--clip", "0", "--min-lr", "0", "--smoothing", "0", "--warmup", "0", "--alpha", "0"}
 	if code, _, stderr := runTrain(t, args...); code != exitOK {
 		t.Fatalf("exit %d\n%s", code, stderr)
@@ -500,9 +504,15 @@ func TestLiteralZeroFlags(t *testing.T) {
 	}
 	var run struct {
 		Recipe map[string]any `json:"recipe"`
+		Model  map[string]any `json:"model"`
+		Fuse   string         `json:"fuse"`
 	}
 	if err := json.Unmarshal(b, &run); err != nil {
 		t.Fatal(err)
+	}
+	if run.Recipe["recipe"] != "default" || run.Fuse != "probs" || run.Recipe["drop_path"] != 0.05 || run.Model["drop_path"] != nil {
+		t.Errorf("run.json records recipe %v, fuse %q, drop_path %v (model: %v); want default, probs, 0.05 in the recipe",
+			run.Recipe["recipe"], run.Fuse, run.Recipe["drop_path"], run.Model["drop_path"])
 	}
 	r, loss := run.Recipe, run.Recipe["loss"].(map[string]any)
 	for k, v := range map[string]any{"wd": r["wd"], "clip": r["clip"], "min_lr": r["min_lr"], "warmup_frac": r["warmup_frac"],
@@ -513,15 +523,17 @@ func TestLiteralZeroFlags(t *testing.T) {
 	}
 	// An older train's run.json: the sentinels it wrote for the same flags.
 	old := strings.NewReplacer(`"wd": 0,`, `"wd": 5e-324,`, `"clip": 0,`, `"clip": -1,`, `"min_lr": 0,`, `"min_lr": 5e-324,`,
-		`"smoothing": 0,`, `"smoothing": 5e-324,`).Replace(string(b))
-	if old == string(b) {
+		`"smoothing": 0,`, `"smoothing": 5e-324,`, `"recipe": "default",`, `"recipe": "short",`, `"fuse": "probs",`, `"fuse": "softmax",`,
+		`"drop_path": 0.05,`, ``, `"model": {`, `"model": {"drop_path": 0.05,`).Replace(string(b))
+	if strings.Count(old, "short")+strings.Count(old, "softmax")+strings.Count(old, `{"drop_path"`) != 3 {
 		t.Fatalf("run.json not in the expected form:\n%s", b)
 	}
 	if err := os.WriteFile(runPath, []byte(old), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	code, _, stderr := runTrain(t, append(args, "--resume")...)
-	if code != exitOK || !strings.Contains(stderr, "recipe.wd 5e-324, an older train's explicit 0: read as 0") || !strings.Contains(stderr, "nothing to do") {
+	if code != exitOK || !strings.Contains(stderr, "recipe.wd 5e-324, an older train's explicit 0: read as 0") || !strings.Contains(stderr, "nothing to do") ||
+		!strings.Contains(stderr, "model.drop_path 0.05") || !strings.Contains(stderr, `fuse "softmax"`) {
 		t.Errorf("resume of a run.json with sentinels: exit %d\n%s", code, stderr)
 	}
 }
