@@ -183,20 +183,6 @@ func logSoftmax(out []float64, x []float32, tau float64) {
 	}
 }
 
-// TeacherProbs turns teacher logits (B, K) into softmax(logits/τ), the
-// dense target of the soft loss.
-func TeacherProbs(logits []float32, K int, tau float64) []float32 {
-	out := make([]float32, len(logits))
-	lp := make([]float64, K)
-	for b := 0; b < len(logits)/K; b++ {
-		logSoftmax(lp, logits[b*K:(b+1)*K], tau)
-		for k, v := range lp {
-			out[b*K+k] = float32(math.Exp(v))
-		}
-	}
-	return out
-}
-
 // lossKernel is Loss as the graph's last op: inputs cls (B, K) and, with
 // the distillation token, dist (B, K) → scalar. The forward computes the
 // gradients too; the backward scales them by the incoming gradient.

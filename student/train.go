@@ -228,16 +228,6 @@ func (e *EvalCounts) Add(o EvalCounts) {
 	e.Top5Fused += o.Top5Fused
 }
 
-// Metrics are the counts as fractions in [0, 1] under the metrics.jsonl
-// keys: top1_cls, top1_dist, top1_fused, top5_cls, top5_dist, top5_fused.
-func (e EvalCounts) Metrics() map[string]float64 {
-	n := float64(max(e.N, 1))
-	return map[string]float64{
-		"top1_cls": float64(e.Top1Cls) / n, "top1_dist": float64(e.Top1Dist) / n, "top1_fused": float64(e.Top1Fused) / n,
-		"top5_cls": float64(e.Top5Cls) / n, "top5_dist": float64(e.Top5Dist) / n, "top5_fused": float64(e.Top5Fused) / n,
-	}
-}
-
 // Eval counts the correct class-head, distillation-head and fused
 // predictions on b. fuse is FuseProbs ("" too: the mean of the two
 // softmaxes, the paper) or FuseLogits (the mean of the logits, DeiT's and

@@ -80,7 +80,7 @@ func TestRecorded(t *testing.T) {
 		t.Fatal(err)
 	}
 	ckpt := filepath.Join(dir, "model.ckpt")
-	if err := m.Save(ckpt); err != nil {
+	if err := save(m, ckpt); err != nil {
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, "out")
@@ -214,7 +214,7 @@ func tinyCheckpoint(t *testing.T, dir string) (*student.Model, string) {
 		t.Fatal(err)
 	}
 	ckpt := filepath.Join(dir, "model.ckpt")
-	if err := m.Save(ckpt); err != nil {
+	if err := save(m, ckpt); err != nil {
 		t.Fatal(err)
 	}
 	return m, ckpt
@@ -229,7 +229,7 @@ func oldCheckpoint(t *testing.T, dir string) string {
 		t.Fatal(err)
 	}
 	ckpt := filepath.Join(dir, "old.ckpt")
-	if err := m.Save(ckpt); err != nil {
+	if err := save(m, ckpt); err != nil {
 		t.Fatal(err)
 	}
 	return ckpt
@@ -320,4 +320,13 @@ func readSafetensors(t *testing.T, path string) *export.File {
 		t.Fatal(err)
 	}
 	return f
+}
+
+// save writes m as train does: a training checkpoint of a trainer that took no step.
+func save(m *student.Model, path string) error {
+	tr, err := student.NewTrainer(m, student.TrainConfig{StepsPerEpoch: 1, Batch: 1})
+	if err != nil {
+		return err
+	}
+	return tr.Save(path)
 }
