@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
+	"github.com/deitkd/deitkd/export"
 	"github.com/deitkd/deitkd/schema"
 	"github.com/deitkd/deitkd/student"
 	"github.com/deitkd/deitkd/traindata"
@@ -114,6 +116,12 @@ func New(ctx context.Context, o Options) (*Job, error) {
 	}
 	if o.Fuse == "" {
 		o.Fuse = student.FuseProbs
+	}
+	for i, f := range o.Export { // a format no export writes is refused now, not after training
+		o.Export[i] = strings.TrimSpace(f)
+		if _, err := export.FileName(o.Export[i]); err != nil {
+			return nil, fmt.Errorf("%w: export: %w", ErrOptions, err)
+		}
 	}
 	cfg, err := architecture(o.Preset, o.Arch)
 	if err != nil {

@@ -91,6 +91,7 @@ func TestNewRefusesBeforeAnyStep(t *testing.T) {
 		{"batch 0", func(o *train.Options) { o.Batch = 0 }, train.ErrOptions, "batch 0"},
 		{"min-lr above lr", func(o *train.Options) { o.LR, o.MinLR = 1e-3, ptr(1e-2) }, train.ErrOptions, "0.01 (given) is above the peak 0.001 (given)"},
 		{"no output folder", func(o *train.Options) { o.Out = "" }, train.ErrOptions, "output folder"},
+		{"export format", func(o *train.Options) { o.Export = []string{"onnx", "pt"} }, train.ErrOptions, `format "pt"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := options(t, filepath.Join(t.TempDir(), "run"), student.DistillHard, 1, 0)

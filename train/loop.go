@@ -355,7 +355,7 @@ func writeExports(formats []string, ckpt, dir string, o export.Options) ([]strin
 	}
 	var paths []string
 	for _, f := range formats {
-		path, err := export.WriteFile(dir, strings.TrimSpace(f), m, o)
+		path, err := export.WriteFile(dir, f, m, o)
 		if err != nil {
 			return paths, err
 		}
@@ -462,6 +462,9 @@ func legacyRecipe(have map[string]any, log func(string)) error {
 	var c student.TrainConfig
 	if err := json.Unmarshal(b, &c); err != nil {
 		return fmt.Errorf("recipe: %w", err)
+	}
+	if m, ok := raw.(map[string]any); ok && m["recipe"] != nil && m["recipe"] != string(c.Recipe) {
+		log(fmt.Sprintf("run.json records recipe.recipe %q, an older train's word: read as %q", m["recipe"], c.Recipe))
 	}
 	for _, f := range []struct {
 		name string

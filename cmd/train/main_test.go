@@ -533,7 +533,8 @@ func TestLiteralZeroFlags(t *testing.T) {
 	}
 	code, _, stderr := runTrain(t, append(args, "--resume")...)
 	if code != exitOK || !strings.Contains(stderr, "recipe.wd 5e-324, an older train's explicit 0: read as 0") || !strings.Contains(stderr, "nothing to do") ||
-		!strings.Contains(stderr, "model.drop_path 0.05") || !strings.Contains(stderr, `fuse "softmax"`) {
+		!strings.Contains(stderr, "model.drop_path 0.05") || !strings.Contains(stderr, `fuse "softmax"`) ||
+		!strings.Contains(stderr, `recipe.recipe "short", an older train's word: read as "default"`) {
 		t.Errorf("resume of a run.json with sentinels: exit %d\n%s", code, stderr)
 	}
 }
