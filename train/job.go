@@ -54,7 +54,7 @@ type Options struct {
 	// the distillation token (Arch.NoDistToken).
 	Distill *student.Distill
 	Alpha   float64        // weight of the teacher term
-	Tau     float64        // soft distillation temperature (also that of the dense teacher targets)
+	Tau     float64        // soft distillation temperature, also that of the dense teacher targets (0: 1)
 	KLNorm  student.KLNorm // soft loss normalisation ("": KLBatch)
 	Fuse    student.Fuse   // eval fusion of the two heads ("": FuseProbs), and the exports'
 
