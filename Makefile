@@ -80,8 +80,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 30s -fuzzminimizetime 5s ./schema/
 	$(GO) test -run '^$$' -fuzz FuzzPreprocessFromMetadata -fuzztime 30s -fuzzminimizetime 5s ./teacher/
 	$(GO) test -run '^$$' -fuzz FuzzReadSafetensors -fuzztime 30s -fuzzminimizetime 1x ./export/
-	$(GO) test -run '^$$' -fuzz FuzzTruncateMetrics -fuzztime 30s -fuzzminimizetime 5s ./traindata/loop/
-	$(GO) test -run '^$$' -fuzz FuzzRunFile -fuzztime 30s -fuzzminimizetime 5s ./traindata/loop/
+	$(GO) test -run '^$$' -fuzz FuzzTruncateMetrics -fuzztime 30s -fuzzminimizetime 5s ./train/
+	$(GO) test -run '^$$' -fuzz FuzzRunFile -fuzztime 30s -fuzzminimizetime 5s ./train/
 	$(GO) test -run '^$$' -fuzz FuzzCheckpoint -fuzztime 30s -fuzzminimizetime 1x ./student/
 
 # Regenerate committed test data (needs Debian's python3-torch, python3-torchvision, python3-onnx).

@@ -102,17 +102,6 @@ func Decode(data []byte, channels int) (*Image, error) {
 	return decode(data, channels, 0, 0, haveTurbo, nil)
 }
 
-// DecodeDraft is Decode with PIL's Image.draft(mode, (w, h)) applied first: a JPEG at least
-// twice as large as w×h on both sides is decoded at 1/2, 1/4 or 1/8 scale (the smallest that
-// keeps both sides at least w and h; libjpeg's reduced-size IDCT), so the image returned is
-// smaller than the file's. Pixels differ from Decode's (see Config.Draft for how much); with
-// the scale they equal PIL's after draft, CMYK and YCCK JPEGs included (PIL drafts those
-// too, keeping them CMYK). Other formats and pure-Go builds (-tags purego) decode as Decode
-// does. w, h ≤ 0 mean no draft.
-func DecodeDraft(data []byte, channels, w, h int) (*Image, error) {
-	return decode(data, channels, w, h, haveTurbo, nil)
-}
-
 // draftDenom is JpegImagePlugin.draft's scale for a W×H image requested at w×h:
 // min(W//w, H//h), rounded down to 8, 4, 2 or 1.
 func draftDenom(W, H, w, h int) int {
@@ -128,7 +117,13 @@ func draftDenom(W, H, w, h int) int {
 	return 1
 }
 
-// decode is Decode and DecodeDraft; turbo false forces the pure-Go decoder (tests compare).
+// decode is Decode, and with draftW, draftH > 0 Decode with PIL's Image.draft(mode, (w, h))
+// applied first: a JPEG at least twice as large as w×h on both sides is decoded at 1/2, 1/4
+// or 1/8 scale (the smallest that keeps both sides at least w and h; libjpeg's reduced-size
+// IDCT), so the image returned is smaller than the file's. Pixels differ from Decode's (see
+// Config.Draft for how much); with the scale they equal PIL's after draft, CMYK and YCCK
+// JPEGs included (PIL drafts those too, keeping them CMYK). Other formats and pure-Go builds
+// (-tags purego) decode as Decode does. turbo false forces the pure-Go decoder (tests compare).
 // A JPEG decoded by libjpeg-turbo lands in buf when its capacity suffices (the caller then
 // owns the image only until it reuses buf); nil allocates.
 func decode(data []byte, channels, draftW, draftH int, turbo bool, buf []uint8) (*Image, error) {

@@ -11,7 +11,7 @@ import (
 )
 
 // LoadImage is src.Load(i, cfg.Channels), except that with cfg.Draft a JPEG of a folder or list
-// source is decoded at reduced scale for cfg.Resize (DecodeDraft with Resize×Resize, PIL's
+// source is decoded at reduced scale for cfg.Resize (decode drafted to Resize×Resize, PIL's
 // img.draft(mode, (Resize, Resize))), and with cfg.EXIFTranspose the image is turned upright
 // for its EXIF orientation (Transpose). Config must have its Defaults applied.
 func LoadImage(src Source, i int, cfg Config) (*Image, error) {

@@ -120,7 +120,7 @@ func TestDecodeDraft(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	draft, err := DecodeDraft(data, 3, 256, 256)
+	draft, err := decodeDraft(data, 3, 256, 256)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +166,7 @@ func TestDecodeDraftMatchesPIL(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := DecodeDraft(data, 3, s, s)
+			got, err := decodeDraft(data, 3, s, s)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -257,7 +257,7 @@ func TestDecodeCMYKMatchesPIL(t *testing.T) {
 				if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
 					continue // too small to draft
 				}
-				got, err := DecodeDraft(data, 3, s, s)
+				got, err := decodeDraft(data, 3, s, s)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -265,4 +265,9 @@ func TestDecodeCMYKMatchesPIL(t *testing.T) {
 			}
 		})
 	}
+}
+
+// decodeDraft is decode drafted to w×h, as LoadImage decodes with Config.Draft.
+func decodeDraft(data []byte, channels, w, h int) (*Image, error) {
+	return decode(data, channels, w, h, haveTurbo, nil)
 }

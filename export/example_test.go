@@ -17,7 +17,7 @@ func Example() {
 		log.Fatal(err)
 	}
 	var buf bytes.Buffer
-	if err := export.Safetensors(&buf, m, export.Options{Fuse: export.FuseLogits}); err != nil {
+	if err := export.Safetensors(&buf, m, export.Options{Fuse: student.FuseLogits}); err != nil {
 		log.Fatal(err)
 	}
 	f, err := export.ReadSafetensors(buf.Bytes())

@@ -49,13 +49,13 @@ func testImages(c student.Config, n int, seed uint64) []float32 {
 
 // fuse is student.Model.Eval's fusion of the two heads (B, K each), in float64 as there:
 // the mean of the softmaxes, or of the logits. dist nil means a plain ViT (dist = cls).
-func fuse(cls, dist []float32, K int, mode string) []float32 {
+func fuse(cls, dist []float32, K int, mode student.Fuse) []float32 {
 	if dist == nil {
 		dist = cls
 	}
 	out := make([]float32, len(cls))
 	for r := 0; r < len(cls)/K; r++ {
-		if mode == FuseLogits {
+		if mode == student.FuseLogits {
 			for j := 0; j < K; j++ {
 				out[r*K+j] = (cls[r*K+j] + dist[r*K+j]) / 2
 			}

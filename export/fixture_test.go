@@ -140,8 +140,8 @@ func TestFixture(t *testing.T) {
 	for name, pair := range map[string][2][]float32{
 		"cls_logits":    {cls, flat(ref.ClsLogits)},
 		"dist_logits":   {dist, flat(ref.DistLogits)},
-		"fused_softmax": {fuse(cls, dist, c.Classes, FuseSoftmax), flat(ref.FusedSoftmax)},
-		"fused_logits":  {fuse(cls, dist, c.Classes, FuseLogits), flat(ref.FusedLogits)},
+		"fused_softmax": {fuse(cls, dist, c.Classes, student.FuseProbs), flat(ref.FusedSoftmax)},
+		"fused_logits":  {fuse(cls, dist, c.Classes, student.FuseLogits), flat(ref.FusedLogits)},
 	} {
 		if d := maxAbsDiff(t, pair[0], pair[1]); d > onnxTolerance {
 			t.Errorf("%s: deitkd now differs from the fixture by %.3g", name, d)
@@ -191,7 +191,7 @@ func writeFixture(t *testing.T) {
 		Model: filepath.Base(fixtureSafetensors), InputFile: filepath.Base(fixtureInput),
 		InputShape: []int{n, c.Channels, c.ImageSize, c.ImageSize},
 		ClsLogits:  rows(cls, K), DistLogits: rows(dist, K),
-		FusedSoftmax: rows(fuse(cls, dist, K, FuseSoftmax), K), FusedLogits: rows(fuse(cls, dist, K, FuseLogits), K),
+		FusedSoftmax: rows(fuse(cls, dist, K, student.FuseProbs), K), FusedLogits: rows(fuse(cls, dist, K, student.FuseLogits), K),
 	}
 	b, err := json.MarshalIndent(ref, "", " ")
 	if err != nil {

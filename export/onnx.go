@@ -263,11 +263,11 @@ func buildONNX(m *student.Model, opts Options) (*onnxpb.ModelProto, error) {
 	}
 	b.seen[FusedName] = false
 	switch {
-	case !distilled && opts.Fuse == FuseSoftmax:
+	case !distilled && opts.Fuse == student.FuseProbs:
 		b.node("Softmax", FusedName, []string{cls}, attrInt("axis", 1))
 	case !distilled:
 		b.node("Identity", FusedName, []string{cls})
-	case opts.Fuse == FuseSoftmax:
+	case opts.Fuse == student.FuseProbs:
 		pc := b.node("Softmax", "cls_probs", []string{cls}, attrInt("axis", 1))
 		pd := b.node("Softmax", "dist_probs", []string{dist}, attrInt("axis", 1))
 		b.node("Mul", FusedName, []string{b.node("Add", "probs_sum", []string{pc, pd}), half})
@@ -297,9 +297,10 @@ func buildONNX(m *student.Model, opts Options) (*onnxpb.ModelProto, error) {
 	return mp, nil
 }
 
-func docString(distilled bool, fuse string) string {
+func docString(distilled bool, fuse student.Fuse) string {
+	what := fuseWord(fuse)
 	if !distilled {
-		return "deitkd student (plain ViT): input: normalised N×C×H×W float32; outputs: fused (" + fuse + " of the class head), cls_logits"
+		return "deitkd student (plain ViT): input: normalised N×C×H×W float32; outputs: fused (" + what + " of the class head), cls_logits"
 	}
-	return "deitkd student (DeiT): input: normalised N×C×H×W float32; outputs: fused (mean of the heads' " + fuse + "), cls_logits, dist_logits"
+	return "deitkd student (DeiT): input: normalised N×C×H×W float32; outputs: fused (mean of the heads' " + what + "), cls_logits, dist_logits"
 }

@@ -60,15 +60,15 @@ func TestONNXMatchesStudent(t *testing.T) {
 	cases := []struct {
 		name string
 		cfg  student.Config
-		fuse string
+		fuse student.Fuse
 	}{
 		{"fm-tiny", student.Config{}, ""},
-		{"fm-tiny/fuse-logits", student.Config{}, FuseLogits},
+		{"fm-tiny/fuse-logits", student.Config{}, student.FuseLogits},
 		// deit-tiny's width, heads, patch and channels (head size 64, 1000 classes) on a 32×32
 		// image and two blocks, to stay cheap.
 		{"deit-tiny-shaped", student.Config{ImageSize: 32, Channels: 3, Patch: 16, Dim: 192, Depth: 2, Heads: 3, Classes: 1000}, ""},
 		{"plain-vit", student.Config{Depth: 2, NoDistToken: true}, ""},
-		{"plain-vit/fuse-logits", student.Config{Depth: 2, NoDistToken: true}, FuseLogits},
+		{"plain-vit/fuse-logits", student.Config{Depth: 2, NoDistToken: true}, student.FuseLogits},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -165,8 +165,8 @@ func TestONNXSignature(t *testing.T) {
 	if !reflect.DeepEqual(gotNames, names) {
 		t.Errorf("class names read back %q, want %q", gotNames, names)
 	}
-	if info.Metadata[MetaFuse] != FuseSoftmax {
-		t.Errorf("%s = %q, want %q", MetaFuse, info.Metadata[MetaFuse], FuseSoftmax)
+	if info.Metadata[MetaFuse] != "softmax" {
+		t.Errorf("%s = %q, want %q", MetaFuse, info.Metadata[MetaFuse], "softmax")
 	}
 }
 
@@ -202,7 +202,7 @@ func TestOptionsRefused(t *testing.T) {
 		opts Options
 		want string
 	}{
-		{"fuse", Options{Fuse: "probs"}, `fuse "probs"`},
+		{"fuse", Options{Fuse: "softmax"}, `fuse "softmax"`},
 		{"too few names", Options{ClassNames: []string{"a"}}, "1 class names for 10 classes"},
 		{"empty name", Options{ClassNames: append(ten("c")[:9], "")}, "class 9 has an empty name"},
 		{"duplicate name", Options{ClassNames: dup}, `classes 2 and 7 are both named "c2"`},

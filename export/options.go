@@ -37,18 +37,14 @@ const (
 	MetaFuse       = "deitkd.fuse"
 )
 
-// Fusion of the two heads in the ONNX output "fused", as student.Model.Eval defines it.
-const (
-	FuseSoftmax = "softmax" // the mean of the two softmaxes (the DeiT paper): probabilities
-	FuseLogits  = "logits"  // the mean of the two logits (DeiT's and timm's code)
-)
-
-// Options says what goes into an export besides the weights. The zero value fuses by
-// softmax and writes the preprocessing and class names the model records (those of its
+// Options says what goes into an export besides the weights. The zero value fuses the
+// probabilities and writes the preprocessing and class names the model records (those of its
 // checkpoint, student.Model.Preprocess and ClassNames), if any.
 type Options struct {
-	// Fuse is FuseSoftmax (the default when empty) or FuseLogits.
-	Fuse string
+	// Fuse is the fusion of the two heads in the ONNX output "fused", as student.Model.Eval
+	// defines it: student.FuseProbs (the default when empty) or student.FuseLogits. MetaFuse
+	// records it in the export's own words (fuseWord).
+	Fuse student.Fuse
 	// Preprocess is the eval transform the student was trained on; nil: the model's
 	// record, or none. Its Channels and Crop must match the model's when given.
 	Preprocess *schema.Preprocess
@@ -71,10 +67,10 @@ func (o *Options) check(m *student.Model) error {
 	}
 	switch o.Fuse {
 	case "":
-		o.Fuse = FuseSoftmax
-	case FuseSoftmax, FuseLogits:
+		o.Fuse = student.FuseProbs
+	case student.FuseProbs, student.FuseLogits:
 	default:
-		return fmt.Errorf("%w: fuse %q (want %s or %s)", ErrOptions, o.Fuse, FuseSoftmax, FuseLogits)
+		return fmt.Errorf("%w: fuse %q (want %s or %s)", ErrOptions, o.Fuse, student.FuseProbs, student.FuseLogits)
 	}
 	if o.ClassNames != nil {
 		if len(o.ClassNames) != c.Classes {
@@ -117,7 +113,7 @@ func (o *Options) metadata(c student.Config) ([][2]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("export: encode config: %w", err)
 	}
-	md := [][2]string{{MetaConfig, string(cfg)}, {MetaFuse, o.Fuse}}
+	md := [][2]string{{MetaConfig, string(cfg)}, {MetaFuse, fuseWord(o.Fuse)}}
 	if o.Preprocess != nil {
 		b, err := json.Marshal(o.Preprocess)
 		if err != nil {
@@ -133,4 +129,14 @@ func (o *Options) metadata(c student.Config) ([][2]string, error) {
 		md = append(md, [2]string{MetaClassNames, string(b)})
 	}
 	return md, nil
+}
+
+// fuseWord is MetaFuse's word for f: "softmax" for student.FuseProbs, as every export has
+// recorded it (files already written and the committed fixture keep their meaning), and
+// "logits" for student.FuseLogits. The one place the two spellings meet.
+func fuseWord(f student.Fuse) string {
+	if f == student.FuseLogits {
+		return "logits"
+	}
+	return "softmax"
 }

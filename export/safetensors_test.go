@@ -85,7 +85,7 @@ func TestSafetensorsRoundTrip(t *testing.T) {
 	m := testModel(t, student.Config{}, 21)
 	pre := &schema.Preprocess{Resize: 28, Crop: 28, Interpolation: "bilinear", Mean: []float64{0.286}, Std: []float64{0.353}, Channels: 1}
 	var buf bytes.Buffer
-	if err := Safetensors(&buf, m, Options{Preprocess: pre, Fuse: FuseLogits}); err != nil {
+	if err := Safetensors(&buf, m, Options{Preprocess: pre, Fuse: student.FuseLogits}); err != nil {
 		t.Fatal(err)
 	}
 	raw := buf.Bytes()
@@ -109,7 +109,7 @@ func TestSafetensorsRoundTrip(t *testing.T) {
 			t.Errorf("%s: values differ after the round trip", p.Name)
 		}
 	}
-	for k, v := range map[string]string{"format": "pt", MetaFuse: FuseLogits,
+	for k, v := range map[string]string{"format": "pt", MetaFuse: string(student.FuseLogits),
 		MetaPreprocess: `{"resize":28,"crop":28,"interpolation":"bilinear","mean":[0.286],"std":[0.353],"channels":1}`} {
 		if f.Metadata[k] != v {
 			t.Errorf("metadata %s = %q, want %q", k, f.Metadata[k], v)
@@ -135,7 +135,7 @@ func TestSafetensorsRoundTrip(t *testing.T) {
 	}
 	// And writes the same bytes again.
 	var again bytes.Buffer
-	if err := Safetensors(&again, m2, Options{Preprocess: pre, Fuse: FuseLogits}); err != nil {
+	if err := Safetensors(&again, m2, Options{Preprocess: pre, Fuse: student.FuseLogits}); err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(again.Bytes(), raw) {

@@ -207,12 +207,6 @@ func (j *Job) Metadata() schema.Metadata { return j.meta }
 // Preprocess is the dataset configuration every view is rendered with.
 func (j *Job) Preprocess() dataset.Config { return j.cfg }
 
-// ViewConfig is the configuration of the random views.
-func (j *Job) ViewConfig() dataset.ViewConfig { return j.vc }
-
-// Teacher describes the open teacher.
-func (j *Job) Teacher() teacher.Info { return j.info }
-
 // Close releases the teacher and, if Run was never called, closes the store. Safe to call
 // more than once.
 func (j *Job) Close() error {

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/deitkd/deitkd/traindata/loop"
+	"github.com/deitkd/deitkd/train"
 )
 
 // repoRoot is the module root, two levels up from this package's folder.
@@ -238,7 +238,7 @@ func TestStatAndCompare(t *testing.T) {
 func TestPairedBySeed(t *testing.T) {
 	r := &Results{Runs: map[string]*RunResult{}}
 	run := func(id string, fused float64) Job {
-		r.Runs[id] = &RunResult{Final: loop.EvalRecord{Top1Fused: fused}}
+		r.Runs[id] = &RunResult{Final: train.EvalRecord{Top1Fused: fused}}
 		return Job{ID: id}
 	}
 	a := []Job{run("a0", 0.80), run("a1", 0.70)}
@@ -268,7 +268,7 @@ func TestDifferenceInDifferences(t *testing.T) {
 		c := &Cell{Key: key}
 		for i, f := range fused {
 			id := fmt.Sprintf("%s-s%d", key, i)
-			r.Runs[id] = &RunResult{Final: loop.EvalRecord{Top1Fused: f}}
+			r.Runs[id] = &RunResult{Final: train.EvalRecord{Top1Fused: f}}
 			c.Runs = append(c.Runs, Job{ID: id})
 		}
 		p.Cells = append(p.Cells, c)

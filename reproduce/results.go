@@ -12,7 +12,7 @@ import (
 	"strings"
 
 	"github.com/deitkd/deitkd/store"
-	"github.com/deitkd/deitkd/traindata/loop"
+	"github.com/deitkd/deitkd/train"
 )
 
 // StoreResult is what a finished store job left: its size, speed and the teacher's accuracy.
@@ -27,10 +27,10 @@ type StoreResult struct {
 
 // RunResult is what a finished student run left in its metrics.jsonl.
 type RunResult struct {
-	Final  loop.EvalRecord   // the last epoch's evaluation
-	Epochs []loop.EvalRecord // every epoch's evaluation
-	ImgS   float64           // mean training img/s over the epochs
-	WallS  float64           // the train command's wall time, evaluation included
+	Final  train.EvalRecord   // the last epoch's evaluation
+	Epochs []train.EvalRecord // every epoch's evaluation
+	ImgS   float64            // mean training img/s over the epochs
+	WallS  float64            // the train command's wall time, evaluation included
 }
 
 // Results holds everything the report shows, by job ID.
@@ -61,7 +61,7 @@ func (p *Plan) Collect(ctx context.Context) (*Results, error) {
 			r.WallS = rec.WallS
 			res.Stores[j.ID] = r
 		case "train":
-			r, err := ReadMetrics(filepath.Join(j.Dir, loop.MetricsFile))
+			r, err := ReadMetrics(filepath.Join(j.Dir, train.MetricsFile))
 			if err != nil {
 				return nil, err
 			}
@@ -109,7 +109,7 @@ func ReadMetrics(path string) (*RunResult, error) {
 		if !strings.Contains(string(b), `"kind":"eval"`) {
 			continue
 		}
-		var e loop.EvalRecord
+		var e train.EvalRecord
 		if err := json.Unmarshal(b, &e); err != nil {
 			return nil, fmt.Errorf("%s:%d: %w", path, line, err)
 		}

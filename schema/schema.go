@@ -116,24 +116,6 @@ func Validate(s *arrow.Schema, expected Metadata) error {
 	return Diff(got, expected)
 }
 
-// ValidateSelf checks that s is a well-formed label-file schema: its metadata
-// decodes and its columns are those its own metadata describes. It returns
-// the decoded metadata.
-func ValidateSelf(s *arrow.Schema) (Metadata, error) {
-	md, err := FromSchema(s)
-	if err != nil {
-		return Metadata{}, err
-	}
-	want, err := NewSchema(md)
-	if err != nil {
-		return Metadata{}, err
-	}
-	if err := sameColumns(s, want); err != nil {
-		return Metadata{}, err
-	}
-	return md, nil
-}
-
 // FromSchema decodes the metadata of s.
 func FromSchema(s *arrow.Schema) (Metadata, error) {
 	m := s.Metadata()

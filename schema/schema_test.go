@@ -43,7 +43,7 @@ func TestMetadataRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := ValidateSelf(s)
+			got, err := FromSchema(s)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,7 +1,5 @@
 package store
 
-import "math/bits"
-
 // IndexSet is a set of image indices, one bit each: 160 KB for ImageNet's
 // 1.28 million images, so resume never needs ranges or a database.
 type IndexSet struct {
@@ -37,18 +35,4 @@ func (s *IndexSet) Len() int {
 		return 0
 	}
 	return s.n
-}
-
-// Each calls fn for every index in ascending order.
-func (s *IndexSet) Each(fn func(int64)) {
-	if s == nil {
-		return
-	}
-	for w, word := range s.words {
-		for word != 0 {
-			b := bits.TrailingZeros64(word)
-			fn(int64(w)<<6 | int64(b))
-			word &= word - 1
-		}
-	}
 }

@@ -152,12 +152,6 @@ func (t *Targets) check(first int) error {
 	return nil
 }
 
-// Len is the number of rows.
-func (t *Targets) Len() int { return len(t.views) }
-
-// Meta returns the store's metadata.
-func (t *Targets) Meta() schema.Metadata { return t.meta }
-
 // Lookup returns the target of (imageID, view), or an error wrapping
 // ErrNotFound.
 func (t *Targets) Lookup(imageID string, view int) (Target, error) {

@@ -266,9 +266,6 @@ func (w *Writer) cleanup() error {
 // pipeline skips them. The set must not be modified.
 func (w *Writer) Done() *IndexSet { return &w.done }
 
-// Metadata returns the store's metadata.
-func (w *Writer) Metadata() schema.Metadata { return w.md }
-
 // Owns reports whether image index i belongs to this writer of a split store.
 func (w *Writer) Owns(i int64) bool {
 	return !w.opts.Shard.split() || i%int64(w.opts.Shard.Count) == int64(w.opts.Shard.Index)

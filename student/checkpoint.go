@@ -93,11 +93,6 @@ func checkRecord(c Config, p *schema.Preprocess, names []string) error {
 	return nil
 }
 
-// Save writes the model's parameters to path atomically.
-func (m *Model) Save(path string) error {
-	return writeCheckpoint(path, m, nil)
-}
-
 // Save writes the whole training state (config, recipe, parameters,
 // AdamW moments, step, drop-path RNG) to path atomically: a temporary file
 // in the same folder, fsync, rename, fsync of the folder.
@@ -215,7 +210,7 @@ func (m *Model) check(path string, h ckptHeader, data []float32, moments bool) e
 }
 
 // LoadModel reads a model (for evaluation or export) from a checkpoint
-// written by Model.Save or Trainer.Save.
+// written by Trainer.Save (or a model-only one, which an older version wrote).
 func LoadModel(path string) (*Model, error) {
 	h, data, err := readCheckpoint(path)
 	if err != nil {

@@ -133,7 +133,8 @@ func FuzzCheckpoint(f *testing.F) {
 		f.Fatal(err)
 	}
 	dir := f.TempDir()
-	for _, save := range []func(string) error{m.Save, tr.Save} {
+	modelOnly := func(path string) error { return writeCheckpoint(path, m, nil) } // as an older Model.Save wrote
+	for _, save := range []func(string) error{modelOnly, tr.Save} {
 		path := filepath.Join(dir, "seed.ckpt")
 		if err := save(path); err != nil {
 			f.Fatal(err)
@@ -227,5 +228,67 @@ func TestWeightInit(t *testing.T) {
 	var w WeightInit
 	if err := w.Set("torch"); err != nil || w != InitTorch || w.Set("jax") == nil {
 		t.Errorf("WeightInit.Set: %v %q", err, w)
+	}
+}
+
+// TestLoadOlderCheckpoint: a training checkpoint as an older version wrote it — the recipe
+// "short" (now RecipeDefault) and the drop-path rate in the model config (now the recipe's) —
+// loads as a model and resumes as a Trainer, and a recorded word no version wrote is refused.
+func TestLoadOlderCheckpoint(t *testing.T) {
+	tc := shortRecipe(t, 16, 4, DistillHard)
+	tc.DropPath = 0.1
+	m, err := New(smallConfig, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := NewTrainer(m, tc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "new.ckpt")
+	if err := tr.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// rewrite returns the checkpoint with its header rewritten by r, length and checksum again.
+	rewrite := func(r *strings.Replacer) []byte {
+		body := raw[len(ckptMagic) : len(raw)-4]
+		n := binary.LittleEndian.Uint32(body)
+		hdr := r.Replace(string(body[4 : 4+n]))
+		if hdr == string(body[4:4+n]) {
+			t.Fatalf("header not in the expected form: %s", body[4:4+n])
+		}
+		out := append([]byte(ckptMagic), binary.LittleEndian.AppendUint32(nil, uint32(len(hdr)))...)
+		out = append(append(out, hdr...), body[4+n:]...)
+		return binary.LittleEndian.AppendUint32(out, crc32.ChecksumIEEE(out))
+	}
+	old := filepath.Join(dir, "old.ckpt")
+	if err := os.WriteFile(old, rewrite(strings.NewReplacer(`"recipe":"default"`, `"recipe":"short"`,
+		`"drop_path":0.1,`, ``, `"config":{`, `"config":{"drop_path":0.1,`)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h, _, err := readCheckpoint(old)
+	if err != nil || h.Train == nil || h.Train.Recipe != RecipeDefault {
+		t.Fatalf("older checkpoint: recipe %v, %v", h.Train, err)
+	}
+	if _, err := LoadModel(old); err != nil {
+		t.Fatalf("LoadModel of an older checkpoint: %v", err)
+	}
+	m2, _ := New(smallConfig, 1)
+	tr2, err := NewTrainer(m2, tc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tr2.Load(old); err != nil {
+		t.Fatalf("resume from an older checkpoint: %v", err)
+	}
+	bad := filepath.Join(dir, "bad.ckpt")
+	os.WriteFile(bad, rewrite(strings.NewReplacer(`"recipe":"default"`, `"recipe":"long"`)), 0o644)
+	if _, err := LoadModel(bad); !errors.Is(err, ErrBadCheckpoint) || !strings.Contains(err.Error(), `"long"`) {
+		t.Errorf("a checkpoint recording recipe long: %v, want ErrBadCheckpoint naming it", err)
 	}
 }

@@ -30,10 +30,8 @@ type Config struct {
 	MLPRatio    float64 `json:"mlp_ratio,omitempty"`     // 4: hidden width of the MLP over Dim
 	Classes     int     `json:"classes,omitempty"`       // 10
 	NoDistToken bool    `json:"no_dist_token,omitempty"` // false: DeiT; true: a plain ViT with one head
-	// DropPath is the stochastic-depth rate of the last block; block i
-	// drops its branches with probability DropPath·i/(Depth-1) (timm).
-	// Training only: it does not change the architecture.
-	DropPath float64 `json:"drop_path,omitempty"`
+	// The stochastic depth is a training setting, TrainConfig.DropPath. A checkpoint or
+	// run.json of an older version records it here as drop_path; decoding ignores it.
 }
 
 // Preset returns a named architecture: "fm-tiny" (the default),
@@ -82,8 +80,6 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: dim %d is not a multiple of heads %d", ErrConfig, c.Dim, c.Heads)
 	case c.Hidden() < 1:
 		return fmt.Errorf("%w: mlp_ratio %g gives no hidden units", ErrConfig, c.MLPRatio)
-	case c.DropPath < 0 || c.DropPath >= 1:
-		return fmt.Errorf("%w: drop_path %g outside [0, 1)", ErrConfig, c.DropPath)
 	}
 	return nil
 }
@@ -102,16 +98,12 @@ func (c Config) Tokens() int {
 func (c Config) Hidden() int { return int(float64(c.Dim) * c.MLPRatio) }
 
 // archDiff names the first architecture field where a and b differ, or "".
-// DropPath is a training setting and never differs.
 func archDiff(a, b Config) string {
 	a, b = a.WithDefaults(), b.WithDefaults()
 	va, vb := reflect.ValueOf(a), reflect.ValueOf(b)
 	t := va.Type()
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
-		if f.Name == "DropPath" {
-			continue
-		}
 		if va.Field(i).Interface() != vb.Field(i).Interface() {
 			tag := strings.Split(f.Tag.Get("json"), ",")[0]
 			return fmt.Sprintf("%s: %v vs %v", tag, va.Field(i).Interface(), vb.Field(i).Interface())

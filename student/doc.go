@@ -6,10 +6,13 @@
 // analysis of the DeiT paper. Init starts a model from another's weights
 // (timm-named tensors) at another image size or class count, resampling the
 // positional embedding as timm does (resample.go).
+// analysis of the DeiT paper. The training's settings are TrainConfig (a recipe,
+// NewRecipe, filled in once; drop-path is part of it) and the named modes of modes.go
+// (Distill, KLNorm, Fuse, Recipe), types that refuse a bad word where it is parsed.
 //
 // It works on batches already in memory: images as NCHW float32, labels and
 // teacher targets as plain slices. It must not import ONNX Runtime, the label
-// store or anything that reads files of the store; cmd/train does the wiring.
+// store or anything that reads files of the store; package train does the wiring.
 // It imports schema for one type only: schema.Preprocess, the eval transform a
 // checkpoint records next to the class names (Model.SetPreprocess) so that an
 // export needs no label store.

@@ -14,7 +14,7 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	tc, err := student.NewRecipe("short", 4) // every field filled; override what you set
+	tc, err := student.NewRecipe(student.RecipeDefault, 4) // every field filled; override what you set
 	if err != nil {
 		panic(err)
 	}
@@ -33,7 +33,7 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	ev, err := m.Eval(b, "softmax")
+	ev, err := m.Eval(b, student.FuseProbs)
 	if err != nil {
 		panic(err)
 	}

@@ -122,7 +122,7 @@ const gradCase = 3 // soft_t3_a0.1_s0.1: every parameter's gradient is golden fo
 func targets(b Batch, g map[string]goldenTensor, c LossConfig) Batch {
 	tl := g["teacher_logits"].data
 	K := len(tl) / len(b.Labels)
-	b.TeacherProbs = TeacherProbs(tl, K, c.withDefaults().Tau)
+	b.TeacherProbs = teacherProbs(tl, K, c.withDefaults().Tau)
 	b.TeacherHard = nil
 	for r := range b.Labels {
 		best := 0
@@ -249,7 +249,7 @@ func TestGoldenAdamW(t *testing.T) {
 func naiveForward(m *Model, images []float32, B int) ([]float32, []float32) {
 	c := m.cfg
 	D, T, N, P, S, K := c.Dim, c.Tokens(), c.Patches(), c.Patch, c.ImageSize/c.Patch, c.Classes
-	pr := func(n string) []float32 { p, _ := m.Param(n); return p.Data }
+	pr := func(n string) []float32 { p, _ := param(m, n); return p.Data }
 	h := make([]float32, B*T*D)
 	w, bias, pos := pr("patch_embed.proj.weight"), pr("patch_embed.proj.bias"), pr("pos_embed")
 	for b := 0; b < B; b++ {

@@ -11,12 +11,12 @@ import (
 // teacher term, no smoothing); Distill, Tau and KLNorm, whose zero is no valid value, have
 // defaults. NewRecipe fills every field.
 type LossConfig struct {
-	// Distill is "none" (default), "soft" or "hard".
+	// Distill is DistillNone (default), DistillSoft or DistillHard.
 	//   none: CE(cls, y), averaged with CE(dist, y) when the model has a
 	//         distillation head (both heads learn the labels).
 	//   soft: (1-α)·CE(cls, y) + α·τ²·KL(softmax(t/τ) ‖ softmax(dist/τ)).
 	//   hard: (1-α)·CE(cls, y) + α·CE(dist, teacher_hard).
-	Distill string `json:"distill,omitempty"`
+	Distill Distill `json:"distill,omitempty"`
 	// Alpha is α, the weight of the teacher term: 0 leaves only CE(cls, y) (NewRecipe: 0.5).
 	Alpha float64 `json:"alpha"`
 	// Tau is τ, the soft distillation temperature (default 1).
@@ -28,7 +28,7 @@ type LossConfig struct {
 	// the batch, the paper's definition and timm's; "numel" divides the sum
 	// by B·K as DeiT's code does (its losses.py), making the teacher term K
 	// times weaker; offered for parity.
-	KLNorm string `json:"kl_norm,omitempty"`
+	KLNorm KLNorm `json:"kl_norm,omitempty"`
 }
 
 func (c LossConfig) withDefaults() LossConfig {
@@ -47,7 +47,7 @@ func (c LossConfig) withDefaults() LossConfig {
 func (c LossConfig) validate(dist bool) error {
 	c = c.withDefaults()
 	switch {
-	case c.Distill != "none" && c.Distill != "soft" && c.Distill != "hard":
+	case c.Distill != DistillNone && c.Distill != DistillSoft && c.Distill != DistillHard:
 		return fmt.Errorf("%w: distill %q (none, soft, hard)", ErrConfig, c.Distill)
 	case c.Distill != "none" && !dist:
 		return fmt.Errorf("%w: distill %q needs the distillation token", ErrConfig, c.Distill)
@@ -57,7 +57,7 @@ func (c LossConfig) validate(dist bool) error {
 		return fmt.Errorf("%w: tau %g", ErrConfig, c.Tau)
 	case c.Smoothing < 0 || c.Smoothing >= 1:
 		return fmt.Errorf("%w: smoothing %g outside [0, 1)", ErrConfig, c.Smoothing)
-	case c.KLNorm != "batch" && c.KLNorm != "numel":
+	case c.KLNorm != KLBatch && c.KLNorm != KLNumel:
 		return fmt.Errorf("%w: kl_norm %q (batch, numel)", ErrConfig, c.KLNorm)
 	}
 	return nil
@@ -181,20 +181,6 @@ func logSoftmax(out []float64, x []float32, tau float64) {
 	for i, v := range x {
 		out[i] = float64(v)/tau - lse
 	}
-}
-
-// TeacherProbs turns teacher logits (B, K) into softmax(logits/τ), the
-// dense target of the soft loss.
-func TeacherProbs(logits []float32, K int, tau float64) []float32 {
-	out := make([]float32, len(logits))
-	lp := make([]float64, K)
-	for b := 0; b < len(logits)/K; b++ {
-		logSoftmax(lp, logits[b*K:(b+1)*K], tau)
-		for k, v := range lp {
-			out[b*K+k] = float32(math.Exp(v))
-		}
-	}
-	return out
 }
 
 // lossKernel is Loss as the graph's last op: inputs cls (B, K) and, with

@@ -21,7 +21,7 @@ type Batch struct {
 	Images []float32 // (B, C, H, W), preprocessed
 	Labels []int     // (B), ground truth in [0, K)
 	// TeacherProbs (B, K) is the teacher's softmax at temperature τ (soft
-	// distillation only; TeacherProbs converts logits).
+	// distillation only; traindata fills it from the store).
 	TeacherProbs []float32
 	// TeacherHard (B) is the teacher's argmax (hard distillation only).
 	TeacherHard []int
@@ -253,6 +253,15 @@ func NewInit(c Config, seed uint64, init WeightInit) (*Model, error) {
 // Config returns the model's architecture.
 func (m *Model) Config() Config { return m.cfg }
 
+// Param is the parameter named name (timm's state-dict name).
+func (m *Model) Param(name string) (Param, bool) {
+	i, ok := m.index[name]
+	if !ok {
+		return Param{}, false
+	}
+	return m.Params()[i], true
+}
+
 // NumParams is the number of scalar parameters.
 func (m *Model) NumParams() int { return len(m.params) }
 
@@ -264,15 +273,6 @@ func (m *Model) Params() []Param {
 			Data: m.params[s.off : s.off+s.n], Grad: m.grads[s.off : s.off+s.n], Decay: s.decay}
 	}
 	return out
-}
-
-// Param returns the parameter with timm's name, if the model has it.
-func (m *Model) Param(name string) (Param, bool) {
-	i, ok := m.index[name]
-	if !ok {
-		return Param{}, false
-	}
-	return m.Params()[i], true
 }
 
 // ------------------------------------------------------------------ graph

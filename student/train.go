@@ -12,51 +12,52 @@ import (
 // filled; a caller overrides the fields its user set. Only fields whose zero is no valid value
 // have a default (Batch, and in Loss Distill, Tau and KLNorm).
 type TrainConfig struct {
-	Recipe        string     `json:"recipe,omitempty"`
-	Epochs        int        `json:"epochs"`
-	StepsPerEpoch int        `json:"steps_per_epoch,omitempty"` // required: batches per epoch
-	Batch         int        `json:"batch,omitempty"`           // rows per step; only NewRecipe's LR reads it
-	LR            float64    `json:"lr"`
-	MinLR         float64    `json:"min_lr"`
-	WarmupFrac    float64    `json:"warmup_frac"`   // warm-up as a fraction of all steps
-	WarmupEpochs  float64    `json:"warmup_epochs"` // or in epochs; wins when above 0
-	WD            float64    `json:"wd"`
-	Clip          float64    `json:"clip"` // global gradient norm; 0: no clipping
-	Loss          LossConfig `json:"loss"`
-	Seed          uint64     `json:"seed,omitempty"`
+	Recipe        Recipe  `json:"recipe,omitempty"`
+	Epochs        int     `json:"epochs"`
+	StepsPerEpoch int     `json:"steps_per_epoch,omitempty"` // required: batches per epoch
+	Batch         int     `json:"batch,omitempty"`           // rows per step; only NewRecipe's LR reads it
+	LR            float64 `json:"lr"`
+	MinLR         float64 `json:"min_lr"`
+	WarmupFrac    float64 `json:"warmup_frac"`   // warm-up as a fraction of all steps
+	WarmupEpochs  float64 `json:"warmup_epochs"` // or in epochs; wins when above 0
+	WD            float64 `json:"wd"`
+	Clip          float64 `json:"clip"` // global gradient norm; 0: no clipping
+	// DropPath is the stochastic-depth rate of the last block; block i drops its branches
+	// with probability DropPath·i/(Depth-1) (timm). 0: none.
+	DropPath float64    `json:"drop_path"`
+	Loss     LossConfig `json:"loss"`
+	Seed     uint64     `json:"seed,omitempty"`
 	// WeightInit is how the model's parameters are drawn from Seed ("": InitTimm, what a
 	// run recorded before there was a choice).
 	WeightInit WeightInit `json:"weight_init,omitempty"`
 }
 
-// DeitDropPath is the drop-path rate of DeiT's recipe for Config.DropPath.
-const DeitDropPath = 0.1
-
 // NewRecipe returns the recipe name for steps of batch rows (0: 128) with every field
-// filled, StepsPerEpoch aside. "" or "short" is tuned so that a run of a few epochs is strong:
-// 5 epochs, lr 1e-3·batch/128, warm-up 3 % of all steps, wd 0.05, clip 1, min-lr 1e-5;
-// "deit" is DeiT's ImageNet recipe: lr 5e-4·batch/512, 5 warm-up epochs, wd 0.05, min-lr
-// 1e-5, label smoothing 0.1, no clipping (set Config.DropPath to DeitDropPath as well). The
-// loss of both is Distill "none" with α 0.5, τ 1 and KLNorm "batch".
-func NewRecipe(name string, batch int) (TrainConfig, error) {
+// filled, StepsPerEpoch aside. RecipeDefault ("" too) is tuned so that a run of a few epochs
+// is strong: 5 epochs, lr 1e-3·batch/128, warm-up 3 % of all steps, wd 0.05, clip 1, min-lr
+// 1e-5, no drop-path; RecipeDeiT is DeiT's ImageNet recipe: lr 5e-4·batch/512, 5 warm-up
+// epochs, wd 0.05, min-lr 1e-5, label smoothing 0.1, drop-path 0.1, no clipping. The loss of
+// both is DistillNone with α 0.5, τ 1 and KLBatch.
+func NewRecipe(name Recipe, batch int) (TrainConfig, error) {
 	if batch == 0 {
 		batch = 128
 	}
 	c := TrainConfig{Epochs: 5, Batch: batch, WD: 0.05, MinLR: 1e-5, WeightInit: InitTimm,
-		Loss: LossConfig{Distill: "none", Alpha: 0.5, Tau: 1, KLNorm: "batch"}}
+		Loss: LossConfig{Distill: DistillNone, Alpha: 0.5, Tau: 1, KLNorm: KLBatch}}
 	switch name {
-	case "", "short":
-		c.Recipe = "short"
+	case "", RecipeDefault:
+		c.Recipe = RecipeDefault
 		c.LR = 1e-3 * float64(batch) / 128
 		c.WarmupFrac = 0.03
 		c.Clip = 1
-	case "deit":
-		c.Recipe = "deit"
+	case RecipeDeiT:
+		c.Recipe = RecipeDeiT
 		c.LR = 5e-4 * float64(batch) / 512
 		c.WarmupEpochs = 5
 		c.Loss.Smoothing = 0.1
+		c.DropPath = 0.1
 	default:
-		return TrainConfig{}, fmt.Errorf("%w: recipe %q (short, deit)", ErrConfig, name)
+		return TrainConfig{}, fmt.Errorf("%w: recipe %q (default, deit)", ErrConfig, name)
 	}
 	return c, nil
 }
@@ -70,6 +71,8 @@ func (c TrainConfig) Validate() error {
 		return fmt.Errorf("%w: epochs %d", ErrConfig, c.Epochs)
 	case !(c.LR >= 0 && c.MinLR >= 0 && c.WD >= 0 && c.WarmupFrac >= 0 && c.WarmupEpochs >= 0 && c.Clip >= 0):
 		return fmt.Errorf("%w: negative (or NaN) lr, min_lr, wd, warm-up or clip in %+v", ErrConfig, c)
+	case !(c.DropPath >= 0 && c.DropPath < 1):
+		return fmt.Errorf("%w: drop_path %g outside [0, 1)", ErrConfig, c.DropPath)
 	}
 	return nil
 }
@@ -136,7 +139,7 @@ func (t *Trainer) graph(B int) (*graph, error) {
 // dropPathMasks draws, per block branch and sample, 0 or 1/keep with keep
 // = 1 − rate·i/(depth−1) for block i (timm: torch.linspace(0, rate, depth)).
 func (t *Trainer) dropPathMasks(gr *graph) {
-	rate, L := t.Model.cfg.DropPath, t.Model.cfg.Depth
+	rate, L := t.Config.DropPath, t.Model.cfg.Depth
 	for j, k := range gr.residual {
 		i := j / 2
 		p := 0.0
@@ -228,23 +231,13 @@ func (e *EvalCounts) Add(o EvalCounts) {
 	e.Top5Fused += o.Top5Fused
 }
 
-// Metrics are the counts as fractions in [0, 1] under the metrics.jsonl
-// keys: top1_cls, top1_dist, top1_fused, top5_cls, top5_dist, top5_fused.
-func (e EvalCounts) Metrics() map[string]float64 {
-	n := float64(max(e.N, 1))
-	return map[string]float64{
-		"top1_cls": float64(e.Top1Cls) / n, "top1_dist": float64(e.Top1Dist) / n, "top1_fused": float64(e.Top1Fused) / n,
-		"top5_cls": float64(e.Top5Cls) / n, "top5_dist": float64(e.Top5Dist) / n, "top5_fused": float64(e.Top5Fused) / n,
-	}
-}
-
 // Eval counts the correct class-head, distillation-head and fused
-// predictions on b. fuse is "softmax" (default: the mean of the two
-// softmaxes, the paper) or "logits" (the mean of the logits, DeiT's and
+// predictions on b. fuse is FuseProbs ("" too: the mean of the two
+// softmaxes, the paper) or FuseLogits (the mean of the logits, DeiT's and
 // timm's code). Without a distillation token all three are the class head.
-func (m *Model) Eval(b Batch, fuse string) (EvalCounts, error) {
-	if fuse != "" && fuse != "softmax" && fuse != "logits" {
-		return EvalCounts{}, fmt.Errorf("%w: fuse %q (softmax, logits)", ErrConfig, fuse)
+func (m *Model) Eval(b Batch, fuse Fuse) (EvalCounts, error) {
+	if fuse != "" && fuse != FuseProbs && fuse != FuseLogits {
+		return EvalCounts{}, fmt.Errorf("%w: fuse %q (probs, logits)", ErrConfig, fuse)
 	}
 	if err := b.check(m.cfg); err != nil {
 		return EvalCounts{}, err
@@ -262,7 +255,7 @@ func (m *Model) Eval(b Batch, fuse string) (EvalCounts, error) {
 	for i := range cls {
 		fused[i] = (cls[i] + dist[i]) / 2
 	}
-	if fuse != "logits" {
+	if fuse != FuseLogits {
 		for r := 0; r < B; r++ {
 			for j := range fused[r*K : (r+1)*K] {
 				fused[r*K+j] = 0

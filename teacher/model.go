@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 
@@ -450,16 +449,6 @@ func (m *Model) Info() Info {
 		in.Metadata[k] = v
 	}
 	return in
-}
-
-// MetadataKeys returns the model's metadata keys, sorted.
-func (in Info) MetadataKeys() []string {
-	keys := make([]string, 0, len(in.Metadata))
-	for k := range in.Metadata {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // Run computes the logits of n images. input holds n×C×H×W float32 values (NCHW, row-major);

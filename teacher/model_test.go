@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -140,7 +142,7 @@ func TestOpenDiscovers(t *testing.T) {
 			if s := in.Output.String(); s != tt.outString {
 				t.Errorf("output %s, want %s", s, tt.outString)
 			}
-			if keys := strings.Join(in.MetadataKeys(), ","); keys != strings.Join(tt.metaKeys, ",") {
+			if keys := strings.Join(slices.Sorted(maps.Keys(in.Metadata)), ","); keys != strings.Join(tt.metaKeys, ",") {
 				t.Errorf("metadata keys %q, want %q", keys, tt.metaKeys)
 			}
 			if len(in.SHA256) != 64 || in.Library.Version == "" || in.Path != modelPath(tt.model) {

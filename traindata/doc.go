@@ -28,6 +28,7 @@
 // held by store.Targets in their stored dtype.
 //
 // traindata imports dataset, store and schema; it knows nothing of the student, ONNX or flags.
-// Its sub-package loop drives a student.Trainer over these batches (cmd/train wires the two).
+// Package train drives a student.Trainer over these batches. ExportPreprocess is the one place a
+// trained student's export preprocessing is built (train records it, export --labels checks it).
 // A Set is safe for concurrent use once opened; one Set may stream several epochs at once.
 package traindata

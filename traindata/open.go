@@ -479,12 +479,6 @@ func (s *Set) TeacherAccuracy() (float64, int) {
 	return float64(right) / float64(n), n
 }
 
-// Stored reports whether the set has a label store (and so teacher targets).
-func (s *Set) Stored() bool { return s.stored }
-
-// FixedTeacher reports whether the store has one view per image (random views at train time).
-func (s *Set) FixedTeacher() bool { return s.fixed }
-
 // RowsPerEpoch is Len()·ViewsPerImage for a training set, Len() for an eval set.
 func (s *Set) RowsPerEpoch() int {
 	if s.eval {

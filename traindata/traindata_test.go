@@ -99,13 +99,14 @@ func TestReplay(t *testing.T) {
 	}
 	cfg := renderConfig()
 	for _, size := range []int{28, 20} {
+		var notes []string
 		s, err := traindata.Open(context.Background(), traindata.Options{Labels: dir, Data: idxSpec("train"),
-			Size: size, Batch: 3, ViewsPerImage: 2, Seed: 1, Probs: true, Tau: 2, Workers: 2})
+			Size: size, Batch: 3, ViewsPerImage: 2, Seed: 1, Probs: true, Tau: 2, Workers: 2, Log: func(n string) { notes = append(notes, n) }})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if s.FixedTeacher() {
-			t.Fatal("a 4-view store taken for a fixed teacher")
+		if n := strings.Join(notes, "\n"); strings.Contains(n, "fixed teacher") || !strings.Contains(n, "4 views per image") {
+			t.Fatalf("a 4-view store: notes %q, want it replayed, not taken for a fixed teacher", n)
 		}
 		per := size * size
 		for epoch := range 2 {
@@ -215,9 +216,6 @@ func TestDeterminism(t *testing.T) {
 			return s
 		}
 		a, b := open(5, 1), open(5, 3)
-		if a.FixedTeacher() != (views == 1) {
-			t.Fatalf("%d views: FixedTeacher %v", views, a.FixedTeacher())
-		}
 		key := func(bs []traindata.Batch) string {
 			var sb strings.Builder
 			for _, x := range bs {

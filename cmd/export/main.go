@@ -41,7 +41,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ckpt := fs.String("ckpt", "", "student checkpoint (model or training state)")
 	out := fs.String("out", "", "folder to write into (created if missing)")
 	formats := fs.String("format", "onnx,safetensors", "comma-separated: onnx, safetensors")
-	fuse := fs.String("fuse", "probs", "ONNX output fused: probs (mean of the heads' softmaxes, as train's --fuse) or logits (mean of their logits)")
+	fuse := student.FuseProbs
+	fs.Var(&fuse, "fuse", "ONNX output fused: probs (mean of the heads' softmaxes, as train's --fuse) or logits (mean of their logits)")
 	labels := fs.String("labels", "", "label store folder the checkpoint was trained on, to embed its preprocessing and class names (default: the checkpoint's own; a store that does not fit it is refused)")
 	pre := fs.String("preprocess", "", `preprocessing JSON, e.g. {"resize":28,"crop":28,"interpolation":"bilinear","mean":[0.286],"std":[0.353],"channels":1}`)
 	names := fs.String("class-names", "", `class names as a JSON array, class index order`)
@@ -67,11 +68,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		list = append(list, f)
 	}
-	// The same names as train's --fuse; the export package calls probs "softmax".
-	fuseMode, ok := map[string]string{"probs": export.FuseSoftmax, "logits": export.FuseLogits}[*fuse]
-	if !ok {
-		return usage("--fuse %q: want probs or logits", *fuse)
-	}
 	var givenPre *schema.Preprocess
 	var givenNames []string
 	if *pre != "" {
@@ -92,7 +88,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	// Options left nil take the checkpoint's record (export.Options).
-	opts := export.Options{Fuse: fuseMode}
+	opts := export.Options{Fuse: fuse}
 	switch {
 	case *labels != "":
 		man, err := store.ReadManifest(filepath.Join(*labels, "manifest.json"))

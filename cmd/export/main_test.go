@@ -33,7 +33,7 @@ func TestRun(t *testing.T) {
 		}
 	}
 	f := readSafetensors(t, filepath.Join(out, export.SafetensorsFile))
-	if f.Metadata[export.MetaFuse] != export.FuseLogits || !strings.HasPrefix(f.Metadata[export.MetaClassNames], `["a",`) {
+	if f.Metadata[export.MetaFuse] != string(student.FuseLogits) || !strings.HasPrefix(f.Metadata[export.MetaClassNames], `["a",`) {
 		t.Errorf("metadata %v", f.Metadata)
 	}
 	m2, err := f.Model()
@@ -80,7 +80,7 @@ func TestRecorded(t *testing.T) {
 		t.Fatal(err)
 	}
 	ckpt := filepath.Join(dir, "model.ckpt")
-	if err := m.Save(ckpt); err != nil {
+	if err := save(m, ckpt); err != nil {
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, "out")
@@ -168,12 +168,13 @@ func TestLabelsMismatch(t *testing.T) {
 	}
 }
 
-// TestFuseNames checks that --fuse takes train's names: probs (the default) and logits reach
-// the export, anything else is a usage error.
+// TestFuseNames checks that --fuse takes train's names: probs (the default, recorded in the
+// export's metadata as "softmax") and logits reach the export, anything else (softmax too) is
+// a usage error.
 func TestFuseNames(t *testing.T) {
 	dir := t.TempDir()
 	_, ckpt := tinyCheckpoint(t, dir)
-	for _, tc := range []struct{ fuse, want string }{{"probs", export.FuseSoftmax}, {"logits", export.FuseLogits}, {"mean", ""}} {
+	for _, tc := range []struct{ fuse, want string }{{"probs", "softmax"}, {"logits", "logits"}, {"mean", ""}, {"softmax", ""}} {
 		t.Run(tc.fuse, func(t *testing.T) {
 			out := filepath.Join(dir, tc.fuse)
 			var stdout, stderr bytes.Buffer
@@ -213,7 +214,7 @@ func tinyCheckpoint(t *testing.T, dir string) (*student.Model, string) {
 		t.Fatal(err)
 	}
 	ckpt := filepath.Join(dir, "model.ckpt")
-	if err := m.Save(ckpt); err != nil {
+	if err := save(m, ckpt); err != nil {
 		t.Fatal(err)
 	}
 	return m, ckpt
@@ -228,7 +229,7 @@ func oldCheckpoint(t *testing.T, dir string) string {
 		t.Fatal(err)
 	}
 	ckpt := filepath.Join(dir, "old.ckpt")
-	if err := m.Save(ckpt); err != nil {
+	if err := save(m, ckpt); err != nil {
 		t.Fatal(err)
 	}
 	return ckpt
@@ -319,4 +320,13 @@ func readSafetensors(t *testing.T, path string) *export.File {
 		t.Fatal(err)
 	}
 	return f
+}
+
+// save writes m as train does: a training checkpoint of a trainer that took no step.
+func save(m *student.Model, path string) error {
+	tr, err := student.NewTrainer(m, student.TrainConfig{StepsPerEpoch: 1, Batch: 1})
+	if err != nil {
+		return err
+	}
+	return tr.Save(path)
 }

@@ -8,12 +8,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/deitkd/deitkd/export"
 	"github.com/deitkd/deitkd/precompute"
 	"github.com/deitkd/deitkd/student"
+	"github.com/deitkd/deitkd/train"
 )
 
 const testdata = "../../testdata"
@@ -44,7 +46,7 @@ func labelStoreSeed(t *testing.T, name string, views int, seed uint64) string {
 }
 
 // train runs the command with a small architecture and returns its exit code, stdout, stderr.
-func train(t *testing.T, args ...string) (int, string, string) {
+func runTrain(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errb bytes.Buffer
 	small := []string{"--patch", "7", "--dim", "16", "--depth", "2", "--heads", "2", "--mlp-ratio", "2", "--batch", "2", "--workers", "2"}
@@ -59,7 +61,7 @@ func TestTrainEndToEnd(t *testing.T) {
 	args := []string{"--labels", lab, "--data", idx("train"), "--eval-data", idx("t10k"), "--eval-labels", evalLab,
 		"--out", out, "--epochs", "2", "--distill", "soft", "--tau", "2", "--views-per-image", "2", "--seed", "4", "--warmup", "1ep",
 		"--export", "onnx,safetensors"}
-	code, stdout, stderr := train(t, args...)
+	code, stdout, stderr := runTrain(t, args...)
 	if code != exitOK {
 		t.Fatalf("exit %d\n%s", code, stderr)
 	}
@@ -119,24 +121,24 @@ func TestTrainEndToEnd(t *testing.T) {
 
 	// --resume of a finished run has nothing left to do and changes nothing.
 	before, _ := os.ReadFile(filepath.Join(out, "metrics.jsonl"))
-	if code, _, stderr := train(t, append(args, "--resume")...); code != exitOK {
+	if code, _, stderr := runTrain(t, append(args, "--resume")...); code != exitOK {
 		t.Fatalf("resume of a finished run: exit %d\n%s", code, stderr)
 	}
 	if after, _ := os.ReadFile(filepath.Join(out, "metrics.jsonl")); !bytes.Equal(before, after) {
 		t.Errorf("resume of a finished run changed metrics.jsonl")
 	}
 	// --resume with another recipe is refused, naming the field.
-	code, _, stderr = train(t, append(args, "--resume", "--alpha", "0.7")...)
+	code, _, stderr = runTrain(t, append(args, "--resume", "--alpha", "0.7")...)
 	if code != exitFatal || !strings.Contains(stderr, "recipe.loss.alpha") {
 		t.Errorf("resume with another alpha: exit %d\n%s", code, stderr)
 	}
 	// A run into a used folder without --resume is a usage error.
-	if code, _, stderr := train(t, args...); code != exitUsage || !strings.Contains(stderr, "--resume") {
+	if code, _, stderr := runTrain(t, args...); code != exitUsage || !strings.Contains(stderr, "--resume") {
 		t.Errorf("second run into %s: exit %d\n%s", out, code, stderr)
 	}
 
 	// --analyze: one cosine per block and the input.
-	code, stdout, stderr = train(t, "--analyze", filepath.Join(out, "checkpoint.ckpt"), "--eval-data", idx("t10k"), "--labels", lab)
+	code, stdout, stderr = runTrain(t, "--analyze", filepath.Join(out, "checkpoint.ckpt"), "--eval-data", idx("t10k"), "--labels", lab)
 	if code != exitOK || !strings.Contains(stdout, "input (embedding)") || !strings.Contains(stdout, "after block 2") {
 		t.Errorf("--analyze: exit %d\n%s\n%s", code, stdout, stderr)
 	}
@@ -152,12 +154,23 @@ func TestResumeStoreIdentity(t *testing.T) {
 	args := func(lab, evalLab string) []string {
 		return []string{"--labels", lab, "--data", idx("train"), "--eval-data", idx("t10k"), "--eval-labels", evalLab, "--out", out, "--epochs", "1"}
 	}
-	if code, _, stderr := train(t, args(lab, evalLab)...); code != exitOK {
+	if code, _, stderr := runTrain(t, args(lab, evalLab)...); code != exitOK {
 		t.Fatalf("exit %d\n%s", code, stderr)
 	}
-	var rec struct {
-		Settings settings `json:"settings"`
-		Inputs   inputs   `json:"inputs"`
+	type storeID struct {
+		TeacherSHA256  string `json:"teacher_sha256"`
+		DatasetIDHash  string `json:"dataset_id_hash"`
+		ManifestSHA256 string `json:"manifest_sha256"`
+	}
+	var rec struct { // run.json as train writes it
+		Settings struct {
+			LabelsStore     *storeID `json:"labels_store"`
+			EvalLabelsStore *storeID `json:"eval_labels_store"`
+		} `json:"settings"`
+		Inputs struct {
+			Labels     string `json:"labels"`
+			EvalLabels string `json:"eval_labels"`
+		} `json:"inputs"`
 	}
 	b, _ := os.ReadFile(filepath.Join(out, "run.json"))
 	if err := json.Unmarshal(b, &rec); err != nil {
@@ -173,14 +186,14 @@ func TestResumeStoreIdentity(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if code, _, stderr := train(t, append(args(rel+"/", evalLab), "--resume")...); code != exitOK || !strings.Contains(stderr, "nothing to do") {
+	if code, _, stderr := runTrain(t, append(args(rel+"/", evalLab), "--resume")...); code != exitOK || !strings.Contains(stderr, "nothing to do") {
 		t.Fatalf("resume naming the store by the relative path %s: exit %d\n%s", rel, code, stderr)
 	}
 	moved := filepath.Join(t.TempDir(), "moved")
 	if err := os.Rename(lab, moved); err != nil {
 		t.Fatal(err)
 	}
-	code, _, stderr := train(t, append(args(moved, evalLab), "--resume")...)
+	code, _, stderr := runTrain(t, append(args(moved, evalLab), "--resume")...)
 	if code != exitOK || !strings.Contains(stderr, "inputs.labels: the run had \""+lab+"\", now \""+moved+"\"") {
 		t.Fatalf("resume against the moved store: exit %d, want 0 and a note of the move\n%s", code, stderr)
 	}
@@ -193,7 +206,7 @@ func TestResumeStoreIdentity(t *testing.T) {
 		{"another eval store", moved, otherEval, "settings.eval_labels_store.manifest_sha256: the run had"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			code, _, stderr := train(t, append(args(tc.labels, tc.eval), "--resume")...)
+			code, _, stderr := runTrain(t, append(args(tc.labels, tc.eval), "--resume")...)
 			if code != exitFatal || !strings.Contains(stderr, tc.want) {
 				t.Fatalf("exit %d, want %d naming %q\n%s", code, exitFatal, tc.want, stderr)
 			}
@@ -203,7 +216,7 @@ func TestResumeStoreIdentity(t *testing.T) {
 	if err := os.Rename(other, lab); err != nil {
 		t.Fatal(err)
 	}
-	if code, _, stderr := train(t, append(args(lab, evalLab), "--resume")...); code != exitFatal || !strings.Contains(stderr, "labels_store.manifest_sha256") {
+	if code, _, stderr := runTrain(t, append(args(lab, evalLab), "--resume")...); code != exitFatal || !strings.Contains(stderr, "labels_store.manifest_sha256") {
 		t.Fatalf("resume against another store at the recorded path: exit %d\n%s", code, stderr)
 	}
 }
@@ -214,7 +227,7 @@ func TestResumeLegacyRunFile(t *testing.T) {
 	lab := labelStore(t, "train", 1)
 	out := filepath.Join(t.TempDir(), "run")
 	args := []string{"--labels", lab, "--data", idx("train"), "--out", out, "--epochs", "1"}
-	if code, _, stderr := train(t, args...); code != exitOK {
+	if code, _, stderr := runTrain(t, args...); code != exitOK {
 		t.Fatalf("exit %d\n%s", code, stderr)
 	}
 	path := filepath.Join(out, "run.json")
@@ -231,7 +244,7 @@ func TestResumeLegacyRunFile(t *testing.T) {
 	if err := os.WriteFile(path, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	code, _, stderr := train(t, append(args, "--resume")...)
+	code, _, stderr := runTrain(t, append(args, "--resume")...)
 	if code != exitOK || !strings.Contains(stderr, "records its label stores by path only") {
 		t.Fatalf("resume of a legacy run.json: exit %d\n%s", code, stderr)
 	}
@@ -240,7 +253,7 @@ func TestResumeLegacyRunFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	args[1] = elsewhere
-	code, _, stderr = train(t, append(args, "--resume")...)
+	code, _, stderr = runTrain(t, append(args, "--resume")...)
 	if code != exitFatal || !strings.Contains(stderr, "settings.labels: the run had \""+lab+"/\", now \""+elsewhere+"\"") {
 		t.Fatalf("resume of a legacy run.json from another path: exit %d\n%s", code, stderr)
 	}
@@ -252,7 +265,7 @@ func TestResumeLegacyRunFile(t *testing.T) {
 func TestExportBothWays(t *testing.T) {
 	lab := labelStore(t, "train", 1)
 	out := filepath.Join(t.TempDir(), "run")
-	code, _, stderr := train(t, "--labels", lab, "--data", idx("train"), "--out", out, "--epochs", "1",
+	code, _, stderr := runTrain(t, "--labels", lab, "--data", idx("train"), "--out", out, "--epochs", "1",
 		"--img", "32", "--patch", "8", "--export", "onnx,safetensors")
 	if code != exitOK {
 		t.Fatalf("exit %d\n%s", code, stderr)
@@ -305,10 +318,10 @@ func TestTrainRefusals(t *testing.T) {
 		{"three channels", []string{"--labels", lab, "--data", idx("train"), "--out", out, "--channels", "3"}, exitFatal, "deitkd.preprocess.channels"},
 		{"no labels", []string{"--data", idx("train"), "--out", out}, exitUsage, "--labels, --data and --out are required"},
 		{"bad warm-up", []string{"--labels", lab, "--data", idx("train"), "--out", out, "--warmup", "2"}, exitUsage, "--warmup"},
-		{"bad fuse", []string{"--labels", lab, "--data", idx("train"), "--out", out, "--fuse", "max"}, exitUsage, "--fuse"},
+		{"bad fuse", []string{"--labels", lab, "--data", idx("train"), "--out", out, "--fuse", "max"}, exitUsage, `invalid value "max" for flag -fuse`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			code, _, stderr := train(t, tc.args...)
+			code, _, stderr := runTrain(t, tc.args...)
 			if code != tc.code || !strings.Contains(stderr, tc.want) {
 				t.Fatalf("exit %d, want %d with %q:\n%s", code, tc.code, tc.want, stderr)
 			}
@@ -323,7 +336,7 @@ func TestUsedFolder(t *testing.T) {
 	lab := labelStore(t, "train", 1)
 	out := filepath.Join(t.TempDir(), "run")
 	args := []string{"--labels", lab, "--data", idx("train"), "--out", out, "--epochs", "1"}
-	if code, _, stderr := train(t, args...); code != exitOK {
+	if code, _, stderr := runTrain(t, args...); code != exitOK {
 		t.Fatalf("exit %d\n%s", code, stderr)
 	}
 	ckpt := filepath.Join(out, "checkpoint.ckpt")
@@ -339,7 +352,7 @@ func TestUsedFolder(t *testing.T) {
 		{"resume", append(args, "--resume"), exitFatal, []string{"holds checkpoint.ckpt but no run.json", "delete the folder"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			code, _, stderr := train(t, tc.args...)
+			code, _, stderr := runTrain(t, tc.args...)
 			for _, w := range tc.want {
 				if code != tc.code || !strings.Contains(stderr, w) {
 					t.Fatalf("exit %d, want %d with %q:\n%s", code, tc.code, w, stderr)
@@ -370,11 +383,11 @@ func TestFlagRefusals(t *testing.T) {
 		{"negative min-lr", []string{"--min-lr", "-1e-5"}, "--min-lr -1e-05: want ≥ 0"},
 		{"negative wd", []string{"--wd", "-0.1"}, "--wd -0.1: want ≥ 0 (0: none)"},
 		{"min-lr above lr", []string{"--lr", "0.001", "--min-lr", "0.01"},
-			"--min-lr: the final learning rate 0.01 (--min-lr) is above the peak 0.001 (--lr)"},
+			"the final learning rate 0.01 (given) is above the peak 0.001 (given): want min_lr ≤ lr"},
 		{"lr below the recipe's min-lr", []string{"--lr", "1e-6"},
-			"--min-lr: the final learning rate 1e-05 (the recipe's) is above the peak 1e-06 (--lr)"},
+			"the final learning rate 1e-05 (the recipe's) is above the peak 1e-06 (given)"},
 		{"min-lr above the recipe's lr", []string{"--min-lr", "0.01"},
-			"the final learning rate 0.01 (--min-lr) is above the peak 1.5625e-05 (the recipe's)"},
+			"the final learning rate 0.01 (given) is above the peak 1.5625e-05 (the recipe's)"},
 		{"alpha above 1", []string{"--alpha", "1.5"}, "--alpha 1.5: want in [0, 1]"},
 		{"smoothing 1", []string{"--smoothing", "1"}, "--smoothing 1: want in [0, 1)"},
 		{"negative drop-path", []string{"--drop-path", "-0.1"}, "--drop-path -0.1: want in [0, 1)"},
@@ -382,14 +395,16 @@ func TestFlagRefusals(t *testing.T) {
 		{"negative limit", []string{"--limit", "-1"}, "--limit -1: want ≥ 0"},
 		{"negative workers", []string{"--workers", "-2"}, "--workers -2: want ≥ 1 (0: one per CPU)"},
 		{"negative cache", []string{"--cache-mb", "-1"}, "--cache-mb -1: want ≥ 0 (0: no cache)"},
-		{"bad distill", []string{"--distill", "kd"}, "--distill kd: want none, soft or hard"},
-		{"bad kl-norm", []string{"--kl-norm", "sum"}, "--kl-norm sum: want batch or numel"},
+		{"bad distill", []string{"--distill", "kd"}, `invalid value "kd" for flag -distill: want none, soft or hard`},
+		{"bad kl-norm", []string{"--kl-norm", "sum"}, `invalid value "sum" for flag -kl-norm: want batch or numel`},
 		{"bad weight-init", []string{"--weight-init", "xavier"}, `invalid value "xavier" for flag -weight-init: "xavier": want timm or torch`},
+		{"bad recipe", []string{"--recipe", "short"}, `invalid value "short" for flag -recipe: want default or deit`},
+		{"bad fuse", []string{"--fuse", "softmax"}, `invalid value "softmax" for flag -fuse: want probs or logits`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "run")
 			args := append([]string{"--labels", lab, "--data", idx("train"), "--out", out}, tc.args...)
-			code, _, stderr := train(t, args...)
+			code, _, stderr := runTrain(t, args...)
 			if code != exitUsage || !strings.Contains(stderr, tc.want) || strings.Contains(stderr, "{") {
 				t.Fatalf("exit %d, want %d with %q (and no Go value dump):\n%s", code, exitUsage, tc.want, stderr)
 			}
@@ -407,7 +422,7 @@ func TestZeroEpochs(t *testing.T) {
 	lab := labelStore(t, "train", 1)
 	out := filepath.Join(t.TempDir(), "run")
 	args := []string{"--labels", lab, "--data", idx("train"), "--eval-data", idx("t10k"), "--out", out, "--epochs", "0", "--export", "onnx"}
-	code, stdout, stderr := train(t, args...)
+	code, stdout, stderr := runTrain(t, args...)
 	if code != exitOK {
 		t.Fatalf("exit %d\n%s", code, stderr)
 	}
@@ -428,13 +443,13 @@ func TestZeroEpochs(t *testing.T) {
 			t.Errorf("zero epochs: %v", err)
 		}
 	}
-	if code, _, stderr := train(t, append(args, "--resume")...); code != exitOK || !strings.Contains(stderr, "nothing to do") {
+	if code, _, stderr := runTrain(t, append(args, "--resume")...); code != exitOK || !strings.Contains(stderr, "nothing to do") {
 		t.Errorf("resume of a run of zero epochs: exit %d\n%s", code, stderr)
 	}
 	if after, _ := os.ReadFile(filepath.Join(out, "metrics.jsonl")); !bytes.Equal(after, b) {
 		t.Errorf("the resume changed metrics.jsonl")
 	}
-	if code, _, stderr := train(t, append(args, "--resume", "--epochs", "1")...); code != exitFatal || !strings.Contains(stderr, "recipe.epochs: the run had 0, now 1") {
+	if code, _, stderr := runTrain(t, append(args, "--resume", "--epochs", "1")...); code != exitFatal || !strings.Contains(stderr, "recipe.epochs: the run had 0, now 1") {
 		t.Errorf("resume of zero epochs with one: exit %d\n%s", code, stderr)
 	}
 }
@@ -444,7 +459,7 @@ func TestZeroEpochs(t *testing.T) {
 func TestNonFiniteLoss(t *testing.T) {
 	lab := labelStore(t, "train", 1)
 	out := filepath.Join(t.TempDir(), "run")
-	code, _, stderr := train(t, "--labels", lab, "--data", idx("train"), "--out", out, "--epochs", "50", "--lr", "2000", "--distill", "none")
+	code, _, stderr := runTrain(t, "--labels", lab, "--data", idx("train"), "--out", out, "--epochs", "50", "--lr", "2000", "--distill", "none")
 	if code != exitFatal || !strings.Contains(stderr, "non-finite loss at step") {
 		t.Fatalf("exit %d, want 1 naming the step:\n%s", code, stderr)
 	}
@@ -455,44 +470,32 @@ func TestNonFiniteLoss(t *testing.T) {
 
 func TestParseWarmup(t *testing.T) {
 	for _, tc := range []struct {
-		in           string
-		frac, epochs float64
-		bad          bool
+		in   string
+		want *train.Warmup
+		bad  bool
 	}{
-		{"", 0, 0, false}, {"0.05", 0.05, 0, false}, {"2ep", 0, 2, false}, {"0.5ep", 0, 0.5, false},
-		{"1.5", 0, 0, true}, {"-1ep", 0, 0, true}, {"two", 0, 0, true},
+		{"", nil, false}, {"0.05", &train.Warmup{Frac: 0.05}, false}, {"2ep", &train.Warmup{Epochs: 2}, false},
+		{"0.5ep", &train.Warmup{Epochs: 0.5}, false}, {"0", &train.Warmup{}, false}, {"0ep", &train.Warmup{}, false},
+		{"1.5", nil, true}, {"-1ep", nil, true}, {"two", nil, true},
 	} {
-		var tc2 student.TrainConfig
-		err := parseWarmup(tc.in, &tc2)
-		if (err != nil) != tc.bad || tc2.WarmupFrac != tc.frac || tc2.WarmupEpochs != tc.epochs {
-			t.Errorf("parseWarmup(%q): frac %v epochs %v err %v", tc.in, tc2.WarmupFrac, tc2.WarmupEpochs, err)
-		}
-	}
-	// An explicit 0 means no warm-up, not the recipe's default; either kind replaces the
-	// recipe's of both kinds.
-	for _, recipe := range []string{"short", "deit"} {
-		for _, in := range []string{"0", "0ep"} {
-			z, err := student.NewRecipe(recipe, 128)
-			if err != nil {
-				t.Fatal(err)
-			}
-			z.StepsPerEpoch = 100
-			if err := parseWarmup(in, &z); err != nil || z.Schedule().WarmupSteps != 0 || z.WarmupFrac != 0 || z.WarmupEpochs != 0 {
-				t.Errorf("%s --warmup %s: %d warm-up steps, %+v (%v)", recipe, in, z.Schedule().WarmupSteps, z, err)
-			}
+		got, err := parseWarmup(tc.in)
+		if (err != nil) != tc.bad || !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("parseWarmup(%q) = %+v, %v; want %+v", tc.in, got, err, tc.want)
 		}
 	}
 }
 
 // TestLiteralZeroFlags: --wd, --clip, --min-lr, --smoothing, --warmup and --alpha 0 are
-// recorded in run.json as the 0 they are (an older train recorded 5e-324, −1 and 0.5); a
-// run.json with those old sentinels still resumes, read as 0.
+// recorded in run.json as the 0 they are (an older train recorded 5e-324, −1 and 0.5), and
+// --recipe default and --fuse probs as those words (an older train: "short", "softmax"), with
+// the drop-path rate in the recipe (an older train: in the model config); a run.json with
+// those old sentinels, words and places still resumes.
 func TestLiteralZeroFlags(t *testing.T) {
 	lab := labelStore(t, "train", 1)
 	out := filepath.Join(t.TempDir(), "run")
-	args := []string{"--labels", lab, "--data", idx("train"), "--out", out, "--epochs", "1",
+	args := []string{"--labels", lab, "--data", idx("train"), "--out", out, "--epochs", "1", "--recipe", "default", "--drop-path", "0.05",
 		"--wd", "0", "--clip", "0", "--min-lr", "0", "--smoothing", "0", "--warmup", "0", "--alpha", "0", "--weight-init", "torch"}
-	if code, _, stderr := train(t, args...); code != exitOK {
+	if code, _, stderr := runTrain(t, args...); code != exitOK {
 		t.Fatalf("exit %d\n%s", code, stderr)
 	}
 	runPath := filepath.Join(out, "run.json")
@@ -502,9 +505,15 @@ func TestLiteralZeroFlags(t *testing.T) {
 	}
 	var run struct {
 		Recipe map[string]any `json:"recipe"`
+		Model  map[string]any `json:"model"`
+		Fuse   string         `json:"fuse"`
 	}
 	if err := json.Unmarshal(b, &run); err != nil {
 		t.Fatal(err)
+	}
+	if run.Recipe["recipe"] != "default" || run.Fuse != "probs" || run.Recipe["drop_path"] != 0.05 || run.Model["drop_path"] != nil {
+		t.Errorf("run.json records recipe %v, fuse %q, drop_path %v (model: %v); want default, probs, 0.05 in the recipe",
+			run.Recipe["recipe"], run.Fuse, run.Recipe["drop_path"], run.Model["drop_path"])
 	}
 	r, loss := run.Recipe, run.Recipe["loss"].(map[string]any)
 	for k, v := range map[string]any{"wd": r["wd"], "clip": r["clip"], "min_lr": r["min_lr"], "warmup_frac": r["warmup_frac"],
@@ -518,15 +527,18 @@ func TestLiteralZeroFlags(t *testing.T) {
 	}
 	// An older train's run.json: the sentinels it wrote for the same flags.
 	old := strings.NewReplacer(`"wd": 0,`, `"wd": 5e-324,`, `"clip": 0,`, `"clip": -1,`, `"min_lr": 0,`, `"min_lr": 5e-324,`,
-		`"smoothing": 0,`, `"smoothing": 5e-324,`).Replace(string(b))
-	if old == string(b) {
+		`"smoothing": 0,`, `"smoothing": 5e-324,`, `"recipe": "default",`, `"recipe": "short",`, `"fuse": "probs",`, `"fuse": "softmax",`,
+		`"drop_path": 0.05,`, ``, `"model": {`, `"model": {"drop_path": 0.05,`).Replace(string(b))
+	if strings.Count(old, "short")+strings.Count(old, "softmax")+strings.Count(old, `{"drop_path"`) != 3 {
 		t.Fatalf("run.json not in the expected form:\n%s", b)
 	}
 	if err := os.WriteFile(runPath, []byte(old), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	code, _, stderr := train(t, append(args, "--resume")...)
-	if code != exitOK || !strings.Contains(stderr, "recipe.wd 5e-324, an older train's explicit 0: read as 0") || !strings.Contains(stderr, "nothing to do") {
+	code, _, stderr := runTrain(t, append(args, "--resume")...)
+	if code != exitOK || !strings.Contains(stderr, "recipe.wd 5e-324, an older train's explicit 0: read as 0") || !strings.Contains(stderr, "nothing to do") ||
+		!strings.Contains(stderr, "model.drop_path 0.05") || !strings.Contains(stderr, `fuse "softmax"`) ||
+		!strings.Contains(stderr, `recipe.recipe "short", an older train's word: read as "default"`) {
 		t.Errorf("resume of a run.json with sentinels: exit %d\n%s", code, stderr)
 	}
 }

@@ -1,4 +1,4 @@
-package loop
+package train
 
 import (
 	"bytes"
@@ -60,10 +60,10 @@ func FuzzTruncateMetrics(f *testing.F) {
 	})
 }
 
-// FuzzRunFile: any run.json is read by ReadSettings and compared by checkRun with an error
+// FuzzRunFile: any run.json is read by readSettings and compared by checkRun with an error
 // wrapping ErrResume or none, never a panic; a file equal to what the run writes passes.
 func FuzzRunFile(f *testing.F) {
-	want := runFile{Fuse: "mean", Recipe: student.TrainConfig{WeightInit: student.InitTimm}, Settings: map[string]any{"seed": 0, "labels": "/x"}, Inputs: map[string]any{"labels": "/x"}}
+	want := runFile{Fuse: "logits", Recipe: student.TrainConfig{WeightInit: student.InitTimm}, Settings: settings{Labels: "/x"}, Inputs: inputs{Labels: "/x"}}
 	good, _ := json.Marshal(want)
 	f.Add(good)
 	f.Add([]byte(`{"settings":null}`))
@@ -75,9 +75,9 @@ func FuzzRunFile(f *testing.F) {
 		if err := os.WriteFile(p, data, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		var v map[string]any
-		if _, err := ReadSettings(dir, &v); err != nil && !errors.Is(err, ErrResume) {
-			t.Fatalf("ReadSettings: %v does not wrap ErrResume", err)
+		var v settings
+		if _, err := readSettings(dir, &v); err != nil && !errors.Is(err, ErrResume) {
+			t.Fatalf("readSettings: %v does not wrap ErrResume", err)
 		}
 		err := checkRun(p, want, func(string) {})
 		if err != nil && !errors.Is(err, ErrResume) {

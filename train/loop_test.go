@@ -1,4 +1,4 @@
-package loop_test
+package train_test
 
 import (
 	"bufio"
@@ -16,11 +16,10 @@ import (
 
 	"github.com/deitkd/deitkd/precompute"
 	"github.com/deitkd/deitkd/student"
-	"github.com/deitkd/deitkd/traindata"
-	"github.com/deitkd/deitkd/traindata/loop"
+	"github.com/deitkd/deitkd/train"
 )
 
-const testdata = "../../testdata"
+const testdata = "../testdata"
 
 var storeDir string
 
@@ -58,34 +57,25 @@ func labels(t testing.TB, name string, views int) string {
 // tiny is a student small enough that a test epoch takes milliseconds.
 var tiny = student.Config{Patch: 7, Dim: 16, Depth: 2, Heads: 2, MLPRatio: 2}
 
-func options(t testing.TB, out string, distill string, epochs int, lr float64) loop.Options {
+func options(t testing.TB, out string, distill student.Distill, epochs int, lr float64) train.Options {
 	t.Helper()
-	ctx := context.Background()
-	train, err := traindata.Open(ctx, traindata.Options{Labels: labels(t, "train", 4), Data: idxSpec("train"), Batch: 2, Seed: 3, Probs: distill == "soft", Workers: 2})
+	return train.Options{Labels: labels(t, "train", 4), Data: idxSpec("train"), EvalData: idxSpec("t10k"), Out: out,
+		Arch: tiny, Epochs: epochs, Batch: 2, Seed: 3, LR: lr, Distill: &distill, Alpha: 0.5, Tau: 1, KLNorm: "batch", Workers: 2}
+}
+
+// runJob resolves and runs o.
+func runJob(ctx context.Context, o train.Options) (*train.Summary, error) {
+	job, err := train.New(ctx, o)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	eval, err := traindata.OpenEval(ctx, traindata.Options{Data: idxSpec("t10k"), Batch: 2}, train.Meta())
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc, err := student.NewRecipe("short", 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc.Epochs, rc.Seed, rc.Loss.Distill = epochs, 11, distill
-	if lr != 0 {
-		rc.LR = lr
-	}
-	return loop.Options{Train: train, Eval: eval, Model: tiny, Out: out,
-		Recipe:   rc,
-		Settings: map[string]any{"labels": "train-4", "seed": 3}}
+	return job.Run(ctx)
 }
 
 // records reads metrics.jsonl as generic objects.
 func records(t testing.TB, out string) []map[string]any {
 	t.Helper()
-	f, err := os.Open(filepath.Join(out, loop.MetricsFile))
+	f, err := os.Open(filepath.Join(out, train.MetricsFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,17 +93,17 @@ func records(t testing.TB, out string) []map[string]any {
 }
 
 func TestTrainWritesMetricsAndCheckpoint(t *testing.T) {
-	for _, distill := range []string{"none", "hard", "soft"} {
-		t.Run(distill, func(t *testing.T) {
+	for _, distill := range []student.Distill{student.DistillNone, student.DistillHard, student.DistillSoft} {
+		t.Run(string(distill), func(t *testing.T) {
 			out := t.TempDir()
 			var phases []string
 			o := options(t, out, distill, 2, 0)
-			o.Progress = func(p loop.Progress) {
+			o.Progress = func(p train.Progress) {
 				if p.Final {
 					phases = append(phases, p.Phase)
 				}
 			}
-			sum, err := loop.Train(context.Background(), o)
+			sum, err := runJob(context.Background(), o)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -121,11 +111,11 @@ func TestTrainWritesMetricsAndCheckpoint(t *testing.T) {
 				t.Errorf("final progress calls %v, want %v", phases, want)
 			}
 			recs := records(t, out)
-			var train, eval int
+			var trains, eval int
 			for _, r := range recs {
 				switch r["kind"] {
 				case "train":
-					train++
+					trains++
 					for _, k := range []string{"step", "epoch", "loss", "ce_cls", "ce_dist", "kl", "lr", "img_s", "grad_norm"} {
 						if _, ok := r[k]; !ok {
 							t.Fatalf("train record %v lacks %s", r, k)
@@ -148,10 +138,10 @@ func TestTrainWritesMetricsAndCheckpoint(t *testing.T) {
 				}
 			}
 			// 5 images, batch 2: 3 steps an epoch.
-			if train != 6 || eval != 2 || sum.Steps != 6 || len(sum.Epochs) != 2 {
-				t.Fatalf("%d train and %d eval records, %d steps, %d epochs; want 6, 2, 6, 2", train, eval, sum.Steps, len(sum.Epochs))
+			if trains != 6 || eval != 2 || sum.Steps != 6 || len(sum.Epochs) != 2 {
+				t.Fatalf("%d train and %d eval records, %d steps, %d epochs; want 6, 2, 6, 2", trains, eval, sum.Steps, len(sum.Epochs))
 			}
-			m, err := student.LoadModel(filepath.Join(out, loop.CheckpointFile))
+			m, err := student.LoadModel(filepath.Join(out, train.CheckpointFile))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -181,35 +171,35 @@ func stripTimes(recs []map[string]any) []map[string]any {
 // ends with the same parameters as one that ran through.
 func TestResume(t *testing.T) {
 	whole := t.TempDir()
-	if _, err := loop.Train(context.Background(), options(t, whole, "hard", 3, 0)); err != nil {
+	if _, err := runJob(context.Background(), options(t, whole, "hard", 3, 0)); err != nil {
 		t.Fatal(err)
 	}
 	cut := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	o := options(t, cut, "hard", 3, 0)
-	o.Progress = func(p loop.Progress) {
+	o.Progress = func(p train.Progress) {
 		if p.Phase == "train" && p.Epoch == 2 && p.Batch == 2 {
 			cancel()
 		}
 	}
-	if _, err := loop.Train(ctx, o); !errors.Is(err, context.Canceled) {
+	if _, err := runJob(ctx, o); !errors.Is(err, context.Canceled) {
 		t.Fatalf("interrupted run: %v, want canceled", err)
 	}
 	if n := len(records(t, cut)); n != 3+1+2 {
 		t.Fatalf("the interrupted run wrote %d records, want 6 (3 steps, 1 eval, 2 steps of epoch 2)", n)
 	}
 	// Without --resume the folder is refused; with another recipe the resume is.
-	if _, err := loop.Train(context.Background(), options(t, cut, "hard", 3, 0)); !errors.Is(err, loop.ErrOptions) {
+	if _, err := runJob(context.Background(), options(t, cut, "hard", 3, 0)); !errors.Is(err, train.ErrOptions) {
 		t.Fatalf("a new run into a used folder: %v", err)
 	}
 	o = options(t, cut, "hard", 3, 0.01)
 	o.Resume = true
-	if _, err := loop.Train(context.Background(), o); !errors.Is(err, loop.ErrResume) || !strings.Contains(err.Error(), "recipe.lr") {
+	if _, err := runJob(context.Background(), o); !errors.Is(err, train.ErrResume) || !strings.Contains(err.Error(), "recipe.lr") {
 		t.Fatalf("resume with another lr: %v, want a refusal naming recipe.lr", err)
 	}
 	o = options(t, cut, "hard", 3, 0)
 	o.Resume = true
-	sum, err := loop.Train(context.Background(), o)
+	sum, err := runJob(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,29 +219,29 @@ func TestResume(t *testing.T) {
 	early := t.TempDir()
 	ctx, cancel = context.WithCancel(context.Background())
 	o = options(t, early, "hard", 3, 0)
-	o.Progress = func(p loop.Progress) {
+	o.Progress = func(p train.Progress) {
 		if p.Phase == "train" && p.Epoch == 1 && p.Batch == 2 {
 			cancel()
 		}
 	}
 	o.Resume = true // a fresh folder: --resume starts the run
-	if _, err := loop.Train(ctx, o); !errors.Is(err, context.Canceled) {
+	if _, err := runJob(ctx, o); !errors.Is(err, context.Canceled) {
 		t.Fatalf("interrupted run: %v, want canceled", err)
 	}
 	o = options(t, early, "hard", 3, 0)
 	o.Resume = true
-	if _, err := loop.Train(context.Background(), o); err != nil {
+	if _, err := runJob(context.Background(), o); err != nil {
 		t.Fatal(err)
 	}
 	if c := stripTimes(records(t, early)); !reflect.DeepEqual(a, c) {
 		t.Fatalf("run interrupted in its first epoch and resumed: %d records, uninterrupted %d, or they differ", len(c), len(a))
 	}
 
-	ma, err := student.LoadModel(filepath.Join(whole, loop.CheckpointFile))
+	ma, err := student.LoadModel(filepath.Join(whole, train.CheckpointFile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	mb, err := student.LoadModel(filepath.Join(cut, loop.CheckpointFile))
+	mb, err := student.LoadModel(filepath.Join(cut, train.CheckpointFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -271,11 +261,11 @@ func TestRefusesForeignRun(t *testing.T) {
 	ctx := context.Background()
 	t.Run("new run, run.json only", func(t *testing.T) {
 		out := t.TempDir()
-		if err := os.WriteFile(filepath.Join(out, loop.RunFile), []byte("{}\n"), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(out, train.RunFile), []byte("{}\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		_, err := loop.Train(ctx, options(t, out, "hard", 1, 0))
-		if !errors.Is(err, loop.ErrOptions) || !strings.Contains(err.Error(), loop.RunFile) || !strings.Contains(err.Error(), "delete the folder") {
+		_, err := runJob(ctx, options(t, out, "hard", 1, 0))
+		if !errors.Is(err, train.ErrOptions) || !strings.Contains(err.Error(), train.RunFile) || !strings.Contains(err.Error(), "delete the folder") {
 			t.Fatalf("Train into a folder holding run.json: %v, want ErrOptions naming run.json and how to start over", err)
 		}
 	})
@@ -286,12 +276,12 @@ func TestRefusesForeignRun(t *testing.T) {
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		o := options(t, out, "hard", 3, 0)
-		o.Progress = func(p loop.Progress) {
+		o.Progress = func(p train.Progress) {
 			if p.Phase == "train" && p.Epoch == 2 && p.Batch == 2 {
 				cancel()
 			}
 		}
-		if _, err := loop.Train(ctx, o); !errors.Is(err, context.Canceled) {
+		if _, err := runJob(ctx, o); !errors.Is(err, context.Canceled) {
 			t.Fatalf("interrupted run: %v, want canceled", err)
 		}
 		return out
@@ -299,7 +289,7 @@ func TestRefusesForeignRun(t *testing.T) {
 	resume := func(t *testing.T, out string) error {
 		o := options(t, out, "hard", 3, 0)
 		o.Resume = true
-		_, err := loop.Train(ctx, o)
+		_, err := runJob(ctx, o)
 		return err
 	}
 	unchanged := func(t *testing.T, out string, before map[string][]byte) {
@@ -320,20 +310,20 @@ func TestRefusesForeignRun(t *testing.T) {
 
 	t.Run("resume without run.json", func(t *testing.T) {
 		out := interrupted(t)
-		os.Remove(filepath.Join(out, loop.RunFile))
-		before := read(out, loop.CheckpointFile, loop.MetricsFile)
+		os.Remove(filepath.Join(out, train.RunFile))
+		before := read(out, train.CheckpointFile, train.MetricsFile)
 		err := resume(t, out)
-		if !errors.Is(err, loop.ErrResume) || !strings.Contains(err.Error(), "no "+loop.RunFile) || !strings.Contains(err.Error(), loop.CheckpointFile) {
+		if !errors.Is(err, train.ErrResume) || !strings.Contains(err.Error(), "no "+train.RunFile) || !strings.Contains(err.Error(), train.CheckpointFile) {
 			t.Fatalf("resume of a checkpoint without run.json: %v, want ErrResume naming both", err)
 		}
 		unchanged(t, out, before)
 	})
 	t.Run("resume without run.json or checkpoint", func(t *testing.T) {
 		out := interrupted(t)
-		os.Remove(filepath.Join(out, loop.RunFile))
-		os.Remove(filepath.Join(out, loop.CheckpointFile))
-		before := read(out, loop.MetricsFile)
-		if err := resume(t, out); !errors.Is(err, loop.ErrResume) || !strings.Contains(err.Error(), loop.MetricsFile) {
+		os.Remove(filepath.Join(out, train.RunFile))
+		os.Remove(filepath.Join(out, train.CheckpointFile))
+		before := read(out, train.MetricsFile)
+		if err := resume(t, out); !errors.Is(err, train.ErrResume) || !strings.Contains(err.Error(), train.MetricsFile) {
 			t.Fatalf("resume of metrics without run.json: %v, want ErrResume naming metrics.jsonl", err)
 		}
 		unchanged(t, out, before)
@@ -349,7 +339,7 @@ func TestRefusesForeignRun(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out := interrupted(t)
-			path := filepath.Join(out, loop.MetricsFile)
+			path := filepath.Join(out, train.MetricsFile)
 			if tc.keep < 0 {
 				os.Remove(path)
 			} else {
@@ -357,9 +347,9 @@ func TestRefusesForeignRun(t *testing.T) {
 				lines := strings.SplitAfter(string(b), "\n")
 				os.WriteFile(path, []byte(strings.Join(lines[:tc.keep], "")), 0o644)
 			}
-			before := read(out, loop.CheckpointFile, loop.MetricsFile)
+			before := read(out, train.CheckpointFile, train.MetricsFile)
 			err := resume(t, out)
-			if !errors.Is(err, loop.ErrResume) || !strings.Contains(err.Error(), loop.MetricsFile) || !strings.Contains(err.Error(), tc.want) {
+			if !errors.Is(err, train.ErrResume) || !strings.Contains(err.Error(), train.MetricsFile) || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("resume: %v, want ErrResume naming metrics.jsonl with %q", err, tc.want)
 			}
 			unchanged(t, out, before)
@@ -373,16 +363,16 @@ func TestRefusesForeignRun(t *testing.T) {
 func TestResumeRefusalShowsLiteralValues(t *testing.T) {
 	out := t.TempDir()
 	o := options(t, out, "hard", 1, 0)
-	o.Recipe.Seed = 0
-	if _, err := loop.Train(context.Background(), o); err != nil {
+	o.Seed = 0
+	if _, err := runJob(context.Background(), o); err != nil {
 		t.Fatal(err)
 	}
 	o = options(t, out, "hard", 1, 0)
-	o.Recipe.Seed = 4
-	o.Recipe.Loss.Alpha = 0.7
+	o.Seed = 4
+	o.Alpha = 0.7
 	o.Resume = true
-	_, err := loop.Train(context.Background(), o)
-	if !errors.Is(err, loop.ErrResume) || !strings.Contains(err.Error(), "recipe.seed: the run had 0, now 4") ||
+	_, err := runJob(context.Background(), o)
+	if !errors.Is(err, train.ErrResume) || !strings.Contains(err.Error(), "recipe.seed: the run had 0, now 4") ||
 		!strings.Contains(err.Error(), "recipe.loss.alpha: the run had 0.5, now 0.7") {
 		t.Fatalf("resume with another seed and alpha: %v, want both named with their literal values", err)
 	}
@@ -395,7 +385,7 @@ func TestNonFiniteStops(t *testing.T) {
 	o := options(t, out, "none", 50, 2e3)
 	var saved []byte
 	o.Saved = func(path string, step int) { saved, _ = os.ReadFile(path) }
-	sum, err := loop.Train(context.Background(), o)
+	sum, err := runJob(context.Background(), o)
 	if !errors.Is(err, student.ErrNonFinite) || !strings.Contains(err.Error(), "step") {
 		t.Fatalf("Train: %v, want a non-finite loss naming the step", err)
 	}
@@ -426,10 +416,11 @@ func TestNonFiniteStops(t *testing.T) {
 func TestAnalyze(t *testing.T) {
 	out := t.TempDir()
 	o := options(t, out, "hard", 1, 0)
-	if _, err := loop.Train(context.Background(), o); err != nil {
+	if _, err := runJob(context.Background(), o); err != nil {
 		t.Fatal(err)
 	}
-	cos, err := loop.Analyze(context.Background(), filepath.Join(out, loop.CheckpointFile), o.Eval)
+	cos, err := train.Analyze(context.Background(), train.AnalyzeOptions{Checkpoint: filepath.Join(out, train.CheckpointFile),
+		EvalData: o.EvalData, Labels: o.Labels, Batch: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -442,7 +433,7 @@ func TestAnalyze(t *testing.T) {
 		}
 	}
 	var buf bytes.Buffer
-	loop.WriteAnalysis(&buf, cos)
+	train.WriteAnalysis(&buf, cos)
 	if !strings.Contains(buf.String(), "after block 2") {
 		t.Errorf("analysis table:\n%s", buf.String())
 	}
@@ -450,17 +441,17 @@ func TestAnalyze(t *testing.T) {
 
 func TestProgressPrinter(t *testing.T) {
 	var buf bytes.Buffer
-	p := loop.ProgressPrinter(&buf, false, time.Hour)
-	p(loop.Progress{Phase: "train", Epoch: 1, Epochs: 2, Batch: 1, Batches: 3, Loss: 2.3})
-	p(loop.Progress{Phase: "train", Epoch: 1, Epochs: 2, Batch: 2, Batches: 3, Loss: 2.2}) // within the interval
-	p(loop.Progress{Phase: "train", Epoch: 1, Epochs: 2, Batch: 3, Batches: 3, Loss: 2.1, Final: true, Elapsed: time.Second})
+	p := train.ProgressPrinter(&buf, false, time.Hour)
+	p(train.Progress{Phase: "train", Epoch: 1, Epochs: 2, Batch: 1, Batches: 3, Loss: 2.3})
+	p(train.Progress{Phase: "train", Epoch: 1, Epochs: 2, Batch: 2, Batches: 3, Loss: 2.2}) // within the interval
+	p(train.Progress{Phase: "train", Epoch: 1, Epochs: 2, Batch: 3, Batches: 3, Loss: 2.1, Final: true, Elapsed: time.Second})
 	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
 	if len(lines) != 2 || !strings.Contains(lines[1], "batch 3/3") || !strings.Contains(lines[1], "done in 1s") {
 		t.Fatalf("lines %q", lines)
 	}
 	buf.Reset()
-	p = loop.ProgressPrinter(&buf, true, time.Second)
-	p(loop.Progress{Phase: "train", Epoch: 1, Epochs: 1, Batch: 3, Batches: 3, Loss: 2.1, Final: true})
+	p = train.ProgressPrinter(&buf, true, time.Second)
+	p(train.Progress{Phase: "train", Epoch: 1, Epochs: 1, Batch: 3, Batches: 3, Loss: 2.1, Final: true})
 	if !strings.Contains(buf.String(), "3/3") {
 		t.Fatalf("bar %q", buf.String())
 	}

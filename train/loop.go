@@ -1,22 +1,4 @@
-// Package loop is stage two's training loop: epochs of traindata batches through a
-// student.Trainer, an evaluation after every epoch, OUT/metrics.jsonl, a checkpoint per epoch,
-// exact resume, a stop on a non-finite loss, and the closing table; and the token analysis of
-// a checkpoint over an eval set.
-//
-// It sits between traindata (which must not know the student) and student (which must not
-// read the store), so that cmd/train stays flags and wiring. It reads no flags: everything
-// comes in Options.
-//
-// Files in Options.Out:
-//
-//	run.json          the run's settings (Options.Settings, the model config and the recipe),
-//	                  which a resume must match field for field, and where its inputs were
-//	                  (Options.Inputs, not compared)
-//	metrics.jsonl     one JSON object a line: {"kind":"train",...} per step, {"kind":"eval",...} per epoch
-//	checkpoint.ckpt   the training state after the last finished epoch (student's Trainer.Save,
-//	                  atomic), with the student's eval preprocessing and class names
-//	                  (Set.Preprocess); LoadModel reads it for evaluation and export
-package loop
+package train
 
 import (
 	"bufio"
@@ -34,7 +16,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/deitkd/deitkd/export"
 	"github.com/deitkd/deitkd/internal/atomicfile"
+	"github.com/deitkd/deitkd/schema"
+	"github.com/deitkd/deitkd/store"
 	"github.com/deitkd/deitkd/student"
 	"github.com/deitkd/deitkd/traindata"
 )
@@ -48,45 +33,9 @@ const (
 
 // Sentinel errors.
 var (
-	ErrOptions = errors.New("loop: bad option")
-	ErrResume  = errors.New("loop: cannot resume")
+	ErrOptions = errors.New("train: bad option")
+	ErrResume  = errors.New("train: cannot resume")
 )
-
-// Options configures a run. Zero values mean the defaults given per field.
-type Options struct {
-	Train *traindata.Set
-	Eval  *traindata.Set // optional: no eval records without it
-	Model student.Config // the architecture; DropPath is the training's stochastic depth
-	// Recipe is the student's recipe, read literally (student.NewRecipe fills one); its
-	// StepsPerEpoch is set from Train. Recipe.Seed seeds the model's initialisation and
-	// drop-path. Recipe.Epochs 0 trains no step: the initial model is evaluated (an eval record
-	// of epoch 0, step 0) and saved as the checkpoint, so that it can be exported.
-	Recipe student.TrainConfig
-	Fuse   string // "softmax" (default: the mean of the two softmaxes) or "logits"
-	Out    string // the run folder, created if missing
-	// Resume continues the run in Out from its checkpoint (or starts it when Out holds no
-	// checkpoint yet, so the same command can be rerun until the run is complete); without it,
-	// Out must hold none of the run files. It never continues what it cannot trace to the
-	// run.json it checks: a checkpoint or metrics.jsonl without run.json is refused, and so is
-	// a metrics.jsonl that lacks records of the steps and epochs before the checkpoint.
-	Resume bool
-	// Settings are the data settings recorded in run.json next to the model and recipe
-	// (store, sources, limit, seed, views per image, ...): a resume refuses other values,
-	// naming the fields that differ. Anything json.Marshal takes.
-	Settings any
-	// Inputs, if set, say where the run's inputs are (the paths of its label stores): recorded
-	// in run.json next to Settings but not compared, so that a resume may find a store that
-	// moved, as long as Settings, which should carry what identifies each input, agree. A
-	// resume logs an input that moved. Anything json.Marshal takes.
-	Inputs any
-	// Progress, if set, is called on the calling goroutine after every step, at the end of
-	// every epoch's training and evaluation (Final). Default: nothing.
-	Progress func(Progress)
-	// Saved, if set, is called after each checkpoint is written, with its path and step.
-	Saved func(path string, step int)
-	// Log receives one-line notes. Default: nothing.
-	Log func(string)
-}
 
 // Progress is the state of a run.
 type Progress struct {
@@ -149,104 +98,69 @@ type Summary struct {
 	Steps      int
 	Checkpoint string // the last checkpoint written, "" if none
 	Params     int
-}
-
-func (o *Options) applyDefaults() error {
-	if o.Train == nil || o.Out == "" {
-		return fmt.Errorf("%w: a training set and an output folder are required", ErrOptions)
-	}
-	if o.Fuse == "" {
-		o.Fuse = "softmax"
-	}
-	if o.Recipe.WeightInit == "" {
-		o.Recipe.WeightInit = student.InitTimm // as a run recorded before there was a choice
-	}
-	if o.Progress == nil {
-		o.Progress = func(Progress) {}
-	}
-	if o.Log == nil {
-		o.Log = func(string) {}
-	}
-	if o.Saved == nil {
-		o.Saved = func(string, int) {}
-	}
-	c := o.Model.WithDefaults()
-	t := o.Train
-	switch {
-	case c.ImageSize != t.Size():
-		return fmt.Errorf("%w: the model takes %d×%d images, the data is rendered at %d", ErrOptions, c.ImageSize, c.ImageSize, t.Size())
-	case c.Channels != t.Channels():
-		return fmt.Errorf("%w: the model takes %d channels, the data has %d", ErrOptions, c.Channels, t.Channels())
-	case c.Classes != t.Classes():
-		return fmt.Errorf("%w: the model has %d classes, the label store %d", ErrOptions, c.Classes, t.Classes())
-	}
-	o.Recipe.StepsPerEpoch = t.BatchesPerEpoch()
-	return nil
+	Exports    []string // the files Options.Export wrote
 }
 
 // runFile is the content of run.json.
 type runFile struct {
 	Model    student.Config      `json:"model"`
 	Recipe   student.TrainConfig `json:"recipe"`
-	Fuse     string              `json:"fuse"`
-	Settings any                 `json:"settings"`
-	Inputs   any                 `json:"inputs,omitempty"` // not compared: see Options.Inputs
+	Fuse     student.Fuse        `json:"fuse"`
+	Settings settings            `json:"settings"`
+	Inputs   inputs              `json:"inputs"` // not compared: see inputs
 }
 
-// Train runs (or with Resume continues) the training and returns its summary. A non-finite
+// Run trains (or with Options.Resume continues) the run, writes Options.Export after it, and
+// returns its summary. A non-finite
 // loss ends it with an error wrapping student.ErrNonFinite that names the step and the last
 // good checkpoint, which is left as it was.
-func Train(ctx context.Context, o Options) (*Summary, error) {
-	if err := o.applyDefaults(); err != nil {
-		return nil, err
-	}
-	m, err := student.NewInit(o.Model, o.Recipe.Seed, o.Recipe.WeightInit)
+func (j *Job) Run(ctx context.Context) (*Summary, error) {
+	m, err := student.NewInit(j.model, j.recipe.Seed, j.recipe.WeightInit)
 	if err != nil {
 		return nil, err
 	}
 	// The checkpoint records the student's eval transform and class names, so that export
 	// needs no label store and train --export writes what export writes.
-	pre, err := o.Train.Preprocess()
+	pre, err := j.train.Preprocess()
 	if err != nil {
 		return nil, err
 	}
-	if err := m.SetPreprocess(pre, o.Train.Meta().ClassNames); err != nil {
+	if err := m.SetPreprocess(pre, j.train.Meta().ClassNames); err != nil {
 		return nil, err
 	}
-	tr, err := student.NewTrainer(m, o.Recipe)
+	tr, err := student.NewTrainer(m, j.recipe)
 	if err != nil {
 		return nil, err
 	}
-	run := runFile{Model: m.Config(), Recipe: tr.Config, Fuse: o.Fuse, Settings: o.Settings, Inputs: o.Inputs}
-	run.Model.DropPath = o.Model.DropPath
-	if err := os.MkdirAll(o.Out, 0o755); err != nil {
-		return nil, fmt.Errorf("loop: %w", err)
+	run := runFile{Model: m.Config(), Recipe: tr.Config, Fuse: j.o.Fuse, Settings: j.settings, Inputs: j.inputs}
+	if err := os.MkdirAll(j.o.Out, 0o755); err != nil {
+		return nil, fmt.Errorf("train: %w", err)
 	}
-	ckpt := filepath.Join(o.Out, CheckpointFile)
+	ckpt := filepath.Join(j.o.Out, CheckpointFile)
 	sum := &Summary{Params: m.NumParams()}
 	var records []EvalRecord
-	runPath := filepath.Join(o.Out, RunFile)
+	runPath := filepath.Join(j.o.Out, RunFile)
 	_, noRun := os.Stat(runPath)
 	_, noCkpt := os.Stat(ckpt)
-	_, noMetrics := os.Stat(filepath.Join(o.Out, MetricsFile))
+	_, noMetrics := os.Stat(filepath.Join(j.o.Out, MetricsFile))
 	switch {
-	case o.Resume && noRun == nil && noCkpt == nil:
-		if err := checkRun(runPath, run, o.Log); err != nil {
+	case j.o.Resume && noRun == nil && noCkpt == nil:
+		if err := checkRun(runPath, run, j.o.Log); err != nil {
 			return nil, err
 		}
 		if err := tr.Load(ckpt); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrResume, err)
 		}
-		if records, err = truncateMetrics(filepath.Join(o.Out, MetricsFile), tr.Steps(), tr.Steps()/o.Recipe.StepsPerEpoch); err != nil {
+		if records, err = truncateMetrics(filepath.Join(j.o.Out, MetricsFile), tr.Steps(), tr.Steps()/j.recipe.StepsPerEpoch); err != nil {
 			return nil, err
 		}
 		sum.Checkpoint = ckpt
-		if tr.Steps() >= o.Recipe.StepsPerEpoch*tr.Config.Epochs {
-			o.Log(fmt.Sprintf("the run in %s is complete (step %d): nothing to do", o.Out, tr.Steps()))
+		if tr.Steps() >= j.recipe.StepsPerEpoch*tr.Config.Epochs {
+			j.o.Log(fmt.Sprintf("the run in %s is complete (step %d): nothing to do", j.o.Out, tr.Steps()))
 		} else {
-			o.Log(fmt.Sprintf("resumed from %s at step %d (epoch %d)", ckpt, tr.Steps(), tr.Steps()/o.Recipe.StepsPerEpoch+1))
+			j.o.Log(fmt.Sprintf("resumed from %s at step %d (epoch %d)", ckpt, tr.Steps(), tr.Steps()/j.recipe.StepsPerEpoch+1))
 		}
-	case o.Resume && noRun != nil && (noCkpt == nil || noMetrics == nil):
+	case j.o.Resume && noRun != nil && (noCkpt == nil || noMetrics == nil):
 		// Whatever wrote these files did not record its settings: this run cannot be checked
 		// against it, and starting over would overwrite its checkpoint or history.
 		have := CheckpointFile
@@ -254,27 +168,27 @@ func Train(ctx context.Context, o Options) (*Summary, error) {
 			have = MetricsFile
 		}
 		return nil, fmt.Errorf("%w: %s holds %s but no %s (the settings of the run that wrote it), so it cannot be continued; "+
-			"to start over, give another --out or delete the folder", ErrResume, o.Out, have, RunFile)
-	case o.Resume:
+			"to start over, give another --out or delete the folder", ErrResume, j.o.Out, have, RunFile)
+	case j.o.Resume:
 		// Nothing to resume from: the run never finished an epoch (or never began). Start it,
 		// dropping what an interrupted first epoch wrote.
 		if noRun == nil {
-			if err := checkRun(runPath, run, o.Log); err != nil {
+			if err := checkRun(runPath, run, j.o.Log); err != nil {
 				return nil, err
 			}
 		}
-		if _, err := truncateMetrics(filepath.Join(o.Out, MetricsFile), 0, 0); err != nil {
+		if _, err := truncateMetrics(filepath.Join(j.o.Out, MetricsFile), 0, 0); err != nil {
 			return nil, err
 		}
 		if err := writeJSONAtomic(runPath, run); err != nil {
 			return nil, err
 		}
-		o.Log(fmt.Sprintf("no checkpoint in %s yet: starting from step 0", o.Out))
+		j.o.Log(fmt.Sprintf("no checkpoint in %s yet: starting from step 0", j.o.Out))
 	default:
 		for _, f := range []string{CheckpointFile, RunFile, MetricsFile} {
-			if _, err := os.Stat(filepath.Join(o.Out, f)); err == nil {
+			if _, err := os.Stat(filepath.Join(j.o.Out, f)); err == nil {
 				return nil, fmt.Errorf("%w: %s already holds a run (%s): give --resume to continue it, or another --out (or delete the folder) to start over",
-					ErrOptions, o.Out, f)
+					ErrOptions, j.o.Out, f)
 			}
 		}
 		if err := writeJSONAtomic(runPath, run); err != nil {
@@ -282,40 +196,40 @@ func Train(ctx context.Context, o Options) (*Summary, error) {
 		}
 	}
 	sum.Epochs = records
-	mf, err := os.OpenFile(filepath.Join(o.Out, MetricsFile), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	mf, err := os.OpenFile(filepath.Join(j.o.Out, MetricsFile), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
-		return nil, fmt.Errorf("loop: %w", err)
+		return nil, fmt.Errorf("train: %w", err)
 	}
 	defer mf.Close()
 	mw := bufio.NewWriter(mf)
 	emit := func(v any) error {
 		b, err := json.Marshal(v)
 		if err != nil {
-			return fmt.Errorf("loop: metrics record: %w", err)
+			return fmt.Errorf("train: metrics record: %w", err)
 		}
 		mw.Write(append(b, '\n'))
 		return nil
 	}
 	flush := func() error {
 		if err := mw.Flush(); err != nil {
-			return fmt.Errorf("loop: write %s: %w", mf.Name(), err)
+			return fmt.Errorf("train: write %s: %w", mf.Name(), err)
 		}
 		return nil
 	}
 	defer flush()
 
-	if o.Eval != nil {
-		if acc, n := o.Eval.TeacherAccuracy(); n > 0 {
-			o.Log(fmt.Sprintf("teacher top-1 on the eval set (its label store, view 0): %.2f%% of %d", 100*acc, n))
+	if j.eval != nil {
+		if acc, n := j.eval.TeacherAccuracy(); n > 0 {
+			j.o.Log(fmt.Sprintf("teacher top-1 on the eval set (its label store, view 0): %.2f%% of %d", 100*acc, n))
 		}
 	}
 
-	spe, epochs := o.Recipe.StepsPerEpoch, tr.Config.Epochs
+	spe, epochs := j.recipe.StepsPerEpoch, tr.Config.Epochs
 	// measure evaluates the model into rec, an epoch's record.
 	measure := func(rec *EvalRecord) error {
-		c, err := evaluate(ctx, m, o.Eval, o.Fuse, func(p Progress) {
+		c, err := evaluate(ctx, m, j.eval, j.o.Fuse, func(p Progress) {
 			p.Epoch, p.Epochs, p.Step = rec.Epoch, epochs, tr.Steps()
-			o.Progress(p)
+			j.o.Progress(p)
 		})
 		if err != nil {
 			return err
@@ -333,19 +247,19 @@ func Train(ctx context.Context, o Options) (*Summary, error) {
 			return err
 		}
 		if err := mf.Sync(); err != nil {
-			return fmt.Errorf("loop: sync %s: %w", mf.Name(), err)
+			return fmt.Errorf("train: sync %s: %w", mf.Name(), err)
 		}
 		if err := tr.Save(ckpt); err != nil {
 			return err
 		}
 		sum.Checkpoint = ckpt
-		o.Saved(ckpt, tr.Steps())
+		j.o.Saved(ckpt, tr.Steps())
 		return nil
 	}
 	if epochs == 0 && sum.Checkpoint == "" {
 		// Nothing to train: the initial model is evaluated as epoch 0 and kept as the
 		// checkpoint, which export reads.
-		if o.Eval != nil {
+		if j.eval != nil {
 			rec := EvalRecord{Kind: "eval"}
 			if err := measure(&rec); err != nil {
 				return sum, err
@@ -364,7 +278,7 @@ func Train(ctx context.Context, o Options) (*Summary, error) {
 		start, last := time.Now(), time.Now()
 		var lossSum float64
 		var rows, steps int
-		err := o.Train.Epoch(ctx, epoch, from, func(b *traindata.Batch) error {
+		err := j.train.Epoch(ctx, epoch, from, func(b *traindata.Batch) error {
 			st, err := tr.TrainStep(student.Batch{Images: b.Images, Labels: b.Labels, TeacherHard: b.TeacherHard, TeacherProbs: b.TeacherProbs})
 			if err != nil {
 				return err
@@ -380,7 +294,7 @@ func Train(ctx context.Context, o Options) (*Summary, error) {
 				return err
 			}
 			el := now.Sub(start)
-			o.Progress(Progress{Phase: "train", Epoch: epoch + 1, Epochs: epochs, Batch: from + steps, Batches: spe, Step: tr.Steps(),
+			j.o.Progress(Progress{Phase: "train", Epoch: epoch + 1, Epochs: epochs, Batch: from + steps, Batches: spe, Step: tr.Steps(),
 				Loss: lossSum / float64(steps), ImagesPerSec: float64(rows) / el.Seconds(), Elapsed: el, ResumedFromBatch: from})
 			return nil
 		})
@@ -400,9 +314,9 @@ func Train(ctx context.Context, o Options) (*Summary, error) {
 		if steps > 0 {
 			rec.TrainLoss = lossSum / float64(steps)
 		}
-		o.Progress(Progress{Phase: "train", Epoch: epoch + 1, Epochs: epochs, Batch: spe, Batches: spe, Step: tr.Steps(),
+		j.o.Progress(Progress{Phase: "train", Epoch: epoch + 1, Epochs: epochs, Batch: spe, Batches: spe, Step: tr.Steps(),
 			Loss: rec.TrainLoss, ImagesPerSec: rec.TrainImgS, Elapsed: trainTime, Final: true, ResumedFromBatch: from})
-		if o.Eval != nil {
+		if j.eval != nil {
 			if err := measure(&rec); err != nil {
 				return sum, err
 			}
@@ -421,11 +335,37 @@ func Train(ctx context.Context, o Options) (*Summary, error) {
 		}
 	}
 	sum.Steps = tr.Steps()
+	// The checkpoint records the preprocessing and class names, as for export.
+	if len(j.o.Export) > 0 {
+		if sum.Exports, err = writeExports(j.o.Export, sum.Checkpoint, j.o.Out, export.Options{Fuse: j.o.Fuse}); err != nil {
+			return sum, err
+		}
+		for _, p := range sum.Exports {
+			j.o.Log("exported " + p)
+		}
+	}
 	return sum, nil
 }
 
+// writeExports writes the checkpoint's model in each of formats into dir.
+func writeExports(formats []string, ckpt, dir string, o export.Options) ([]string, error) {
+	m, err := student.LoadModel(ckpt)
+	if err != nil {
+		return nil, err
+	}
+	var paths []string
+	for _, f := range formats {
+		path, err := export.WriteFile(dir, f, m, o)
+		if err != nil {
+			return paths, err
+		}
+		paths = append(paths, path)
+	}
+	return paths, nil
+}
+
 // evaluate counts the model's correct predictions over the eval set.
-func evaluate(ctx context.Context, m *student.Model, set *traindata.Set, fuse string, progress func(Progress)) (student.EvalCounts, error) {
+func evaluate(ctx context.Context, m *student.Model, set *traindata.Set, fuse student.Fuse, progress func(Progress)) (student.EvalCounts, error) {
 	var total student.EvalCounts
 	start := time.Now()
 	nb := set.BatchesPerEpoch()
@@ -457,10 +397,11 @@ func checkRun(path string, want runFile, log func(string)) error {
 	}
 	wb, err := json.Marshal(want)
 	if err != nil {
-		return fmt.Errorf("loop: %w", err)
+		return fmt.Errorf("train: %w", err)
 	}
 	var now map[string]any
 	json.Unmarshal(wb, &now)
+	legacyPlaces(have, log)
 	if err := legacyRecipe(have, log); err != nil {
 		return fmt.Errorf("%w: %s: %w", ErrResume, path, err)
 	}
@@ -476,6 +417,31 @@ func checkRun(path string, want runFile, log func(string)) error {
 		}
 	}
 	return nil
+}
+
+// legacyPlaces rewrites a run.json as read (have) where an older train put a value elsewhere
+// or spelt it otherwise: the drop-path rate in the model config (now the recipe's), the
+// fusion "softmax" (now "probs"). A recipe "short" (now "default") is read by
+// student.Recipe itself, in legacyRecipe.
+func legacyPlaces(have map[string]any, log func(string)) {
+	if m, ok := have["model"].(map[string]any); ok {
+		if dp, ok := m["drop_path"]; ok {
+			delete(m, "drop_path")
+			if r, ok := have["recipe"].(map[string]any); ok {
+				if _, has := r["drop_path"]; !has {
+					r["drop_path"] = dp
+				}
+			}
+			log(fmt.Sprintf("run.json records model.drop_path %v, where an older train kept it: read as recipe.drop_path", dp))
+		}
+	}
+	if f, ok := have["fuse"].(string); ok {
+		var v student.Fuse
+		if v.UnmarshalText([]byte(f)) == nil && string(v) != f {
+			log(fmt.Sprintf("run.json records fuse %q, an older train's word: read as %q", f, v))
+			have["fuse"] = string(v)
+		}
+	}
 }
 
 // legacyRecipe rewrites the recipe of a run.json as read (have) into the form this version
@@ -496,6 +462,9 @@ func legacyRecipe(have map[string]any, log func(string)) error {
 	var c student.TrainConfig
 	if err := json.Unmarshal(b, &c); err != nil {
 		return fmt.Errorf("recipe: %w", err)
+	}
+	if m, ok := raw.(map[string]any); ok && m["recipe"] != nil && m["recipe"] != string(c.Recipe) {
+		log(fmt.Sprintf("run.json records recipe.recipe %q, an older train's word: read as %q", m["recipe"], c.Recipe))
 	}
 	for _, f := range []struct {
 		name string
@@ -522,15 +491,15 @@ func legacyRecipe(have map[string]any, log func(string)) error {
 	return nil
 }
 
-// ReadSettings decodes the Settings recorded in dir's run.json into v, so that a caller can
+// readSettings decodes the Settings recorded in dir's run.json into v, so that a caller can
 // tell which form an older run recorded them in. ok is false when dir holds no run.json.
-func ReadSettings(dir string, v any) (ok bool, err error) {
+func readSettings(dir string, v any) (ok bool, err error) {
 	b, err := os.ReadFile(filepath.Join(dir, RunFile))
 	if errors.Is(err, os.ErrNotExist) {
 		return false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("loop: %w", err)
+		return false, fmt.Errorf("train: %w", err)
 	}
 	var run struct {
 		Settings json.RawMessage `json:"settings"`
@@ -620,7 +589,7 @@ func truncateMetrics(path string, step, epoch int) ([]EvalRecord, error) {
 		err = nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("loop: %w", err)
+		return nil, fmt.Errorf("train: %w", err)
 	}
 	var kept bytes.Buffer
 	var evals []EvalRecord
@@ -678,14 +647,14 @@ func truncateMetrics(path string, step, epoch int) ([]EvalRecord, error) {
 func writeJSONAtomic(path string, v any) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
-		return fmt.Errorf("loop: encode %s: %w", path, err)
+		return fmt.Errorf("train: encode %s: %w", path, err)
 	}
 	return writeFileAtomic(path, append(b, '\n'))
 }
 
 func writeFileAtomic(path string, data []byte) error {
 	if err := atomicfile.WriteFile(path, data); err != nil {
-		return fmt.Errorf("loop: write %s: %w", path, err)
+		return fmt.Errorf("train: write %s: %w", path, err)
 	}
 	return nil
 }
@@ -711,10 +680,49 @@ func (s *Summary) WriteTable(w io.Writer) {
 	}
 }
 
-// Analyze loads the model of a checkpoint and returns the cosine similarity between its class
+// AnalyzeOptions name a checkpoint and the eval set to analyse it on.
+type AnalyzeOptions struct {
+	Checkpoint string
+	EvalData   string // the images
+	// EvalLabels is the eval set's label store; without one, Labels (the training store)
+	// gives the preprocessing and classes. One of them is required.
+	EvalLabels, Labels    string
+	Limit, Batch, Workers int       // as in Options
+	Mean, Std             []float64 // as in Options
+}
+
+// Analyze returns, for the checkpoint's model, the cosine similarity between its class and
+// distillation token representations at the input of the first block (index 0) and after each
+// block (1..depth), averaged over every image of the eval set.
+func Analyze(ctx context.Context, o AnalyzeOptions) ([]float64, error) {
+	if o.EvalData == "" || (o.EvalLabels == "" && o.Labels == "") {
+		return nil, fmt.Errorf("%w: the analysis needs eval images and a label store for their preprocessing (the eval set's or the training one)", ErrOptions)
+	}
+	m, err := student.LoadModel(o.Checkpoint)
+	if err != nil {
+		return nil, err
+	}
+	c := m.Config()
+	var ref schema.Metadata // preprocessing and classes when the eval set has no store of its own
+	if o.EvalLabels == "" {
+		r, err := store.OpenReader(o.Labels)
+		if err != nil {
+			return nil, err
+		}
+		ref = r.Meta
+	}
+	set, err := traindata.OpenEval(ctx, traindata.Options{Labels: o.EvalLabels, Data: o.EvalData, Limit: o.Limit, Size: c.ImageSize,
+		Channels: c.Channels, Classes: c.Classes, Mean: o.Mean, Std: o.Std, Batch: o.Batch, Workers: o.Workers}, ref)
+	if err != nil {
+		return nil, err
+	}
+	return analyze(ctx, o.Checkpoint, set)
+}
+
+// analyze loads the model of a checkpoint and returns the cosine similarity between its class
 // and distillation token representations at the input of the first block (index 0) and after
 // each block (1..depth), averaged over every image of the eval set.
-func Analyze(ctx context.Context, checkpoint string, set *traindata.Set) ([]float64, error) {
+func analyze(ctx context.Context, checkpoint string, set *traindata.Set) ([]float64, error) {
 	m, err := student.LoadModel(checkpoint)
 	if err != nil {
 		return nil, err
@@ -746,7 +754,7 @@ func Analyze(ctx context.Context, checkpoint string, set *traindata.Set) ([]floa
 	for i := range sums {
 		sums[i] /= float64(n)
 		if math.IsNaN(sums[i]) {
-			return nil, fmt.Errorf("loop: analyze %s: cosine after block %d is NaN", checkpoint, i)
+			return nil, fmt.Errorf("train: analyze %s: cosine after block %d is NaN", checkpoint, i)
 		}
 	}
 	return sums, nil
