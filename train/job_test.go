@@ -107,3 +107,24 @@ func TestNewRefusesBeforeAnyStep(t *testing.T) {
 		})
 	}
 }
+
+// TestDefaultAugScale: a fixed-teacher run without an augmentation scale crops nothing in a
+// short run, keeps 0.35–1 of small images in a long one, and keeps the store's range for long
+// runs on large images; each choice is said.
+func TestDefaultAugScale(t *testing.T) {
+	for _, c := range []struct {
+		size, epochs int
+		want         [2]float64
+		say          string
+	}{
+		{28, 5, [2]float64{1, 1}, "a 5-epoch run (under 30)"},
+		{224, 29, [2]float64{1, 1}, "a 29-epoch run"},
+		{28, 30, [2]float64{0.35, 1}, "28-pixel images (under 64)"},
+		{224, 300, [2]float64{}, ""},
+	} {
+		got, why := train.DefaultAugScale(c.size, c.epochs)
+		if got != c.want || !strings.Contains(why, c.say) || (c.say == "") != (why == "") {
+			t.Errorf("DefaultAugScale(%d, %d) = %v %q, want %v saying %q", c.size, c.epochs, got, why, c.want, c.say)
+		}
+	}
+}
