@@ -15,14 +15,14 @@ import (
 
 // trainedTiny is a tiny student after a few hard-distillation steps from testModel's weights,
 // with its preprocessing and class names recorded.
-func trainedTiny(t *testing.T, c student.Config) *student.Model {
+func trainedTiny(t *testing.T, c student.Config) *student.Trainer {
 	t.Helper()
 	m := testModel(t, c, 21)
-	tc, err := student.NewRecipe("short", 4)
+	tc, err := student.NewRecipe(student.RecipeDefault, 4)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tc.StepsPerEpoch, tc.Loss.Distill = 10, "hard"
+	tc.StepsPerEpoch, tc.Loss.Distill = 10, student.DistillHard
 	tr, err := student.NewTrainer(m, tc)
 	if err != nil {
 		t.Fatal(err)
@@ -33,7 +33,7 @@ func trainedTiny(t *testing.T, c student.Config) *student.Model {
 			t.Fatal(err)
 		}
 	}
-	return m
+	return tr
 }
 
 // TestLoadInitRoundTrip: a trained student exported to safetensors and saved as a checkpoint,
@@ -42,7 +42,8 @@ func trainedTiny(t *testing.T, c student.Config) *student.Model {
 // it is refused.
 func TestLoadInitRoundTrip(t *testing.T) {
 	c := student.Config{Dim: 32, Depth: 2, Heads: 2}.WithDefaults()
-	m := trainedTiny(t, c)
+	tr := trainedTiny(t, c)
+	m := tr.Model
 	dir := t.TempDir()
 	st := filepath.Join(dir, "student.safetensors")
 	var buf bytes.Buffer
@@ -54,7 +55,7 @@ func TestLoadInitRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	ckpt := filepath.Join(dir, "student.ckpt")
-	if err := m.Save(ckpt); err != nil {
+	if err := tr.Save(ckpt); err != nil {
 		t.Fatal(err)
 	}
 	x := testImages(c, 5, 8)
