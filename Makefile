@@ -2,8 +2,8 @@
 GO      ?= go
 OUT     ?= out
 FASHION_MNIST ?= /usr/share/datasets/fashion-mnist
-DEMO_EPOCHS   ?= 2
-DEMO_LIMIT    ?= 20000
+DEMO_EPOCHS   ?= 3
+DEMO_LIMIT    ?= 0
 export GOFLAGS ?= -mod=mod
 
 .PHONY: setup test demo build vet fmt bench bench-store bench-precompute bench-teacher bench-dataset \
