@@ -117,13 +117,14 @@ func (w WeightInit) String() string { return string(w) }
 
 // Set parses a flag value: timm or torch.
 func (w *WeightInit) Set(s string) error {
-	switch WeightInit(s) {
-	case InitTimm, InitTorch:
-		*w = WeightInit(s)
-		return nil
+	if !WeightInit(s).known() {
+		return fmt.Errorf("%q: want timm or torch", s)
 	}
-	return fmt.Errorf("%q: want timm or torch", s)
+	*w = WeightInit(s)
+	return nil
 }
+
+func (w WeightInit) known() bool { return w == InitTimm || w == InitTorch }
 
 // New returns a model of architecture c initialised as timm's DeiT with
 // the given seed (InitTimm).
@@ -136,7 +137,7 @@ func NewInit(c Config, seed uint64, init WeightInit) (*Model, error) {
 	if init == "" {
 		init = InitTimm
 	}
-	if init != InitTimm && init != InitTorch {
+	if !init.known() {
 		return nil, fmt.Errorf("%w: weight init %q (timm, torch)", ErrConfig, init)
 	}
 	c = c.WithDefaults()
@@ -209,43 +210,28 @@ func NewInit(c Config, seed uint64, init WeightInit) (*Model, error) {
 			x[i] = float32((2*rng.Float64() - 1) * bound)
 		}
 	}
-	if init == InitTorch {
-		for _, p := range m.Params() {
-			switch {
-			case strings.HasSuffix(p.Name, "norm1.weight"), strings.HasSuffix(p.Name, "norm2.weight"), p.Name == "norm.weight":
+	// One pass in state-dict order, so that each init draws its stream in the same order.
+	for _, p := range m.Params() {
+		layer := strings.TrimSuffix(strings.TrimSuffix(p.Name, ".bias"), ".weight")
+		switch {
+		case layer == "norm" || strings.HasSuffix(layer, ".norm1") || strings.HasSuffix(layer, ".norm2"):
+			if strings.HasSuffix(p.Name, ".weight") {
 				for i := range p.Data {
 					p.Data[i] = 1
 				}
-			case strings.HasSuffix(p.Name, "norm1.bias"), strings.HasSuffix(p.Name, "norm2.bias"), p.Name == "norm.bias",
-				p.Name == "cls_token", p.Name == "dist_token", p.Name == "pos_embed":
-				// zeros
-			default: // a linear layer's or the patch convolution's weight or bias
-				w := m.specs[m.index[strings.TrimSuffix(strings.TrimSuffix(p.Name, ".bias"), ".weight")+".weight"]]
-				fanIn := 1
-				for _, d := range w.shape[1:] {
-					fanIn *= d
-				}
-				uniform(p.Data, 1/math.Sqrt(float64(fanIn)))
+			} // LayerNorm biases: zeros
+		case layer == "patch_embed.proj" || (init == InitTorch && layer != p.Name):
+			// PyTorch's nn.Conv2d / nn.Linear default for weight and bias: ±1/√fan_in
+			fanIn := 1
+			for _, d := range m.specs[m.index[layer+".weight"]].shape[1:] {
+				fanIn *= d
 			}
-		}
-		return m, nil
-	}
-	for _, p := range m.Params() {
-		switch {
-		case p.Name == "patch_embed.proj.weight" || p.Name == "patch_embed.proj.bias":
-			bound := 1 / math.Sqrt(float64(c.Channels*P*P))
-			for i := range p.Data {
-				p.Data[i] = float32((2*rng.Float64() - 1) * bound)
-			}
-		case strings.HasSuffix(p.Name, "norm1.weight"), strings.HasSuffix(p.Name, "norm2.weight"), p.Name == "norm.weight":
-			for i := range p.Data {
-				p.Data[i] = 1
-			}
+			uniform(p.Data, 1/math.Sqrt(float64(fanIn)))
 		case strings.HasSuffix(p.Name, ".bias"):
-			// zeros
-		default:
+			// timm: zeros
+		case init == InitTimm:
 			truncNormal(p.Data, 0.02)
-		}
+		} // InitTorch: tokens and position embedding stay zero
 	}
 	return m, nil
 }
