@@ -134,11 +134,9 @@ func New(ctx context.Context, o Options) (*Job, error) {
 	if err != nil {
 		return nil, err
 	}
-	if o.AugScale == [2]float64{} {
-		var why string
-		if o.AugScale, why = DefaultAugScale(cfg.ImageSize, tc.Epochs); why != "" {
-			o.Log(why)
-		}
+	augDefault, why := o.AugScale == [2]float64{}, ""
+	if augDefault {
+		o.AugScale, why = DefaultAugScale(cfg.ImageSize, tc.Epochs)
 	}
 	j := &Job{o: o, recipe: tc}
 
@@ -153,6 +151,11 @@ func New(ctx context.Context, o Options) (*Job, error) {
 		Tau: tc.Loss.Tau, Probs: tc.Loss.Distill == student.DistillSoft, AugScale: o.AugScale, CacheBytes: cache, Log: o.Log})
 	if err != nil {
 		return nil, err
+	}
+	if augDefault && j.train.Meta().Views.Count > 1 {
+		j.o.AugScale = [2]float64{} // stored views are replayed: no train-time crops to choose, none to record
+	} else if why != "" {
+		o.Log(why)
 	}
 	cfg.Classes = j.train.Classes()
 	j.model = cfg

@@ -73,6 +73,11 @@ func TestTrainEndToEnd(t *testing.T) {
 	if !strings.Contains(stdout, "top1 fused") || !strings.Contains(stdout, "checkpoint: "+filepath.Join(out, "checkpoint.ckpt")) {
 		t.Errorf("closing table:\n%s", stdout)
 	}
+	// Stored views are replayed: no train-time crop range is chosen, said or recorded.
+	if runJSON, err := os.ReadFile(filepath.Join(out, "run.json")); err != nil || strings.Contains(string(runJSON), "aug_scale") ||
+		strings.Contains(stderr, "train-time views are whole images") {
+		t.Errorf("a stored-view run chose a train-time crop range (%v):\n%s\n%s", err, runJSON, stderr)
+	}
 	f, err := os.Open(filepath.Join(out, "metrics.jsonl"))
 	if err != nil {
 		t.Fatal(err)
