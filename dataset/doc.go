@@ -36,6 +36,12 @@
 // overall. -tags purego (or CGO_ENABLED=0) builds the pure-Go path alone, which stays the
 // reference; the fidelity tests pass on both.
 //
+// [Config] is deitkd's one preprocessing type, with its one table of default normalisation
+// ([DefaultNorm]) and its one per-channel expansion ([PerChannel]): a label store records it
+// (schema.Metadata.Preprocess, JSON under deitkd.preprocess), a model's ONNX metadata carries
+// it, a checkpoint records it, and every view is rendered with it. It lives here, the lowest
+// package that uses it, so that every package above can name it.
+//
 // Sources, images and configs are immutable once made and safe for concurrent use.
 //
 // dataset must not import Arrow, ONNX Runtime or anything of the store, the teacher or the

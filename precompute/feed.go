@@ -85,7 +85,7 @@ func Feed(ctx context.Context, o FeedOptions) (FeedSummary, error) {
 	}
 	cfg := dataset.Config{Resize: o.Resize, Crop: o.Crop, Interpolation: o.Interpolation, Draft: o.Draft, EXIFTranspose: o.EXIFTranspose}
 	if o.Mean != nil || o.Std != nil {
-		cfg.Mean, cfg.Std = toF32(o.Mean), toF32(o.Std)
+		cfg.Mean, cfg.Std = o.Mean, o.Std
 	}
 	cfg, err := cfg.Defaults()
 	if err != nil {

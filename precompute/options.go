@@ -243,11 +243,11 @@ func (o *Options) checkValues() error {
 		v    []float64
 	}{{"mean", o.Mean}, {"std", o.Std}} {
 		for _, x := range f.v {
-			cfg := dataset.Config{Channels: 1, Interpolation: o.Interpolation, Mean: []float32{0}, Std: []float32{1}}
+			cfg := dataset.Config{Channels: 1, Interpolation: o.Interpolation, Mean: []float64{0}, Std: []float64{1}}
 			if f.name == "mean" {
-				cfg.Mean[0] = float32(x)
+				cfg.Mean[0] = x
 			} else {
-				cfg.Std[0] = float32(x)
+				cfg.Std[0] = x
 			}
 			if _, err := cfg.Defaults(); err != nil {
 				return rewrap(err, dataset.ErrBadConfig)

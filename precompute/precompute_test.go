@@ -22,19 +22,12 @@ import (
 func imagesConfig(t testing.TB) dataset.Config {
 	t.Helper()
 	m := openTeacher(t, "tiny_regnet.onnx", 1)
-	p, _, ok, err := teacher.PreprocessFromMetadata(m.Info().Metadata)
+	p, _, ok, err := schema.ModelMetadata(m.Info().Metadata)
 	if err != nil || !ok {
 		t.Fatalf("tiny_regnet metadata: ok %v, %v", ok, err)
 	}
-	f32 := func(v []float64) []float32 {
-		out := make([]float32, len(v))
-		for i, x := range v {
-			out[i] = float32(x)
-		}
-		return out
-	}
 	cfg, err := dataset.Config{Resize: p.Resize, Crop: p.Crop, Interpolation: p.Interpolation,
-		Mean: f32(p.Mean), Std: f32(p.Std), Channels: 3}.Defaults()
+		Mean: p.Mean, Std: p.Std, Channels: 3}.Defaults()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +211,7 @@ func TestIDX(t *testing.T) {
 		t.Errorf("warnings with mean and std given: %q", warnings)
 	}
 	rows, md := readStore(t, out)
-	wantPre := schema.Preprocess{Resize: 28, Crop: 28, Interpolation: "bilinear", Mean: []float64{0.286}, Std: []float64{0.353}, Channels: 1}
+	wantPre := dataset.Config{Resize: 28, Crop: 28, Interpolation: "bilinear", Mean: []float64{0.286}, Std: []float64{0.353}, Channels: 1}
 	if md.Preprocess.Resize != wantPre.Resize || md.Preprocess.Crop != 28 || md.Preprocess.Channels != 1 ||
 		!slices.Equal(md.Preprocess.Mean, wantPre.Mean) || !slices.Equal(md.Preprocess.Std, wantPre.Std) || md.ClassNames != nil {
 		t.Errorf("preprocess %+v class names %v, want %+v and none", md.Preprocess, md.ClassNames, wantPre)
@@ -226,7 +219,7 @@ func TestIDX(t *testing.T) {
 	if md.Dataset.Name != "idx/t10k" {
 		t.Errorf("dataset name %q", md.Dataset.Name)
 	}
-	cfg, _ := dataset.Config{Crop: 28, Mean: []float32{0.286}, Std: []float32{0.353}, Channels: 1}.Defaults()
+	cfg, _ := dataset.Config{Crop: 28, Mean: []float64{0.286}, Std: []float64{0.353}, Channels: 1}.Defaults()
 	m := openTeacher(t, "tiny_gray.onnx", 1)
 	k := m.Info().NumClasses
 	for i, r := range rows {

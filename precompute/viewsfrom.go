@@ -123,7 +123,7 @@ func readViewsFrom(ctx context.Context, path string, src dataset.Source, ds sche
 // made with another --exif-transpose is refused, since its boxes are fractions of the other
 // orientation; a centre crop of another resize/crop ratio is only warned about, since view 0
 // keeps the source's box whatever this run's --resize says.
-func (j *Job) fitViewsFrom(pre schema.Preprocess) (schema.Views, error) {
+func (j *Job) fitViewsFrom(pre dataset.Config) (schema.Views, error) {
 	src, v := j.from.meta.Preprocess, j.from.meta.Views
 	if src.EXIFTranspose != pre.EXIFTranspose {
 		return v, fmt.Errorf("%w: %s.exif_transpose: store %s has %v, this run %v (its boxes are fractions of the image as it was turned)",

@@ -11,13 +11,12 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"reflect"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/deitkd/deitkd/export"
 	"github.com/deitkd/deitkd/internal/atomicfile"
+	"github.com/deitkd/deitkd/internal/fielddiff"
 	"github.com/deitkd/deitkd/schema"
 	"github.com/deitkd/deitkd/store"
 	"github.com/deitkd/deitkd/student"
@@ -408,11 +407,11 @@ func checkRun(path string, want runFile, log func(string)) error {
 	haveIn, nowIn := have["inputs"], now["inputs"]
 	delete(have, "inputs")
 	delete(now, "inputs")
-	if d := diff("", have, now, nil); len(d) > 0 {
+	if d := diff("", have, now); len(d) > 0 {
 		return fmt.Errorf("%w: %s: %s (a resumed run continues exactly the run it resumes)", ErrResume, path, listDiffs(d))
 	}
 	if haveIn != nil && nowIn != nil {
-		for _, d := range diff("inputs", haveIn, nowIn, nil) {
+		for _, d := range diff("inputs", haveIn, nowIn) {
 			log(d + " (moved: the settings that identify it agree)")
 		}
 	}
@@ -515,34 +514,12 @@ func readSettings(dir string, v any) (ok bool, err error) {
 	return true, nil
 }
 
-// diff appends to out, in key order, each path where two JSON values differ, with both values.
-func diff(path string, a, b any, out []string) []string {
-	am, aok := a.(map[string]any)
-	bm, bok := b.(map[string]any)
-	if aok && bok {
-		keys := map[string]bool{}
-		for k := range am {
-			keys[k] = true
-		}
-		for k := range bm {
-			keys[k] = true
-		}
-		sorted := make([]string, 0, len(keys))
-		for k := range keys {
-			sorted = append(sorted, k)
-		}
-		sort.Strings(sorted)
-		for _, k := range sorted {
-			p := k
-			if path != "" {
-				p = path + "." + k
-			}
-			out = diff(p, am[k], bm[k], out)
-		}
-		return out
-	}
-	if !reflect.DeepEqual(a, b) {
-		return append(out, fmt.Sprintf("%s: the run had %s, now %s", path, literal(a, b), literal(b, a)))
+// diff lists, in key order, each path where two JSON values of run files differ, with both
+// values.
+func diff(path string, a, b any) []string {
+	var out []string
+	for _, f := range fielddiff.All(path, a, b) {
+		out = append(out, fmt.Sprintf("%s: the run had %s, now %s", f.Path, literal(f.A, f.B), literal(f.B, f.A)))
 	}
 	return out
 }

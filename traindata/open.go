@@ -242,9 +242,7 @@ func (s *Set) fitStudent() error {
 		if *f.want == nil {
 			*f.want = *f.store
 		}
-		a, err1 := perChannel(*f.store, pre.Channels)
-		b, err2 := perChannel(*f.want, pre.Channels)
-		if err1 != nil || err2 != nil || !slices.Equal(a, b) {
+		if !sameNorm(*f.store, *f.want, pre.Channels) {
 			return fmt.Errorf("%w: %s: store has %v, student has %v", ErrMismatch, field(f.name), *f.store, *f.want)
 		}
 	}
@@ -258,7 +256,7 @@ func (s *Set) fitStudent() error {
 		o.Size = pre.Crop
 	}
 	cfg := dataset.Config{Resize: pre.Resize, Crop: pre.Crop, Interpolation: pre.Interpolation, Channels: pre.Channels,
-		Mean: toFloat32(pre.Mean), Std: toFloat32(pre.Std)}
+		Mean: pre.Mean, Std: pre.Std}
 	var err error
 	if s.cfg, err = cfg.Defaults(); err != nil {
 		return fmt.Errorf("%w: %s: %w", ErrMismatch, schema.KeyPreprocess, err)
@@ -266,28 +264,20 @@ func (s *Set) fitStudent() error {
 	return nil
 }
 
-// perChannel expands one value to n and compares in float32, the precision pixels are
-// normalised in.
-func perChannel(v []float64, n int) ([]float32, error) {
-	switch len(v) {
-	case n:
-		return toFloat32(v), nil
-	case 1:
-		out := make([]float32, n)
-		for i := range out {
-			out[i] = float32(v[0])
+// sameNorm reports whether a and b give each of n channels the same value (one value standing
+// for every channel: dataset.PerChannel) in float32, the precision pixels are normalised in.
+func sameNorm(a, b []float64, n int) bool {
+	a, err1 := dataset.PerChannel("mean", a, n)
+	b, err2 := dataset.PerChannel("mean", b, n)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	for i := range a {
+		if float32(a[i]) != float32(b[i]) {
+			return false
 		}
-		return out, nil
 	}
-	return nil, fmt.Errorf("%d values for %d channels", len(v), n)
-}
-
-func toFloat32(v []float64) []float32 {
-	out := make([]float32, len(v))
-	for i, x := range v {
-		out[i] = float32(x)
-	}
-	return out
+	return true
 }
 
 // boxSlack allows the float32 rounding of top+height (each a whole-pixel fraction) past 1.
@@ -454,7 +444,7 @@ func (s *Set) Std() []float64  { return s.opts.Std }
 
 // Preprocess is the student's eval transform, ExportPreprocess of the store at the student's
 // size; train records it in the checkpoint for export.
-func (s *Set) Preprocess() (schema.Preprocess, error) { return ExportPreprocess(s.meta, s.opts.Size) }
+func (s *Set) Preprocess() (dataset.Config, error) { return ExportPreprocess(s.meta, s.opts.Size) }
 
 // TeacherAccuracy is the fraction of the set's images whose stored view-0 teacher label is
 // their ground truth, and the number of images counted (0 without a store).

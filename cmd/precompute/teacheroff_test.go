@@ -63,7 +63,7 @@ func TestJPEGDraftLabelling(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !r.Meta.Preprocess.JPEGDraft {
+	if !r.Meta.Preprocess.Draft {
 		t.Fatalf("the drafted store's preprocessing %+v does not record jpeg_draft", r.Meta.Preprocess)
 	}
 	if a, b := readRows(t, exact), readRows(t, drafted); slices.Equal(a[0].logits, b[0].logits) {
