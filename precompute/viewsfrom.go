@@ -9,9 +9,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
-
 	"github.com/deitkd/deitkd/dataset"
 	"github.com/deitkd/deitkd/schema"
 	"github.com/deitkd/deitkd/store"
@@ -66,42 +63,31 @@ func readViewsFrom(ctx context.Context, path string, src dataset.Source, ds sche
 	sv.views = make([][]dataset.View, src.Len())
 	cols := []string{schema.ColImageID, schema.ColImageIndex, schema.ColView, schema.ColCrop, schema.ColFlip}
 	for shard := range r.Manifest.Shards {
-		row := 0 // within the shard
-		err := r.ScanShard(ctx, shard, cols, func(rec arrow.RecordBatch) error {
-			ids := rec.Column(0).(*array.String)
-			idx := rec.Column(1).(*array.Int64)
-			vcol := rec.Column(2).(*array.Int32)
-			crops := rec.Column(3).(*array.FixedSizeList)
-			cv := crops.ListValues().(*array.Float32)
-			flips := rec.Column(4).(*array.Boolean)
-			for i := range int(rec.NumRows()) {
-				bad := func(format string, a ...any) error {
-					return fmt.Errorf("%w: %s row %d (%s): %s", ErrViewsFrom, r.ShardPath(shard), row, ids.Value(i), fmt.Sprintf(format, a...))
-				}
-				n, v := idx.Value(i), int(vcol.Value(i))
-				switch {
-				case n < 0 || n >= int64(src.Len()):
-					return bad("image_index %d outside the data set's %d images", n, src.Len())
-				case src.Item(int(n)).ID != ids.Value(i):
-					return bad("image_index %d is %s in the data set", n, src.Item(int(n)).ID)
-				case v < 0 || v >= count:
-					return bad("view %d outside 0..%d", v, count-1)
-				}
-				if sv.views[n] == nil {
-					sv.views[n] = make([]dataset.View, count)
-					for k := range sv.views[n] {
-						sv.views[n][k].Index = -1 // not seen yet
-					}
-					sv.images++
-				}
-				if sv.views[n][v].Index != -1 {
-					return bad("view %d stored twice", v)
-				}
-				off, _ := crops.ValueOffsets(i)
-				sv.views[n][v] = dataset.View{Index: v, Flip: flips.Value(i), Box: dataset.Box{
-					Top: cv.Value(int(off)), Left: cv.Value(int(off) + 1), Height: cv.Value(int(off) + 2), Width: cv.Value(int(off) + 3)}}
-				row++
+		err := r.ScanRows(ctx, shard, cols, func(row int, st *store.StoredRow) error {
+			bad := func(format string, a ...any) error {
+				return fmt.Errorf("%w: %s row %d (%s): %s", ErrViewsFrom, r.ShardPath(shard), row, st.ImageID, fmt.Sprintf(format, a...))
 			}
+			n, v := st.ImageIndex, int(st.View)
+			switch {
+			case n < 0 || n >= int64(src.Len()):
+				return bad("image_index %d outside the data set's %d images", n, src.Len())
+			case src.Item(int(n)).ID != st.ImageID:
+				return bad("image_index %d is %s in the data set", n, src.Item(int(n)).ID)
+			case v < 0 || v >= count:
+				return bad("view %d outside 0..%d", v, count-1)
+			}
+			if sv.views[n] == nil {
+				sv.views[n] = make([]dataset.View, count)
+				for k := range sv.views[n] {
+					sv.views[n][k].Index = -1 // not seen yet
+				}
+				sv.images++
+			}
+			if sv.views[n][v].Index != -1 {
+				return bad("view %d stored twice", v)
+			}
+			c := st.Crop
+			sv.views[n][v] = dataset.View{Index: v, Flip: st.Flip, Box: dataset.Box{Top: c[0], Left: c[1], Height: c[2], Width: c[3]}}
 			return nil
 		})
 		if err != nil {

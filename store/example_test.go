@@ -52,7 +52,7 @@ func Example() {
 		fmt.Println(err)
 		return
 	}
-	targets, err := r.LoadTargets(context.Background())
+	targets, err := r.LoadTargets(context.Background(), nil)
 	if err != nil {
 		fmt.Println(err)
 		return

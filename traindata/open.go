@@ -6,9 +6,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
-
 	"github.com/deitkd/deitkd/dataset"
 	"github.com/deitkd/deitkd/schema"
 	"github.com/deitkd/deitkd/store"
@@ -179,9 +176,6 @@ func openStored(ctx context.Context, o Options) (*Set, error) {
 	if err := s.join(ctx, r); err != nil {
 		return nil, err
 	}
-	if s.targets, err = r.LoadTargets(ctx); err != nil {
-		return nil, err
-	}
 	s.cache = newImageCache(src.Len(), o.CacheBytes)
 	return s, nil
 }
@@ -264,6 +258,17 @@ func (s *Set) fitStudent() error {
 	return nil
 }
 
+// sourceIndex finds id among the source's images, for the message of a row the source does
+// not hold at its image_index: a linear search, on that error's path only.
+func (s *Set) sourceIndex(id string) (int, bool) {
+	for i := range s.src.Len() {
+		if s.src.Item(i).ID == id {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
 // sameNorm reports whether a and b give each of n channels the same value (one value standing
 // for every channel: dataset.PerChannel) in float32, the precision pixels are normalised in.
 func sameNorm(a, b []float64, n int) bool {
@@ -302,58 +307,37 @@ func checkStored(sv storedView, label, views int32, classes int) error {
 	return nil
 }
 
-// join reads every row's image, label, view and geometry, groups the rows by image (joined to
-// the source by image_id), and checks the classes.
+// join reads the store in one scan (store.LoadTargets, which keeps the teacher targets): every
+// row's image, label, view and geometry, joined to the source by image_index and checked
+// against its image_id; then it groups the rows by image and checks the classes.
 func (s *Set) join(ctx context.Context, r *store.Reader) error {
-	byID := make(map[string]int32, s.src.Len())
-	for i := range s.src.Len() {
-		byID[s.src.Item(i).ID] = int32(i)
-	}
 	type raw struct {
 		src   int32
 		label int32
 		sv    storedView
 	}
 	var rows []raw
-	cols := []string{schema.ColImageID, schema.ColImageIndex, schema.ColLabel, schema.ColView, schema.ColCrop, schema.ColFlip}
 	views := int32(s.meta.Views.Count)
-	for shard := range r.Manifest.Shards {
-		row := 0 // within the shard
-		err := r.ScanShard(ctx, shard, cols, func(rec arrow.RecordBatch) error {
-			ids := rec.Column(0).(*array.String)
-			idx := rec.Column(1).(*array.Int64)
-			labels := rec.Column(2).(*array.Int32)
-			vcol := rec.Column(3).(*array.Int32)
-			crops := rec.Column(4).(*array.FixedSizeList)
-			cv := crops.ListValues().(*array.Float32)
-			flips := rec.Column(5).(*array.Boolean)
-			for i := range int(rec.NumRows()) {
-				id := ids.Value(i)
-				si, ok := byID[id]
-				if !ok {
-					return fmt.Errorf("%w: label store %s has a row for %s, which source %s lacks", ErrMismatch, r.Dir, id, s.opts.Data)
-				}
-				if int64(si) != idx.Value(i) {
-					return fmt.Errorf("%w: label store %s: %s has image_index %d, source %s puts it at %d", ErrMismatch, r.Dir, id, idx.Value(i), s.opts.Data, si)
-				}
-				lab := store.NoLabel
-				if labels.IsValid(i) {
-					lab = labels.Value(i)
-				}
-				off, _ := crops.ValueOffsets(i)
-				sv := storedView{view: vcol.Value(i), flip: flips.Value(i),
-					box: dataset.Box{Top: cv.Value(int(off)), Left: cv.Value(int(off) + 1), Height: cv.Value(int(off) + 2), Width: cv.Value(int(off) + 3)}}
-				if err := checkStored(sv, lab, views, s.meta.NumClasses); err != nil {
-					return fmt.Errorf("shard %s: %w: row %d (%s): %w", r.ShardPath(shard), store.ErrContent, row, id, err)
-				}
-				rows = append(rows, raw{src: si, label: lab, sv: sv})
-				row++
+	each := func(shard, row int, st *store.StoredRow) error {
+		id, ix := st.ImageID, st.ImageIndex
+		if ix < 0 || ix >= int64(s.src.Len()) || s.src.Item(int(ix)).ID != id {
+			si, ok := s.sourceIndex(id)
+			if !ok {
+				return fmt.Errorf("%w: label store %s has a row for %s, which source %s lacks", ErrMismatch, r.Dir, id, s.opts.Data)
 			}
-			return nil
-		})
-		if err != nil {
-			return err
+			return fmt.Errorf("%w: label store %s: %s has image_index %d, source %s puts it at %d", ErrMismatch, r.Dir, id, ix, s.opts.Data, si)
 		}
+		c := st.Crop
+		sv := storedView{view: st.View, flip: st.Flip, box: dataset.Box{Top: c[0], Left: c[1], Height: c[2], Width: c[3]}}
+		if err := checkStored(sv, st.Label, views, s.meta.NumClasses); err != nil {
+			return fmt.Errorf("shard %s: %w: row %d (%s): %w", r.ShardPath(shard), store.ErrContent, row, id, err)
+		}
+		rows = append(rows, raw{src: int32(ix), label: st.Label, sv: sv})
+		return nil
+	}
+	var err error
+	if s.targets, err = r.LoadTargets(ctx, each); err != nil {
+		return err
 	}
 	slices.SortFunc(rows, func(a, b raw) int {
 		if a.src != b.src {
