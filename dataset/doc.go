@@ -27,8 +27,11 @@
 //
 // (Example has it with its error handling.) The trainer rebuilds a stored row from its
 // columns alone: View{Index: view, Box: crop, Flip: flip}, rendered at the student's size.
-// Feed runs the eval view of a whole source on all cores into ordered batches: what a teacher
-// is fed, and how precompute --teacher-off measures feeding capacity.
+// Feed runs the eval view of a whole source on all cores into ordered batches (internal/ordered,
+// the pool precompute and traindata run on): what a teacher is fed, rendered with no copy.
+//
+// [RNG] is deitkd's one keyed random stream (splitmix64 keyed by words): views draw from it, and
+// traindata's epoch order and stored-view choice.
 //
 // Built with cgo (the default), JPEGs decode through libjpeg-turbo (Debian's
 // libjpeg62-turbo-dev) and the resampler's two passes run in C; both give the pure-Go code's
