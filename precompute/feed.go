@@ -73,10 +73,10 @@ func (s FeedSummary) Write(w io.Writer) {
 func Feed(ctx context.Context, o FeedOptions) (FeedSummary, error) {
 	var sum FeedSummary
 	if o.Data == "" {
-		return sum, fmt.Errorf("%w: --data is required", ErrOptions)
+		return sum, optionError(fmt.Errorf("%w: a dataset is required", ErrOptions), "Data")
 	}
 	if o.Crop <= 0 {
-		return sum, fmt.Errorf("%w: --teacher-off needs --crop (there is no model to take it from)", ErrOptions)
+		return sum, optionError(fmt.Errorf("%w: the teacher-off feed needs a crop (there is no model to take it from)", ErrOptions), "Crop")
 	}
 	if o.Batch < 0 || o.Workers < 0 || o.Limit < 0 {
 		return sum, fmt.Errorf("%w: batch %d, workers %d, limit %d: want ≥ 0", ErrOptions, o.Batch, o.Workers, o.Limit)

@@ -191,7 +191,7 @@ func newJob(opts Options, stage *atomic.Value) (*Job, error) {
 	if err != nil {
 		if errors.Is(err, schema.ErrMismatch) && strings.Contains(err.Error(), schema.KeyDataset+".extensions:") {
 			// Diff's message says "null" for the default; say what it means and how to resume.
-			err = fmt.Errorf("%w (the store's folder was listed with other --extensions; null is the default, torchvision's IMG_EXTENSIONS: rerun with the store's)", err)
+			err = fmt.Errorf("%w (the store's folder was listed with other extensions; null is the default, torchvision's IMG_EXTENSIONS: rerun with the store's)", err)
 		} else if errors.Is(err, schema.ErrMismatch) && strings.Contains(err.Error(), schema.KeyDataset+".content_hash:") {
 			err = fmt.Errorf("%w (the images changed since the store was labelled: same ids, other bytes; label them into a new store)", err)
 		}
@@ -241,7 +241,7 @@ func (j *Job) resolvePreprocess() (dataset.Config, []string, error) {
 	case md.Crop != 0 && md.Crop != s:
 		return dataset.Config{}, nil, bad("its metadata says crop %d but its input %v is %d×%d", md.Crop, in.Input, s, s)
 	case o.Crop != 0 && o.Crop != s:
-		return dataset.Config{}, nil, bad("--crop %d but the model's input %v is %d×%d", o.Crop, in.Input, s, s)
+		return dataset.Config{}, nil, optionError(bad("crop %d but the model's input %v is %d×%d", o.Crop, in.Input, s, s), "Crop")
 	case md.Channels != 0 && md.Channels != c:
 		return dataset.Config{}, nil, bad("its metadata says %d channels but its input %v has %d", md.Channels, in.Input, c)
 	}
@@ -257,7 +257,7 @@ func (j *Job) resolvePreprocess() (dataset.Config, []string, error) {
 	if mean == nil || std == nil {
 		defMean, defStd := dataset.DefaultNorm(c)
 		mean, std = firstSet(mean, defMean), firstSet(std, defStd)
-		j.opts.Warn(fmt.Sprintf("%s carries no mean/std in %s; normalising with mean %v std %v (give --mean and --std if it was trained otherwise)",
+		j.opts.Warn(fmt.Sprintf("%s carries no mean/std in %s; normalising with mean %v std %v (give its mean and std if it was trained otherwise)",
 			filepath.Base(o.Model), schema.KeyPreprocess, fmtFloats(mean), fmtFloats(std)))
 	}
 	for _, f := range []struct {
@@ -289,7 +289,7 @@ func (j *Job) teacherNames(fromModel []string) ([]string, error) {
 			return nil, classFileError(err)
 		}
 		if fromModel != nil && !slices.Equal(fromModel, fromFile) {
-			j.opts.Warn(fmt.Sprintf("--class-names %s replaces the class names %s carries", j.opts.ClassNamesFile, filepath.Base(j.opts.Model)))
+			j.opts.Warn(fmt.Sprintf("the class names of %s replace those %s carries", j.opts.ClassNamesFile, filepath.Base(j.opts.Model)))
 		}
 		names, src = fromFile, j.opts.ClassNamesFile
 	}

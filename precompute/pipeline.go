@@ -496,7 +496,7 @@ func (j *Job) checkLogits(logits []float32, k int) error {
 		case v-v != 0: // NaN or ±Inf
 			return fmt.Errorf("view %d: teacher returned %v for class %d", i/k, v, i%k)
 		case f16 && !fitsFloat16(v):
-			return fmt.Errorf("view %d: teacher returned %v for class %d, outside float16's range (use --dtype float32)", i/k, v, i%k)
+			return fmt.Errorf("view %d: teacher returned %v for class %d, outside float16's range (a float32 store holds it)", i/k, v, i%k)
 		}
 	}
 	return nil
@@ -522,7 +522,7 @@ func (p *pipeline) imageFailed(it *item, sum *Summary) error {
 		sum.Failures = append(sum.Failures, f)
 	}
 	if p.j.opts.OnError == OnErrorFail {
-		return fmt.Errorf("image %d: %w (--on-error fail)", it.index, it.err)
+		return optionError(fmt.Errorf("image %d: %w (the run stops at a failed image)", it.index, it.err), "OnError")
 	}
 	return nil
 }

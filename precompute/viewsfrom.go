@@ -16,7 +16,7 @@ import (
 
 // ErrViewsFrom reports a --views-from store that cannot give this run its views: another data
 // set, or rows that are not whole images of its own views.
-var ErrViewsFrom = errors.New("precompute: --views-from store does not fit")
+var ErrViewsFrom = errors.New("precompute: the views-from store does not fit")
 
 // sourceViews are the views of a --views-from store: for each image index of the data set the
 // views the store holds, in view order, nil for an image it lacks (failed there, beyond its
@@ -34,7 +34,7 @@ type sourceViews struct {
 func readViewsFrom(ctx context.Context, path string, src dataset.Source, ds schema.Dataset) (*sourceViews, error) {
 	r, err := store.OpenReader(path)
 	if err != nil {
-		return nil, fmt.Errorf("--views-from: %w", err)
+		return nil, optionError(fmt.Errorf("views-from store: %w", err), "ViewsFrom")
 	}
 	man := path
 	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
@@ -42,12 +42,12 @@ func readViewsFrom(ctx context.Context, path string, src dataset.Source, ds sche
 	}
 	b, err := os.ReadFile(man)
 	if err != nil {
-		return nil, fmt.Errorf("--views-from: %w", err)
+		return nil, optionError(fmt.Errorf("views-from store: %w", err), "ViewsFrom")
 	}
 	sum := sha256.Sum256(b)
 	abs, err := filepath.Abs(r.Dir)
 	if err != nil {
-		return nil, fmt.Errorf("--views-from: %w", err)
+		return nil, optionError(fmt.Errorf("views-from store: %w", err), "ViewsFrom")
 	}
 	sv := &sourceViews{meta: r.Meta, from: schema.ViewsFrom{Path: abs, ManifestSHA256: hex.EncodeToString(sum[:])}}
 	d := r.Meta.Dataset
@@ -116,10 +116,10 @@ func (j *Job) fitViewsFrom(pre dataset.Config) (schema.Views, error) {
 			ErrViewsFrom, schema.KeyPreprocess, j.from.from.Path, src.EXIFTranspose, pre.EXIFTranspose)
 	}
 	if j.opts.JPEGDraft && v.Count > 1 {
-		return v, fmt.Errorf("%w: --jpeg-draft renders the centre-crop view only, and store %s has %d views per image", ErrOptions, j.from.from.Path, v.Count)
+		return v, optionError(fmt.Errorf("%w: JPEG drafting renders the centre-crop view only, and store %s has %d views per image", ErrOptions, j.from.from.Path, v.Count), "JPEGDraft", "ViewsFrom")
 	}
 	if src.Resize*pre.Crop != pre.Resize*src.Crop {
-		j.opts.Warn(fmt.Sprintf("store %s centre-cropped %d of %d pixels for view 0, this run would crop %d of %d: view 0 keeps the store's box (give --resize %.4g for the same ratio)",
+		j.opts.Warn(fmt.Sprintf("store %s centre-cropped %d of %d pixels for view 0, this run would crop %d of %d: view 0 keeps the store's box (a resize of %.4g gives the same ratio)",
 			j.from.from.Path, src.Crop, src.Resize, pre.Crop, pre.Resize, float64(pre.Crop)*float64(src.Resize)/float64(src.Crop)))
 	}
 	j.opts.Views = v.Count

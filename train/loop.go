@@ -36,6 +36,19 @@ var (
 	ErrResume  = errors.New("train: cannot resume")
 )
 
+// FolderError is a run refused for what its output folder (Options.Out) holds; it wraps
+// ErrOptions or ErrResume and says what the folder holds. Starting over in another folder,
+// or after deleting this one, always works; Resumable says that resuming (Options.Resume)
+// would also continue what is there. The caller words these ways out in its own terms
+// (cmd/train in flags).
+type FolderError struct {
+	Resumable bool
+	err       error
+}
+
+func (e *FolderError) Error() string { return e.err.Error() }
+func (e *FolderError) Unwrap() error { return e.err }
+
 // Progress is the state of a run.
 type Progress struct {
 	Phase            string // "train" or "eval"
@@ -166,8 +179,8 @@ func (j *Job) Run(ctx context.Context) (*Summary, error) {
 		if noCkpt != nil {
 			have = MetricsFile
 		}
-		return nil, fmt.Errorf("%w: %s holds %s but no %s (the settings of the run that wrote it), so it cannot be continued; "+
-			"to start over, give another --out or delete the folder", ErrResume, j.o.Out, have, RunFile)
+		return nil, &FolderError{err: fmt.Errorf("%w: %s holds %s but no %s (the settings of the run that wrote it), so it cannot be continued",
+			ErrResume, j.o.Out, have, RunFile)}
 	case j.o.Resume:
 		// Nothing to resume from: the run never finished an epoch (or never began). Start it,
 		// dropping what an interrupted first epoch wrote.
@@ -186,8 +199,7 @@ func (j *Job) Run(ctx context.Context) (*Summary, error) {
 	default:
 		for _, f := range []string{CheckpointFile, RunFile, MetricsFile} {
 			if _, err := os.Stat(filepath.Join(j.o.Out, f)); err == nil {
-				return nil, fmt.Errorf("%w: %s already holds a run (%s): give --resume to continue it, or another --out (or delete the folder) to start over",
-					ErrOptions, j.o.Out, f)
+				return nil, &FolderError{Resumable: true, err: fmt.Errorf("%w: %s already holds a run (%s)", ErrOptions, j.o.Out, f)}
 			}
 		}
 		if err := writeJSONAtomic(runPath, run); err != nil {
@@ -611,9 +623,8 @@ func truncateMetrics(path string, step, epoch int) ([]EvalRecord, error) {
 		if !missing {
 			what = fmt.Sprintf("holds %d of the %d step records and %d of the %d epoch records", steps, step, epochs, epoch)
 		}
-		return nil, fmt.Errorf("%w: %s %s of the run up to its checkpoint (step %d, epoch %d): its history was deleted or cut, "+
-			"so continuing would leave a gap; restore the file, or give another --out (or delete the folder) to start over",
-			ErrResume, path, what, step, epoch)
+		return nil, &FolderError{err: fmt.Errorf("%w: %s %s of the run up to its checkpoint (step %d, epoch %d): its history was deleted or cut, "+
+			"so continuing would leave a gap; restore the file", ErrResume, path, what, step, epoch)}
 	}
 	if err := writeFileAtomic(path, kept.Bytes()); err != nil {
 		return nil, err

@@ -76,7 +76,7 @@ func Open(ctx context.Context, o Options) (*Set, error) {
 			"resized crop (scale %g–%g, ratio %.3g–%.3g, flip p %g) against the image's one teacher target",
 			vc.Scale[0], vc.Scale[1], vc.Ratio[0], vc.Ratio[1], max(vc.FlipP, 0)))
 		if vc.Scale[0] < 0.2 && s.meta.Preprocess.Crop <= 32 {
-			o.Log(fmt.Sprintf("crops of %g of a %d-pixel image are mostly blur: --aug-scale 0.35,1 keeps a recognisable object", vc.Scale[0], s.meta.Preprocess.Crop))
+			o.Log(fmt.Sprintf("crops of %g of a %d-pixel image are mostly blur: a scale range of 0.35 to 1 keeps a recognisable object", vc.Scale[0], s.meta.Preprocess.Crop))
 		}
 	} else {
 		if o.ViewsPerImage > V {
@@ -116,7 +116,7 @@ func OpenEval(ctx context.Context, o Options, ref schema.Metadata) (*Set, error)
 		return nil, err
 	}
 	if a, b := src.ClassNames(), ref.ClassNames; a != nil && b != nil && !slices.Equal(a, b) {
-		return nil, fmt.Errorf("%w: %s: eval source %s has %q, the label store %q (give the eval set its own label store, made with the same --class-map)",
+		return nil, fmt.Errorf("%w: %s: eval source %s has %q, the label store %q (give the eval set its own label store, made with the same class map)",
 			ErrMismatch, schema.KeyClassNames, o.Data, a, b)
 	}
 	n := s.limit()
@@ -189,9 +189,9 @@ func (s *Set) fitDataset(dir string) error {
 		case d.Extensions == nil:
 			listing = "; the folder lists the files of torchvision's IMG_EXTENSIONS, as the store records"
 		case slices.Equal(d.Extensions, []string{dataset.AllFiles}):
-			listing = "; the folder lists every file, as the store records (precompute --extensions all)"
+			listing = "; the folder lists every file, as the store records (made from every file)"
 		default:
-			listing = fmt.Sprintf("; the folder lists files ending in %s, as the store records (precompute --extensions)", strings.Join(d.Extensions, ","))
+			listing = fmt.Sprintf("; the folder lists files ending in %s, as the store records", strings.Join(d.Extensions, ","))
 		}
 	}
 	if n := int64(s.src.Len()); d.ImageCount != n {
@@ -399,7 +399,7 @@ func (s *Set) join(ctx context.Context, r *store.Reader) error {
 		}
 	}
 	if missing > 0 {
-		s.opts.Log(fmt.Sprintf("%d of %d images of %s have no rows in label store %s (failed at precompute, or beyond its --limit): skipped",
+		s.opts.Log(fmt.Sprintf("%d of %d images of %s have no rows in label store %s (failed at precompute, or beyond its limit): skipped",
 			missing, n, s.opts.Data, r.Dir))
 	}
 	if unlabelled > 0 {
