@@ -113,18 +113,8 @@ func Feed(ctx context.Context, o FeedOptions) (FeedSummary, error) {
 	p := j.newPipeline()
 	cpu0 := processCPU()
 	start := time.Now()
-	err = p.run(ctx, func(ctx context.Context, in <-chan *batch) error {
-		for {
-			var b *batch
-			var ok bool
-			select {
-			case b, ok = <-in:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-			if !ok {
-				return nil
-			}
+	err = p.run(ctx, func(_ context.Context, in <-chan *batch) error {
+		for b := range in { // the teacher stage closes it, at the end or when the run stops
 			for _, it := range b.items {
 				sum.Images++
 				if it.err != nil {
@@ -135,6 +125,7 @@ func Feed(ctx context.Context, o FeedOptions) (FeedSummary, error) {
 				}
 			}
 		}
+		return nil
 	})
 	sum.Elapsed = time.Since(start)
 	if cpu1 := processCPU(); cpu0 > 0 {

@@ -33,9 +33,9 @@ type StoredRow struct {
 // the writer appends each row's value through put, ScanRows decodes it through get, and
 // Export writes what value returns (JSON in jsonl; csvCell of it in csv).
 //
-// columns is the one place a column is added in this package: give it its entry here, a field
-// in Row (what the writer is handed) or in derived (what the writer computes), and a field in
-// StoredRow; schema.NewSchema gives its name and Arrow type, in the same order. Writer,
+// columns is the one place a column is added in this package: give it its entry here (one
+// scalar line for a column of one value a row), a field in Row (what the writer is handed) or
+// in derived (what the writer computes), and a field in StoredRow; schema.NewSchema gives its name and Arrow type, in the same order. Writer,
 // Export, Verify, Inspect, LoadTargets and every ScanRows caller (traindata, precompute
 // --views-from) then see it.
 type column struct {
@@ -48,20 +48,10 @@ type column struct {
 }
 
 var columns = []column{
-	{name: schema.ColImageID,
-		put: func(b array.Builder, r *Row, _ *derived) { b.(*array.StringBuilder).Append(r.ImageID) },
-		get: func(a arrow.Array) func(int, *StoredRow) {
-			c := a.(*array.String)
-			return func(i int, s *StoredRow) { s.ImageID = c.Value(i) }
-		},
-		value: func(s *StoredRow) any { return s.ImageID }},
-	{name: schema.ColImageIndex,
-		put: func(b array.Builder, r *Row, _ *derived) { b.(*array.Int64Builder).Append(r.ImageIndex) },
-		get: func(a arrow.Array) func(int, *StoredRow) {
-			c := a.(*array.Int64)
-			return func(i int, s *StoredRow) { s.ImageIndex = c.Value(i) }
-		},
-		value: func(s *StoredRow) any { return s.ImageIndex }},
+	scalar[string, *array.StringBuilder, *array.String](schema.ColImageID, "",
+		func(r *Row, _ *derived) string { return r.ImageID }, func(s *StoredRow) *string { return &s.ImageID }),
+	scalar[int64, *array.Int64Builder, *array.Int64](schema.ColImageIndex, "",
+		func(r *Row, _ *derived) int64 { return r.ImageIndex }, func(s *StoredRow) *int64 { return &s.ImageIndex }),
 	{name: schema.ColLabel,
 		put: func(b array.Builder, r *Row, _ *derived) {
 			if r.Label == NoLabel {
@@ -85,13 +75,8 @@ var columns = []column{
 			}
 			return s.Label
 		}},
-	{name: schema.ColView,
-		put: func(b array.Builder, r *Row, _ *derived) { b.(*array.Int32Builder).Append(r.View) },
-		get: func(a arrow.Array) func(int, *StoredRow) {
-			c := a.(*array.Int32)
-			return func(i int, s *StoredRow) { s.View = c.Value(i) }
-		},
-		value: func(s *StoredRow) any { return s.View }},
+	scalar[int32, *array.Int32Builder, *array.Int32](schema.ColView, "",
+		func(r *Row, _ *derived) int32 { return r.View }, func(s *StoredRow) *int32 { return &s.View }),
 	{name: schema.ColCrop,
 		put: func(b array.Builder, r *Row, _ *derived) {
 			l := b.(*array.FixedSizeListBuilder)
@@ -107,20 +92,10 @@ var columns = []column{
 			}
 		},
 		value: func(s *StoredRow) any { return s.Crop }},
-	{name: schema.ColFlip,
-		put: func(b array.Builder, r *Row, _ *derived) { b.(*array.BooleanBuilder).Append(r.Flip) },
-		get: func(a arrow.Array) func(int, *StoredRow) {
-			c := a.(*array.Boolean)
-			return func(i int, s *StoredRow) { s.Flip = c.Value(i) }
-		},
-		value: func(s *StoredRow) any { return s.Flip }},
-	{name: schema.ColTeacherHard,
-		put: func(b array.Builder, _ *Row, d *derived) { b.(*array.Int32Builder).Append(d.hard) },
-		get: func(a arrow.Array) func(int, *StoredRow) {
-			c := a.(*array.Int32)
-			return func(i int, s *StoredRow) { s.TeacherHard = c.Value(i) }
-		},
-		value: func(s *StoredRow) any { return s.TeacherHard }},
+	scalar[bool, *array.BooleanBuilder, *array.Boolean](schema.ColFlip, "",
+		func(r *Row, _ *derived) bool { return r.Flip }, func(s *StoredRow) *bool { return &s.Flip }),
+	scalar[int32, *array.Int32Builder, *array.Int32](schema.ColTeacherHard, "",
+		func(_ *Row, d *derived) int32 { return d.hard }, func(s *StoredRow) *int32 { return &s.TeacherHard }),
 	{name: schema.ColTeacherLogits, mode: schema.ModeFull, put: putLogits, get: getLogits,
 		value: func(s *StoredRow) any { return s.Logits }},
 	{name: schema.ColTopKIndex, mode: schema.ModeTopK,
@@ -140,13 +115,22 @@ var columns = []column{
 		value: func(s *StoredRow) any { return s.TopKIndex }},
 	{name: schema.ColTopKLogit, mode: schema.ModeTopK, put: putLogits, get: getLogits,
 		value: func(s *StoredRow) any { return s.Logits }},
-	{name: schema.ColLogSumExp, mode: schema.ModeTopK,
-		put: func(b array.Builder, _ *Row, d *derived) { b.(*array.Float32Builder).Append(d.lse) },
+	scalar[float32, *array.Float32Builder, *array.Float32](schema.ColLogSumExp, schema.ModeTopK,
+		func(_ *Row, d *derived) float32 { return d.lse }, func(s *StoredRow) *float32 { return &s.LogSumExp }),
+}
+
+// scalar is the entry of a column of one value of type T a row: the writer appends in(r, d)
+// with a builder of type B, a reader sets *field(s) from an array of type A, and export writes
+// *field(s). A new scalar column is one such line in columns.
+func scalar[T any, B interface{ Append(T) }, A interface{ Value(int) T }](name string, mode schema.Mode,
+	in func(*Row, *derived) T, field func(*StoredRow) *T) column {
+	return column{name: name, mode: mode,
+		put: func(b array.Builder, r *Row, d *derived) { b.(B).Append(in(r, d)) },
 		get: func(a arrow.Array) func(int, *StoredRow) {
-			c := a.(*array.Float32)
-			return func(i int, s *StoredRow) { s.LogSumExp = c.Value(i) }
+			c := a.(A)
+			return func(i int, s *StoredRow) { *field(s) = c.Value(i) }
 		},
-		value: func(s *StoredRow) any { return s.LogSumExp }},
+		value: func(s *StoredRow) any { return *field(s) }}
 }
 
 // putLogits appends the stored logits (all K in mode full, the top k in mode topk) in the
