@@ -39,6 +39,7 @@ import (
 	"github.com/deitkd/deitkd/precompute"
 	"github.com/deitkd/deitkd/schema"
 	"github.com/deitkd/deitkd/store"
+	"github.com/deitkd/deitkd/teacher"
 )
 
 // Exit codes.
@@ -241,6 +242,9 @@ var flagOf = map[string]string{
 // its options by field, knowing no flag.
 func withFlags(err error) error {
 	var oe *precompute.OptionError
+	if errors.Is(err, teacher.ErrLibrary) {
+		return fmt.Errorf("%w (--ort-lib gives the path)", err)
+	}
 	if !errors.As(err, &oe) {
 		return err
 	}
