@@ -39,11 +39,11 @@ var (
 
 // Progress is the state of a run.
 type Progress struct {
-	Phase            string // "train" or "eval"
-	Epoch, Epochs    int    // Epoch counts from 1
-	Batch, Batches   int    // batches done in this phase of this epoch
-	Step             int    // optimiser steps done
-	Loss             float64
+	Phase            string  // "train" or "eval"
+	Epoch, Epochs    int     // Epoch counts from 1
+	Batch, Batches   int     // batches done in this phase of this epoch
+	Step             int     // optimiser steps done
+	Loss             float64 // mean of this epoch's step losses so far (the epoch's train_loss when Final)
 	ImagesPerSec     float64
 	Elapsed          time.Duration // in this phase of this epoch
 	Final            bool          // the phase of this epoch is done

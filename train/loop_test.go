@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -446,7 +447,8 @@ func TestProgressPrinter(t *testing.T) {
 	p(train.Progress{Phase: "train", Epoch: 1, Epochs: 2, Batch: 2, Batches: 3, Loss: 2.2}) // within the interval
 	p(train.Progress{Phase: "train", Epoch: 1, Epochs: 2, Batch: 3, Batches: 3, Loss: 2.1, Final: true, Elapsed: time.Second})
 	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
-	if len(lines) != 2 || !strings.Contains(lines[1], "batch 3/3") || !strings.Contains(lines[1], "done in 1s") {
+	if len(lines) != 2 || !strings.Contains(lines[1], "batch 3/3") || !strings.Contains(lines[1], "done in 1s") ||
+		!strings.Contains(lines[1], "mean loss 2.1000") {
 		t.Fatalf("lines %q", lines)
 	}
 	buf.Reset()
@@ -454,5 +456,47 @@ func TestProgressPrinter(t *testing.T) {
 	p(train.Progress{Phase: "train", Epoch: 1, Epochs: 1, Batch: 3, Batches: 3, Loss: 2.1, Final: true})
 	if !strings.Contains(buf.String(), "3/3") {
 		t.Fatalf("bar %q", buf.String())
+	}
+}
+
+// A run without an eval set writes one "epoch" record per epoch, holding only the training
+// fields, and its progress shows the epoch's mean loss.
+func TestEpochRecordWithoutEvalSet(t *testing.T) {
+	out := t.TempDir()
+	o := options(t, out, student.DistillHard, 2, 0)
+	o.EvalData, o.EvalLabels = "", ""
+	var last train.Progress
+	o.Progress = func(p train.Progress) {
+		if p.Final && p.Phase == "train" {
+			last = p
+		}
+	}
+	sum, err := runJob(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var epochs []map[string]any
+	for _, r := range records(t, out) {
+		switch r["kind"] {
+		case "epoch":
+			epochs = append(epochs, r)
+		case "eval":
+			t.Fatalf("eval record %v without an eval set", r)
+		}
+	}
+	if len(epochs) != 2 {
+		t.Fatalf("%d epoch records, want 2", len(epochs))
+	}
+	want := []string{"epoch", "epoch_s", "kind", "step", "train_img_s", "train_loss"}
+	var keys []string
+	for k := range epochs[1] {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	if !reflect.DeepEqual(keys, want) {
+		t.Errorf("epoch record keys %v, want %v", keys, want)
+	}
+	if got := epochs[1]["train_loss"].(float64); got != sum.Epochs[1].TrainLoss || got != last.Loss {
+		t.Errorf("epoch 2 train_loss %v, summary %v, last progress %v: want one value", got, sum.Epochs[1].TrainLoss, last.Loss)
 	}
 }
