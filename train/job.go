@@ -22,7 +22,8 @@ type Options struct {
 	Data       string // training images, as dataset.Open takes them: DIR, list:FILE or idx:PREFIX
 	EvalData   string // optional evaluation images: view 0 of each after every epoch
 	EvalLabels string // optional label store of EvalData (its labels, boxes, teacher accuracy)
-	Limit      int    // only the first Limit images of each source; 0: all
+	Limit      int    // only the first Limit training images; 0: all
+	EvalLimit  int    // only the first EvalLimit images of EvalData; 0: all
 	Out        string // the run folder (see the package comment)
 	// Resume continues the run in Out from its checkpoint (or starts it when Out holds no
 	// checkpoint yet, so the same job can be rerun until it is complete); without it, Out must
@@ -160,7 +161,7 @@ func New(ctx context.Context, o Options) (*Job, error) {
 	cfg.Classes = j.train.Classes()
 	j.model = cfg
 	if o.EvalData != "" {
-		j.eval, err = traindata.OpenEval(ctx, traindata.Options{Labels: o.EvalLabels, Data: o.EvalData, Limit: o.Limit,
+		j.eval, err = traindata.OpenEval(ctx, traindata.Options{Labels: o.EvalLabels, Data: o.EvalData, Limit: o.EvalLimit,
 			Size: j.train.Size(), Channels: j.train.Channels(), Mean: j.train.Mean(), Std: j.train.Std(), Classes: j.train.Classes(),
 			Batch: tc.Batch, Workers: o.Workers, CacheBytes: cache, Log: o.Log}, j.train.Meta())
 		if err != nil {
@@ -276,11 +277,14 @@ type settings struct {
 	EvalLabelsStore *storeID `json:"eval_labels_store,omitempty"`
 	// Labels and EvalLabels are the stores' paths as a run.json written before the identities
 	// recorded them; such a run is resumed by path (see legacySettings).
-	Labels        string    `json:"labels,omitempty"`
-	EvalLabels    string    `json:"eval_labels,omitempty"`
-	Data          string    `json:"data"`
-	EvalData      string    `json:"eval_data,omitempty"`
-	Limit         int       `json:"limit,omitempty"`
+	Labels     string `json:"labels,omitempty"`
+	EvalLabels string `json:"eval_labels,omitempty"`
+	Data       string `json:"data"`
+	EvalData   string `json:"eval_data,omitempty"`
+	Limit      int    `json:"limit,omitempty"`
+	// EvalLimit is always written: a run.json without it is an older train's, whose Limit
+	// limited the eval set too (see legacyPlaces).
+	EvalLimit     int       `json:"eval_limit"`
 	Seed          uint64    `json:"seed"`
 	ViewsPerImage int       `json:"views_per_image"`
 	AugScale      []float64 `json:"aug_scale,omitempty"`
@@ -312,7 +316,7 @@ func (j *Job) resolveSettings() error {
 	if views == 0 {
 		views = 1
 	}
-	st := settings{Data: o.Data, EvalData: o.EvalData, Limit: o.Limit, Seed: o.Seed, ViewsPerImage: views,
+	st := settings{Data: o.Data, EvalData: o.EvalData, Limit: o.Limit, EvalLimit: o.EvalLimit, Seed: o.Seed, ViewsPerImage: views,
 		Mean: j.train.Mean(), Std: j.train.Std()}
 	if o.AugScale != [2]float64{} {
 		st.AugScale = o.AugScale[:]

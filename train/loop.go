@@ -421,7 +421,7 @@ func checkRun(path string, want runFile, log func(string)) error {
 
 // legacyPlaces rewrites a run.json as read (have) where an older train put a value elsewhere
 // or spelt it otherwise: the drop-path rate in the model config (now the recipe's), the
-// fusion "softmax" (now "probs"). A recipe "short" (now "default") is read by
+// fusion "softmax" (now "probs"), the eval set's limit (then the training limit). A recipe "short" (now "default") is read by
 // student.Recipe itself, in legacyRecipe.
 func legacyPlaces(have map[string]any, log func(string)) {
 	if m, ok := have["model"].(map[string]any); ok {
@@ -433,6 +433,16 @@ func legacyPlaces(have map[string]any, log func(string)) {
 				}
 			}
 			log(fmt.Sprintf("run.json records model.drop_path %v, where an older train kept it: read as recipe.drop_path", dp))
+		}
+	}
+	if st, ok := have["settings"].(map[string]any); ok {
+		if _, has := st["eval_limit"]; !has {
+			lim := st["limit"]
+			if lim == nil || st["eval_data"] == nil {
+				lim = 0.0
+			}
+			st["eval_limit"] = lim
+			log(fmt.Sprintf("run.json has no settings.eval_limit (an older train's, whose limit applied to the eval set too): read as %v", lim))
 		}
 	}
 	if f, ok := have["fuse"].(string); ok {
@@ -686,9 +696,9 @@ type AnalyzeOptions struct {
 	EvalData   string // the images
 	// EvalLabels is the eval set's label store; without one, Labels (the training store)
 	// gives the preprocessing and classes. One of them is required.
-	EvalLabels, Labels    string
-	Limit, Batch, Workers int       // as in Options
-	Mean, Std             []float64 // as in Options
+	EvalLabels, Labels        string
+	EvalLimit, Batch, Workers int       // as in Options
+	Mean, Std                 []float64 // as in Options
 }
 
 // Analyze returns, for the checkpoint's model, the cosine similarity between its class and
@@ -711,7 +721,7 @@ func Analyze(ctx context.Context, o AnalyzeOptions) ([]float64, error) {
 		}
 		ref = r.Meta
 	}
-	set, err := traindata.OpenEval(ctx, traindata.Options{Labels: o.EvalLabels, Data: o.EvalData, Limit: o.Limit, Size: c.ImageSize,
+	set, err := traindata.OpenEval(ctx, traindata.Options{Labels: o.EvalLabels, Data: o.EvalData, Limit: o.EvalLimit, Size: c.ImageSize,
 		Channels: c.Channels, Classes: c.Classes, Mean: o.Mean, Std: o.Std, Batch: o.Batch, Workers: o.Workers}, ref)
 	if err != nil {
 		return nil, err

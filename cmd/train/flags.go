@@ -17,7 +17,7 @@ import (
 type flags struct {
 	fs                                      *flag.FlagSet
 	labels, data, evalData, evalLabels, out *string
-	limit                                   *int
+	limit, evalLimit                        *int
 	resume                                  *bool
 	analyze                                 *string
 
@@ -55,7 +55,8 @@ func newFlags(stderr io.Writer) *flags {
 		data:       fs.String("data", "", "training images: a class-folder `DIR`, list:FILE or idx:PREFIX"),
 		evalData:   fs.String("eval-data", "", "evaluation images (`SRC`): view 0, the centre crop, of each, after every epoch"),
 		evalLabels: fs.String("eval-labels", "", "optional label store `dir` of --eval-data (its labels, boxes and teacher accuracy)"),
-		limit:      fs.Int("limit", 0, "use only the first `n` images of each source (0: all)"),
+		limit:      fs.Int("limit", 0, "use only the first `n` training images (0: all)"),
+		evalLimit:  fs.Int("eval-limit", 0, "evaluate on only the first `n` images of --eval-data (0: all)"),
 		out:        fs.String("out", "", "run `dir`: metrics.jsonl, checkpoint.ckpt, run.json"),
 		resume:     fs.Bool("resume", false, "continue the run in --out from its checkpoint, exactly (same flags)"),
 		analyze:    fs.String("analyze", "", "print the cosine between class and distillation tokens after each block of the checkpoint `file`, averaged over --eval-data, and exit"),
@@ -113,6 +114,7 @@ func (f *flags) options() (train.Options, error) {
 		{*f.views < 1, "views-per-image", "≥ 1"},
 		{*f.workers < 0, "workers", "≥ 1 (0: one per CPU)"},
 		{*f.limit < 0, "limit", "≥ 0 (0: all)"},
+		{*f.evalLimit < 0, "eval-limit", "≥ 0 (0: all)"},
 		{*f.cacheMB < 0, "cache-mb", "≥ 0 (0: no cache)"},
 		{!(*f.lr >= 0), "lr", "≥ 0 (0: the recipe's)"},
 		{!(*f.minLR >= 0), "min-lr", "≥ 0"},
@@ -127,7 +129,7 @@ func (f *flags) options() (train.Options, error) {
 			return train.Options{}, fmt.Errorf("--%s %s: want %s", c.flag, f.fs.Lookup(c.flag).Value, c.want)
 		}
 	}
-	o := train.Options{Labels: *f.labels, Data: *f.data, EvalData: *f.evalData, EvalLabels: *f.evalLabels, Limit: *f.limit,
+	o := train.Options{Labels: *f.labels, Data: *f.data, EvalData: *f.evalData, EvalLabels: *f.evalLabels, Limit: *f.limit, EvalLimit: *f.evalLimit,
 		Out: *f.out, Resume: *f.resume, Preset: *f.preset, Recipe: f.recipe, Epochs: *f.epochs, Batch: *f.batch, Seed: *f.seed,
 		LR: *f.lr, Alpha: *f.alpha, Tau: *f.tau, KLNorm: f.klNorm, Fuse: f.fuse, WeightInit: f.weightInit, ViewsPerImage: *f.views, Workers: *f.workers,
 		CacheBytes: *f.cacheMB << 20}
