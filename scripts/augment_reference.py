@@ -96,7 +96,8 @@ for iname, im in inputs.items():
 g = torch.Generator().manual_seed(18)
 x = torch.randn(2, 3, 6, 5, generator=g)
 add("mix_input", "x", x.numpy())
-cases = [("mixup", 0.7316, None), ("mixup", 0.05, None), ("cutmix", 0.6, (1, 4, 0, 3))]
+# λ as float32 values: deitkd stores λ as float32 and computes 1 − λ from it.
+cases = [("mixup", float(np.float32(0.7316)), None), ("mixup", float(np.float32(0.05)), None), ("cutmix", 0.6, (1, 4, 0, 3))]
 for n, (mode, lam, box) in enumerate(cases):
     out = x.clone()
     x_orig = x.clone()
