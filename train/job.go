@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/deitkd/deitkd/dataset"
 	"github.com/deitkd/deitkd/export"
 	"github.com/deitkd/deitkd/schema"
 	"github.com/deitkd/deitkd/student"
@@ -67,6 +68,14 @@ type Options struct {
 	Mean, Std     []float64
 	Workers       int
 	CacheBytes    int64 // decoded images kept in memory; 0: none
+
+	// Train-time augmentations against a fixed teacher (a single-view store), after each
+	// crop and flip, as traindata.Options has them: RandAugment (nil: none), timm's random
+	// erasing probability (0: none), Mixup/CutMix (no alpha above 0: none). A store with
+	// stored views refuses them.
+	RandAugment *dataset.RandAugment
+	EraseProb   float64
+	Mix         dataset.MixConfig
 
 	// Export names the formats (export.WriteFile's) written into Out after training.
 	Export []string
@@ -148,7 +157,8 @@ func New(ctx context.Context, o Options) (*Job, error) {
 	j.train, err = traindata.Open(ctx, traindata.Options{Labels: o.Labels, Data: o.Data, Limit: o.Limit,
 		Size: cfg.ImageSize, Channels: cfg.Channels, Mean: o.Mean, Std: o.Std,
 		Batch: tc.Batch, ViewsPerImage: o.ViewsPerImage, Workers: o.Workers, Seed: o.Seed,
-		Tau: tc.Loss.Tau, Probs: tc.Loss.Distill == student.DistillSoft, AugScale: o.AugScale, CacheBytes: cache, Log: o.Log})
+		Tau: tc.Loss.Tau, Probs: tc.Loss.Distill == student.DistillSoft, AugScale: o.AugScale, CacheBytes: cache, Log: o.Log,
+		RandAugment: o.RandAugment, EraseProb: o.EraseProb, Mix: o.Mix})
 	if err != nil {
 		return nil, err
 	}
@@ -286,6 +296,11 @@ type settings struct {
 	AugScale      []float64 `json:"aug_scale,omitempty"`
 	Mean          []float64 `json:"mean"`
 	Std           []float64 `json:"std"`
+	// The train-time augmentations, absent when off (so runs without them record what they
+	// recorded before): RandAugment in its canonical spelling (dataset.RandAugment.String).
+	RandAugment string             `json:"randaugment,omitempty"`
+	EraseProb   float64            `json:"erase_prob,omitempty"`
+	Mix         *dataset.MixConfig `json:"mix,omitempty"`
 }
 
 // storeID identifies a label store by its content: the teacher that labelled it, the dataset
@@ -316,6 +331,14 @@ func (j *Job) resolveSettings() error {
 		Mean: j.train.Mean(), Std: j.train.Std()}
 	if o.AugScale != [2]float64{} {
 		st.AugScale = o.AugScale[:]
+	}
+	if o.RandAugment != nil {
+		st.RandAugment = o.RandAugment.String()
+	}
+	st.EraseProb = o.EraseProb
+	if o.Mix.MixupAlpha > 0 || o.Mix.CutMixAlpha > 0 {
+		mc := o.Mix
+		st.Mix = &mc
 	}
 	var in inputs
 	var err error
