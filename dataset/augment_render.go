@@ -1,5 +1,7 @@
 package dataset
 
+import "fmt"
+
 // Augment is what a view gets after its crop and flip, in timm's transform order
 // (transforms_factory.py: RandomResizedCrop, RandomHorizontalFlip, RandAugment, ToTensor,
 // Normalize, RandomErasing): RandAugment's ops on the 8-bit view, then the erased box in the
@@ -10,15 +12,33 @@ type Augment struct {
 	Erase Erase       `json:"erase"`
 }
 
-// AugmentConfig draws views' augmentations: RandAugment's spec (nil: none) and RandomErasing's
-// probability (0: none). Its fields are literal.
+// AugmentConfig is a run's augmentations after the crop and flip: RandAugment's spec (nil or
+// no layers: none), RandomErasing's probability (0: none) and Mixup/CutMix (no alpha above 0:
+// none). Its fields are literal; the zero AugmentConfig is no augmentation.
 type AugmentConfig struct {
-	RandAugment *RandAugment
-	EraseProb   float64
+	RandAugment *RandAugment `json:"randaugment,omitempty"`
+	EraseProb   float64      `json:"erase_prob,omitempty"`
+	Mix         MixConfig    `json:"mix"`
 }
 
-// Draw is view v of image index's augmentation at size×size, a pure function of its
-// arguments (each kind from its own keyed stream of (seed, index, v)).
+// On reports whether any augmentation is on.
+func (ac AugmentConfig) On() bool {
+	return ac.RandAugment != nil && ac.RandAugment.Layers > 0 || ac.EraseProb > 0 || ac.Mix.On()
+}
+
+// Check names a setting out of range.
+func (ac AugmentConfig) Check() error {
+	if !(ac.EraseProb >= 0 && ac.EraseProb <= 1) {
+		return fmt.Errorf("%w: erase probability %v, want 0..1", ErrBadConfig, ac.EraseProb)
+	}
+	if ra := ac.RandAugment; ra != nil && (ra.Layers < 0 || ra.Magnitude < 0 || !(ra.Prob >= 0 && ra.Prob <= 1) || !(ra.MagnitudeStd >= 0)) {
+		return fmt.Errorf("%w: RandAugment %+v", ErrBadConfig, *ra)
+	}
+	return ac.Mix.Check()
+}
+
+// Draw is view v of image index's augmentation at size×size (its mix aside: MixConfig.Draw),
+// a pure function of its arguments, each kind from its own keyed stream of (seed, index, v).
 func (ac AugmentConfig) Draw(seed uint64, index, v, size int) Augment {
 	var a Augment
 	if ac.RandAugment != nil {

@@ -69,13 +69,13 @@ type Options struct {
 	Workers       int
 	CacheBytes    int64 // decoded images kept in memory; 0: none
 
-	// Train-time augmentations against a fixed teacher (a single-view store), after each
-	// crop and flip, as traindata.Options has them: RandAugment (nil: none), timm's random
-	// erasing probability (0: none), Mixup/CutMix (no alpha above 0: none). A store with
-	// stored views refuses them.
-	RandAugment *dataset.RandAugment
-	EraseProb   float64
-	Mix         dataset.MixConfig
+	// The train-time augmentation against a fixed teacher (a single-view store), after each
+	// crop and flip (dataset.AugmentConfig's fields): each of these, when set, replaces the
+	// recipe's (RecipeDeiT: DeiTAugment, for a single-view store; the default recipe: none),
+	// literally: a RandAugment without layers, a probability or an alpha of 0 is none. A store
+	// with stored views refuses any set above 0.
+	RandAugment                                            *dataset.RandAugment
+	EraseProb, MixupAlpha, CutMixAlpha, MixProb, MixSwitch *float64
 
 	// Export names the formats (export.WriteFile's) written into Out after training.
 	Export []string
@@ -102,6 +102,7 @@ type Job struct {
 	eval     *traindata.Set // nil: no eval records
 	model    student.Config // the architecture
 	recipe   student.TrainConfig
+	augment  dataset.AugmentConfig // resolved: the recipe's and the options'
 	settings settings
 	inputs   inputs
 }
@@ -147,7 +148,14 @@ func New(ctx context.Context, o Options) (*Job, error) {
 	if augDefault {
 		o.AugScale, why = DefaultAugScale(cfg.ImageSize, tc.Epochs)
 	}
-	j := &Job{o: o, recipe: tc}
+	aug, augWhy, err := augment(o, tc)
+	if err != nil {
+		return nil, err
+	}
+	if augWhy != "" {
+		o.Log(augWhy)
+	}
+	j := &Job{o: o, recipe: tc, augment: aug}
 
 	cache := o.CacheBytes
 	if cache == 0 {
@@ -158,7 +166,7 @@ func New(ctx context.Context, o Options) (*Job, error) {
 		Size: cfg.ImageSize, Channels: cfg.Channels, Mean: o.Mean, Std: o.Std,
 		Batch: tc.Batch, ViewsPerImage: o.ViewsPerImage, Workers: o.Workers, Seed: o.Seed,
 		Tau: tc.Loss.Tau, Probs: tc.Loss.Distill == student.DistillSoft, AugScale: o.AugScale, CacheBytes: cache, Log: o.Log,
-		RandAugment: o.RandAugment, EraseProb: o.EraseProb, Mix: o.Mix})
+		Augment: aug})
 	if err != nil {
 		return nil, err
 	}
@@ -332,12 +340,12 @@ func (j *Job) resolveSettings() error {
 	if o.AugScale != [2]float64{} {
 		st.AugScale = o.AugScale[:]
 	}
-	if o.RandAugment != nil {
-		st.RandAugment = o.RandAugment.String()
+	if a := j.augment; a.RandAugment != nil {
+		st.RandAugment = a.RandAugment.String()
 	}
-	st.EraseProb = o.EraseProb
-	if o.Mix.MixupAlpha > 0 || o.Mix.CutMixAlpha > 0 {
-		mc := o.Mix
+	st.EraseProb = j.augment.EraseProb
+	if j.augment.Mix.On() {
+		mc := j.augment.Mix
 		st.Mix = &mc
 	}
 	var in inputs

@@ -7,21 +7,19 @@ import (
 )
 
 // augmented reports whether train-time augmentations beyond the crop and flip are on.
-func (s *Set) augmented() bool {
-	return s.opts.RandAugment != nil || s.opts.EraseProb > 0 || s.opts.Mix.On()
-}
+func (s *Set) augmented() bool { return s.opts.Augment.On() }
 
 func (s *Set) augmentNote() string {
-	o := s.opts
+	a := s.opts.Augment
 	ra := "none"
-	if o.RandAugment != nil {
-		ra = o.RandAugment.String()
+	if a.RandAugment != nil && a.RandAugment.Layers > 0 {
+		ra = a.RandAugment.String()
 	}
-	note := fmt.Sprintf("train-time augmentation after each crop and flip: RandAugment %s, random erasing p %g", ra, o.EraseProb)
-	if o.Mix.On() {
+	note := fmt.Sprintf("train-time augmentation after each crop and flip: RandAugment %s, random erasing p %g", ra, a.EraseProb)
+	if m := a.Mix; m.On() {
 		note += fmt.Sprintf(", mixup α %g / cutmix α %g (p %g, switch %g) with the batch's mirrored row; a mixed row's teacher "+
 			"target is the λ-mix of the two stored targets (the stored-teacher approximation, as FKD does; not the teacher's "+
-			"output on the mixed pixels)", o.Mix.MixupAlpha, o.Mix.CutMixAlpha, o.Mix.Prob, o.Mix.SwitchProb)
+			"output on the mixed pixels)", m.MixupAlpha, m.CutMixAlpha, m.Prob, m.SwitchProb)
 	}
 	return note
 }
@@ -45,7 +43,7 @@ func (s *Set) mixRows(b *Batch, seed uint64, keys [][2]int) {
 		if b.MixTeacherHard != nil {
 			b.MixTeacherHard[r] = b.TeacherHard[r]
 		}
-		m, ok := s.opts.Mix.Draw(seed, keys[r][0], keys[r][1], s.opts.Size)
+		m, ok := s.opts.Augment.Mix.Draw(seed, keys[r][0], keys[r][1], s.opts.Size)
 		if !ok || p == r {
 			continue
 		}

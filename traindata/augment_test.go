@@ -24,8 +24,8 @@ func TestFixedTeacherAugment(t *testing.T) {
 	}
 	var notes []string
 	o := traindata.Options{Labels: dir, Data: idxSpec("train"), Batch: 7, Seed: 9, Probs: true,
-		RandAugment: &ra, EraseProb: 0.6, Mix: dataset.MixConfig{MixupAlpha: 0.8, CutMixAlpha: 1, Prob: 1, SwitchProb: 0.5},
-		Log: func(l string) { notes = append(notes, l) }}
+		Augment: dataset.AugmentConfig{RandAugment: &ra, EraseProb: 0.6, Mix: dataset.MixConfig{MixupAlpha: 0.8, CutMixAlpha: 1, Prob: 1, SwitchProb: 0.5}},
+		Log:     func(l string) { notes = append(notes, l) }}
 	s, err := traindata.Open(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
@@ -34,7 +34,7 @@ func TestFixedTeacherAugment(t *testing.T) {
 		t.Errorf("log %q does not say how mixed rows are targeted", notes)
 	}
 	plain := o
-	plain.Mix = dataset.MixConfig{}
+	plain.Augment.Mix = dataset.MixConfig{}
 	ps, err := traindata.Open(context.Background(), plain)
 	if err != nil {
 		t.Fatal(err)
@@ -124,11 +124,11 @@ func TestAugmentRefusals(t *testing.T) {
 		name string
 		o    traindata.Options
 	}{
-		{"randaugment with stored views", traindata.Options{Labels: multi, Data: idxSpec("train"), RandAugment: &ra}},
-		{"erase with stored views", traindata.Options{Labels: multi, Data: idxSpec("train"), EraseProb: 0.25}},
-		{"mix with stored views", traindata.Options{Labels: multi, Data: idxSpec("train"), Mix: dataset.MixConfig{MixupAlpha: 0.8, Prob: 1}}},
-		{"erase probability", traindata.Options{Labels: single, Data: idxSpec("train"), EraseProb: 1.5}},
-		{"mix alpha", traindata.Options{Labels: single, Data: idxSpec("train"), Mix: dataset.MixConfig{MixupAlpha: -1}}},
+		{"randaugment with stored views", traindata.Options{Labels: multi, Data: idxSpec("train"), Augment: dataset.AugmentConfig{RandAugment: &ra}}},
+		{"erase with stored views", traindata.Options{Labels: multi, Data: idxSpec("train"), Augment: dataset.AugmentConfig{EraseProb: 0.25}}},
+		{"mix with stored views", traindata.Options{Labels: multi, Data: idxSpec("train"), Augment: dataset.AugmentConfig{Mix: dataset.MixConfig{MixupAlpha: 0.8, Prob: 1}}}},
+		{"erase probability", traindata.Options{Labels: single, Data: idxSpec("train"), Augment: dataset.AugmentConfig{EraseProb: 1.5}}},
+		{"mix alpha", traindata.Options{Labels: single, Data: idxSpec("train"), Augment: dataset.AugmentConfig{Mix: dataset.MixConfig{MixupAlpha: -1}}}},
 	} {
 		if _, err := traindata.Open(context.Background(), c.o); !errors.Is(err, traindata.ErrOptions) {
 			t.Errorf("%s: err %v, want ErrOptions", c.name, err)

@@ -245,7 +245,7 @@ func (s *Set) newBatch() *Batch {
 	if s.fixed && s.augmented() {
 		b.Augment = make([]dataset.Augment, B)
 	}
-	if s.fixed && s.opts.Mix.On() {
+	if s.fixed && s.opts.Augment.Mix.On() {
 		b.Mix, b.MixPartner, b.MixLambda, b.MixLabels = make([]dataset.Mix, B), make([]int, B), make([]float32, B), make([]int, B)
 		if b.TeacherHard != nil {
 			b.MixTeacherHard = make([]int, B)
@@ -305,8 +305,7 @@ func (s *Set) fill(b *Batch, refs []ref, epoch, index int) error {
 		}
 		var aug dataset.Augment
 		if b.Augment != nil && rf.row < 0 && epoch >= 0 {
-			ac := dataset.AugmentConfig{RandAugment: s.opts.RandAugment, EraseProb: s.opts.EraseProb}
-			aug = ac.Draw(seed, int(e.src), 1+int(rf.draw), s.opts.Size)
+			aug = s.opts.Augment.Draw(seed, int(e.src), 1+int(rf.draw), s.opts.Size)
 			b.Augment[r] = aug
 		}
 		if mixing {

@@ -93,15 +93,15 @@ func newFlags(stderr io.Writer) *flags {
 		mean:        fs.String("mean", "", "normalisation mean per channel, `values` comma-separated (default: the label store's; must match it)"),
 		std:         fs.String("std", "", "normalisation std per channel, `values` comma-separated (default: the label store's; must match it)"),
 		cacheMB:     fs.Int64("cache-mb", 2048, "decoded images kept in memory, MiB (0: none)"),
-		randAugment: fs.String("randaugment", "", "single-view store: timm's RandAugment `spec` after each crop and flip, e.g. rand-m9-mstd0.5-inc1 (DeiT's); empty: none"),
-		erase:       fs.Float64("erase", 0, "single-view store: timm's random erasing probability (mode pixel, one box; DeiT: 0.25); 0: none"),
-		mixup:       fs.Float64("mixup", 0, "single-view store: Mixup's Beta `alpha` (DeiT: 0.8); 0: none"),
-		cutmix:      fs.Float64("cutmix", 0, "single-view store: CutMix's Beta `alpha` (DeiT: 1.0); 0: none"),
+		randAugment: fs.String("randaugment", "", "single-view store: timm's RandAugment `spec` after each crop and flip, e.g. rand-m9-mstd0.5-inc1 (DeiT's); empty: none (unset: the recipe's)"),
+		erase:       fs.Float64("erase", 0, "single-view store: timm's random erasing probability (mode pixel, one box; DeiT: 0.25); 0: none (unset: the recipe's)"),
+		mixup:       fs.Float64("mixup", 0, "single-view store: Mixup's Beta `alpha` (DeiT: 0.8); 0: none (unset: the recipe's)"),
+		cutmix:      fs.Float64("cutmix", 0, "single-view store: CutMix's Beta `alpha` (DeiT: 1.0); 0: none (unset: the recipe's)"),
 		mixP:        fs.Float64("mix-p", 1, "probability that a view is mixed when --mixup or --cutmix is on (timm's mixup_prob)"),
 		mixSwitch:   fs.Float64("mix-switch", 0.5, "probability of CutMix rather than Mixup when both are on (timm's switch_prob)"),
 		exports:     fs.String("export", "", "after training, write the student into --out as `formats`, comma-separated: onnx (student.onnx), safetensors (student.safetensors, timm's DeiT names)"),
 	}
-	fs.Var(&f.recipe, "recipe", "default (tuned for short runs: lr 1e-3·batch/128, warm-up 3% of steps, wd 0.05, clip 1) or deit (lr 5e-4·batch/512, 5 warm-up epochs, wd 0.05, drop-path 0.1, smoothing 0.1)")
+	fs.Var(&f.recipe, "recipe", "default (tuned for short runs: lr 1e-3·batch/128, warm-up 3% of steps, wd 0.05, clip 1) or deit (lr 5e-4·batch/512, 5 warm-up epochs, wd 0.05, drop-path 0.1, smoothing 0.1; with a single-view store DeiT's RandAugment rand-m9-mstd0.5-inc1, --erase 0.25, --mixup 0.8, --cutmix 1.0)")
 	fs.Var(&f.distill, "distill", "none (labels only), soft (KL to the teacher's softmax at τ) or hard (CE to the teacher's argmax)")
 	fs.Var(&f.klNorm, "kl-norm", "soft loss: batch (KL summed over classes, averaged over the batch: the paper, timm) or numel (divided by B·K: DeiT's code)")
 	fs.Var(&f.weightInit, "weight-init", "initial weights: timm (trunc-normal 0.02, timm's DeiT) or torch (PyTorch's layer defaults, uniform ±1/√fan_in); unset: the recipe's")
@@ -185,8 +185,25 @@ func (f *flags) options() (train.Options, error) {
 		}
 		o.RandAugment = &ra
 	}
-	o.EraseProb = *f.erase
-	o.Mix = dataset.MixConfig{MixupAlpha: *f.mixup, CutMixAlpha: *f.cutmix, Prob: *f.mixP, SwitchProb: *f.mixSwitch}
+	if set["randaugment"] && *f.randAugment == "" {
+		o.RandAugment = &dataset.RandAugment{} // none, over the recipe's
+	}
+	for _, p := range []struct {
+		name string
+		dst  **float64
+		v    *float64
+	}{{"erase", &o.EraseProb, f.erase}, {"mixup", &o.MixupAlpha, f.mixup}, {"cutmix", &o.CutMixAlpha, f.cutmix},
+		{"mix-p", &o.MixProb, f.mixP}, {"mix-switch", &o.MixSwitch, f.mixSwitch}} {
+		if set[p.name] {
+			*p.dst = p.v
+		}
+	}
+	if (set["mixup"] || set["cutmix"]) && !set["mix-p"] {
+		o.MixProb = f.mixP // timm's mixup_prob 1 with mixing asked for
+	}
+	if (set["mixup"] || set["cutmix"]) && !set["mix-switch"] {
+		o.MixSwitch = f.mixSwitch
+	}
 	if *f.exports != "" {
 		o.Export = strings.Split(*f.exports, ",")
 	}
