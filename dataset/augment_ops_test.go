@@ -28,6 +28,12 @@ type augRefEntry struct {
 	Lams     []float64 `json:"lams"`
 	Loss     float64   `json:"loss"`
 	Smooth   float64   `json:"smoothing"`
+	Size     int       `json:"size"`
+	Interp   string    `json:"interpolation"`
+	Flip     bool      `json:"flip"`
+	Mean     []float32 `json:"mean"`
+	Std      []float32 `json:"std"`
+	Ops      [][2]any  `json:"ops"`
 	data     []byte
 }
 

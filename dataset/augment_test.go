@@ -246,3 +246,45 @@ func FuzzParseRandAugment(f *testing.F) {
 		}
 	})
 }
+
+// TestRenderAugmentedMatchesTimmPipeline: a whole train-time view in timm's order —
+// torchvision's resized_crop of a RandomResizedCrop box, hflip, RandAugment ops at timm's
+// arguments for their magnitudes (fill round(255·mean), the view's interpolation), ToTensor,
+// Normalize — equals RenderAugmented bit for bit (an RGB photo, bicubic; Fashion-MNIST, bilinear).
+func TestRenderAugmentedMatchesTimmPipeline(t *testing.T) {
+	entries := loadAugRef(t)
+	inputs := map[string]*Image{}
+	n := 0
+	for _, e := range entries {
+		switch e.Kind {
+		case "pipeline_input":
+			inputs[e.Name] = e.image()
+		case "pipeline":
+			n++
+			img := inputs[e.Name]
+			cfg := Config{Crop: e.Size, Interpolation: e.Interp, Mean: e.Mean, Std: e.Std, Channels: img.Channels}
+			v := View{Index: 1, Box: PixelBox(img.Width, img.Height, e.Box[0], e.Box[1], e.Box[2], e.Box[3]), Flip: e.Flip}
+			var a Augment
+			for _, o := range e.Ops {
+				a.Ops = append(a.Ops, AugmentOp{Name: OpName(o[0].(string)), Magnitude: float32(o[1].(float64))})
+			}
+			got := make([]float32, TensorLen(img.Channels, e.Size))
+			if err := RenderAugmented(got, img, v, a, e.Size, cfg); err != nil {
+				t.Fatal(err)
+			}
+			want := f32s(e.data)
+			bad := 0
+			for i := range want {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					bad++
+				}
+			}
+			if bad > 0 {
+				t.Errorf("%s %v: %d of %d values differ from timm's pipeline", e.Name, a.Ops, bad, len(want))
+			}
+		}
+	}
+	if n != 2 {
+		t.Fatalf("%d pipeline cases in the reference", n)
+	}
+}

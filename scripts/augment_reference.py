@@ -91,6 +91,37 @@ for iname, im in inputs.items():
                 out = fn(im, a, dict(resample=r, fillcolor=fills[iname]))
                 add("op", op, np.asarray(out), input=iname, arg=a, resample=rname, fill=[int(v) for v in np.atleast_1d(fills[iname])])
 
+# timm's train transform order on a whole pipeline: resized_crop (RandomResizedCrop's box),
+# hflip, RandAugment ops (timm's arguments for the magnitudes named), ToTensor, Normalize.
+from torchvision.transforms import InterpolationMode as IM
+from torchvision.transforms import functional as TF
+
+PIPELINES = [
+    dict(name="photo45x33", file="testdata/images/jpeg/baseline420_45x33.jpg", mode="RGB", box=(3, 5, 25, 30), size=24,
+         interpolation="bicubic", flip=True, mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225],
+         ops=[("Rotate", 9.0, lambda im, f: im.rotate(27.0, resample=Image.BICUBIC, fillcolor=f)),
+              ("ColorIncreasing", -9.0, lambda im, f: ImageEnhance.Color(im).enhance(max(0.1, 1.0 - (9.0 / 10.0) * 0.9)))]),
+    dict(name="fmnist1", mode="L", box=(2, 3, 20, 22), size=28, interpolation="bilinear", flip=True, mean=[0.286], std=[0.353],
+         ops=[("ShearX", -9.0, lambda im, f: im.transform(im.size, Image.AFFINE, (1, -0.27, 0, 0, 1, 0), resample=Image.BILINEAR, fillcolor=f)),
+              ("SolarizeAdd", 9.0, lambda im, f: solarize_add(im, 99))]),
+]
+for p in PIPELINES:
+    im = Image.open(p["file"]).convert(p["mode"]) if "file" in p else fmnist(1)
+    fill = tuple(min(255, round(255 * m)) for m in p["mean"])
+    if p["mode"] == "L":
+        fill = fill[0]
+    top, left, h, w = p["box"]
+    interp = IM.BICUBIC if p["interpolation"] == "bicubic" else IM.BILINEAR
+    v = TF.resized_crop(im, top, left, h, w, [p["size"], p["size"]], interpolation=interp)
+    if p["flip"]:
+        v = TF.hflip(v)
+    for _, _, fn in p["ops"]:
+        v = fn(v, fill)
+    x = TF.normalize(TF.to_tensor(v), p["mean"], p["std"])
+    add("pipeline_input", p["name"], np.asarray(im))
+    add("pipeline", p["name"], x.numpy(), box=list(p["box"]), size=p["size"], interpolation=p["interpolation"], flip=p["flip"],
+        mean=p["mean"], std=p["std"], ops=[[n, m] for n, m, _ in p["ops"]])
+
 # Mixup/CutMix per element as timm's Mixup._mix_elem: x_orig = x.clone(); mixed row i =
 # x[i]·λ_i + x_orig[j]·(1−λ_i) for Mixup, x_orig[j]'s box pasted for CutMix; j = the partner.
 g = torch.Generator().manual_seed(18)
