@@ -3,6 +3,7 @@ package train_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -78,5 +79,44 @@ func TestRecipeAugment(t *testing.T) {
 	def.Out, def.MixProb = filepath.Join(t.TempDir(), "run"), ptr(1.5)
 	if _, err := train.New(context.Background(), def); err == nil || !strings.Contains(err.Error(), "mix probability 1.5") {
 		t.Errorf("mix probability 1.5: %v", err)
+	}
+}
+
+// TestResumeAugmented: a fixed-teacher run with RandAugment, erasing, Mixup and CutMix,
+// interrupted mid-epoch and resumed, writes the metrics of the uninterrupted run exactly (the
+// augmentations are drawn from seed, epoch and image).
+func TestResumeAugmented(t *testing.T) {
+	ra, err := dataset.ParseRandAugment("rand-m9-mstd0.5-inc1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := func(out string) train.Options {
+		o := options(t, out, student.DistillSoft, 3, 0)
+		o.Labels = labels(t, "train", 1)
+		o.RandAugment, o.EraseProb, o.MixupAlpha, o.CutMixAlpha, o.MixProb, o.MixSwitch = &ra, ptr(0.25), ptr(0.8), ptr(1.0), ptr(1.0), ptr(0.5)
+		return o
+	}
+	whole := t.TempDir()
+	if _, err := runJob(context.Background(), opts(whole)); err != nil {
+		t.Fatal(err)
+	}
+	cut := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	o := opts(cut)
+	o.Progress = func(p train.Progress) {
+		if p.Phase == "train" && p.Epoch == 2 && p.Batch == 1 {
+			cancel()
+		}
+	}
+	if _, err := runJob(ctx, o); !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted run: %v, want canceled", err)
+	}
+	o = opts(cut)
+	o.Resume = true
+	if _, err := runJob(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	if a, b := stripTimes(records(t, whole)), stripTimes(records(t, cut)); !reflect.DeepEqual(a, b) {
+		t.Errorf("resumed augmented run differs:\n%v\n%v", a, b)
 	}
 }
