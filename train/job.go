@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/deitkd/deitkd/dataset"
 	"github.com/deitkd/deitkd/export"
 	"github.com/deitkd/deitkd/schema"
 	"github.com/deitkd/deitkd/student"
@@ -69,6 +70,14 @@ type Options struct {
 	Workers       int
 	CacheBytes    int64 // decoded images kept in memory; 0: none
 
+	// The train-time augmentation against a fixed teacher (a single-view store), after each
+	// crop and flip (dataset.AugmentConfig's fields): each of these, when set, replaces the
+	// recipe's (RecipeDeiT: DeiTAugment, for a single-view store; the default recipe: none),
+	// literally: a RandAugment without layers, a probability or an alpha of 0 is none. A store
+	// with stored views refuses any set above 0.
+	RandAugment                                            *dataset.RandAugment
+	EraseProb, MixupAlpha, CutMixAlpha, MixProb, MixSwitch *float64
+
 	// Export names the formats (export.WriteFile's) written into Out after training.
 	Export []string
 
@@ -94,6 +103,7 @@ type Job struct {
 	eval     *traindata.Set // nil: no eval records
 	model    student.Config // the architecture
 	recipe   student.TrainConfig
+	augment  dataset.AugmentConfig // resolved: the recipe's and the options'
 	settings settings
 	inputs   inputs
 }
@@ -139,7 +149,14 @@ func New(ctx context.Context, o Options) (*Job, error) {
 	if augDefault {
 		o.AugScale, why = DefaultAugScale(cfg.ImageSize, tc.Epochs)
 	}
-	j := &Job{o: o, recipe: tc}
+	aug, augWhy, err := augment(o, tc)
+	if err != nil {
+		return nil, err
+	}
+	if augWhy != "" {
+		o.Log(augWhy)
+	}
+	j := &Job{o: o, recipe: tc, augment: aug}
 
 	cache := o.CacheBytes
 	if cache == 0 {
@@ -149,7 +166,8 @@ func New(ctx context.Context, o Options) (*Job, error) {
 	j.train, err = traindata.Open(ctx, traindata.Options{Labels: o.Labels, Data: o.Data, Limit: o.Limit,
 		Size: cfg.ImageSize, Channels: cfg.Channels, Mean: o.Mean, Std: o.Std,
 		Batch: tc.Batch, ViewsPerImage: o.ViewsPerImage, Workers: o.Workers, Seed: o.Seed,
-		Tau: tc.Loss.Tau, Probs: tc.Loss.Distill == student.DistillSoft, AugScale: o.AugScale, CacheBytes: cache, Log: o.Log})
+		Tau: tc.Loss.Tau, Probs: tc.Loss.Distill == student.DistillSoft, AugScale: o.AugScale, CacheBytes: cache, Log: o.Log,
+		Augment: aug})
 	if err != nil {
 		return nil, err
 	}
@@ -290,6 +308,11 @@ type settings struct {
 	AugScale      []float64 `json:"aug_scale,omitempty"`
 	Mean          []float64 `json:"mean"`
 	Std           []float64 `json:"std"`
+	// The train-time augmentations, absent when off (so runs without them record what they
+	// recorded before): RandAugment in its canonical spelling (dataset.RandAugment.String).
+	RandAugment string             `json:"randaugment,omitempty"`
+	EraseProb   float64            `json:"erase_prob,omitempty"`
+	Mix         *dataset.MixConfig `json:"mix,omitempty"`
 }
 
 // storeID identifies a label store by its content: the teacher that labelled it, the dataset
@@ -320,6 +343,14 @@ func (j *Job) resolveSettings() error {
 		Mean: j.train.Mean(), Std: j.train.Std()}
 	if o.AugScale != [2]float64{} {
 		st.AugScale = o.AugScale[:]
+	}
+	if a := j.augment; a.RandAugment != nil {
+		st.RandAugment = a.RandAugment.String()
+	}
+	st.EraseProb = j.augment.EraseProb
+	if j.augment.Mix.On() {
+		mc := j.augment.Mix
+		st.Mix = &mc
 	}
 	var in inputs
 	var err error

@@ -279,7 +279,8 @@ func (j *Job) Run(ctx context.Context) (*Summary, error) {
 		var lossSum float64
 		var rows, steps int
 		err := j.train.Epoch(ctx, epoch, from, func(b *traindata.Batch) error {
-			st, err := tr.TrainStep(student.Batch{Images: b.Images, Labels: b.Labels, TeacherHard: b.TeacherHard, TeacherProbs: b.TeacherProbs})
+			st, err := tr.TrainStep(student.Batch{Images: b.Images, Labels: b.Labels, TeacherHard: b.TeacherHard, TeacherProbs: b.TeacherProbs,
+				MixLambda: b.MixLambda, MixLabels: b.MixLabels, MixTeacherHard: b.MixTeacherHard})
 			if err != nil {
 				return err
 			}
