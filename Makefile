@@ -48,7 +48,7 @@ bench-precompute: setup
 # Training speed: one fm-tiny step at batch 128 (forward, hard-distillation loss, backward,
 # clipping, AdamW) in deitkd and in PyTorch (Debian's, 2 threads), measured in the same run.
 bench-train: setup
-	@go_out=$$($(GO) test -run '^$$' -bench '^BenchmarkTrainStep$$' -benchtime 20x -cpu 2 ./student/); \
+	@go_out=$$($(GO) test -run '^$$' -bench '^BenchmarkTrainStep$$/^fm-tiny$$' -benchtime 20x -cpu 2 ./student/); \
 	go_ips=$$(echo "$$go_out" | awk '{for (i = 2; i <= NF; i++) if ($$i == "img/s") print $$(i-1)}'); \
 	go_cpu=$$(echo "$$go_out" | awk '{for (i = 2; i <= NF; i++) if ($$i == "cpu-ms/img") print $$(i-1)}'); \
 	torch_out=$$(/usr/bin/python3 scripts/bench_train_torch.py --threads 2 --steps 20); \

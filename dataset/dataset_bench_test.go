@@ -206,3 +206,32 @@ func BenchmarkFeedFolder(b *testing.B) {
 	b.ReportMetric(float64(images)/b.Elapsed().Seconds(), "img/s")
 	b.ReportMetric(float64((processCPU()-cpu0).Microseconds())/1000/float64(images), "cpu-ms/img")
 }
+
+// BenchmarkRenderAugmented: a 224×224 RGB random view with two RandAugment ops (a rotation
+// and a colour op, bicubic) and an erased box, against the same view plain.
+func BenchmarkRenderAugmented(b *testing.B) {
+	img := NewImage(500, 375, 3)
+	for i := range img.Pix {
+		img.Pix[i] = uint8(i * 31 % 253)
+	}
+	cfg := Config{Crop: 224, Interpolation: "bicubic"}
+	v := View{Index: 1, Box: PixelBox(500, 375, 20, 30, 300, 400), Flip: true}
+	dst := make([]float32, TensorLen(3, 224))
+	for _, c := range []struct {
+		name string
+		a    Augment
+	}{
+		{"plain", Augment{}},
+		{"rotate+color+erase", Augment{Ops: []AugmentOp{{"Rotate", 9}, {"ColorIncreasing", -9}}, Erase: Erase{Box: PixelBox(224, 224, 10, 10, 80, 60), Seed: 1}}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.SetBytes(int64(len(dst) * 4))
+			for range b.N {
+				if err := RenderAugmented(dst, img, v, c.a, 224, cfg); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "img/s")
+		})
+	}
+}

@@ -33,6 +33,12 @@
 // [RNG] is deitkd's one keyed random stream (splitmix64 keyed by words): views draw from it, and
 // traindata's epoch order and stored-view choice.
 //
+// DeiT's augmentations are pure functions of plain parameter structs, so they can be drawn
+// once, stored and replayed: [AugmentOp] (RandAugment's ops, bit-exact with Pillow's as timm
+// calls them), [Erase] (RandomErasing), [Mix] (Mixup/CutMix with a partner view), drawn from
+// the same kind of keyed generator as views by [RandAugment.Draw], [DrawErase] and
+// [MixConfig.Draw]; [RenderAugmented] renders a view with them in timm's order.
+//
 // Built with cgo (the default), JPEGs decode through libjpeg-turbo (Debian's
 // libjpeg62-turbo-dev) and the resampler's two passes run in C; both give the pure-Go code's
 // pixels bit for bit (TestTurboMatchesGoDecoder, TestResampleCMatchesGo), about twice as fast

@@ -19,18 +19,18 @@ func mix64(z uint64) uint64 {
 	return z ^ z>>31
 }
 
-// Mix folds b into a, two rounds of the finaliser: distinct pairs give unrelated values.
-func Mix(a, b uint64) uint64 { return mix64(mix64(a+golden) ^ (b + golden)) }
+// MixKey folds b into a, two rounds of the finaliser: distinct pairs give unrelated values.
+func MixKey(a, b uint64) uint64 { return mix64(mix64(a+golden) ^ (b + golden)) }
 
-// NewRNG is the stream keyed by (seed, a, b): Mix(seed, a) with b folded in by one more round.
+// NewRNG is the stream keyed by (seed, a, b): MixKey(seed, a) with b folded in by one more round.
 // traindata keys it by (seed, epoch, image).
-func NewRNG(seed, a, b uint64) *RNG { return &RNG{state: mix64(Mix(seed, a) ^ (b + golden))} }
+func NewRNG(seed, a, b uint64) *RNG { return &RNG{state: mix64(MixKey(seed, a) ^ (b + golden))} }
 
 // viewRNG is the stream of view view of image index, keyed by (seed, index, view) as
 // NewRNG but with the last word folded in after the increment, not into it: the key label
 // stores were made with, kept so that their views are drawn again exactly.
 func viewRNG(seed uint64, index, view int) *RNG {
-	return &RNG{state: mix64((Mix(seed, uint64(index)) + golden) ^ uint64(view))}
+	return &RNG{state: mix64((MixKey(seed, uint64(index)) + golden) ^ uint64(view))}
 }
 
 // Uint64 is the next 64 random bits.

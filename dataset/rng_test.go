@@ -23,8 +23,8 @@ func TestRNGKeysUnchanged(t *testing.T) {
 		if got, want := NewRNG(seed, a, b).state, oldTrain(seed, a, b); got != want {
 			t.Fatalf("key (%d, %d, %d): state %x, was %x", seed, a, b, got, want)
 		}
-		if Mix(seed, a) != oldMix(seed, a) {
-			t.Fatalf("Mix(%d, %d) changed", seed, a)
+		if MixKey(seed, a) != oldMix(seed, a) {
+			t.Fatalf("MixKey(%d, %d) changed", seed, a)
 		}
 	}
 	// The stream itself: splitmix64's first outputs from state 0 (the published sequence).

@@ -181,8 +181,13 @@ func Render(dst []float32, img *Image, v View, size int, cfg Config) error {
 	if err := checkImage(dst, img, cfg, size); err != nil {
 		return err
 	}
+	return resampleView(img, v, size, cfg, chwWriter(dst, size, cfg.Channels, makeLUT(cfg), v.Flip))
+}
+
+// resampleView hands emit the 8-bit rows of view v resampled at size×size (not yet flipped),
+// as Render describes; cfg has its defaults.
+func resampleView(img *Image, v View, size int, cfg Config, emit func(y int, row []uint8)) error {
 	f, _ := filterFor(cfg.Interpolation)
-	emit := chwWriter(dst, size, cfg.Channels, makeLUT(cfg), v.Flip)
 	if v.Index == 0 {
 		if !(v.Box.Width > 0 && v.Box.Height > 0) {
 			return fmt.Errorf("%w: empty box %+v", ErrBadConfig, v.Box)

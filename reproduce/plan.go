@@ -189,7 +189,7 @@ func NewPlan(s Settings) (*Plan, error) {
 			dir := filepath.Join(s.Out, id)
 			args := []string{"--labels", train.Dir, "--data", "idx:" + filepath.Join(s.Data, "train"),
 				"--eval-data", "idx:" + filepath.Join(s.Data, "t10k"), "--eval-labels", test.Dir,
-				"--limit", strconv.Itoa(s.Limit), "--preset", "fm-tiny", "--epochs", strconv.Itoa(s.Epochs),
+				"--limit", strconv.Itoa(s.Limit), "--eval-limit", strconv.Itoa(testLimit), "--preset", "fm-tiny", "--epochs", strconv.Itoa(s.Epochs),
 				"--distill", distill}
 			if distill == "soft" {
 				args = append(args, "--tau", fmtFloat(tau), "--alpha", fmtFloat(alpha))
@@ -229,7 +229,7 @@ func NewPlan(s Settings) (*Plan, error) {
 			dir := filepath.Join(s.Out, "analyses", filepath.Base(run.ID))
 			args := []string{"--analyze", filepath.Join(run.Dir, "checkpoint.ckpt"),
 				"--eval-data", "idx:" + filepath.Join(s.Data, "t10k"), "--eval-labels", p.StoreFor("cnn", "test", 1).Dir,
-				"--limit", strconv.Itoa(min(s.Analyze, testLimit)), "--workers", "1"}
+				"--eval-limit", strconv.Itoa(min(s.Analyze, testLimit)), "--workers", "1"}
 			p.Analyses = append(p.Analyses, Job{ID: "analyses/" + filepath.Base(run.ID), Kind: "analyze", Bin: "train",
 				Args: args, Dir: dir, Cost: float64(min(s.Analyze, testLimit)) / 3, Needs: []string{run.ID}})
 		}

@@ -62,26 +62,28 @@ class Block(nn.Module):
 
 
 class PatchEmbed(nn.Module):
-    def __init__(self):
+    def __init__(self, ch=CH, dim=D, patch=P):
         super().__init__()
-        self.proj = nn.Conv2d(CH, D, kernel_size=P, stride=P)
+        self.proj = nn.Conv2d(ch, dim, kernel_size=patch, stride=patch)
 
     def forward(self, x):
         return self.proj(x).flatten(2).transpose(1, 2)  # (B, N, D)
 
 
 class DeiT(nn.Module):
-    def __init__(self):
+    """fm-tiny by default; the keyword arguments give other shapes (scripts/bench_train_torch.py)."""
+
+    def __init__(self, img=IMG, ch=CH, patch=P, dim=D, depth=L, heads=H, mlp=MLP, classes=K):
         super().__init__()
-        n = (IMG // P) ** 2
-        self.cls_token = nn.Parameter(torch.zeros(1, 1, D))
-        self.dist_token = nn.Parameter(torch.zeros(1, 1, D))
-        self.pos_embed = nn.Parameter(torch.zeros(1, n + 2, D))
-        self.patch_embed = PatchEmbed()
-        self.blocks = nn.ModuleList([Block(D, H, MLP) for _ in range(L)])
-        self.norm = nn.LayerNorm(D, eps=EPS)
-        self.head = nn.Linear(D, K)
-        self.head_dist = nn.Linear(D, K)
+        n = (img // patch) ** 2
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
+        self.dist_token = nn.Parameter(torch.zeros(1, 1, dim))
+        self.pos_embed = nn.Parameter(torch.zeros(1, n + 2, dim))
+        self.patch_embed = PatchEmbed(ch, dim, patch)
+        self.blocks = nn.ModuleList([Block(dim, heads, mlp) for _ in range(depth)])
+        self.norm = nn.LayerNorm(dim, eps=EPS)
+        self.head = nn.Linear(dim, classes)
+        self.head_dist = nn.Linear(dim, classes)
 
     def forward(self, x):
         B = x.shape[0]

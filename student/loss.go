@@ -97,16 +97,22 @@ func Loss(clsLogits, distLogits []float32, b Batch, c LossConfig, dCls, dDist []
 			wCls = 0.5
 		}
 	}
-	p.CECls = crossEntropy(dCls, clsLogits, b.Labels, c.Smoothing, wCls, B, K)
+	ce := func(grad, logits []float32, y, y2 []int, eps, w float64) float64 {
+		if b.MixLambda == nil {
+			return crossEntropy(grad, logits, y, eps, w, B, K)
+		}
+		return mixedCrossEntropy(grad, logits, y, y2, b.MixLambda, eps, w, B, K)
+	}
+	p.CECls = ce(dCls, clsLogits, b.Labels, b.MixLabels, c.Smoothing, wCls)
 	p.Total = wCls * p.CECls
 	switch c.Distill {
 	case "none":
 		if distLogits != nil {
-			p.CEDist = crossEntropy(dDist, distLogits, b.Labels, c.Smoothing, 0.5, B, K)
+			p.CEDist = ce(dDist, distLogits, b.Labels, b.MixLabels, c.Smoothing, 0.5)
 			p.Total += 0.5 * p.CEDist
 		}
 	case "hard":
-		p.CEDist = crossEntropy(dDist, distLogits, b.TeacherHard, 0, c.Alpha, B, K)
+		p.CEDist = ce(dDist, distLogits, b.TeacherHard, b.MixTeacherHard, 0, c.Alpha)
 		p.Total += c.Alpha * p.CEDist
 	case "soft":
 		norm := float64(B)
@@ -139,6 +145,38 @@ func crossEntropy(grad, logits []float32, y []int, eps, w float64, B, K int) flo
 				q := eps / float64(K)
 				if k == y[b] {
 					q += 1 - eps
+				}
+				g[k] = float32(w * (math.Exp(lp[k]) - q) / float64(B))
+			}
+		}
+	}
+	return total / float64(B)
+}
+
+// mixedCrossEntropy is crossEntropy against mixed targets: row b's target is λ_b·q(y_b) +
+// (1−λ_b)·q(y2_b), q being the smoothed one-hot ε/K + (1−ε)·[k = y], timm's mixup_target
+// (off ε/K, on 1−ε+ε/K). CE is linear in the target, so the loss is λ·CE(y) + (1−λ)·CE(y2).
+func mixedCrossEntropy(grad, logits []float32, y, y2 []int, lam []float32, eps, w float64, B, K int) float64 {
+	var total float64
+	lp := make([]float64, K)
+	for b := 0; b < B; b++ {
+		logSoftmax(lp, logits[b*K:(b+1)*K], 1)
+		var mean float64
+		for _, v := range lp {
+			mean += v
+		}
+		mean /= float64(K)
+		l := float64(lam[b])
+		total += -(1-eps)*(l*lp[y[b]]+(1-l)*lp[y2[b]]) - eps*mean
+		if grad != nil {
+			g := grad[b*K : (b+1)*K]
+			for k := range g {
+				q := eps / float64(K)
+				if k == y[b] {
+					q += (1 - eps) * l
+				}
+				if k == y2[b] {
+					q += (1 - eps) * (1 - l)
 				}
 				g[k] = float32(w * (math.Exp(lp[k]) - q) / float64(B))
 			}

@@ -24,6 +24,13 @@ type Batch struct {
 	TeacherProbs []float32
 	// TeacherHard (B) is the teacher's argmax (hard distillation only).
 	TeacherHard []int
+	// Mixed rows (Mixup/CutMix, timm's Mixup): MixLambda (B), when not nil, is each row's λ,
+	// the weight of its own targets; 1−λ goes to its partner's, MixLabels (B) for the
+	// ground-truth terms (the smoothed labels mixed as timm's mixup_target mixes them) and
+	// MixTeacherHard (B) for hard distillation. TeacherProbs are given already mixed.
+	MixLambda      []float32
+	MixLabels      []int
+	MixTeacherHard []int
 }
 
 func (b Batch) check(c Config) error {
@@ -44,6 +51,24 @@ func (b Batch) check(c Config) error {
 
 func (b Batch) checkTargets(c LossConfig, K int) error {
 	B := len(b.Labels)
+	if b.MixLambda != nil {
+		if len(b.MixLambda) != B || len(b.MixLabels) != B || c.Distill == "hard" && len(b.MixTeacherHard) != B {
+			return fmt.Errorf("%w: mixed rows need %d λ, partner labels and (hard distillation) partner teacher labels", ErrBatch, B)
+		}
+		for i, l := range b.MixLambda {
+			if !(l >= 0 && l <= 1) {
+				return fmt.Errorf("%w: mix λ %v of row %d outside [0, 1]", ErrBatch, l, i)
+			}
+			if y := b.MixLabels[i]; y < 0 || y >= K {
+				return fmt.Errorf("%w: partner label %d of row %d outside [0, %d)", ErrBatch, y, i, K)
+			}
+			if c.Distill == "hard" {
+				if y := b.MixTeacherHard[i]; y < 0 || y >= K {
+					return fmt.Errorf("%w: partner teacher label %d of row %d outside [0, %d)", ErrBatch, y, i, K)
+				}
+			}
+		}
+	}
 	switch c.Distill {
 	case "soft":
 		if len(b.TeacherProbs) != B*K {

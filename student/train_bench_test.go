@@ -15,7 +15,7 @@ func cpuSeconds() float64 {
 	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
 }
 
-// benchBatch is a random fm-tiny batch with hard teacher labels.
+// benchBatch is a random batch of c's images with hard teacher labels.
 func benchBatch(c Config, B int, seed uint64) Batch {
 	r := rand.New(rand.NewPCG(seed, 9))
 	b := Batch{Images: randSlice(r, B*c.Channels*c.ImageSize*c.ImageSize, 1)}
@@ -26,33 +26,58 @@ func benchBatch(c Config, B int, seed uint64) Batch {
 	return b
 }
 
-// BenchmarkTrainStep is one fm-tiny training step at batch 128: forward,
-// hard-distillation loss, backward, clipping and AdamW.
-// scripts/bench_train_torch.py runs the same step in PyTorch.
+// benchShapes are the models of BenchmarkTrainStep, each with its batch; scripts/bench_train_torch.py
+// --shape builds the same ones in PyTorch.
+var benchShapes = []struct {
+	name  string
+	cfg   Config
+	batch int
+}{
+	{"fm-tiny", Config{}.WithDefaults(), 128},
+	// DeiT-tiny's shape (D 192, 12 blocks, 3 heads, MLP×4, patch 16) on 3×96×96 inputs, 10 classes.
+	{"deit-tiny-96", Config{ImageSize: 96, Channels: 3, Patch: 16, Dim: 192, Depth: 12, Heads: 3, MLPRatio: 4, Classes: 10}.WithDefaults(), 64},
+}
+
+// BenchmarkTrainStep is one training step of each bench shape: forward, hard-distillation loss,
+// backward, clipping and AdamW. scripts/bench_train_torch.py runs the same step in PyTorch, and
+// scripts/bench_train.sh (make bench-train) runs both, alternating, one shape per process so that
+// the peak RSS reported is the shape's own.
 func BenchmarkTrainStep(b *testing.B) {
-	c := Config{}.WithDefaults()
-	m, err := New(c, 0)
-	if err != nil {
-		b.Fatal(err)
+	for _, s := range benchShapes {
+		b.Run(s.name, func(b *testing.B) {
+			m, err := New(s.cfg, 0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			tr, err := NewTrainer(m, shortRecipe(b, s.batch, 1000, "hard"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			batch := benchBatch(s.cfg, s.batch, 1)
+			if _, err := tr.TrainStep(batch); err != nil { // builds and compiles the graph
+				b.Fatal(err)
+			}
+			cpu0 := cpuSeconds()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := tr.TrainStep(batch); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(s.batch*b.N)/b.Elapsed().Seconds(), "img/s")
+			// CPU time per image: on a shared machine wall-clock img/s depends on
+			// the neighbours; CPU-ms per image much less.
+			b.ReportMetric((cpuSeconds()-cpu0)*1000/float64(s.batch*b.N), "cpu-ms/img")
+			b.ReportMetric(maxRSSMiB(), "maxrss-MiB")
+		})
 	}
-	tr, err := NewTrainer(m, shortRecipe(b, 128, 1000, "hard"))
-	if err != nil {
-		b.Fatal(err)
+}
+
+// maxRSSMiB is the process's peak resident set size so far, in MiB.
+func maxRSSMiB() float64 {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
 	}
-	const B = 128
-	batch := benchBatch(c, B, 1)
-	if _, err := tr.TrainStep(batch); err != nil { // builds and compiles the graph
-		b.Fatal(err)
-	}
-	cpu0 := cpuSeconds()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if _, err := tr.TrainStep(batch); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportMetric(float64(B*b.N)/b.Elapsed().Seconds(), "img/s")
-	// CPU time per image: on a shared machine wall-clock img/s depends on
-	// the neighbours; CPU-ms per image much less.
-	b.ReportMetric((cpuSeconds()-cpu0)*1000/float64(B*b.N), "cpu-ms/img")
+	return float64(ru.Maxrss) / 1024 // KiB on Linux
 }

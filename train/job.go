@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/deitkd/deitkd/dataset"
 	"github.com/deitkd/deitkd/export"
 	"github.com/deitkd/deitkd/schema"
 	"github.com/deitkd/deitkd/student"
@@ -22,7 +23,8 @@ type Options struct {
 	Data       string // training images, as dataset.Open takes them: DIR, list:FILE or idx:PREFIX
 	EvalData   string // optional evaluation images: view 0 of each after every epoch
 	EvalLabels string // optional label store of EvalData (its labels, boxes, teacher accuracy)
-	Limit      int    // only the first Limit images of each source; 0: all
+	Limit      int    // only the first Limit training images; 0: all
+	EvalLimit  int    // only the first EvalLimit images of EvalData; 0: all
 	Out        string // the run folder (see the package comment)
 	// Resume continues the run in Out from its checkpoint (or starts it when Out holds no
 	// checkpoint yet, so the same job can be rerun until it is complete); without it, Out must
@@ -68,6 +70,14 @@ type Options struct {
 	Workers       int
 	CacheBytes    int64 // decoded images kept in memory; 0: none
 
+	// The train-time augmentation against a fixed teacher (a single-view store), after each
+	// crop and flip (dataset.AugmentConfig's fields): each of these, when set, replaces the
+	// recipe's (RecipeDeiT: DeiTAugment, for a single-view store; the default recipe: none),
+	// literally: a RandAugment without layers, a probability or an alpha of 0 is none. A store
+	// with stored views refuses any set above 0.
+	RandAugment                                            *dataset.RandAugment
+	EraseProb, MixupAlpha, CutMixAlpha, MixProb, MixSwitch *float64
+
 	// Export names the formats (export.WriteFile's) written into Out after training.
 	Export []string
 
@@ -93,6 +103,7 @@ type Job struct {
 	eval     *traindata.Set // nil: no eval records
 	model    student.Config // the architecture
 	recipe   student.TrainConfig
+	augment  dataset.AugmentConfig // resolved: the recipe's and the options'
 	settings settings
 	inputs   inputs
 }
@@ -138,7 +149,14 @@ func New(ctx context.Context, o Options) (*Job, error) {
 	if augDefault {
 		o.AugScale, why = DefaultAugScale(cfg.ImageSize, tc.Epochs)
 	}
-	j := &Job{o: o, recipe: tc}
+	aug, augWhy, err := augment(o, tc)
+	if err != nil {
+		return nil, err
+	}
+	if augWhy != "" {
+		o.Log(augWhy)
+	}
+	j := &Job{o: o, recipe: tc, augment: aug}
 
 	cache := o.CacheBytes
 	if cache == 0 {
@@ -148,7 +166,8 @@ func New(ctx context.Context, o Options) (*Job, error) {
 	j.train, err = traindata.Open(ctx, traindata.Options{Labels: o.Labels, Data: o.Data, Limit: o.Limit,
 		Size: cfg.ImageSize, Channels: cfg.Channels, Mean: o.Mean, Std: o.Std,
 		Batch: tc.Batch, ViewsPerImage: o.ViewsPerImage, Workers: o.Workers, Seed: o.Seed,
-		Tau: tc.Loss.Tau, Probs: tc.Loss.Distill == student.DistillSoft, AugScale: o.AugScale, CacheBytes: cache, Log: o.Log})
+		Tau: tc.Loss.Tau, Probs: tc.Loss.Distill == student.DistillSoft, AugScale: o.AugScale, CacheBytes: cache, Log: o.Log,
+		Augment: aug})
 	if err != nil {
 		return nil, err
 	}
@@ -160,7 +179,7 @@ func New(ctx context.Context, o Options) (*Job, error) {
 	cfg.Classes = j.train.Classes()
 	j.model = cfg
 	if o.EvalData != "" {
-		j.eval, err = traindata.OpenEval(ctx, traindata.Options{Labels: o.EvalLabels, Data: o.EvalData, Limit: o.Limit,
+		j.eval, err = traindata.OpenEval(ctx, traindata.Options{Labels: o.EvalLabels, Data: o.EvalData, Limit: o.EvalLimit,
 			Size: j.train.Size(), Channels: j.train.Channels(), Mean: j.train.Mean(), Std: j.train.Std(), Classes: j.train.Classes(),
 			Batch: tc.Batch, Workers: o.Workers, CacheBytes: cache, Log: o.Log}, j.train.Meta())
 		if err != nil {
@@ -276,16 +295,24 @@ type settings struct {
 	EvalLabelsStore *storeID `json:"eval_labels_store,omitempty"`
 	// Labels and EvalLabels are the stores' paths as a run.json written before the identities
 	// recorded them; such a run is resumed by path (see legacySettings).
-	Labels        string    `json:"labels,omitempty"`
-	EvalLabels    string    `json:"eval_labels,omitempty"`
-	Data          string    `json:"data"`
-	EvalData      string    `json:"eval_data,omitempty"`
-	Limit         int       `json:"limit,omitempty"`
+	Labels     string `json:"labels,omitempty"`
+	EvalLabels string `json:"eval_labels,omitempty"`
+	Data       string `json:"data"`
+	EvalData   string `json:"eval_data,omitempty"`
+	Limit      int    `json:"limit,omitempty"`
+	// EvalLimit is always written: a run.json without it is an older train's, whose Limit
+	// limited the eval set too (see legacyPlaces).
+	EvalLimit     int       `json:"eval_limit"`
 	Seed          uint64    `json:"seed"`
 	ViewsPerImage int       `json:"views_per_image"`
 	AugScale      []float64 `json:"aug_scale,omitempty"`
 	Mean          []float64 `json:"mean"`
 	Std           []float64 `json:"std"`
+	// The train-time augmentations, absent when off (so runs without them record what they
+	// recorded before): RandAugment in its canonical spelling (dataset.RandAugment.String).
+	RandAugment string             `json:"randaugment,omitempty"`
+	EraseProb   float64            `json:"erase_prob,omitempty"`
+	Mix         *dataset.MixConfig `json:"mix,omitempty"`
 }
 
 // storeID identifies a label store by its content: the teacher that labelled it, the dataset
@@ -312,10 +339,18 @@ func (j *Job) resolveSettings() error {
 	if views == 0 {
 		views = 1
 	}
-	st := settings{Data: o.Data, EvalData: o.EvalData, Limit: o.Limit, Seed: o.Seed, ViewsPerImage: views,
+	st := settings{Data: o.Data, EvalData: o.EvalData, Limit: o.Limit, EvalLimit: o.EvalLimit, Seed: o.Seed, ViewsPerImage: views,
 		Mean: j.train.Mean(), Std: j.train.Std()}
 	if o.AugScale != [2]float64{} {
 		st.AugScale = o.AugScale[:]
+	}
+	if a := j.augment; a.RandAugment != nil {
+		st.RandAugment = a.RandAugment.String()
+	}
+	st.EraseProb = j.augment.EraseProb
+	if j.augment.Mix.On() {
+		mc := j.augment.Mix
+		st.Mix = &mc
 	}
 	var in inputs
 	var err error

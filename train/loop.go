@@ -51,11 +51,11 @@ func (e *FolderError) Unwrap() error { return e.err }
 
 // Progress is the state of a run.
 type Progress struct {
-	Phase            string // "train" or "eval"
-	Epoch, Epochs    int    // Epoch counts from 1
-	Batch, Batches   int    // batches done in this phase of this epoch
-	Step             int    // optimiser steps done
-	Loss             float64
+	Phase            string  // "train" or "eval"
+	Epoch, Epochs    int     // Epoch counts from 1
+	Batch, Batches   int     // batches done in this phase of this epoch
+	Step             int     // optimiser steps done
+	Loss             float64 // mean of this epoch's step losses so far (the epoch's train_loss when Final)
 	ImagesPerSec     float64
 	Elapsed          time.Duration // in this phase of this epoch
 	Final            bool          // the phase of this epoch is done
@@ -290,7 +290,8 @@ func (j *Job) Run(ctx context.Context) (*Summary, error) {
 		var lossSum float64
 		var rows, steps int
 		err := j.train.Epoch(ctx, epoch, from, func(b *traindata.Batch) error {
-			st, err := tr.TrainStep(student.Batch{Images: b.Images, Labels: b.Labels, TeacherHard: b.TeacherHard, TeacherProbs: b.TeacherProbs})
+			st, err := tr.TrainStep(student.Batch{Images: b.Images, Labels: b.Labels, TeacherHard: b.TeacherHard, TeacherProbs: b.TeacherProbs,
+				MixLambda: b.MixLambda, MixLabels: b.MixLabels, MixTeacherHard: b.MixTeacherHard})
 			if err != nil {
 				return err
 			}
@@ -432,7 +433,7 @@ func checkRun(path string, want runFile, log func(string)) error {
 
 // legacyPlaces rewrites a run.json as read (have) where an older train put a value elsewhere
 // or spelt it otherwise: the drop-path rate in the model config (now the recipe's), the
-// fusion "softmax" (now "probs"). A recipe "short" (now "default") is read by
+// fusion "softmax" (now "probs"), the eval set's limit (then the training limit). A recipe "short" (now "default") is read by
 // student.Recipe itself, in legacyRecipe.
 func legacyPlaces(have map[string]any, log func(string)) {
 	if m, ok := have["model"].(map[string]any); ok {
@@ -444,6 +445,16 @@ func legacyPlaces(have map[string]any, log func(string)) {
 				}
 			}
 			log(fmt.Sprintf("run.json records model.drop_path %v, where an older train kept it: read as recipe.drop_path", dp))
+		}
+	}
+	if st, ok := have["settings"].(map[string]any); ok {
+		if _, has := st["eval_limit"]; !has {
+			lim := st["limit"]
+			if lim == nil || st["eval_data"] == nil {
+				lim = 0.0
+			}
+			st["eval_limit"] = lim
+			log(fmt.Sprintf("run.json has no settings.eval_limit (an older train's, whose limit applied to the eval set too): read as %v", lim))
 		}
 	}
 	if f, ok := have["fuse"].(string); ok {
@@ -674,9 +685,9 @@ type AnalyzeOptions struct {
 	EvalData   string // the images
 	// EvalLabels is the eval set's label store; without one, Labels (the training store)
 	// gives the preprocessing and classes. One of them is required.
-	EvalLabels, Labels    string
-	Limit, Batch, Workers int       // as in Options
-	Mean, Std             []float64 // as in Options
+	EvalLabels, Labels        string
+	EvalLimit, Batch, Workers int       // as in Options
+	Mean, Std                 []float64 // as in Options
 }
 
 // Analyze returns, for the checkpoint's model, the cosine similarity between its class and
@@ -699,7 +710,7 @@ func Analyze(ctx context.Context, o AnalyzeOptions) ([]float64, error) {
 		}
 		ref = r.Meta
 	}
-	set, err := traindata.OpenEval(ctx, traindata.Options{Labels: o.EvalLabels, Data: o.EvalData, Limit: o.Limit, Size: c.ImageSize,
+	set, err := traindata.OpenEval(ctx, traindata.Options{Labels: o.EvalLabels, Data: o.EvalData, Limit: o.EvalLimit, Size: c.ImageSize,
 		Channels: c.Channels, Classes: c.Classes, Mean: o.Mean, Std: o.Std, Batch: o.Batch, Workers: o.Workers}, ref)
 	if err != nil {
 		return nil, err

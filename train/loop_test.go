@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -447,7 +448,8 @@ func TestProgressPrinter(t *testing.T) {
 	p(train.Progress{Phase: "train", Epoch: 1, Epochs: 2, Batch: 2, Batches: 3, Loss: 2.2}) // within the interval
 	p(train.Progress{Phase: "train", Epoch: 1, Epochs: 2, Batch: 3, Batches: 3, Loss: 2.1, Final: true, Elapsed: time.Second})
 	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
-	if len(lines) != 2 || !strings.Contains(lines[1], "batch 3/3") || !strings.Contains(lines[1], "done in 1s") {
+	if len(lines) != 2 || !strings.Contains(lines[1], "batch 3/3") || !strings.Contains(lines[1], "done in 1s") ||
+		!strings.Contains(lines[1], "mean loss 2.1000") {
 		t.Fatalf("lines %q", lines)
 	}
 	buf.Reset()
@@ -455,5 +457,122 @@ func TestProgressPrinter(t *testing.T) {
 	p(train.Progress{Phase: "train", Epoch: 1, Epochs: 1, Batch: 3, Batches: 3, Loss: 2.1, Final: true})
 	if !strings.Contains(buf.String(), "3/3") {
 		t.Fatalf("bar %q", buf.String())
+	}
+}
+
+// A run without an eval set writes one "epoch" record per epoch, holding only the training
+// fields, and its progress shows the epoch's mean loss.
+func TestEpochRecordWithoutEvalSet(t *testing.T) {
+	out := t.TempDir()
+	o := options(t, out, student.DistillHard, 2, 0)
+	o.EvalData, o.EvalLabels = "", ""
+	var last train.Progress
+	o.Progress = func(p train.Progress) {
+		if p.Final && p.Phase == "train" {
+			last = p
+		}
+	}
+	sum, err := runJob(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var epochs []map[string]any
+	for _, r := range records(t, out) {
+		switch r["kind"] {
+		case "epoch":
+			epochs = append(epochs, r)
+		case "eval":
+			t.Fatalf("eval record %v without an eval set", r)
+		}
+	}
+	if len(epochs) != 2 {
+		t.Fatalf("%d epoch records, want 2", len(epochs))
+	}
+	want := []string{"epoch", "epoch_s", "kind", "step", "train_img_s", "train_loss"}
+	var keys []string
+	for k := range epochs[1] {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	if !reflect.DeepEqual(keys, want) {
+		t.Errorf("epoch record keys %v, want %v", keys, want)
+	}
+	if got := epochs[1]["train_loss"].(float64); got != sum.Epochs[1].TrainLoss || got != last.Loss {
+		t.Errorf("epoch 2 train_loss %v, summary %v, last progress %v: want one value", got, sum.Epochs[1].TrainLoss, last.Loss)
+	}
+}
+
+// Limit limits the training images only, EvalLimit the eval images; a run.json written
+// before there was an EvalLimit (whose limit limited both) resumes with EvalLimit = Limit and
+// refuses another, naming settings.eval_limit.
+func TestEvalLimit(t *testing.T) {
+	evalN := func(out string) []float64 {
+		var n []float64
+		for _, r := range records(t, out) {
+			if r["kind"] == "eval" {
+				n = append(n, r["n"].(float64))
+			}
+		}
+		return n
+	}
+	out := t.TempDir()
+	o := options(t, out, student.DistillHard, 1, 0)
+	o.Limit = 2
+	sum, err := runJob(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := evalN(out); sum.Steps != 1 || !reflect.DeepEqual(n, []float64{3}) {
+		t.Fatalf("Limit 2: %d steps and eval over %v images, want 1 step of 2 images and all 3 eval images", sum.Steps, n)
+	}
+
+	out = t.TempDir()
+	o = options(t, out, student.DistillHard, 2, 0)
+	o.Limit, o.EvalLimit = 2, 2
+	ctx, cancel := context.WithCancel(context.Background())
+	o.Progress = func(p train.Progress) {
+		if p.Phase == "train" && p.Epoch == 2 {
+			cancel()
+		}
+	}
+	if _, err := runJob(ctx, o); !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted run: %v", err)
+	}
+	if n := evalN(out); !reflect.DeepEqual(n, []float64{2}) {
+		t.Fatalf("EvalLimit 2: eval over %v images, want 2", n)
+	}
+	// Rewrite run.json as an older train wrote it: no eval_limit.
+	path := filepath.Join(out, train.RunFile)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var run map[string]any
+	if err := json.Unmarshal(b, &run); err != nil {
+		t.Fatal(err)
+	}
+	delete(run["settings"].(map[string]any), "eval_limit")
+	if b, err = json.Marshal(run); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	o = options(t, out, student.DistillHard, 2, 0)
+	o.Limit, o.Resume = 2, true
+	if _, err := runJob(context.Background(), o); !errors.Is(err, train.ErrResume) || !strings.Contains(err.Error(), "settings.eval_limit") {
+		t.Fatalf("resume of an old run (limit 2) with EvalLimit 0: %v, want a refusal naming settings.eval_limit", err)
+	}
+	o.EvalLimit = 2
+	var logs []string
+	o.Log = func(s string) { logs = append(logs, s) }
+	if _, err := runJob(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	if n := evalN(out); !reflect.DeepEqual(n, []float64{2, 2}) {
+		t.Fatalf("resumed old run: eval over %v images, want 2, 2", n)
+	}
+	if !strings.Contains(strings.Join(logs, "\n"), "no settings.eval_limit") {
+		t.Errorf("log %q does not say how the old run.json was read", logs)
 	}
 }

@@ -9,7 +9,7 @@ import (
 )
 
 // ProgressPrinter returns a Progress callback that shows a run on w: on a terminal a progress
-// bar per epoch and phase (batches, loss, img/s, ETA), otherwise a plain line every interval
+// bar per epoch and phase (batches, the epoch's mean loss so far, img/s, ETA), otherwise a plain line every interval
 // and one at the end of each phase. progressbar never checks for a terminal itself, so the
 // caller says whether w is one.
 func ProgressPrinter(w io.Writer, terminal bool, interval time.Duration) func(Progress) {
@@ -33,7 +33,7 @@ func ProgressPrinter(w io.Writer, terminal bool, interval time.Duration) func(Pr
 				}
 			}
 			if p.Phase == "train" {
-				bar.Describe(fmt.Sprintf("epoch %d/%d train loss %.4f %.0f img/s", p.Epoch, p.Epochs, p.Loss, p.ImagesPerSec))
+				bar.Describe(fmt.Sprintf("epoch %d/%d train mean loss %.4f %.0f img/s", p.Epoch, p.Epochs, p.Loss, p.ImagesPerSec))
 			}
 			_ = bar.Set(p.Batch)
 			if p.Final {
@@ -56,7 +56,7 @@ func ProgressPrinter(w io.Writer, terminal bool, interval time.Duration) func(Pr
 		}
 		switch p.Phase {
 		case "train":
-			fmt.Fprintf(w, "train: epoch %d/%d batch %d/%d step %d loss %.4f %.1f img/s%s\n",
+			fmt.Fprintf(w, "train: epoch %d/%d batch %d/%d step %d mean loss %.4f %.1f img/s%s\n",
 				p.Epoch, p.Epochs, p.Batch, p.Batches, p.Step, p.Loss, p.ImagesPerSec, end)
 		default:
 			fmt.Fprintf(w, "train: epoch %d/%d eval batch %d/%d %.1f img/s%s\n",

@@ -31,6 +31,19 @@ type Batch struct {
 	ImageID    []string
 	View       []dataset.View
 	TargetView []int
+	// With Options' train-time augmentations (fixed teacher), per row: Augment, what followed
+	// the crop and flip (RenderAugmented of View and Augment gives the row's pixels before
+	// mixing); with Options.Mix on, the row's Mix with row MixPartner (-1: not mixed) and the
+	// mixed targets student.Batch takes: MixLambda (1 for an unmixed row), the partner's label
+	// and teacher argmax. TeacherProbs are then already the λ-mix of the two rows'. nil when off.
+	Augment        []dataset.Augment
+	Mix            []dataset.Mix
+	MixPartner     []int
+	MixLambda      []float32
+	MixLabels      []int
+	MixTeacherHard []int
+
+	scratch, scratchProbs []float32 // the unmixed rows while mixing
 }
 
 // Len is the number of rows.
@@ -177,6 +190,15 @@ func (s *Set) newBatch() *Batch {
 			b.TeacherProbs = make([]float32, B*s.opts.Classes)
 		}
 	}
+	if s.fixed && s.augmented() {
+		b.Augment = make([]dataset.Augment, B)
+	}
+	if s.fixed && s.opts.Augment.Mix.On() {
+		b.Mix, b.MixPartner, b.MixLambda, b.MixLabels = make([]dataset.Mix, B), make([]int, B), make([]float32, B), make([]int, B)
+		if b.TeacherHard != nil {
+			b.MixTeacherHard = make([]int, B)
+		}
+	}
 	return b
 }
 
@@ -192,6 +214,18 @@ func (s *Set) fill(b *Batch, refs []ref, epoch, index int) error {
 	if b.TeacherProbs != nil {
 		b.TeacherProbs = b.TeacherProbs[:n*K]
 	}
+	mixing := epoch >= 0 && b.Mix != nil
+	if b.Augment != nil {
+		b.Augment = b.Augment[:n]
+	}
+	if b.Mix != nil {
+		b.Mix, b.MixPartner, b.MixLambda, b.MixLabels = b.Mix[:n], b.MixPartner[:n], b.MixLambda[:n], b.MixLabels[:n]
+		if b.MixTeacherHard != nil {
+			b.MixTeacherHard = b.MixTeacherHard[:n]
+		}
+	}
+	var keys [][2]int // each row's augmentation key (image index, view number)
+	seed := dataset.MixKey(s.opts.Seed, uint64(epoch))
 	for r, rf := range refs {
 		e := s.images[rf.img]
 		img, err := s.image(int(e.src))
@@ -212,12 +246,20 @@ func (s *Set) fill(b *Batch, refs []ref, epoch, index int) error {
 			v = dataset.View{Index: 0, Box: box}
 		default: // fixed teacher: a fresh random view of this epoch
 			vc := s.vc
-			vc.Seed = dataset.Mix(s.opts.Seed, uint64(epoch))
+			vc.Seed = seed
 			if v, err = dataset.RandomView(img.Width, img.Height, int(e.src), 1+int(rf.draw), vc); err != nil {
 				return fmt.Errorf("random view of %s: %w", id, err)
 			}
 		}
-		if err := dataset.Render(b.Images[r*per:(r+1)*per], img, v, s.opts.Size, s.cfg); err != nil {
+		var aug dataset.Augment
+		if b.Augment != nil && rf.row < 0 && epoch >= 0 {
+			aug = s.opts.Augment.Draw(seed, int(e.src), 1+int(rf.draw), s.opts.Size)
+			b.Augment[r] = aug
+		}
+		if mixing {
+			keys = append(keys, [2]int{int(e.src), 1 + int(rf.draw)})
+		}
+		if err := dataset.RenderAugmented(b.Images[r*per:(r+1)*per], img, v, aug, s.opts.Size, s.cfg); err != nil {
 			return fmt.Errorf("render %s view %d: %w", id, v.Index, err)
 		}
 		target := 0 // the view whose teacher target goes with the row
@@ -235,6 +277,9 @@ func (s *Set) fill(b *Batch, refs []ref, epoch, index int) error {
 			}
 		}
 		b.Labels[r], b.ImageIndex[r], b.ImageID[r], b.View[r], b.TargetView[r] = int(e.label), int(e.src), id, v, target
+	}
+	if mixing {
+		s.mixRows(b, seed, keys)
 	}
 	return nil
 }

@@ -148,6 +148,12 @@ func collect(t testing.TB, s *traindata.Set, epoch int) []traindata.Batch {
 		c.ImageID = append([]string(nil), b.ImageID...)
 		c.View = append([]dataset.View(nil), b.View...)
 		c.TargetView = append([]int(nil), b.TargetView...)
+		c.Augment = append([]dataset.Augment(nil), b.Augment...)
+		c.Mix = append([]dataset.Mix(nil), b.Mix...)
+		c.MixPartner = append([]int(nil), b.MixPartner...)
+		c.MixLambda = append([]float32(nil), b.MixLambda...)
+		c.MixLabels = append([]int(nil), b.MixLabels...)
+		c.MixTeacherHard = append([]int(nil), b.MixTeacherHard...)
 		out = append(out, c)
 		return nil
 	}

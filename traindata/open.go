@@ -59,6 +59,10 @@ func Open(ctx context.Context, o Options) (*Set, error) {
 		return nil, err
 	}
 	V := s.meta.Views.Count
+	if s.augmented() && V != 1 {
+		return nil, fmt.Errorf("%w: RandAugment, erasing and mixing run at train time against a single-view store only; "+
+			"%s has %d views per image, which are replayed as stored", ErrOptions, o.Labels, V)
+	}
 	if V == 1 {
 		s.fixed = true
 		vc := dataset.ViewConfig{Scale: s.meta.Views.Scale, Ratio: s.meta.Views.Ratio, FlipP: s.meta.Views.FlipP}
@@ -77,6 +81,9 @@ func Open(ctx context.Context, o Options) (*Set, error) {
 			vc.Scale[0], vc.Scale[1], vc.Ratio[0], vc.Ratio[1], max(vc.FlipP, 0)))
 		if vc.Scale[0] < 0.2 && s.meta.Preprocess.Crop <= 32 {
 			o.Log(fmt.Sprintf("crops of %g of a %d-pixel image are mostly blur: a scale range of 0.35 to 1 keeps a recognisable object", vc.Scale[0], s.meta.Preprocess.Crop))
+		}
+		if s.augmented() {
+			o.Log(s.augmentNote())
 		}
 	} else {
 		if o.ViewsPerImage > V {

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+
+	"github.com/deitkd/deitkd/dataset"
 )
 
 // Sentinel errors.
@@ -51,6 +53,13 @@ type Options struct {
 	// single-view store; zero: the store's views scale (precompute --scale), so a fixed-teacher
 	// run and a multi-view run made with the same flags see the same distribution of crops.
 	AugScale [2]float64
+	// Augment is the train-time augmentation of a single-view store's random views (fixed
+	// teacher), each view's drawn from (Seed, epoch, image, draw) as its crop is, so an epoch
+	// is the same whenever it is rendered. A mixed row's partner is the row at the mirrored
+	// position of its batch (timm's flipped batch), its teacher target the λ-mix of the two
+	// stored targets: the stored-teacher approximation (FKD's), not the teacher's output on
+	// the mixed pixels. A multi-view store refuses it (its views are replayed as stored).
+	Augment dataset.AugmentConfig
 	// CacheBytes bounds the decoded pixels kept in memory; 0: 2 GiB; negative: no cache.
 	CacheBytes int64
 	// Log receives one-line notes (skipped images, the fixed-teacher set-up). nil: discarded.
@@ -92,6 +101,8 @@ func (o *Options) applyDefaults() error {
 		return fmt.Errorf("%w: tau %g, want > 0", ErrOptions, o.Tau)
 	case o.Size < 0 || o.Channels < 0 || o.Classes < 0:
 		return fmt.Errorf("%w: negative size, channels or classes", ErrOptions)
+	case o.Augment.Check() != nil:
+		return fmt.Errorf("%w: %w", ErrOptions, o.Augment.Check())
 	case o.AugScale != [2]float64{} && !(o.AugScale[0] > 0 && o.AugScale[0] <= o.AugScale[1] && o.AugScale[1] <= 1):
 		return fmt.Errorf("%w: augmentation scale %v, want 0 < a ≤ b ≤ 1", ErrOptions, o.AugScale)
 	}

@@ -4,10 +4,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"runtime"
 	"strconv"
 	"strings"
 
+	"github.com/deitkd/deitkd/dataset"
 	"github.com/deitkd/deitkd/student"
 	"github.com/deitkd/deitkd/train"
 )
@@ -17,7 +19,7 @@ import (
 type flags struct {
 	fs                                      *flag.FlagSet
 	labels, data, evalData, evalLabels, out *string
-	limit                                   *int
+	limit, evalLimit                        *int
 	resume                                  *bool
 	analyze                                 *string
 
@@ -37,6 +39,9 @@ type flags struct {
 	warmup, augScale, mean, std, exports      *string
 	seed                                      *uint64
 	cacheMB                                   *int64
+
+	randAugment                           *string
+	erase, mixup, cutmix, mixP, mixSwitch *float64
 }
 
 func newFlags(stderr io.Writer) *flags {
@@ -55,7 +60,8 @@ func newFlags(stderr io.Writer) *flags {
 		data:       fs.String("data", "", "training images: a class-folder `DIR`, list:FILE or idx:PREFIX"),
 		evalData:   fs.String("eval-data", "", "evaluation images (`SRC`): view 0, the centre crop, of each, after every epoch"),
 		evalLabels: fs.String("eval-labels", "", "optional label store `dir` of --eval-data (its labels, boxes and teacher accuracy)"),
-		limit:      fs.Int("limit", 0, "use only the first `n` images of each source (0: all)"),
+		limit:      fs.Int("limit", 0, "use only the first `n` training images (0: all)"),
+		evalLimit:  fs.Int("eval-limit", 0, "evaluate on only the first `n` images of --eval-data (0: all)"),
 		out:        fs.String("out", "", "run `dir`: metrics.jsonl, checkpoint.ckpt, run.json"),
 		resume:     fs.Bool("resume", false, "continue the run in --out from its checkpoint, exactly (same flags)"),
 		analyze:    fs.String("analyze", "", "print the cosine between class and distillation tokens after each block of the checkpoint `file`, averaged over --eval-data, and exit"),
@@ -70,27 +76,33 @@ func newFlags(stderr io.Writer) *flags {
 		mlpRatio:    fs.Float64("mlp-ratio", 0, "MLP hidden width over the embedding width (0: the preset's)"),
 		noDistToken: fs.Bool("no-dist-token", false, "a plain ViT with one head (baselines; implies --distill none)"),
 
-		epochs:    fs.Int("epochs", 5, "epochs (0: evaluate and export the initial model, train nothing)"),
-		batch:     fs.Int("batch", 128, "rows (image views) per step"),
-		lr:        fs.Float64("lr", 0, "peak learning rate (0: the recipe's)"),
-		minLR:     fs.Float64("min-lr", 0, "learning rate at the end of the cosine decay (unset: the recipe's, 1e-5)"),
-		warmup:    fs.String("warmup", "", "linear warm-up: a fraction of all steps (0.05) or epochs with the suffix ep (2ep); 0: none; empty: the recipe's"),
-		wd:        fs.Float64("wd", 0, "AdamW weight decay, not on biases, norms, tokens or positions (0 given: none; unset: the recipe's)"),
-		dropPath:  fs.Float64("drop-path", 0, "stochastic depth of the last block (unset: the recipe's, 0 or 0.1)"),
-		clip:      fs.Float64("clip", 0, "global gradient-norm clip (0 given: none; unset: the recipe's)"),
-		seed:      fs.Uint64("seed", 0, "seed of the initialisation, drop-path, the data order and the views drawn"),
-		workers:   fs.Int("workers", runtime.NumCPU(), "goroutines rendering batches"),
-		alpha:     fs.Float64("alpha", 0.5, "weight of the teacher term (0: the ground-truth term only)"),
-		tau:       fs.Float64("tau", 1.0, "soft distillation temperature"),
-		smoothing: fs.Float64("smoothing", 0, "label smoothing of the ground-truth term (0 given: none; unset: the recipe's, 0 or 0.1)"),
-		views:     fs.Int("views-per-image", 1, "distinct stored views of each image per epoch, next to each other in the batches"),
-		augScale:  fs.String("aug-scale", "", "single-view store: area range `a,b` of the train-time random crops (default: the store's --scale)"),
-		mean:      fs.String("mean", "", "normalisation mean per channel, `values` comma-separated (default: the label store's; must match it)"),
-		std:       fs.String("std", "", "normalisation std per channel, `values` comma-separated (default: the label store's; must match it)"),
-		cacheMB:   fs.Int64("cache-mb", 2048, "decoded images kept in memory, MiB (0: none)"),
-		exports:   fs.String("export", "", "after training, write the student into --out as `formats`, comma-separated: onnx (student.onnx), safetensors (student.safetensors, timm's DeiT names)"),
+		epochs:      fs.Int("epochs", 5, "epochs (0: evaluate and export the initial model, train nothing)"),
+		batch:       fs.Int("batch", 128, "rows (image views) per step"),
+		lr:          fs.Float64("lr", 0, "peak learning rate (0: the recipe's)"),
+		minLR:       fs.Float64("min-lr", 0, "learning rate at the end of the cosine decay (unset: the recipe's, 1e-5)"),
+		warmup:      fs.String("warmup", "", "linear warm-up: a fraction of all steps (0.05) or epochs with the suffix ep (2ep); 0: none; empty: the recipe's"),
+		wd:          fs.Float64("wd", 0, "AdamW weight decay, not on biases, norms, tokens or positions (0 given: none; unset: the recipe's)"),
+		dropPath:    fs.Float64("drop-path", 0, "stochastic depth of the last block (unset: the recipe's, 0 or 0.1)"),
+		clip:        fs.Float64("clip", 0, "global gradient-norm clip (0 given: none; unset: the recipe's)"),
+		seed:        fs.Uint64("seed", 0, "seed of the initialisation, drop-path, the data order and the views drawn"),
+		workers:     fs.Int("workers", runtime.NumCPU(), "goroutines rendering batches"),
+		alpha:       fs.Float64("alpha", 0.5, "weight of the teacher term (0: the ground-truth term only)"),
+		tau:         fs.Float64("tau", 1.0, "soft distillation temperature"),
+		smoothing:   fs.Float64("smoothing", 0, "label smoothing of the ground-truth term (0 given: none; unset: the recipe's, 0 or 0.1)"),
+		views:       fs.Int("views-per-image", 1, "distinct stored views of each image per epoch, next to each other in the batches"),
+		augScale:    fs.String("aug-scale", "", "single-view store: area range `a,b` of the train-time random crops (default: the store's --scale)"),
+		mean:        fs.String("mean", "", "normalisation mean per channel, `values` comma-separated (default: the label store's; must match it)"),
+		std:         fs.String("std", "", "normalisation std per channel, `values` comma-separated (default: the label store's; must match it)"),
+		cacheMB:     fs.Int64("cache-mb", 2048, "decoded images kept in memory, MiB (0: none)"),
+		randAugment: fs.String("randaugment", "", "single-view store: timm's RandAugment `spec` after each crop and flip, e.g. rand-m9-mstd0.5-inc1 (DeiT's); empty: none (unset: the recipe's)"),
+		erase:       fs.Float64("erase", 0, "single-view store: timm's random erasing probability (mode pixel, one box; DeiT: 0.25); 0: none (unset: the recipe's)"),
+		mixup:       fs.Float64("mixup", 0, "single-view store: Mixup's Beta `alpha` (DeiT: 0.8); 0: none (unset: the recipe's)"),
+		cutmix:      fs.Float64("cutmix", 0, "single-view store: CutMix's Beta `alpha` (DeiT: 1.0); 0: none (unset: the recipe's)"),
+		mixP:        fs.Float64("mix-p", 1, "probability that a view is mixed when --mixup or --cutmix is on (timm's mixup_prob)"),
+		mixSwitch:   fs.Float64("mix-switch", 0.5, "probability of CutMix rather than Mixup when both are on (timm's switch_prob)"),
+		exports:     fs.String("export", "", "after training, write the student into --out as `formats`, comma-separated: onnx (student.onnx), safetensors (student.safetensors, timm's DeiT names)"),
 	}
-	fs.Var(&f.recipe, "recipe", "default (tuned for short runs: lr 1e-3·batch/128, warm-up 3% of steps, wd 0.05, clip 1) or deit (lr 5e-4·batch/512, 5 warm-up epochs, wd 0.05, drop-path 0.1, smoothing 0.1)")
+	fs.Var(&f.recipe, "recipe", "default (tuned for short runs: lr 1e-3·batch/128, warm-up 3% of steps, wd 0.05, clip 1) or deit (lr 5e-4·batch/512, 5 warm-up epochs, wd 0.05, drop-path 0.1, smoothing 0.1; with a single-view store DeiT's RandAugment rand-m9-mstd0.5-inc1, --erase 0.25, --mixup 0.8, --cutmix 1.0)")
 	fs.Var(&f.distill, "distill", "none (labels only), soft (KL to the teacher's softmax at τ) or hard (CE to the teacher's argmax)")
 	fs.Var(&f.klNorm, "kl-norm", "soft loss: batch (KL summed over classes, averaged over the batch: the paper, timm) or numel (divided by B·K: DeiT's code)")
 	fs.Var(&f.weightInit, "weight-init", "initial weights: timm (trunc-normal 0.02, timm's DeiT) or torch (PyTorch's layer defaults, uniform ±1/√fan_in); unset: the recipe's")
@@ -113,6 +125,7 @@ func (f *flags) options() (train.Options, error) {
 		{*f.views < 1, "views-per-image", "≥ 1"},
 		{*f.workers < 0, "workers", "≥ 1 (0: one per CPU)"},
 		{*f.limit < 0, "limit", "≥ 0 (0: all)"},
+		{*f.evalLimit < 0, "eval-limit", "≥ 0 (0: all)"},
 		{*f.cacheMB < 0, "cache-mb", "≥ 0 (0: no cache)"},
 		{!(*f.lr >= 0), "lr", "≥ 0 (0: the recipe's)"},
 		{!(*f.minLR >= 0), "min-lr", "≥ 0"},
@@ -122,12 +135,17 @@ func (f *flags) options() (train.Options, error) {
 		{!(*f.alpha >= 0 && *f.alpha <= 1), "alpha", "in [0, 1]"},
 		{!(*f.tau > 0), "tau", "> 0"},
 		{!(*f.smoothing >= 0 && *f.smoothing < 1), "smoothing", "in [0, 1)"},
+		{!(*f.erase >= 0 && *f.erase <= 1), "erase", "a probability in [0, 1] (0: none)"},
+		{!(*f.mixup >= 0) || math.IsInf(*f.mixup, 0), "mixup", "an alpha ≥ 0 (0: none)"},
+		{!(*f.cutmix >= 0) || math.IsInf(*f.cutmix, 0), "cutmix", "an alpha ≥ 0 (0: none)"},
+		{!(*f.mixP >= 0 && *f.mixP <= 1), "mix-p", "a probability in [0, 1]"},
+		{!(*f.mixSwitch >= 0 && *f.mixSwitch <= 1), "mix-switch", "a probability in [0, 1]"},
 	} {
 		if c.bad {
 			return train.Options{}, fmt.Errorf("--%s %s: want %s", c.flag, f.fs.Lookup(c.flag).Value, c.want)
 		}
 	}
-	o := train.Options{Labels: *f.labels, Data: *f.data, EvalData: *f.evalData, EvalLabels: *f.evalLabels, Limit: *f.limit,
+	o := train.Options{Labels: *f.labels, Data: *f.data, EvalData: *f.evalData, EvalLabels: *f.evalLabels, Limit: *f.limit, EvalLimit: *f.evalLimit,
 		Out: *f.out, Resume: *f.resume, Preset: *f.preset, Recipe: f.recipe, Epochs: *f.epochs, Batch: *f.batch, Seed: *f.seed,
 		LR: *f.lr, Alpha: *f.alpha, Tau: *f.tau, KLNorm: f.klNorm, Fuse: f.fuse, WeightInit: f.weightInit, ViewsPerImage: *f.views, Workers: *f.workers,
 		CacheBytes: *f.cacheMB << 20}
@@ -161,6 +179,32 @@ func (f *flags) options() (train.Options, error) {
 			return o, fmt.Errorf("--aug-scale %q: want a,b", *f.augScale)
 		}
 		o.AugScale = [2]float64{v[0], v[1]}
+	}
+	if *f.randAugment != "" {
+		ra, err := dataset.ParseRandAugment(*f.randAugment)
+		if err != nil {
+			return o, fmt.Errorf("--randaugment: %w", err)
+		}
+		o.RandAugment = &ra
+	}
+	if set["randaugment"] && *f.randAugment == "" {
+		o.RandAugment = &dataset.RandAugment{} // none, over the recipe's
+	}
+	for _, p := range []struct {
+		name string
+		dst  **float64
+		v    *float64
+	}{{"erase", &o.EraseProb, f.erase}, {"mixup", &o.MixupAlpha, f.mixup}, {"cutmix", &o.CutMixAlpha, f.cutmix},
+		{"mix-p", &o.MixProb, f.mixP}, {"mix-switch", &o.MixSwitch, f.mixSwitch}} {
+		if set[p.name] {
+			*p.dst = p.v
+		}
+	}
+	if (set["mixup"] || set["cutmix"]) && !set["mix-p"] {
+		o.MixProb = f.mixP // timm's mixup_prob 1 with mixing asked for
+	}
+	if (set["mixup"] || set["cutmix"]) && !set["mix-switch"] {
+		o.MixSwitch = f.mixSwitch
 	}
 	if *f.exports != "" {
 		o.Export = strings.Split(*f.exports, ",")

@@ -56,7 +56,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, tty bool)
 	}
 	if *f.analyze != "" {
 		cos, err := train.Analyze(ctx, train.AnalyzeOptions{Checkpoint: *f.analyze, EvalData: o.EvalData, EvalLabels: o.EvalLabels,
-			Labels: o.Labels, Limit: o.Limit, Batch: o.Batch, Workers: o.Workers, Mean: o.Mean, Std: o.Std})
+			Labels: o.Labels, EvalLimit: o.EvalLimit, Batch: o.Batch, Workers: o.Workers, Mean: o.Mean, Std: o.Std})
 		if err != nil {
 			return failed(stderr, err)
 		}

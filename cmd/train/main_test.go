@@ -406,6 +406,12 @@ func TestFlagRefusals(t *testing.T) {
 		{"bad weight-init", []string{"--weight-init", "xavier"}, `invalid value "xavier" for flag -weight-init: "xavier": want timm or torch`},
 		{"bad recipe", []string{"--recipe", "short"}, `invalid value "short" for flag -recipe: want default or deit`},
 		{"bad fuse", []string{"--fuse", "softmax"}, `invalid value "softmax" for flag -fuse: want probs or logits`},
+		{"bad randaugment", []string{"--randaugment", "rand-m9-inc0"}, `--randaugment: dataset: bad preprocessing config: RandAugment spec "rand-m9-inc0": section "inc0", want inc1`},
+		{"erase above 1", []string{"--erase", "1.5"}, "--erase 1.5: want a probability in [0, 1] (0: none)"},
+		{"negative mixup", []string{"--mixup", "-0.8"}, "--mixup -0.8: want an alpha ≥ 0 (0: none)"},
+		{"NaN cutmix", []string{"--cutmix", "NaN"}, "--cutmix NaN: want an alpha ≥ 0"},
+		{"mix-p above 1", []string{"--mix-p", "2"}, "--mix-p 2: want a probability in [0, 1]"},
+		{"negative mix-switch", []string{"--mix-switch", "-1"}, "--mix-switch -1: want a probability in [0, 1]"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "run")
