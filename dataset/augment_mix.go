@@ -33,20 +33,20 @@ func DrawErase(p float64, seed uint64, index, v, size int) Erase {
 		return Erase{}
 	}
 	r := newAugRNG(seed, augDomainErase, index, v)
-	if r.float() > p { // timm: random.random() > probability skips
+	if r.Float64() > p { // timm: random.random() > probability skips
 		return Erase{}
 	}
 	area := float64(size * size)
 	lo, hi := math.Log(eraseMinAspect), math.Log(1/eraseMinAspect)
 	for range 10 {
-		target := r.uniform(eraseMinArea, eraseMaxArea) * area
-		aspect := math.Exp(r.uniform(lo, hi))
+		target := r.Uniform(eraseMinArea, eraseMaxArea) * area
+		aspect := math.Exp(r.Uniform(lo, hi))
 		h := int(math.RoundToEven(math.Sqrt(target * aspect)))
 		w := int(math.RoundToEven(math.Sqrt(target / aspect)))
 		if w < size && h < size {
-			top := r.intn(size - h + 1) // random.randint(0, size-h) is inclusive
-			left := r.intn(size - w + 1)
-			return Erase{Box: PixelBox(size, size, top, left, h, w), Seed: r.next()}
+			top := r.Intn(size - h + 1) // random.randint(0, size-h) is inclusive
+			left := r.Intn(size - w + 1)
+			return Erase{Box: PixelBox(size, size, top, left, h, w), Seed: r.Uint64()}
 		}
 	}
 	return Erase{}
@@ -59,7 +59,7 @@ func (e Erase) Apply(dst []float32, channels, size int) {
 		return
 	}
 	top, left, h, w := pixelRect(e.Box, size, size)
-	r := &viewRNG{state: mix64(e.Seed + golden)}
+	r := &RNG{state: mix64(e.Seed + golden)}
 	n := size * size
 	for c := range channels {
 		for y := top; y < top+h; y++ {
@@ -119,13 +119,13 @@ func (mc MixConfig) Draw(seed uint64, index, v, size int) (m Mix, ok bool) {
 		return Mix{}, false
 	}
 	r := newAugRNG(seed, augDomainMix, index, v)
-	if !(r.float() < mc.Prob) {
+	if !(r.Float64() < mc.Prob) {
 		return Mix{}, false
 	}
 	var lam float64
 	switch {
 	case mc.MixupAlpha > 0 && mc.CutMixAlpha > 0:
-		m.CutMix = r.float() < mc.SwitchProb
+		m.CutMix = r.Float64() < mc.SwitchProb
 		if m.CutMix {
 			lam = r.beta(mc.CutMixAlpha)
 		} else {
@@ -145,7 +145,7 @@ func (mc MixConfig) Draw(seed uint64, index, v, size int) (m Mix, ok bool) {
 		return m, m.Lambda != 1
 	}
 	cut := int(float64(size) * math.Sqrt(1-lam))
-	cy, cx := r.intn(size), r.intn(size)
+	cy, cx := r.Intn(size), r.Intn(size)
 	yl, yh := clampInt(cy-cut/2, 0, size), clampInt(cy+cut/2, 0, size)
 	xl, xh := clampInt(cx-cut/2, 0, size), clampInt(cx+cut/2, 0, size)
 	if yh <= yl || xh <= xl {
@@ -178,9 +178,9 @@ func (m Mix) Apply(dst, partner []float32, channels, size int) {
 }
 
 // gamma is a Gamma(a, 1) draw (Marsaglia and Tsang; for a < 1 the a+1 draw times u^(1/a)).
-func (r *viewRNG) gamma(a float64) float64 {
+func (r *RNG) gamma(a float64) float64 {
 	if a < 1 {
-		return r.gamma(a+1) * math.Pow(1-r.float(), 1/a)
+		return r.gamma(a+1) * math.Pow(1-r.Float64(), 1/a)
 	}
 	d := a - 1.0/3
 	c := 1 / math.Sqrt(9*d)
@@ -191,7 +191,7 @@ func (r *viewRNG) gamma(a float64) float64 {
 			continue
 		}
 		v = v * v * v
-		u := 1 - r.float()
+		u := 1 - r.Float64()
 		if math.Log(u) < 0.5*x*x+d-d*v+d*math.Log(v) {
 			return d * v
 		}
@@ -199,7 +199,7 @@ func (r *viewRNG) gamma(a float64) float64 {
 }
 
 // beta is a Beta(a, a) draw: X/(X+Y) of two Gamma(a) draws.
-func (r *viewRNG) beta(a float64) float64 {
+func (r *RNG) beta(a float64) float64 {
 	x, y := r.gamma(a), r.gamma(a)
 	if x+y == 0 {
 		return 0.5

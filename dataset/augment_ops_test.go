@@ -31,8 +31,8 @@ type augRefEntry struct {
 	Size     int       `json:"size"`
 	Interp   string    `json:"interpolation"`
 	Flip     bool      `json:"flip"`
-	Mean     []float32 `json:"mean"`
-	Std      []float32 `json:"std"`
+	Mean     []float64 `json:"mean"`
+	Std      []float64 `json:"std"`
 	Ops      [][2]any  `json:"ops"`
 	data     []byte
 }

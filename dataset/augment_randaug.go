@@ -160,10 +160,12 @@ func (o AugmentOp) Apply(m *Image, interpolation string, fill []uint8) (*Image, 
 
 // FillFor is timm's RandAugment fill colour for a normalisation mean (create_transform's
 // img_mean): min(255, round(255·mean)) per channel, Python's round (half to even).
-func FillFor(mean []float32) []uint8 {
+func FillFor(mean []float64) []uint8 {
 	out := make([]uint8, len(mean))
 	for i, m := range mean {
-		out[i] = uint8(max(0, min(255, math.RoundToEven(255*float64(m)))))
+		// The mean's float32 value, the one pixels are normalised with (and the one this
+		// fill was computed from when Config's mean was float32).
+		out[i] = uint8(max(0, min(255, math.RoundToEven(255*float64(float32(m))))))
 	}
 	return out
 }
@@ -275,19 +277,19 @@ func (ra RandAugment) Draw(seed uint64, index, v int) []AugmentOp {
 	}
 	var ops []AugmentOp
 	for range ra.Layers {
-		name := list[r.intn(len(list))]
-		if ra.Prob < 1 && r.float() > ra.Prob {
+		name := list[r.Intn(len(list))]
+		if ra.Prob < 1 && r.Float64() > ra.Prob {
 			continue
 		}
 		m := float64(ra.Magnitude)
 		switch {
 		case math.IsInf(ra.MagnitudeStd, 1):
-			m = r.uniform(0, m)
+			m = r.Uniform(0, m)
 		case ra.MagnitudeStd > 0:
 			m += ra.MagnitudeStd * r.normal()
 		}
 		m = max(0, min(m, levelDenom))
-		if name.signed() && r.float() > 0.5 {
+		if name.signed() && r.Float64() > 0.5 {
 			m = -m
 		}
 		ops = append(ops, AugmentOp{Name: name, Magnitude: float32(m)})
@@ -315,12 +317,12 @@ const (
 	augDomainMix
 )
 
-func newAugRNG(seed uint64, domain uint64, index, v int) *viewRNG {
-	return newViewRNG(mix64(seed^domain*golden), index, v)
+func newAugRNG(seed uint64, domain uint64, index, v int) *RNG {
+	return viewRNG(mix64(seed^domain*golden), index, v)
 }
 
 // normal is a standard normal draw (Box–Muller on two uniforms; 1−u keeps the log finite).
-func (r *viewRNG) normal() float64 {
-	u1, u2 := r.float(), r.float()
+func (r *RNG) normal() float64 {
+	u1, u2 := r.Float64(), r.Float64()
 	return math.Sqrt(-2*math.Log(1-u1)) * math.Cos(2*math.Pi*u2)
 }

@@ -126,7 +126,7 @@ func TestFillFor(t *testing.T) {
 	if got := FillFor(ImageNetMean); string(got) != string([]uint8{124, 116, 104}) {
 		t.Errorf("ImageNet fill %v, timm's (124, 116, 104)", got)
 	}
-	if got := FillFor([]float32{0.5, 0.2860, 1.5, -1}); string(got) != string([]uint8{128, 73, 255, 0}) {
+	if got := FillFor([]float64{0.5, 0.2860, 1.5, -1}); string(got) != string([]uint8{128, 73, 255, 0}) {
 		t.Errorf("fill %v", got)
 	}
 }

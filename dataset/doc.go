@@ -27,8 +27,11 @@
 //
 // (Example has it with its error handling.) The trainer rebuilds a stored row from its
 // columns alone: View{Index: view, Box: crop, Flip: flip}, rendered at the student's size.
-// Feed runs the eval view of a whole source on all cores into ordered batches: what a teacher
-// is fed, and how precompute --teacher-off measures feeding capacity.
+// Feed runs the eval view of a whole source on all cores into ordered batches (internal/ordered,
+// the pool precompute and traindata run on): what a teacher is fed, rendered with no copy.
+//
+// [RNG] is deitkd's one keyed random stream (splitmix64 keyed by words): views draw from it, and
+// traindata's epoch order and stored-view choice.
 //
 // DeiT's augmentations are pure functions of plain parameter structs, so they can be drawn
 // once, stored and replayed: [AugmentOp] (RandAugment's ops, bit-exact with Pillow's as timm
@@ -41,6 +44,12 @@
 // pixels bit for bit (TestTurboMatchesGoDecoder, TestResampleCMatchesGo), about twice as fast
 // overall. -tags purego (or CGO_ENABLED=0) builds the pure-Go path alone, which stays the
 // reference; the fidelity tests pass on both.
+//
+// [Config] is deitkd's one preprocessing type, with its one table of default normalisation
+// ([DefaultNorm]) and its one per-channel expansion ([PerChannel]): a label store records it
+// (schema.Metadata.Preprocess, JSON under deitkd.preprocess), a model's ONNX metadata carries
+// it, a checkpoint records it, and every view is rendered with it. It lives here, the lowest
+// package that uses it, so that every package above can name it.
 //
 // Sources, images and configs are immutable once made and safe for concurrent use.
 //

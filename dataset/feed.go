@@ -4,10 +4,10 @@ import (
 	"context"
 	"fmt"
 	"runtime"
-	"sync/atomic"
+	"sync"
 	"time"
 
-	"golang.org/x/sync/errgroup"
+	"github.com/deitkd/deitkd/internal/ordered"
 )
 
 // LoadImage is src.Load(i, cfg.Channels), except that with cfg.Draft a JPEG of a folder or list
@@ -97,12 +97,6 @@ func (s FeedStats) ImagesPerSecond() float64 {
 	return float64(s.Images) / s.Elapsed.Seconds()
 }
 
-// feedBatch is a batch being filled by the workers.
-type feedBatch struct {
-	FeedBatch
-	left atomic.Int32 // images still to render
-}
-
 // Feed renders view 0 (cfg's eval transform) of every image of src — read, decode, resize,
 // crop, normalise — into batches and hands them to fn in index order, from one goroutine: what a teacher would be fed, without the teacher. Workers render straight into
 // the batch's buffer, so nothing is copied; at most Ahead+1 batches exist at once. A per-image
@@ -123,98 +117,65 @@ func Feed(ctx context.Context, src Source, cfg Config, opts FeedOptions, fn func
 	start := time.Now()
 
 	type job struct {
-		b *feedBatch
+		b *FeedBatch
 		i int // image index
 	}
 	free := make(chan []float32, opts.Ahead+1)
 	for range opts.Ahead + 1 {
 		free <- make([]float32, opts.Batch*per)
 	}
-	jobs := make(chan job, opts.Workers)
-	done := make(chan *feedBatch, opts.Ahead+1)
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { // producer: one buffer a batch, images in index order
-		defer close(jobs)
+	var scratch sync.Pool // *[]uint8: a worker's decode buffer
+	// Images are the items, so every worker renders straight into its image's place in the
+	// batch buffer; a batch leaves with its last image, in order, and its buffer comes back.
+	// The window, every image of Ahead+1 batches, lets the producer take the next batch's
+	// buffer only once one is free.
+	err = ordered.Run(ctx, opts.Workers, (opts.Ahead+1)*opts.Batch, func(ctx context.Context, yield func(job) error) error {
 		for bi := range nb {
 			var pix []float32
 			select {
 			case pix = <-free:
-			case <-gctx.Done():
-				return gctx.Err()
+			case <-ctx.Done():
+				return ctx.Err()
 			}
 			lo, hi := bi*opts.Batch, min((bi+1)*opts.Batch, n)
-			b := &feedBatch{FeedBatch: FeedBatch{Index: bi, Pix: pix[:(hi-lo)*per], Errs: make([]error, hi-lo), Items: make([]Item, hi-lo)}}
-			b.left.Store(int32(hi - lo))
+			b := &FeedBatch{Index: bi, Pix: pix[:(hi-lo)*per], Errs: make([]error, hi-lo), Items: make([]Item, hi-lo)}
 			for i := lo; i < hi; i++ {
-				select {
-				case jobs <- job{b, i}:
-				case <-gctx.Done():
-					return gctx.Err()
+				if err := yield(job{b, i}); err != nil {
+					return err
 				}
 			}
 		}
 		return nil
-	})
-	var workers atomic.Int32
-	workers.Store(int32(opts.Workers))
-	for range opts.Workers {
-		g.Go(func() error {
-			defer func() {
-				if workers.Add(-1) == 0 {
-					close(done)
-				}
-			}()
-			var scratch []uint8 // this worker's decode buffer
-			for j := range jobs {
-				k := j.i - j.b.Index*opts.Batch
-				j.b.Items[k] = src.Item(j.i)
-				dst := j.b.Pix[k*per : (k+1)*per]
-				if err := feedOne(dst, src, j.i, cfg, &scratch); err != nil {
-					clear(dst)
-					j.b.Errs[k] = err
-				}
-				if j.b.left.Add(-1) == 0 {
-					select {
-					case done <- j.b:
-					case <-gctx.Done():
-						return gctx.Err()
-					}
-				}
-			}
-			return nil
-		})
-	}
-	g.Go(func() error { // consumer: batches back in order
-		pending := map[int]*feedBatch{}
-		next := 0
-		for b := range done {
-			pending[b.Index] = b
-			for {
-				b, ok := pending[next]
-				if !ok {
-					break
-				}
-				delete(pending, next)
-				next++
-				st.Images += len(b.Items)
-				for _, e := range b.Errs {
-					if e != nil {
-						st.Failed++
-					}
-				}
-				if err := fn(b.FeedBatch); err != nil {
-					return err
-				}
-				select {
-				case free <- b.Pix[:cap(b.Pix)]:
-				case <-gctx.Done():
-					return gctx.Err()
-				}
+	}, func(_ context.Context, j job) (job, error) {
+		k := j.i - j.b.Index*opts.Batch
+		j.b.Items[k] = src.Item(j.i)
+		dst := j.b.Pix[k*per : (k+1)*per]
+		buf, _ := scratch.Get().(*[]uint8)
+		if buf == nil {
+			buf = new([]uint8)
+		}
+		if err := feedOne(dst, src, j.i, cfg, buf); err != nil {
+			clear(dst)
+			j.b.Errs[k] = err
+		}
+		scratch.Put(buf)
+		return j, nil
+	}, func(ctx context.Context, j job) error {
+		if k := j.i - j.b.Index*opts.Batch; k != len(j.b.Items)-1 {
+			return nil // the batch leaves with its last image
+		}
+		st.Images += len(j.b.Items)
+		for _, e := range j.b.Errs {
+			if e != nil {
+				st.Failed++
 			}
 		}
-		return gctx.Err()
+		if err := fn(*j.b); err != nil {
+			return err
+		}
+		free <- j.b.Pix[:cap(j.b.Pix)] // never blocks: Ahead+1 buffers, Ahead+1 places
+		return nil
 	})
-	err = g.Wait()
 	st.Elapsed = time.Since(start)
 	return st, err
 }

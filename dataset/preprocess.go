@@ -3,41 +3,62 @@ package dataset
 import (
 	"fmt"
 	"math"
+	"slices"
 )
 
 // Config is the eval transform: torchvision's Resize(Resize) (shorter side, PIL path),
 // CenterCrop(Crop), ToTensor, Normalize(Mean, Std) on an image converted to Channels.
-// Zero values mean the defaults given per field; call Defaults to see them filled in.
+//
+// It is deitkd's one preprocessing type: what a label store records under deitkd.preprocess
+// (schema.Metadata.Preprocess), what a teacher or an exported student carries in its ONNX
+// metadata under the same key, what a checkpoint records, and what every view is rendered
+// with. It lives here, in the lowest package that needs it, so that schema, teacher-facing
+// code and the trainer all name the same type; the JSON names are the label-file contract's.
+//
+// Zero values mean the defaults given per field (a model's metadata that leaves a field out
+// says nothing about it); call Defaults to see them filled in. Mean and Std are float64 as
+// written; pixels are normalised with their float32 values, as torch's float32 ops round.
 type Config struct {
-	Resize        int       // shorter side before the crop; 0: Crop (no crop margin, so a Crop×Crop image passes unchanged)
-	Crop          int       // S, the square side given to the model; 0: 224
-	Interpolation string    // "bilinear" (0: default, torchvision's) or "bicubic"
-	Mean, Std     []float32 // per channel, or one value for all; nil: ImageNet's for 3 channels, 0.5 for 1
-	Channels      int       // 1 ("L") or 3 ("RGB"); 0: 3
+	Resize        int       `json:"resize"`        // shorter side before the crop; 0: Crop (no crop margin, so a Crop×Crop image passes unchanged)
+	Crop          int       `json:"crop"`          // S, the square side given to the model; 0: 224
+	Interpolation string    `json:"interpolation"` // "bilinear" (0: default, torchvision's) or "bicubic"
+	Mean          []float64 `json:"mean"`          // per channel, or one value for all, subtracted after scaling to [0,1]; nil: DefaultNorm's
+	Std           []float64 `json:"std"`           // per channel divisor, or one value for all; nil: DefaultNorm's
+	Channels      int       `json:"channels"`      // 1 ("L") or 3 ("RGB"); 0: 3
 
 	// Draft decodes a JPEG at 1/2, 1/4 or 1/8 scale when it is at least that many times
-	// Resize on both sides (PIL's img.draft(mode, (Resize, Resize)); LoadImage and Feed honour
-	// it), which is much faster for large photos. Off by default: it changes pixels. On
+	// Resize on both sides (PIL's img.draft(mode, (Resize, Resize)); LoadImage and Feed
+	// honour it), which is much faster for large photos. Off by default: it changes pixels. On
 	// 16 photo-like JPEGs of 1000×750 to 2048×1536 (drafted at 1/2 or 1/4), the
 	// Resize(256)+CenterCrop(224) tensor differed from the exact one by a mean absolute
 	// 0.32/255 (0.28 to 0.39 per image), 14/255 at most for one sample, and took 2.8 times less
 	// CPU; TestDecodeDraft checks one such case, TestDecodeDraftMatchesPIL that the drafted
 	// pixels are PIL's. ImageNet-sized 500×375 files are never drafted for Resize 256. For the
 	// eval view only: a random view of a drafted image would be drawn at its reduced size.
-	// Pure-Go builds (-tags purego) ignore it.
-	Draft bool
+	// Pure-Go builds (-tags purego) ignore it. Recorded as jpeg_draft, absent when off.
+	Draft bool `json:"jpeg_draft,omitempty"`
 
 	// EXIFTranspose turns each image upright for its EXIF orientation after decoding, as PIL's
 	// ImageOps.exif_transpose does (Transpose), so views are drawn on the upright image; LoadImage
 	// and Feed honour it. Off by default: torchvision's ImageFolder does not apply it.
-	EXIFTranspose bool
+	// Recorded as exif_transpose, absent when off.
+	EXIFTranspose bool `json:"exif_transpose,omitempty"`
 }
 
-// ImageNet's channel statistics, torchvision's and timm's defaults.
+// ImageNet's channel statistics, torchvision's and timm's defaults for 3 channels.
 var (
-	ImageNetMean = []float32{0.485, 0.456, 0.406}
-	ImageNetStd  = []float32{0.229, 0.224, 0.225}
+	ImageNetMean = []float64{0.485, 0.456, 0.406}
+	ImageNetStd  = []float64{0.229, 0.224, 0.225}
 )
+
+// DefaultNorm is the one table of default normalisation: ImageNet's statistics for 3 channels,
+// mean 0.5 and std 0.5 (to [-1, 1]) for 1. Fresh slices each call.
+func DefaultNorm(channels int) (mean, std []float64) {
+	if channels == 3 {
+		return slices.Clone(ImageNetMean), slices.Clone(ImageNetStd)
+	}
+	return []float64{0.5}, []float64{0.5}
+}
 
 // Defaults returns c with every zero field set to its default, and one-value Mean/Std repeated
 // per channel, or an error naming the field that cannot be used.
@@ -65,38 +86,37 @@ func (c Config) Defaults() (Config, error) {
 		return c, err
 	}
 	if c.Mean == nil && c.Std == nil {
-		if c.Channels == 3 {
-			c.Mean, c.Std = ImageNetMean, ImageNetStd
-		} else {
-			c.Mean, c.Std = []float32{0.5}, []float32{0.5}
-		}
+		c.Mean, c.Std = DefaultNorm(c.Channels)
 	}
 	var err error
-	if c.Mean, err = perChannel("mean", c.Mean, c.Channels); err != nil {
+	if c.Mean, err = PerChannel("mean", c.Mean, c.Channels); err != nil {
 		return c, err
 	}
-	if c.Std, err = perChannel("std", c.Std, c.Channels); err != nil {
+	if c.Std, err = PerChannel("std", c.Std, c.Channels); err != nil {
 		return c, err
 	}
-	for _, s := range c.Std {
-		if !(s > 0) || math.IsInf(float64(s), 0) {
+	for _, s := range c.Std { // checked in float32, the precision pixels are normalised in
+		if s := float32(s); !(s > 0) || math.IsInf(float64(s), 0) {
 			return c, fmt.Errorf("%w: std %v, want each value > 0", ErrBadConfig, c.Std)
 		}
 	}
 	for _, m := range c.Mean {
-		if math.IsNaN(float64(m)) || math.IsInf(float64(m), 0) {
+		if m := float64(float32(m)); math.IsNaN(m) || math.IsInf(m, 0) {
 			return c, fmt.Errorf("%w: mean %v, want finite values", ErrBadConfig, c.Mean)
 		}
 	}
 	return c, nil
 }
 
-func perChannel(name string, v []float32, channels int) ([]float32, error) {
+// PerChannel is the one per-channel expansion of a mean or std (named name in the error): v
+// itself when it has a value per channel, a new slice of channels copies of its value when it
+// has one, otherwise an error wrapping ErrBadConfig.
+func PerChannel(name string, v []float64, channels int) ([]float64, error) {
 	switch len(v) {
 	case channels:
 		return v, nil
 	case 1:
-		out := make([]float32, channels)
+		out := make([]float64, channels)
 		for i := range out {
 			out[i] = v[0]
 		}
@@ -140,7 +160,7 @@ func makeLUT(c Config) normLUT {
 	for ch := range lut {
 		for v := range 256 {
 			x := float32(v) / 255
-			lut[ch][v] = (x - c.Mean[ch]) / c.Std[ch]
+			lut[ch][v] = (x - float32(c.Mean[ch])) / float32(c.Std[ch])
 		}
 	}
 	return lut

@@ -4,6 +4,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -22,7 +23,7 @@ func loadTestImage(t testing.TB, id string, channels int) *Image {
 
 // maeLevels is the mean absolute difference of two normalised CHW tensors in 8-bit levels of
 // the [0,1] image (Normalize undone: |a-b|·std·255), and the largest such difference.
-func maeLevels(a, b []float32, std []float32) (mean, maxd float64) {
+func maeLevels(a, b []float32, std []float64) (mean, maxd float64) {
 	n := len(a) / len(std)
 	var sum float64
 	for i := range a {
@@ -174,4 +175,38 @@ func TestRenderCenterMatchesPreprocess(t *testing.T) {
 		}
 	}
 	t.Logf("view 0 against Preprocess: worst MAE %.5f/255, worst single sample %.2f/255", worstMean, worstMax)
+}
+
+// TestDefaultNorm: the one default table, and its float32 values (what pixels are normalised
+// with) are those of the float32 literals dataset used before the table was float64, so the
+// rendered tensors of a store that left mean and std out are unchanged.
+func TestDefaultNorm(t *testing.T) {
+	for _, tc := range []struct {
+		channels          int
+		wantMean, wantStd []float32
+	}{
+		{3, []float32{0.485, 0.456, 0.406}, []float32{0.229, 0.224, 0.225}},
+		{1, []float32{0.5}, []float32{0.5}},
+	} {
+		mean, std := DefaultNorm(tc.channels)
+		for i := range tc.wantMean {
+			if float32(mean[i]) != tc.wantMean[i] || float32(std[i]) != tc.wantStd[i] {
+				t.Fatalf("channels %d: DefaultNorm = %v, %v; want %v, %v in float32", tc.channels, mean, std, tc.wantMean, tc.wantStd)
+			}
+		}
+		mean[0] = 9 // a fresh slice: the table itself is untouched
+		if m, _ := DefaultNorm(tc.channels); m[0] == 9 {
+			t.Fatalf("channels %d: DefaultNorm returns the table itself", tc.channels)
+		}
+		cfg, err := Config{Channels: tc.channels, Crop: 8}.Defaults()
+		if err != nil || len(cfg.Mean) != tc.channels || float32(cfg.Mean[0]) != tc.wantMean[0] {
+			t.Fatalf("channels %d: Defaults = %v, %v", tc.channels, cfg.Mean, err)
+		}
+	}
+	if got, err := PerChannel("mean", []float64{0.25}, 3); err != nil || len(got) != 3 || got[2] != 0.25 {
+		t.Fatalf("PerChannel one value = %v, %v", got, err)
+	}
+	if _, err := PerChannel("std", []float64{1, 2}, 3); err == nil || !strings.Contains(err.Error(), "std has 2 values for 3 channels") {
+		t.Fatalf("PerChannel two for three: %v", err)
+	}
 }

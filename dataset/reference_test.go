@@ -17,8 +17,8 @@ type refSetting struct {
 	Resize        int       `json:"resize"`
 	Crop          int       `json:"crop"`
 	Interpolation string    `json:"interpolation"`
-	Mean          []float32 `json:"mean"`
-	Std           []float32 `json:"std"`
+	Mean          []float64 `json:"mean"`
+	Std           []float64 `json:"std"`
 }
 
 type refEntry struct {

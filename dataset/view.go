@@ -3,7 +3,6 @@ package dataset
 import (
 	"fmt"
 	"math"
-	"math/bits"
 )
 
 // Box is a crop as fractions of the source image: (Top, Left, Height, Width), the label file's
@@ -104,18 +103,18 @@ func RandomView(w, h, index, v int, vc ViewConfig) (View, error) {
 	if w <= 0 || h <= 0 {
 		return View{}, fmt.Errorf("%w: image size %d×%d", ErrBadConfig, w, h)
 	}
-	r := newViewRNG(vc.Seed, index, v)
+	r := viewRNG(vc.Seed, index, v)
 	area := float64(w * h)
 	logR0, logR1 := math.Log(vc.Ratio[0]), math.Log(vc.Ratio[1])
 	top, left, ch, cw := -1, -1, 0, 0
 	for range 10 {
-		target := area * r.uniform(vc.Scale[0], vc.Scale[1])
-		aspect := math.Exp(r.uniform(logR0, logR1))
+		target := area * r.Uniform(vc.Scale[0], vc.Scale[1])
+		aspect := math.Exp(r.Uniform(logR0, logR1))
 		tw := int(math.RoundToEven(math.Sqrt(target * aspect)))
 		th := int(math.RoundToEven(math.Sqrt(target / aspect)))
 		if 0 < tw && tw <= w && 0 < th && th <= h {
-			top = r.intn(h - th + 1)
-			left = r.intn(w - tw + 1)
+			top = r.Intn(h - th + 1)
+			left = r.Intn(w - tw + 1)
 			ch, cw = th, tw
 			break
 		}
@@ -132,7 +131,7 @@ func RandomView(w, h, index, v int, vc ViewConfig) (View, error) {
 		}
 		top, left = (h-ch)/2, (w-cw)/2
 	}
-	flip := vc.FlipP > 0 && r.float() < vc.FlipP
+	flip := vc.FlipP > 0 && r.Float64() < vc.FlipP
 	return View{Index: v, Box: PixelBox(w, h, top, left, ch, cw), Flip: flip}, nil
 }
 
@@ -253,41 +252,4 @@ func ratio(f float32) (p, q int64, ok bool) {
 		x = 1 / (x - a)
 	}
 	return 0, 0, false
-}
-
-// viewRNG is splitmix64 keyed by (seed, index, view): counter-based, so view v of image i is
-// drawn without drawing any other.
-type viewRNG struct{ state uint64 }
-
-func mix64(z uint64) uint64 {
-	z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
-	z = (z ^ z>>27) * 0x94d049bb133111eb
-	return z ^ z>>31
-}
-
-const golden = 0x9e3779b97f4a7c15
-
-func newViewRNG(seed uint64, index, view int) *viewRNG {
-	// Three rounds of the finaliser, each folding in one key word: distinct triples give
-	// unrelated streams.
-	k := mix64(seed + golden)
-	k = mix64(k ^ (uint64(index) + golden))
-	k = mix64(k + golden ^ uint64(view))
-	return &viewRNG{state: k}
-}
-
-func (r *viewRNG) next() uint64 {
-	r.state += golden
-	return mix64(r.state)
-}
-
-// float is uniform in [0, 1) with 53 random bits.
-func (r *viewRNG) float() float64 { return float64(r.next()>>11) / (1 << 53) }
-
-func (r *viewRNG) uniform(a, b float64) float64 { return a + (b-a)*r.float() }
-
-// intn is uniform in [0, n) (Lemire's multiply-shift; the bias for n < 2^32 is below 2^-32).
-func (r *viewRNG) intn(n int) int {
-	hi, _ := bits.Mul64(r.next(), uint64(n))
-	return int(hi)
 }

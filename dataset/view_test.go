@@ -156,7 +156,7 @@ func TestRenderIdentity(t *testing.T) {
 	for i := range img.Pix {
 		img.Pix[i] = uint8(i * 7)
 	}
-	cfg := Config{Crop: 28, Channels: 1, Mean: []float32{0}, Std: []float32{1}}
+	cfg := Config{Crop: 28, Channels: 1, Mean: []float64{0}, Std: []float64{1}}
 	got := make([]float32, TensorLen(1, 28))
 	v, _ := ViewFor(28, 28, 0, 0, cfg, ViewConfig{})
 	for _, interp := range []string{"bilinear", "bicubic"} {
@@ -214,8 +214,8 @@ func TestConfigErrors(t *testing.T) {
 		{"channels", Config{Channels: 2}},
 		{"resize below crop", Config{Resize: 20, Crop: 32}},
 		{"interpolation", Config{Interpolation: "lanczos"}},
-		{"mean length", Config{Mean: []float32{0.1, 0.2}, Std: []float32{1}}},
-		{"zero std", Config{Mean: []float32{0}, Std: []float32{0}}},
+		{"mean length", Config{Mean: []float64{0.1, 0.2}, Std: []float64{1}}},
+		{"zero std", Config{Mean: []float64{0}, Std: []float64{0}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -11,7 +11,6 @@ import (
 	"testing"
 
 	"github.com/deitkd/deitkd/dataset"
-	"github.com/deitkd/deitkd/schema"
 	"github.com/deitkd/deitkd/student"
 )
 
@@ -43,7 +42,7 @@ type fixtureRef struct {
 }
 
 // fashionMNIST is the preprocessing written into the fixture (the dataset's mean and std).
-var fashionMNIST = &schema.Preprocess{Resize: 28, Crop: 28, Interpolation: "bilinear", Mean: []float64{0.2860}, Std: []float64{0.3530}, Channels: 1}
+var fashionMNIST = &dataset.Config{Resize: 28, Crop: 28, Interpolation: "bilinear", Mean: []float64{0.2860}, Std: []float64{0.3530}, Channels: 1}
 
 var fashionMNISTClasses = []string{"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"}
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/deitkd/deitkd/schema"
 	"github.com/deitkd/deitkd/student"
 )
 
@@ -38,9 +39,9 @@ func LoadInit(path string, cfg student.Config, o student.InitOptions) (*student.
 		for _, t := range f.Tensors {
 			params = append(params, student.Param{Name: t.Name, Shape: t.Shape, Data: t.Data})
 		}
-		if s, ok := f.Metadata[MetaClassNames]; ok {
+		if s, ok := f.Metadata[schema.KeyClassNames]; ok {
 			if err := json.Unmarshal([]byte(s), &names); err != nil {
-				return nil, student.InitReport{}, fmt.Errorf("%w: %s: %s: %v", ErrSafetensors, path, MetaClassNames, err)
+				return nil, student.InitReport{}, fmt.Errorf("%w: %s: %s: %v", ErrSafetensors, path, schema.KeyClassNames, err)
 			}
 		}
 	}

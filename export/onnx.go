@@ -43,8 +43,8 @@ const (
 // A plain ViT (Config.NoDistToken) has no DistName; its FusedName is the class head alone, as
 // student.Model.Eval fuses it: softmax(cls) or cls. Initializers keep timm's names and shapes
 // (linear weights are transposed inside the graph, which ONNX Runtime folds at load).
-// Preprocessing and class names from opts go into metadata_props under MetaPreprocess and
-// MetaClassNames, the keys teacher/ reads, together with MetaConfig and MetaFuse.
+// Preprocessing and class names from opts go into metadata_props under schema.KeyPreprocess
+// and schema.KeyClassNames, the keys schema.ModelMetadata reads, together with MetaConfig and MetaFuse.
 func ONNX(w io.Writer, m *student.Model, opts Options) error {
 	mp, err := buildONNX(m, opts)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/deitkd/deitkd/dataset"
 	"github.com/deitkd/deitkd/export/internal/onnxpb"
 	"github.com/deitkd/deitkd/schema"
 	"github.com/deitkd/deitkd/student"
@@ -110,7 +111,7 @@ func TestONNXMatchesStudent(t *testing.T) {
 // names back as it does a teacher's.
 func TestONNXSignature(t *testing.T) {
 	m := testModel(t, student.Config{}, 1)
-	pre := &schema.Preprocess{Resize: 28, Crop: 28, Interpolation: "bilinear", Mean: []float64{0.286}, Std: []float64{0.353}, Channels: 1}
+	pre := &dataset.Config{Resize: 28, Crop: 28, Interpolation: "bilinear", Mean: []float64{0.286}, Std: []float64{0.353}, Channels: 1}
 	names := []string{"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"}
 	path, err := WriteFile(t.TempDir(), FormatONNX, m, Options{Preprocess: pre, ClassNames: names, Producer: "test"})
 	if err != nil {
@@ -154,9 +155,9 @@ func TestONNXSignature(t *testing.T) {
 	if want := []string{`"fused" float32 [? 10]`, `"cls_logits" float32 [? 10]`, `"dist_logits" float32 [? 10]`}; !reflect.DeepEqual(outs, want) {
 		t.Errorf("outputs %q, want %q", outs, want)
 	}
-	gotPre, gotNames, ok, err := teacher.PreprocessFromMetadata(info.Metadata)
+	gotPre, gotNames, ok, err := schema.ModelMetadata(info.Metadata)
 	if err != nil || !ok {
-		t.Fatalf("PreprocessFromMetadata: ok %v, err %v", ok, err)
+		t.Fatalf("ModelMetadata: ok %v, err %v", ok, err)
 	}
 	if gotPre.Resize != pre.Resize || gotPre.Crop != pre.Crop || gotPre.Interpolation != pre.Interpolation ||
 		!reflect.DeepEqual(gotPre.Mean, pre.Mean) || !reflect.DeepEqual(gotPre.Std, pre.Std) || gotPre.Channels != pre.Channels {
@@ -206,10 +207,10 @@ func TestOptionsRefused(t *testing.T) {
 		{"too few names", Options{ClassNames: []string{"a"}}, "1 class names for 10 classes"},
 		{"empty name", Options{ClassNames: append(ten("c")[:9], "")}, "class 9 has an empty name"},
 		{"duplicate name", Options{ClassNames: dup}, `classes 2 and 7 are both named "c2"`},
-		{"channels", Options{Preprocess: &schema.Preprocess{Channels: 3}}, "3 channels, the model 1"},
-		{"crop", Options{Preprocess: &schema.Preprocess{Crop: 224}}, "crops 224 pixels, the model takes 28"},
-		{"mean/std", Options{Preprocess: &schema.Preprocess{Mean: []float64{0.5}}}, "1 means and 0 stds"},
-		{"std zero", Options{Preprocess: &schema.Preprocess{Mean: []float64{0.5}, Std: []float64{0}}}, "std[0] 0"},
+		{"channels", Options{Preprocess: &dataset.Config{Channels: 3}}, "3 channels, the model 1"},
+		{"crop", Options{Preprocess: &dataset.Config{Crop: 224}}, "crops 224 pixels, the model takes 28"},
+		{"mean/std", Options{Preprocess: &dataset.Config{Mean: []float64{0.5}}}, "1 means and 0 stds"},
+		{"std zero", Options{Preprocess: &dataset.Config{Mean: []float64{0.5}, Std: []float64{0}}}, "std[0] 0"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/deitkd/deitkd/dataset"
 	"github.com/deitkd/deitkd/schema"
 	"github.com/deitkd/deitkd/student"
 )
@@ -27,14 +28,14 @@ const (
 	SafetensorsFile = "student.safetensors"
 )
 
-// Metadata keys written into the ONNX metadata_props and the safetensors __metadata__.
-// MetaPreprocess and MetaClassNames are the keys (and JSON formats) that teacher/ reads from a
-// teacher model, so an exported student runs as a teacher with its own preprocessing.
+// Metadata keys written into the ONNX metadata_props and the safetensors __metadata__, with
+// schema.KeyPreprocess (a dataset.Config as JSON) and schema.KeyClassNames (a JSON array of
+// strings, class index order): the keys and JSON formats a label store records and
+// schema.ModelMetadata reads from a teacher model, so an exported student runs as a teacher
+// with its own preprocessing.
 const (
-	MetaPreprocess = schema.KeyPreprocess // JSON object, schema.Preprocess
-	MetaClassNames = schema.KeyClassNames // JSON array of strings, class index order
-	MetaConfig     = "deitkd.student_config"
-	MetaFuse       = "deitkd.fuse"
+	MetaConfig = "deitkd.student_config"
+	MetaFuse   = "deitkd.fuse"
 )
 
 // Options says what goes into an export besides the weights. The zero value fuses the
@@ -47,7 +48,7 @@ type Options struct {
 	Fuse student.Fuse
 	// Preprocess is the eval transform the student was trained on; nil: the model's
 	// record, or none. Its Channels and Crop must match the model's when given.
-	Preprocess *schema.Preprocess
+	Preprocess *dataset.Config
 	// ClassNames names the classes in index order: one distinct, non-empty name per class;
 	// nil: the model's record, or none.
 	ClassNames []string
@@ -119,14 +120,14 @@ func (o *Options) metadata(c student.Config) ([][2]string, error) {
 		if err != nil {
 			return nil, fmt.Errorf("export: encode preprocess: %w", err)
 		}
-		md = append(md, [2]string{MetaPreprocess, string(b)})
+		md = append(md, [2]string{schema.KeyPreprocess, string(b)})
 	}
 	if o.ClassNames != nil {
 		b, err := json.Marshal(o.ClassNames)
 		if err != nil {
 			return nil, fmt.Errorf("export: encode class names: %w", err)
 		}
-		md = append(md, [2]string{MetaClassNames, string(b)})
+		md = append(md, [2]string{schema.KeyClassNames, string(b)})
 	}
 	return md, nil
 }

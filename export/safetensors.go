@@ -57,7 +57,7 @@ func (f *File) Tensor(name string) (Tensor, bool) {
 // keys and shapes, F32, in the model's order (timm's): cls_token, dist_token, pos_embed,
 // patch_embed.proj.weight (D×C×P×P), …, head.weight, head_dist.weight. The __metadata__
 // holds "format": "pt" (what timm and the reference loader expect), MetaConfig, MetaFuse and,
-// when opts has them, MetaPreprocess and MetaClassNames.
+// when opts has them, schema.KeyPreprocess and schema.KeyClassNames.
 func Safetensors(w io.Writer, m *student.Model, opts Options) error {
 	c := m.Config()
 	if err := opts.check(m); err != nil {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/deitkd/deitkd/dataset"
 	"github.com/deitkd/deitkd/schema"
 	"github.com/deitkd/deitkd/student"
 )
@@ -83,7 +84,7 @@ func TestSafetensorsDeiTTiny(t *testing.T) {
 
 func TestSafetensorsRoundTrip(t *testing.T) {
 	m := testModel(t, student.Config{}, 21)
-	pre := &schema.Preprocess{Resize: 28, Crop: 28, Interpolation: "bilinear", Mean: []float64{0.286}, Std: []float64{0.353}, Channels: 1}
+	pre := &dataset.Config{Resize: 28, Crop: 28, Interpolation: "bilinear", Mean: []float64{0.286}, Std: []float64{0.353}, Channels: 1}
 	var buf bytes.Buffer
 	if err := Safetensors(&buf, m, Options{Preprocess: pre, Fuse: student.FuseLogits}); err != nil {
 		t.Fatal(err)
@@ -110,7 +111,7 @@ func TestSafetensorsRoundTrip(t *testing.T) {
 		}
 	}
 	for k, v := range map[string]string{"format": "pt", MetaFuse: string(student.FuseLogits),
-		MetaPreprocess: `{"resize":28,"crop":28,"interpolation":"bilinear","mean":[0.286],"std":[0.353],"channels":1}`} {
+		schema.KeyPreprocess: `{"resize":28,"crop":28,"interpolation":"bilinear","mean":[0.286],"std":[0.353],"channels":1}`} {
 		if f.Metadata[k] != v {
 			t.Errorf("metadata %s = %q, want %q", k, f.Metadata[k], v)
 		}

@@ -143,7 +143,7 @@ func labelMap(src dataset.Source, teacherNames []string, k int, classMapFile str
 	folders := src.ClassNames()
 	if classMapFile != "" {
 		if folders == nil {
-			return nil, fmt.Errorf("%w: --class-map needs a dataset of class folders; this one has none", ErrClasses)
+			return nil, optionError(fmt.Errorf("%w: a class map needs a dataset of class folders; this one has none", ErrClasses), "ClassMapFile")
 		}
 		m, err := ReadClassMap(classMapFile, folders, teacherNames, k)
 		if err != nil {
@@ -154,12 +154,12 @@ func labelMap(src dataset.Source, teacherNames []string, k int, classMapFile str
 	if folders != nil && teacherNames != nil {
 		for i := range min(len(folders), len(teacherNames)) {
 			if folders[i] != teacherNames[i] {
-				return nil, fmt.Errorf("%w: class %d is %q in the dataset but %q in the teacher (give --class-map FILE to map dataset folders to teacher classes)",
+				return nil, fmt.Errorf("%w: class %d is %q in the dataset but %q in the teacher (give a class map to map dataset folders to teacher classes)",
 					ErrClasses, i, folders[i], teacherNames[i])
 			}
 		}
 		if len(folders) != len(teacherNames) {
-			return nil, fmt.Errorf("%w: the dataset has %d classes, the teacher %d (names agree up to class %d; give --class-map FILE to map them)",
+			return nil, fmt.Errorf("%w: the dataset has %d classes, the teacher %d (names agree up to class %d; give a class map to map them)",
 				ErrClasses, len(folders), len(teacherNames), min(len(folders), len(teacherNames))-1)
 		}
 		return nil, nil

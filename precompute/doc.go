@@ -10,12 +10,14 @@
 //
 //	reader ─► decode workers (N) ─► order-restoring batcher ─► teacher ─► store writer
 //
-// The reader emits the indices still to do (skipping images the store already has and those
-// another --shard owns) in chunks of consecutive images, each chunk after taking a token from a
-// bounded window; the workers load and decode each image once and render every view of it into
-// one pooled []float32; the batcher puts chunks back into index order, copies their images into
-// the next teacher batch and returns the token, so at most Window images are in flight however
-// large the dataset; the teacher stage runs the batch; the writer appends rows in
+// The reader, the workers and the batcher are one ordered pool (internal/ordered, the helper
+// dataset.Feed and traindata's batches run on too): the reader yields the indices still to do
+// (skipping images the store already has and those another --shard owns) in chunks of
+// consecutive images, at most a window of them between reader and batcher; the workers load
+// and decode each image once and render every view of it into one pooled []float32; the
+// batcher receives the chunks back in index order and copies their images into the next
+// teacher batch, so at most Window images are in flight however large the dataset; the
+// teacher stage runs the batch; the writer appends rows in
 // (image_index, view) order, logs per-image failures, and reports progress. Every channel is bounded, every send selects on ctx.Done(),
 // and each producer closes its channel. On cancellation nothing is left half-way: the writer
 // only ever writes whole images, and Run closes the store, so every finished image stays and a
@@ -24,6 +26,9 @@
 // Per-image failures (unreadable, truncated, empty, not an image, absurd dimensions) all pass
 // through one function, Job.imageFailed, which logs them to the store's failure log and skips
 // them, or, with OnError "fail", ends the run naming the file.
+//
+// Feed (precompute --teacher-off) runs the same pipeline with the teacher stage taken out and a
+// sink that counts in place of the writer, so it measures what labelling feeds a teacher.
 //
 // With Options.ViewsFrom the views are not drawn but read from an existing store's rows (crop
 // box, flip), so another teacher or input size labels exactly the same pixels of each image.

@@ -64,18 +64,19 @@ func (s FeedSummary) Write(w io.Writer) {
 	}
 }
 
-// Feed runs stage one's feeding without the teacher (precompute --teacher-off): listing the
-// source, reading, decoding, Resize/CenterCrop/normalise of view 0 and batching, through
-// dataset.Feed (the same reading, decoding and rendering code a labelling run uses), and
-// reports the throughput, so feeding capacity can be measured on any machine. Nothing is
-// written. Per-image failures are counted, not fatal.
+// Feed runs stage one's labelling pipeline with the teacher stage taken out (precompute
+// --teacher-off): listing the source, the reader, the decoders rendering view 0
+// (Resize/CenterCrop/normalise), the batcher packing teacher batches in order — the code a
+// labelling run runs (pipeline.run) — and, in place of the teacher and the store, a sink that
+// counts; it reports the throughput, so feeding capacity can be measured on any machine.
+// Nothing is written. Per-image failures are counted, not fatal.
 func Feed(ctx context.Context, o FeedOptions) (FeedSummary, error) {
 	var sum FeedSummary
 	if o.Data == "" {
-		return sum, fmt.Errorf("%w: --data is required", ErrOptions)
+		return sum, optionError(fmt.Errorf("%w: a dataset is required", ErrOptions), "Data")
 	}
 	if o.Crop <= 0 {
-		return sum, fmt.Errorf("%w: --teacher-off needs --crop (there is no model to take it from)", ErrOptions)
+		return sum, optionError(fmt.Errorf("%w: the teacher-off feed needs a crop (there is no model to take it from)", ErrOptions), "Crop")
 	}
 	if o.Batch < 0 || o.Workers < 0 || o.Limit < 0 {
 		return sum, fmt.Errorf("%w: batch %d, workers %d, limit %d: want ≥ 0", ErrOptions, o.Batch, o.Workers, o.Limit)
@@ -85,7 +86,7 @@ func Feed(ctx context.Context, o FeedOptions) (FeedSummary, error) {
 	}
 	cfg := dataset.Config{Resize: o.Resize, Crop: o.Crop, Interpolation: o.Interpolation, Draft: o.Draft, EXIFTranspose: o.EXIFTranspose}
 	if o.Mean != nil || o.Std != nil {
-		cfg.Mean, cfg.Std = toF32(o.Mean), toF32(o.Std)
+		cfg.Mean, cfg.Std = o.Mean, o.Std
 	}
 	cfg, err := cfg.Defaults()
 	if err != nil {
@@ -103,31 +104,35 @@ func Feed(ctx context.Context, o FeedOptions) (FeedSummary, error) {
 	if err != nil {
 		return sum, err
 	}
+	if o.Batch == 0 {
+		o.Batch = 64
+	}
+	// A job of view 0 alone, with neither teacher nor store: read yields every image below
+	// the limit, teach hands batches on untouched.
+	j := &Job{opts: Options{Batch: o.Batch, Workers: o.Workers, Views: 1, Limit: o.Limit}, src: src, cfg: cfg}
+	p := j.newPipeline()
 	cpu0 := processCPU()
-	st, err := dataset.Feed(ctx, src, cfg, dataset.FeedOptions{Workers: o.Workers, Batch: o.Batch, Limit: o.Limit},
-		func(b dataset.FeedBatch) error {
-			if sum.FirstErr == nil {
-				if i := firstError(b.Errs); i >= 0 {
-					sum.FirstErr = b.Errs[i]
+	start := time.Now()
+	err = p.run(ctx, func(_ context.Context, in <-chan *batch) error {
+		for b := range in { // the teacher stage closes it, at the end or when the run stops
+			for _, it := range b.items {
+				sum.Images++
+				if it.err != nil {
+					sum.Failed++
+					if sum.FirstErr == nil {
+						sum.FirstErr = it.err
+					}
 				}
 			}
-			return nil
-		})
+		}
+		return nil
+	})
+	sum.Elapsed = time.Since(start)
 	if cpu1 := processCPU(); cpu0 > 0 {
 		sum.CPU = cpu1 - cpu0
 	}
-	sum.Images, sum.Failed, sum.Elapsed = st.Images, st.Failed, st.Elapsed
 	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
-		err = fmt.Errorf("%w after %d images", ErrInterrupted, st.Images)
+		err = fmt.Errorf("%w after %d images", ErrInterrupted, sum.Images)
 	}
 	return sum, err
-}
-
-func firstError(errs []error) int {
-	for i, e := range errs {
-		if e != nil {
-			return i
-		}
-	}
-	return -1
 }

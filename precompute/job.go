@@ -191,7 +191,7 @@ func newJob(opts Options, stage *atomic.Value) (*Job, error) {
 	if err != nil {
 		if errors.Is(err, schema.ErrMismatch) && strings.Contains(err.Error(), schema.KeyDataset+".extensions:") {
 			// Diff's message says "null" for the default; say what it means and how to resume.
-			err = fmt.Errorf("%w (the store's folder was listed with other --extensions; null is the default, torchvision's IMG_EXTENSIONS: rerun with the store's)", err)
+			err = fmt.Errorf("%w (the store's folder was listed with other extensions; null is the default, torchvision's IMG_EXTENSIONS: rerun with the store's)", err)
 		} else if errors.Is(err, schema.ErrMismatch) && strings.Contains(err.Error(), schema.KeyDataset+".content_hash:") {
 			err = fmt.Errorf("%w (the images changed since the store was labelled: same ids, other bytes; label them into a new store)", err)
 		}
@@ -225,11 +225,11 @@ func (j *Job) Close() error {
 // resolvePreprocess decides the eval transform: flags over the model's deitkd.preprocess over
 // defaults, with the crop and channels fixed by the model's input. It sets j.cfg and returns
 // what the store records, and the class names the model carries.
-func (j *Job) resolvePreprocess() (schema.Preprocess, []string, error) {
+func (j *Job) resolvePreprocess() (dataset.Config, []string, error) {
 	o, in := j.opts, j.info
-	md, names, _, err := teacher.PreprocessFromMetadata(in.Metadata)
+	md, names, _, err := schema.ModelMetadata(in.Metadata)
 	if err != nil {
-		return schema.Preprocess{}, nil, fmt.Errorf("%s: %w", o.Model, err)
+		return dataset.Config{}, nil, fmt.Errorf("%s: %w", o.Model, err)
 	}
 	bad := func(format string, a ...any) error {
 		return fmt.Errorf("%w: %s: %s", ErrPreprocess, o.Model, fmt.Sprintf(format, a...))
@@ -237,13 +237,13 @@ func (j *Job) resolvePreprocess() (schema.Preprocess, []string, error) {
 	s, c := in.Height, in.Channels
 	switch {
 	case in.Height != in.Width:
-		return schema.Preprocess{}, nil, bad("input %v is %d×%d; views are square crops", in.Input, in.Height, in.Width)
+		return dataset.Config{}, nil, bad("input %v is %d×%d; views are square crops", in.Input, in.Height, in.Width)
 	case md.Crop != 0 && md.Crop != s:
-		return schema.Preprocess{}, nil, bad("its metadata says crop %d but its input %v is %d×%d", md.Crop, in.Input, s, s)
+		return dataset.Config{}, nil, bad("its metadata says crop %d but its input %v is %d×%d", md.Crop, in.Input, s, s)
 	case o.Crop != 0 && o.Crop != s:
-		return schema.Preprocess{}, nil, bad("--crop %d but the model's input %v is %d×%d", o.Crop, in.Input, s, s)
+		return dataset.Config{}, nil, optionError(bad("crop %d but the model's input %v is %d×%d", o.Crop, in.Input, s, s), "Crop")
 	case md.Channels != 0 && md.Channels != c:
-		return schema.Preprocess{}, nil, bad("its metadata says %d channels but its input %v has %d", md.Channels, in.Input, c)
+		return dataset.Config{}, nil, bad("its metadata says %d channels but its input %v has %d", md.Channels, in.Input, c)
 	}
 	resize := firstNonZero(o.Resize, md.Resize, s)
 	interp := o.Interpolation
@@ -253,51 +253,43 @@ func (j *Job) resolvePreprocess() (schema.Preprocess, []string, error) {
 	if interp == "" {
 		interp = "bilinear"
 	}
-	defMean, defStd := []float64{0.485, 0.456, 0.406}, []float64{0.229, 0.224, 0.225} // ImageNet's
-	if c == 1 {
-		defMean, defStd = []float64{0.5}, []float64{0.5}
-	}
-	mean, std := firstSet(o.Mean, md.Mean, defMean), firstSet(o.Std, md.Std, defStd)
-	if (o.Mean == nil && md.Mean == nil) || (o.Std == nil && md.Std == nil) {
-		j.opts.Warn(fmt.Sprintf("%s carries no mean/std in %s; normalising with mean %v std %v (give --mean and --std if it was trained otherwise)",
-			filepath.Base(o.Model), teacher.MetaPreprocess, fmtFloats(mean), fmtFloats(std)))
+	mean, std := firstSet(o.Mean, md.Mean), firstSet(o.Std, md.Std)
+	if mean == nil || std == nil {
+		defMean, defStd := dataset.DefaultNorm(c)
+		mean, std = firstSet(mean, defMean), firstSet(std, defStd)
+		j.opts.Warn(fmt.Sprintf("%s carries no mean/std in %s; normalising with mean %v std %v (give its mean and std if it was trained otherwise)",
+			filepath.Base(o.Model), schema.KeyPreprocess, fmtFloats(mean), fmtFloats(std)))
 	}
 	for _, f := range []struct {
 		name string
 		v    *[]float64
 	}{{"mean", &mean}, {"std", &std}} {
-		switch len(*f.v) {
-		case c:
-		case 1:
-			one := (*f.v)[0]
-			*f.v = make([]float64, c)
-			for i := range *f.v {
-				(*f.v)[i] = one
-			}
-		default:
-			return schema.Preprocess{}, nil, bad("%s has %d values but the model's input %v has %d channels", f.name, len(*f.v), in.Input, c)
+		v, err := dataset.PerChannel(f.name, *f.v, c)
+		if err != nil {
+			return dataset.Config{}, nil, bad("%s has %d values but the model's input %v has %d channels", f.name, len(*f.v), in.Input, c)
 		}
+		*f.v = v
 	}
-	cfg := dataset.Config{Resize: resize, Crop: s, Interpolation: interp, Mean: toF32(mean), Std: toF32(std), Channels: c, Draft: o.JPEGDraft, EXIFTranspose: o.EXIFTranspose}
+	cfg := dataset.Config{Resize: resize, Crop: s, Interpolation: interp, Mean: mean, Std: std, Channels: c, Draft: o.JPEGDraft, EXIFTranspose: o.EXIFTranspose}
 	if cfg, err = cfg.Defaults(); err != nil {
-		return schema.Preprocess{}, nil, fmt.Errorf("%w: %s: %w", ErrPreprocess, o.Model, err)
+		return dataset.Config{}, nil, fmt.Errorf("%w: %s: %w", ErrPreprocess, o.Model, err)
 	}
 	j.cfg = cfg
-	return schema.Preprocess{Resize: resize, Crop: s, Interpolation: interp, Mean: mean, Std: std, Channels: c, JPEGDraft: o.JPEGDraft, EXIFTranspose: o.EXIFTranspose}, names, nil
+	return cfg, names, nil
 }
 
 // teacherNames returns the teacher's class names: --class-names over the model's own, nil if
 // neither gives them. Their number must be K.
 func (j *Job) teacherNames(fromModel []string) ([]string, error) {
 	names := fromModel
-	src := j.opts.Model + " metadata " + teacher.MetaClassNames
+	src := j.opts.Model + " metadata " + schema.KeyClassNames
 	if j.opts.ClassNamesFile != "" {
 		fromFile, err := ReadClassNames(j.opts.ClassNamesFile)
 		if err != nil {
 			return nil, classFileError(err)
 		}
 		if fromModel != nil && !slices.Equal(fromModel, fromFile) {
-			j.opts.Warn(fmt.Sprintf("--class-names %s replaces the class names %s carries", j.opts.ClassNamesFile, filepath.Base(j.opts.Model)))
+			j.opts.Warn(fmt.Sprintf("the class names of %s replace those %s carries", j.opts.ClassNamesFile, filepath.Base(j.opts.Model)))
 		}
 		names, src = fromFile, j.opts.ClassNamesFile
 	}
@@ -337,14 +329,6 @@ func firstSet(v ...[]float64) []float64 {
 		}
 	}
 	return nil
-}
-
-func toF32(v []float64) []float32 {
-	out := make([]float32, len(v))
-	for i, x := range v {
-		out[i] = float32(x)
-	}
-	return out
 }
 
 func fmtFloats(v []float64) string {

@@ -7,7 +7,6 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/deitkd/deitkd/precompute"
@@ -59,23 +58,17 @@ func TestNotes(t *testing.T) {
 	if s.Done != 5 || s.Failed != 0 {
 		t.Fatalf("done %d failed %d, want 5 done", s.Done, s.Failed)
 	}
+	// The lines the summary prints for them: cmd/precompute's TestSummaryWrite.
 	for _, tc := range []struct {
-		name string
-		got  precompute.NoteCount
-		want precompute.NoteCount
-		line string
+		name      string
+		got, want precompute.NoteCount
 	}{
-		{"16-bit", s.Clipped16, precompute.NoteCount{Images: 1, First: "a/1_gray16.png"}, "1 images 16-bit, reduced to 8 bits as PIL does"},
-		{"alpha only", s.AlphaOnly, precompute.NoteCount{Images: 1, First: "a/5_alpha.png"}, "1 images with the picture only in alpha"},
-		{"EXIF", s.EXIFRotated, precompute.NoteCount{Images: 2, First: "a/3_rotated.jpg"}, "2 images with an EXIF orientation, not applied (as torchvision; --exif-transpose applies it), e.g. a/3_rotated.jpg"},
+		{"16-bit", s.Clipped16, precompute.NoteCount{Images: 1, First: "a/1_gray16.png"}},
+		{"alpha only", s.AlphaOnly, precompute.NoteCount{Images: 1, First: "a/5_alpha.png"}},
+		{"EXIF", s.EXIFRotated, precompute.NoteCount{Images: 2, First: "a/3_rotated.jpg"}},
 	} {
 		if tc.got != tc.want {
 			t.Errorf("%s: %+v, want %+v", tc.name, tc.got, tc.want)
-		}
-		var out strings.Builder
-		s.Write(&out)
-		if !strings.Contains(out.String(), tc.line) {
-			t.Errorf("summary lacks %q:\n%s", tc.line, out.String())
 		}
 	}
 }

@@ -17,6 +17,20 @@ import (
 // ErrOptions reports options that cannot make a run, before anything is opened.
 var ErrOptions = errors.New("precompute: bad option")
 
+// OptionError is an error that names the options at fault by their Options field names
+// (Options, e.g. "JPEGDraft", "Views"), as this package knows no flag: a caller that set them
+// from flags names its flags beside the message (cmd/precompute does).
+type OptionError struct {
+	Options []string
+	Err     error
+}
+
+func (e *OptionError) Error() string { return e.Err.Error() }
+func (e *OptionError) Unwrap() error { return e.Err }
+
+// optionError attaches to err the names of the Options fields it is about.
+func optionError(err error, options ...string) error { return &OptionError{Options: options, Err: err} }
+
 // OnError values: what a per-image failure does.
 const (
 	OnErrorSkip = "skip" // log it to the store's failure log and go on (exit code 3 at the end)
@@ -144,7 +158,7 @@ type Progress struct {
 
 func (o *Options) applyDefaults() error {
 	if o.Model == "" || o.Data == "" || o.Out == "" {
-		return fmt.Errorf("%w: --model, --data and --out are required", ErrOptions)
+		return optionError(fmt.Errorf("%w: a model, a dataset and an output folder are required", ErrOptions), "Model", "Data", "Out")
 	}
 	exts, err := checkExtensions(o.Data, o.Extensions)
 	if err != nil {
@@ -152,7 +166,8 @@ func (o *Options) applyDefaults() error {
 	}
 	o.Extensions = exts
 	if o.ViewsFrom != "" && (o.Views != 0 || o.Seed != 0 || o.Scale != [2]float64{} || o.Ratio != [2]float64{} || o.FlipP != 0) {
-		return fmt.Errorf("%w: --views, --seed, --scale, --ratio and --flip-p come from the --views-from store; give none of them", ErrOptions)
+		return optionError(fmt.Errorf("%w: the views (count, seed, scale, ratio and flip probability) come from the views-from store; give none of them", ErrOptions),
+			"Views", "Seed", "Scale", "Ratio", "FlipP", "ViewsFrom")
 	}
 	if o.Batch == 0 {
 		o.Batch = 64
@@ -229,7 +244,8 @@ func (o *Options) applyDefaults() error {
 // one place: provider and CUDA settings, interpolation, mean and std, and the view ranges.
 func (o *Options) checkValues() error {
 	if o.JPEGDraft && o.Views > 1 {
-		return fmt.Errorf("%w: --jpeg-draft renders the centre-crop view only (a random crop of a drafted image would be drawn at its reduced size): use --views 1", ErrOptions)
+		return optionError(fmt.Errorf("%w: JPEG drafting renders the centre-crop view only (a random crop of a drafted image would be drawn at its reduced size): use one view", ErrOptions),
+			"JPEGDraft", "Views")
 	}
 	err := teacher.Options{Provider: o.Provider, Device: o.Device, Threads: o.Threads,
 		CUDNNConvAlgoSearch: o.CUDNNSearch, GPUMemLimit: o.GPUMemLimit}.Check()
@@ -243,11 +259,11 @@ func (o *Options) checkValues() error {
 		v    []float64
 	}{{"mean", o.Mean}, {"std", o.Std}} {
 		for _, x := range f.v {
-			cfg := dataset.Config{Channels: 1, Interpolation: o.Interpolation, Mean: []float32{0}, Std: []float32{1}}
+			cfg := dataset.Config{Channels: 1, Interpolation: o.Interpolation, Mean: []float64{0}, Std: []float64{1}}
 			if f.name == "mean" {
-				cfg.Mean[0] = float32(x)
+				cfg.Mean[0] = x
 			} else {
-				cfg.Std[0] = float32(x)
+				cfg.Std[0] = x
 			}
 			if _, err := cfg.Defaults(); err != nil {
 				return rewrap(err, dataset.ErrBadConfig)
@@ -275,11 +291,11 @@ func checkExtensions(data string, exts []string) ([]string, error) {
 		return nil, nil
 	}
 	if strings.HasPrefix(data, "list:") || strings.HasPrefix(data, "idx:") {
-		return nil, fmt.Errorf("%w: --extensions applies to a folder --data; %s is not listed from a folder", ErrOptions, data)
+		return nil, optionError(fmt.Errorf("%w: extensions apply to a folder dataset; %s is not listed from a folder", ErrOptions, data), "Extensions", "Data")
 	}
 	c, err := dataset.CanonicalExtensions(exts)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrOptions, err)
+		return nil, optionError(fmt.Errorf("%w: %w", ErrOptions, err), "Extensions")
 	}
 	return c, nil
 }
@@ -289,7 +305,7 @@ func checkExtensions(data string, exts []string) ([]string, error) {
 func ParseExtensions(s string) ([]string, error) {
 	exts, err := dataset.ParseExtensions(s)
 	if err != nil {
-		return nil, fmt.Errorf("%w: --extensions: %w", ErrOptions, err)
+		return nil, optionError(fmt.Errorf("%w: extensions: %w", ErrOptions, err), "Extensions")
 	}
 	return exts, nil
 }

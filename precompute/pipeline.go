@@ -13,6 +13,7 @@ import (
 
 	"github.com/deitkd/deitkd/dataset"
 	"github.com/deitkd/deitkd/internal/half"
+	"github.com/deitkd/deitkd/internal/ordered"
 	"github.com/deitkd/deitkd/schema"
 	"github.com/deitkd/deitkd/store"
 )
@@ -50,11 +51,11 @@ type pipeline struct {
 	j       *Job
 	per     int // float32 values per view
 	views   int
-	rows    int           // largest batch in rows: max(Batch, Views)
-	chunk   int           // images per chunk
-	window  chan struct{} // a token per chunk between the reader and the batcher
-	images  sync.Pool     // *[]float32 of views×per
-	batches sync.Pool     // *[]float32 of rows×per
+	rows    int       // largest batch in rows: max(Batch, Views)
+	chunk   int       // images per chunk
+	window  int       // chunks between the reader and the batcher
+	images  sync.Pool // *[]float32 of views×per
+	batches sync.Pool // *[]float32 of rows×per
 
 	decodeNS, teacherNS, writeNS atomic.Int64
 	decoded                      atomic.Int64 // images read, decoded and rendered (or failed there)
@@ -158,45 +159,9 @@ func (j *Job) Run(ctx context.Context) (Summary, error) {
 	o := j.opts
 	sum := j.plan()
 	before := j.w.Manifest() // what earlier runs stored; this run's share is the growth
-	p := &pipeline{j: j, per: j.info.ImageSize(), views: o.Views, rows: max(o.Batch, o.Views)}
-	batchImages := max(1, o.Batch/o.Views)
-	window := o.Window
-	if window == 0 {
-		// Two batches of images, so workers fill the next batch while the teacher runs one,
-		// and four per worker of slack for reordering behind a slow image (a large JPEG).
-		window = 2*batchImages + 4*o.Workers
-	}
-	// A chunk is small enough that every worker has one while a batch fills (so all decode in
-	// parallel), and no larger than 16 images, past which a hand-off costs nothing per image.
-	p.chunk = max(1, min(16, batchImages/(2*o.Workers), window/(2*o.Workers)))
-	p.window = make(chan struct{}, max(1, window/p.chunk))
-	p.images.New = func() any { b := make([]float32, p.views*p.per); return &b }
-	p.batches.New = func() any { b := make([]float32, p.rows*p.per); return &b }
-
+	p := j.newPipeline()
 	start := time.Now()
-	g, gctx := errgroup.WithContext(ctx)
-	todo := make(chan *chunk, o.Workers)
-	rendered := make(chan *chunk, o.Workers)
-	batches := make(chan *batch, 1)
-	scored := make(chan *batch, 1)
-	g.Go(func() error { return p.read(gctx, todo) })
-	var workers sync.WaitGroup
-	for range o.Workers {
-		workers.Add(1)
-		g.Go(func() error {
-			defer workers.Done()
-			return p.decode(gctx, todo, rendered)
-		})
-	}
-	g.Go(func() error {
-		workers.Wait()
-		close(rendered)
-		return nil
-	})
-	g.Go(func() error { return p.batch(gctx, rendered, batches) })
-	g.Go(func() error { return p.teach(gctx, batches, scored) })
-	g.Go(func() error { return p.write(gctx, scored, &sum, start) })
-	err := g.Wait()
+	err := p.run(ctx, func(ctx context.Context, in <-chan *batch) error { return p.write(ctx, in, &sum, start) })
 
 	// Close even after an error or a cancellation: the writer only ever wrote whole images,
 	// so what it holds becomes one more finished shard and a rerun resumes after it.
@@ -222,6 +187,40 @@ func (j *Job) Run(ctx context.Context) (Summary, error) {
 			ErrInterrupted, sum.Done+sum.Failed, sum.Total)
 	}
 	return sum, err
+}
+
+// newPipeline sizes the pipeline's chunks, window and buffers from the options.
+func (j *Job) newPipeline() *pipeline {
+	o := j.opts
+	p := &pipeline{j: j, per: dataset.TensorLen(j.cfg.Channels, j.cfg.Crop), views: o.Views, rows: max(o.Batch, o.Views)}
+	batchImages := max(1, o.Batch/o.Views)
+	window := o.Window
+	if window == 0 {
+		// Two batches of images, so workers fill the next batch while the teacher runs one,
+		// and four per worker of slack for reordering behind a slow image (a large JPEG).
+		window = 2*batchImages + 4*o.Workers
+	}
+	// A chunk is small enough that every worker has one while a batch fills (so all decode in
+	// parallel), and no larger than 16 images, past which a hand-off costs nothing per image.
+	p.chunk = max(1, min(16, batchImages/(2*o.Workers), window/(2*o.Workers)))
+	p.window = max(1, window/p.chunk)
+	p.images.New = func() any { b := make([]float32, p.views*p.per); return &b }
+	p.batches.New = func() any { b := make([]float32, p.rows*p.per); return &b }
+	return p
+}
+
+// run is the labelling pipeline: the reader, Workers decoders and the batcher as one ordered
+// pool (ordered.Run: chunks read in order, decoded in parallel, packed into teacher batches
+// in order), then the teacher (when the job has one: precompute --teacher-off runs the same
+// pipeline without it), then sink, which takes every batch in order.
+func (p *pipeline) run(ctx context.Context, sink func(ctx context.Context, in <-chan *batch) error) error {
+	g, gctx := errgroup.WithContext(ctx)
+	batches := make(chan *batch, 1)
+	scored := make(chan *batch, 1)
+	g.Go(func() error { return p.feed(gctx, batches) })
+	g.Go(func() error { return p.teach(gctx, batches, scored) })
+	g.Go(func() error { return sink(gctx, scored) })
+	return g.Wait()
 }
 
 // plan counts what the run will do.
@@ -252,29 +251,20 @@ func (j *Job) limit() int {
 	return j.src.Len()
 }
 
-// read emits the images still to do, in index order and in chunks, each after taking a window
-// token (the batcher returns it), so at most len(window) chunks are between here and the
-// batcher.
-func (p *pipeline) read(ctx context.Context, out chan<- *chunk) error {
-	defer close(out)
+// read yields the images still to do, in index order and in chunks. Without a store (the
+// teacher-off feed) that is every image below the limit.
+func (p *pipeline) read(_ context.Context, yield func(*chunk) error) error {
 	j := p.j
 	c := &chunk{}
 	emit := func() error {
-		select {
-		case p.window <- struct{}{}:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		select {
-		case out <- c:
-		case <-ctx.Done():
-			return ctx.Err()
+		if err := yield(c); err != nil {
+			return err
 		}
 		c = &chunk{seq: c.seq + 1}
 		return nil
 	}
 	for i := range j.limit() {
-		if !j.w.Owns(int64(i)) || j.w.Done().Contains(int64(i)) || (j.from != nil && j.from.views[i] == nil) {
+		if j.w != nil && (!j.w.Owns(int64(i)) || j.w.Done().Contains(int64(i))) || (j.from != nil && j.from.views[i] == nil) {
 			continue
 		}
 		c.items = append(c.items, &item{index: i})
@@ -290,27 +280,19 @@ func (p *pipeline) read(ctx context.Context, out chan<- *chunk) error {
 	return nil
 }
 
-// decode loads each image once and renders all its views into one pooled buffer. A failure
-// stays with the item: the writer decides what it does, in order.
-func (p *pipeline) decode(ctx context.Context, in <-chan *chunk, out chan<- *chunk) error {
-	j := p.j
-	for c := range in {
-		t0 := time.Now()
-		for _, it := range c.items {
-			if err := ctx.Err(); err != nil {
-				return err // the run is ending: decode nothing more
-			}
-			p.render(it, j)
-			p.decoded.Add(1)
+// decode loads each image of c once and renders all its views into one pooled buffer. A
+// failure stays with the item: the writer decides what it does, in order.
+func (p *pipeline) decode(ctx context.Context, c *chunk) (*chunk, error) {
+	t0 := time.Now()
+	for _, it := range c.items {
+		if err := ctx.Err(); err != nil {
+			return nil, err // the run is ending: decode nothing more
 		}
-		p.decodeNS.Add(int64(time.Since(t0)))
-		select {
-		case out <- c:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+		p.render(it, p.j)
+		p.decoded.Add(1)
 	}
-	return nil
+	p.decodeNS.Add(int64(time.Since(t0)))
+	return c, nil
 }
 
 func (p *pipeline) render(it *item, j *Job) {
@@ -354,14 +336,13 @@ func (p *pipeline) render(it *item, j *Job) {
 	it.pix = buf
 }
 
-// batch restores index order and packs whole images into teacher batches. Leaving the
-// reorder buffer returns a chunk's window token, and an image's pixel buffer.
-func (p *pipeline) batch(ctx context.Context, in <-chan *chunk, out chan<- *batch) error {
+// feed runs the reader, the decoders and the batcher (ordered.Run, which restores index
+// order): it packs whole images into teacher batches, an image's pixel buffer going back to
+// its pool as it is copied in, and sends each full batch on, then the last.
+func (p *pipeline) feed(ctx context.Context, out chan<- *batch) error {
 	defer close(out)
-	pending := map[int]*chunk{}
-	next := 0
 	cur := p.newBatch()
-	send := func() error {
+	send := func(ctx context.Context) error {
 		select {
 		case out <- cur:
 		case <-ctx.Done():
@@ -370,48 +351,29 @@ func (p *pipeline) batch(ctx context.Context, in <-chan *chunk, out chan<- *batc
 		cur = p.newBatch()
 		return nil
 	}
-	for {
-		var c *chunk
-		var ok bool
-		select {
-		case c, ok = <-in:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		if !ok {
-			break
-		}
-		pending[c.seq] = c
-		for {
-			c, ready := pending[next]
-			if !ready {
-				break
+	err := ordered.Run(ctx, p.j.opts.Workers, p.window, p.read, p.decode, func(ctx context.Context, c *chunk) error {
+		for _, x := range c.items {
+			cur.items = append(cur.items, x)
+			if x.err != nil {
+				continue
 			}
-			delete(pending, next)
-			next++
-			<-p.window
-			for _, x := range c.items {
-				cur.items = append(cur.items, x)
-				if x.err != nil {
-					continue
-				}
-				copy((*cur.input)[cur.rows*p.per:], *x.pix)
-				p.images.Put(x.pix)
-				x.pix = nil
-				cur.rows += p.views
-				if cur.rows+p.views > p.j.opts.Batch {
-					if err := send(); err != nil {
-						return err
-					}
+			copy((*cur.input)[cur.rows*p.per:], *x.pix)
+			p.images.Put(x.pix)
+			x.pix = nil
+			cur.rows += p.views
+			if cur.rows+p.views > p.j.opts.Batch {
+				if err := send(ctx); err != nil {
+					return err
 				}
 			}
 		}
-	}
-	if len(pending) != 0 {
-		return fmt.Errorf("precompute: internal error: %d chunks left out of order at %d", len(pending), next)
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	if len(cur.items) > 0 {
-		return send()
+		return send(ctx)
 	}
 	p.batches.Put(cur.input)
 	return nil
@@ -421,14 +383,15 @@ func (p *pipeline) newBatch() *batch {
 	return &batch{input: p.batches.Get().(*[]float32)}
 }
 
-// teach runs the teacher on each batch.
+// teach runs the teacher on each batch; without one (the teacher-off feed) it hands the
+// batch on as it came.
 func (p *pipeline) teach(ctx context.Context, in <-chan *batch, out chan<- *batch) error {
 	defer close(out)
 	for b := range in {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if b.rows > 0 {
+		if b.rows > 0 && p.j.model != nil {
 			t0 := time.Now()
 			logits, err := p.j.model.Run((*b.input)[:b.rows*p.per], b.rows)
 			p.teacherNS.Add(int64(time.Since(t0)))
@@ -533,7 +496,7 @@ func (j *Job) checkLogits(logits []float32, k int) error {
 		case v-v != 0: // NaN or ±Inf
 			return fmt.Errorf("view %d: teacher returned %v for class %d", i/k, v, i%k)
 		case f16 && !fitsFloat16(v):
-			return fmt.Errorf("view %d: teacher returned %v for class %d, outside float16's range (use --dtype float32)", i/k, v, i%k)
+			return fmt.Errorf("view %d: teacher returned %v for class %d, outside float16's range (a float32 store holds it)", i/k, v, i%k)
 		}
 	}
 	return nil
@@ -559,7 +522,7 @@ func (p *pipeline) imageFailed(it *item, sum *Summary) error {
 		sum.Failures = append(sum.Failures, f)
 	}
 	if p.j.opts.OnError == OnErrorFail {
-		return fmt.Errorf("image %d: %w (--on-error fail)", it.index, it.err)
+		return optionError(fmt.Errorf("image %d: %w (the run stops at a failed image)", it.index, it.err), "OnError")
 	}
 	return nil
 }

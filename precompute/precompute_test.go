@@ -22,19 +22,12 @@ import (
 func imagesConfig(t testing.TB) dataset.Config {
 	t.Helper()
 	m := openTeacher(t, "tiny_regnet.onnx", 1)
-	p, _, ok, err := teacher.PreprocessFromMetadata(m.Info().Metadata)
+	p, _, ok, err := schema.ModelMetadata(m.Info().Metadata)
 	if err != nil || !ok {
 		t.Fatalf("tiny_regnet metadata: ok %v, %v", ok, err)
 	}
-	f32 := func(v []float64) []float32 {
-		out := make([]float32, len(v))
-		for i, x := range v {
-			out[i] = float32(x)
-		}
-		return out
-	}
 	cfg, err := dataset.Config{Resize: p.Resize, Crop: p.Crop, Interpolation: p.Interpolation,
-		Mean: f32(p.Mean), Std: f32(p.Std), Channels: 3}.Defaults()
+		Mean: p.Mean, Std: p.Std, Channels: 3}.Defaults()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +211,7 @@ func TestIDX(t *testing.T) {
 		t.Errorf("warnings with mean and std given: %q", warnings)
 	}
 	rows, md := readStore(t, out)
-	wantPre := schema.Preprocess{Resize: 28, Crop: 28, Interpolation: "bilinear", Mean: []float64{0.286}, Std: []float64{0.353}, Channels: 1}
+	wantPre := dataset.Config{Resize: 28, Crop: 28, Interpolation: "bilinear", Mean: []float64{0.286}, Std: []float64{0.353}, Channels: 1}
 	if md.Preprocess.Resize != wantPre.Resize || md.Preprocess.Crop != 28 || md.Preprocess.Channels != 1 ||
 		!slices.Equal(md.Preprocess.Mean, wantPre.Mean) || !slices.Equal(md.Preprocess.Std, wantPre.Std) || md.ClassNames != nil {
 		t.Errorf("preprocess %+v class names %v, want %+v and none", md.Preprocess, md.ClassNames, wantPre)
@@ -226,7 +219,7 @@ func TestIDX(t *testing.T) {
 	if md.Dataset.Name != "idx/t10k" {
 		t.Errorf("dataset name %q", md.Dataset.Name)
 	}
-	cfg, _ := dataset.Config{Crop: 28, Mean: []float32{0.286}, Std: []float32{0.353}, Channels: 1}.Defaults()
+	cfg, _ := dataset.Config{Crop: 28, Mean: []float64{0.286}, Std: []float64{0.353}, Channels: 1}.Defaults()
 	m := openTeacher(t, "tiny_gray.onnx", 1)
 	k := m.Info().NumClasses
 	for i, r := range rows {
@@ -284,9 +277,9 @@ func TestRefusals(t *testing.T) {
 		{"mean for 3 channels into a grey model", precompute.Options{Model: model("tiny_gray.onnx"), Data: idx, Mean: []float64{0.5, 0.5, 0.5}},
 			precompute.ErrPreprocess, []string{"mean has 3 values", "1 channels"}},
 		{"crop not the input side", precompute.Options{Model: model("tiny_regnet.onnx"), Data: images, Crop: 30, ClassMapFile: "x"},
-			precompute.ErrPreprocess, []string{"--crop 30", "32×32"}},
+			precompute.ErrPreprocess, []string{"crop 30", "32×32"}},
 		{"class names in another order", precompute.Options{Model: model("tiny_regnet.onnx"), Data: images},
-			precompute.ErrClasses, []string{`class 0 is "jpeg" in the dataset but "a_class" in the teacher`, "--class-map"}},
+			precompute.ErrClasses, []string{`class 0 is "jpeg" in the dataset but "a_class" in the teacher`, "give a class map"}},
 		{"one class differs", precompute.Options{Model: model("tiny_regnet.onnx"), Data: folderTree("a_class", "b_class", "c_klass", "d_class", "e_class")},
 			precompute.ErrClasses, []string{`class 2 is "c_klass" in the dataset but "c_class"`}},
 		{"fewer dataset classes", precompute.Options{Model: model("tiny_regnet.onnx"), Data: folderTree("a_class", "b_class")},
@@ -304,7 +297,7 @@ func TestRefusals(t *testing.T) {
 		{"bad option", precompute.Options{Model: model("tiny_gray.onnx"), Data: idx, OnError: "ignore"},
 			precompute.ErrOptions, []string{"on-error"}},
 		{"extensions of IDX files", precompute.Options{Model: model("tiny_gray.onnx"), Data: idx, Extensions: []string{".gif"}},
-			precompute.ErrOptions, []string{"--extensions applies to a folder"}},
+			precompute.ErrOptions, []string{"extensions apply to a folder"}},
 		{"bad extensions", precompute.Options{Model: model("tiny_regnet.onnx"), Data: images, Extensions: []string{".png", ""}},
 			dataset.ErrExtensions, []string{"empty ending"}},
 	} {

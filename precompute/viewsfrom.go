@@ -9,9 +9,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
-
 	"github.com/deitkd/deitkd/dataset"
 	"github.com/deitkd/deitkd/schema"
 	"github.com/deitkd/deitkd/store"
@@ -19,7 +16,7 @@ import (
 
 // ErrViewsFrom reports a --views-from store that cannot give this run its views: another data
 // set, or rows that are not whole images of its own views.
-var ErrViewsFrom = errors.New("precompute: --views-from store does not fit")
+var ErrViewsFrom = errors.New("precompute: the views-from store does not fit")
 
 // sourceViews are the views of a --views-from store: for each image index of the data set the
 // views the store holds, in view order, nil for an image it lacks (failed there, beyond its
@@ -37,7 +34,7 @@ type sourceViews struct {
 func readViewsFrom(ctx context.Context, path string, src dataset.Source, ds schema.Dataset) (*sourceViews, error) {
 	r, err := store.OpenReader(path)
 	if err != nil {
-		return nil, fmt.Errorf("--views-from: %w", err)
+		return nil, optionError(fmt.Errorf("views-from store: %w", err), "ViewsFrom")
 	}
 	man := path
 	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
@@ -45,12 +42,12 @@ func readViewsFrom(ctx context.Context, path string, src dataset.Source, ds sche
 	}
 	b, err := os.ReadFile(man)
 	if err != nil {
-		return nil, fmt.Errorf("--views-from: %w", err)
+		return nil, optionError(fmt.Errorf("views-from store: %w", err), "ViewsFrom")
 	}
 	sum := sha256.Sum256(b)
 	abs, err := filepath.Abs(r.Dir)
 	if err != nil {
-		return nil, fmt.Errorf("--views-from: %w", err)
+		return nil, optionError(fmt.Errorf("views-from store: %w", err), "ViewsFrom")
 	}
 	sv := &sourceViews{meta: r.Meta, from: schema.ViewsFrom{Path: abs, ManifestSHA256: hex.EncodeToString(sum[:])}}
 	d := r.Meta.Dataset
@@ -66,42 +63,31 @@ func readViewsFrom(ctx context.Context, path string, src dataset.Source, ds sche
 	sv.views = make([][]dataset.View, src.Len())
 	cols := []string{schema.ColImageID, schema.ColImageIndex, schema.ColView, schema.ColCrop, schema.ColFlip}
 	for shard := range r.Manifest.Shards {
-		row := 0 // within the shard
-		err := r.ScanShard(ctx, shard, cols, func(rec arrow.RecordBatch) error {
-			ids := rec.Column(0).(*array.String)
-			idx := rec.Column(1).(*array.Int64)
-			vcol := rec.Column(2).(*array.Int32)
-			crops := rec.Column(3).(*array.FixedSizeList)
-			cv := crops.ListValues().(*array.Float32)
-			flips := rec.Column(4).(*array.Boolean)
-			for i := range int(rec.NumRows()) {
-				bad := func(format string, a ...any) error {
-					return fmt.Errorf("%w: %s row %d (%s): %s", ErrViewsFrom, r.ShardPath(shard), row, ids.Value(i), fmt.Sprintf(format, a...))
-				}
-				n, v := idx.Value(i), int(vcol.Value(i))
-				switch {
-				case n < 0 || n >= int64(src.Len()):
-					return bad("image_index %d outside the data set's %d images", n, src.Len())
-				case src.Item(int(n)).ID != ids.Value(i):
-					return bad("image_index %d is %s in the data set", n, src.Item(int(n)).ID)
-				case v < 0 || v >= count:
-					return bad("view %d outside 0..%d", v, count-1)
-				}
-				if sv.views[n] == nil {
-					sv.views[n] = make([]dataset.View, count)
-					for k := range sv.views[n] {
-						sv.views[n][k].Index = -1 // not seen yet
-					}
-					sv.images++
-				}
-				if sv.views[n][v].Index != -1 {
-					return bad("view %d stored twice", v)
-				}
-				off, _ := crops.ValueOffsets(i)
-				sv.views[n][v] = dataset.View{Index: v, Flip: flips.Value(i), Box: dataset.Box{
-					Top: cv.Value(int(off)), Left: cv.Value(int(off) + 1), Height: cv.Value(int(off) + 2), Width: cv.Value(int(off) + 3)}}
-				row++
+		err := r.ScanRows(ctx, shard, cols, func(row int, st *store.StoredRow) error {
+			bad := func(format string, a ...any) error {
+				return fmt.Errorf("%w: %s row %d (%s): %s", ErrViewsFrom, r.ShardPath(shard), row, st.ImageID, fmt.Sprintf(format, a...))
 			}
+			n, v := st.ImageIndex, int(st.View)
+			switch {
+			case n < 0 || n >= int64(src.Len()):
+				return bad("image_index %d outside the data set's %d images", n, src.Len())
+			case src.Item(int(n)).ID != st.ImageID:
+				return bad("image_index %d is %s in the data set", n, src.Item(int(n)).ID)
+			case v < 0 || v >= count:
+				return bad("view %d outside 0..%d", v, count-1)
+			}
+			if sv.views[n] == nil {
+				sv.views[n] = make([]dataset.View, count)
+				for k := range sv.views[n] {
+					sv.views[n][k].Index = -1 // not seen yet
+				}
+				sv.images++
+			}
+			if sv.views[n][v].Index != -1 {
+				return bad("view %d stored twice", v)
+			}
+			c := st.Crop
+			sv.views[n][v] = dataset.View{Index: v, Flip: st.Flip, Box: dataset.Box{Top: c[0], Left: c[1], Height: c[2], Width: c[3]}}
 			return nil
 		})
 		if err != nil {
@@ -123,17 +109,17 @@ func readViewsFrom(ctx context.Context, path string, src dataset.Source, ds sche
 // made with another --exif-transpose is refused, since its boxes are fractions of the other
 // orientation; a centre crop of another resize/crop ratio is only warned about, since view 0
 // keeps the source's box whatever this run's --resize says.
-func (j *Job) fitViewsFrom(pre schema.Preprocess) (schema.Views, error) {
+func (j *Job) fitViewsFrom(pre dataset.Config) (schema.Views, error) {
 	src, v := j.from.meta.Preprocess, j.from.meta.Views
 	if src.EXIFTranspose != pre.EXIFTranspose {
 		return v, fmt.Errorf("%w: %s.exif_transpose: store %s has %v, this run %v (its boxes are fractions of the image as it was turned)",
 			ErrViewsFrom, schema.KeyPreprocess, j.from.from.Path, src.EXIFTranspose, pre.EXIFTranspose)
 	}
 	if j.opts.JPEGDraft && v.Count > 1 {
-		return v, fmt.Errorf("%w: --jpeg-draft renders the centre-crop view only, and store %s has %d views per image", ErrOptions, j.from.from.Path, v.Count)
+		return v, optionError(fmt.Errorf("%w: JPEG drafting renders the centre-crop view only, and store %s has %d views per image", ErrOptions, j.from.from.Path, v.Count), "JPEGDraft", "ViewsFrom")
 	}
 	if src.Resize*pre.Crop != pre.Resize*src.Crop {
-		j.opts.Warn(fmt.Sprintf("store %s centre-cropped %d of %d pixels for view 0, this run would crop %d of %d: view 0 keeps the store's box (give --resize %.4g for the same ratio)",
+		j.opts.Warn(fmt.Sprintf("store %s centre-cropped %d of %d pixels for view 0, this run would crop %d of %d: view 0 keeps the store's box (a resize of %.4g gives the same ratio)",
 			j.from.from.Path, src.Crop, src.Resize, pre.Crop, pre.Resize, float64(pre.Crop)*float64(src.Resize)/float64(src.Crop)))
 	}
 	j.opts.Views = v.Count

@@ -188,8 +188,8 @@ func TestViewsFromRefusals(t *testing.T) {
 		is   error
 		want string
 	}{
-		{"views given", func(o *precompute.Options) { o.ViewsFrom, o.Views = first, 2 }, precompute.ErrOptions, "come from the --views-from store"},
-		{"seed given", func(o *precompute.Options) { o.ViewsFrom, o.Seed = first, 1 }, precompute.ErrOptions, "come from the --views-from store"},
+		{"views given", func(o *precompute.Options) { o.ViewsFrom, o.Views = first, 2 }, precompute.ErrOptions, "come from the views-from store"},
+		{"seed given", func(o *precompute.Options) { o.ViewsFrom, o.Seed = first, 1 }, precompute.ErrOptions, "come from the views-from store"},
 		{"other data set", func(o *precompute.Options) {
 			o.ViewsFrom, o.Data = first, "idx:"+filepath.Join(testdata, "idx", "t10k")
 		}, precompute.ErrViewsFrom, "deitkd.dataset."},
@@ -198,7 +198,7 @@ func TestViewsFromRefusals(t *testing.T) {
 			o.ClassMapFile, o.Extensions = imagesClassMap(t), []string{dataset.AllFiles}
 		}, precompute.ErrViewsFrom, "deitkd.dataset."},
 		{"other exif transpose", func(o *precompute.Options) { o.ViewsFrom, o.EXIFTranspose = first, true }, precompute.ErrViewsFrom, "deitkd.preprocess.exif_transpose"},
-		{"no store", func(o *precompute.Options) { o.ViewsFrom = filepath.Join(dir, "none") }, nil, "--views-from"},
+		{"no store", func(o *precompute.Options) { o.ViewsFrom = filepath.Join(dir, "none") }, nil, "views-from store"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := base

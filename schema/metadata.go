@@ -1,16 +1,16 @@
 package schema
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"math"
 	"reflect"
 	"strconv"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/deitkd/deitkd/dataset"
+	"github.com/deitkd/deitkd/internal/fielddiff"
 )
 
 // Metadata keys. Each value is JSON: a number for schema_version and
@@ -77,24 +77,6 @@ type Teacher struct {
 	OutputName string  `json:"output_name"` // graph output read as logits
 }
 
-// Preprocess is what was done to pixels before the teacher saw them.
-type Preprocess struct {
-	Resize        int       `json:"resize"`        // shorter side before the eval centre crop
-	Crop          int       `json:"crop"`          // square side fed to the teacher
-	Interpolation string    `json:"interpolation"` // e.g. "bilinear", "bicubic"
-	Mean          []float64 `json:"mean"`          // per channel, subtracted after scaling to [0,1]
-	Std           []float64 `json:"std"`           // per channel divisor
-	Channels      int       `json:"channels"`      // 1 or 3
-	// JPEGDraft: JPEGs were decoded at 1/2, 1/4 or 1/8 scale where at least that many times
-	// Resize on both sides, as PIL's img.draft(mode, (Resize, Resize)) does (precompute
-	// --jpeg-draft): faster on large photos, pixels not those of the full decode. Absent: off.
-	JPEGDraft bool `json:"jpeg_draft,omitempty"`
-	// EXIFTranspose: each image was turned upright for its EXIF orientation after decoding,
-	// as PIL's ImageOps.exif_transpose does (precompute --exif-transpose); train decodes the
-	// same way. Absent: off, as torchvision's ImageFolder.
-	EXIFTranspose bool `json:"exif_transpose,omitempty"`
-}
-
 // Views describes the views per image: view 0 is the eval view, views
 // 1..Count-1 random resized crops drawn from Seed.
 type Views struct {
@@ -130,15 +112,15 @@ type Dataset struct {
 
 // Metadata is the typed form of a label file's "deitkd." schema metadata.
 type Metadata struct {
-	SchemaVersion int         `json:"schema_version"`
-	Teacher       Teacher     `json:"teacher"`
-	NumClasses    int         `json:"num_classes"`
-	ClassNames    []string    `json:"class_names"`
-	Preprocess    Preprocess  `json:"preprocess"`
-	Views         Views       `json:"views"`
-	Store         StoreConfig `json:"store"`
-	Dataset       Dataset     `json:"dataset"`
-	CreatedBy     string      `json:"created_by"` // tool and version; ignored by Diff
+	SchemaVersion int            `json:"schema_version"`
+	Teacher       Teacher        `json:"teacher"`
+	NumClasses    int            `json:"num_classes"`
+	ClassNames    []string       `json:"class_names"`
+	Preprocess    dataset.Config `json:"preprocess"` // what was done to pixels before the teacher saw them, filled in
+	Views         Views          `json:"views"`
+	Store         StoreConfig    `json:"store"`
+	Dataset       Dataset        `json:"dataset"`
+	CreatedBy     string         `json:"created_by"` // tool and version; ignored by Diff
 	// ClassMap maps each dataset class folder, in folder order, to the teacher class its
 	// images are labelled with (precompute --class-map); nil, and its key absent, without one.
 	ClassMap []ClassMapEntry `json:"class_map,omitempty"`
@@ -357,8 +339,8 @@ func Diff(store, run Metadata) error {
 			}
 			continue
 		}
-		if d := diffValue(key, reflect.ValueOf(sv[i]).Elem(), reflect.ValueOf(rv[i]).Elem()); d != "" {
-			return fmt.Errorf("%w: %s", ErrMismatch, d)
+		if f, ok := fielddiff.First(key, reflect.ValueOf(sv[i]).Elem().Interface(), reflect.ValueOf(rv[i]).Elem().Interface()); ok {
+			return fmt.Errorf("%w: %s: store has %s, run wants %s", ErrMismatch, f.Path, fielddiff.Text(f.A), fielddiff.Text(f.B))
 		}
 	}
 	return nil
@@ -375,46 +357,11 @@ func diffClassMap(a, b []ClassMapEntry) string {
 	}
 	for i := range min(len(a), len(b)) {
 		if a[i] != b[i] {
-			return fmt.Sprintf("%s[%d]: store has %s, run wants %s", KeyClassMap, i,
-				jsonText(reflect.ValueOf(a[i])), jsonText(reflect.ValueOf(b[i])))
+			return fmt.Sprintf("%s[%d]: store has %s, run wants %s", KeyClassMap, i, fielddiff.Text(a[i]), fielddiff.Text(b[i]))
 		}
 	}
 	if len(a) != len(b) || (a == nil) != (b == nil) {
 		return fmt.Sprintf("%s: store has %s, run wants %s", KeyClassMap, count(a), count(b))
 	}
 	return ""
-}
-
-// diffValue descends into structs field by field (by JSON name) and compares
-// anything else as its JSON text, so slices differ as a whole and floats
-// compare as written.
-func diffValue(path string, a, b reflect.Value) string {
-	if a.Kind() == reflect.Struct {
-		t := a.Type()
-		for i := 0; i < t.NumField(); i++ {
-			name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
-			if d := diffValue(path+"."+name, a.Field(i), b.Field(i)); d != "" {
-				return d
-			}
-		}
-		return ""
-	}
-	ja, jb := jsonText(a), jsonText(b)
-	if ja != jb {
-		return fmt.Sprintf("%s: store has %s, run wants %s", path, ja, jb)
-	}
-	return ""
-}
-
-func jsonText(v reflect.Value) string {
-	if v.Kind() == reflect.Float64 && (math.IsNaN(v.Float()) || math.IsInf(v.Float(), 0)) {
-		return strconv.FormatFloat(v.Float(), 'g', -1, 64)
-	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v.Interface()); err != nil {
-		return fmt.Sprintf("%v", v.Interface())
-	}
-	return strings.TrimSpace(buf.String())
 }

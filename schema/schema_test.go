@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/deitkd/deitkd/dataset"
 )
 
 func testMetadata(mode Mode, dtype DType) Metadata {
@@ -14,7 +15,7 @@ func testMetadata(mode Mode, dtype DType) Metadata {
 		Teacher:       Teacher{File: "resnet.onnx", SHA256: strings.Repeat("ab", 32), InputName: "input", InputShape: []int64{-1, 3, 224, 224}, OutputName: "logits"},
 		NumClasses:    5,
 		ClassNames:    []string{"a", "b", "c", "d", "e\"quoted\""},
-		Preprocess:    Preprocess{Resize: 256, Crop: 224, Interpolation: "bilinear", Mean: []float64{0.485, 0.456, 0.406}, Std: []float64{0.229, 0.224, 0.225}, Channels: 3},
+		Preprocess:    dataset.Config{Resize: 256, Crop: 224, Interpolation: "bilinear", Mean: []float64{0.485, 0.456, 0.406}, Std: []float64{0.229, 0.224, 0.225}, Channels: 3},
 		Views:         Views{Count: 4, Seed: 7, Scale: [2]float64{0.08, 1}, Ratio: [2]float64{0.75, 4.0 / 3}, FlipP: 0.5},
 		Store:         StoreConfig{Mode: mode, DType: dtype},
 		Dataset:       Dataset{Name: "tiny", ImageCount: 12, IDHash: strings.Repeat("cd", 32)},

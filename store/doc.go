@@ -21,14 +21,23 @@
 // drops the lock of a killed process. Readers take no lock.
 //
 // Reading: OpenReader checks the manifest and the presence of every shard;
-// Scan streams Arrow records (optionally a column subset); LoadTargets
-// builds an in-memory (image_id, view) → Target index for a trainer; Dense
-// turns a Target into probabilities at any temperature. Verify, Merge,
-// Inspect and Export back the labels command.
+// Scan streams Arrow records (optionally a column subset), ScanRows decoded
+// rows (StoredRow); LoadTargets builds an in-memory (image_id, view) → Target
+// index for a trainer in one scan, handing each row to the trainer's join on
+// the way; Dense turns a Target into probabilities at any temperature.
+// Verify, Merge, Inspect and Export back the labels command.
+//
+// Columns by name: every column is read and written through its entry in
+// columns (columns.go), the one row codec of the writer, ScanRows (and so
+// LoadTargets, Verify, Inspect, Export and the callers outside), found by
+// name, never by position. Adding a column is an entry there, a field of Row
+// and of StoredRow, and its name and type in schema.NewSchema.
 //
 // Ownership: the files of a store. This package must not import ONNX,
 // image decoding, the dataset or the student; of deitkd it imports only
-// schema and the small helpers under internal/ (atomicfile, half).
+// schema and the small helpers under internal/ (atomicfile, half). (schema
+// names dataset.Config, the preprocessing a store records, so dataset is
+// linked in; nothing here uses it.)
 // A Writer is not safe for concurrent use; a Reader and Targets are safe for
 // concurrent reads once opened.
 package store

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/deitkd/deitkd/dataset"
 	"github.com/deitkd/deitkd/schema"
 	"github.com/deitkd/deitkd/store"
 )
@@ -20,7 +21,7 @@ func Example() {
 		SchemaVersion: schema.Version,
 		Teacher:       schema.Teacher{File: "teacher.onnx", SHA256: "…", InputName: "input", InputShape: []int64{-1, 1, 28, 28}, OutputName: "logits"},
 		NumClasses:    4,
-		Preprocess:    schema.Preprocess{Resize: 28, Crop: 28, Interpolation: "bilinear", Mean: []float64{0.5}, Std: []float64{0.5}, Channels: 1},
+		Preprocess:    dataset.Config{Resize: 28, Crop: 28, Interpolation: "bilinear", Mean: []float64{0.5}, Std: []float64{0.5}, Channels: 1},
 		Views:         schema.Views{Count: 1},
 		Store:         schema.StoreConfig{Mode: schema.ModeTopK, K: 2, DType: schema.Float32},
 		Dataset:       schema.Dataset{Name: "example", ImageCount: 2, IDHash: idHash},
@@ -51,7 +52,7 @@ func Example() {
 		fmt.Println(err)
 		return
 	}
-	targets, err := r.LoadTargets(context.Background())
+	targets, err := r.LoadTargets(context.Background(), nil)
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -11,28 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-
-	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
-
-	"github.com/deitkd/deitkd/schema"
 )
-
-// ExportRow is one row as Export writes it in JSON Lines, with the
-// contract's column names.
-type ExportRow struct {
-	ImageID     string     `json:"image_id"`
-	ImageIndex  int64      `json:"image_index"`
-	Label       *int32     `json:"label"`
-	View        int32      `json:"view"`
-	Crop        [4]float32 `json:"crop"`
-	Flip        bool       `json:"flip"`
-	TeacherHard int32      `json:"teacher_hard"`
-	Logits      []float32  `json:"teacher_logits,omitempty"`
-	TopKIndex   []int32    `json:"topk_index,omitempty"`
-	TopKLogit   []float32  `json:"topk_logit,omitempty"`
-	LogSumExp   *float32   `json:"logsumexp,omitempty"`
-}
 
 // ExportFormats are the formats Export writes.
 var ExportFormats = []string{"csv", "jsonl"}
@@ -45,86 +24,53 @@ func Export(ctx context.Context, r *Reader, w io.Writer, format string, limit in
 	}
 	bw := bufio.NewWriter(w)
 	cw := csv.NewWriter(bw)
-	enc := json.NewEncoder(bw)
-	md := r.Meta
-	topk := md.Store.Mode == schema.ModeTopK
+	cols := columnsOf(r.Meta.Store.Mode)
 	if format == "csv" {
-		head := []string{schema.ColImageID, schema.ColImageIndex, schema.ColLabel, schema.ColView, schema.ColCrop, schema.ColFlip, schema.ColTeacherHard}
-		if topk {
-			head = append(head, schema.ColTopKIndex, schema.ColTopKLogit, schema.ColLogSumExp)
-		} else {
-			head = append(head, schema.ColTeacherLogits)
+		head := make([]string, len(cols))
+		for i, c := range cols {
+			head[i] = c.name
 		}
 		cw.Write(head)
 	}
 	var n int64
 	errStop := fmt.Errorf("stop")
-	width := md.Width()
-	err := r.Scan(ctx, nil, func(rec arrow.RecordBatch) error {
-		ids := rec.Column(0).(*array.String)
-		idx := rec.Column(1).(*array.Int64)
-		labels := rec.Column(2).(*array.Int32)
-		views := rec.Column(3).(*array.Int32)
-		crops := rec.Column(4).(*array.FixedSizeList).ListValues().(*array.Float32).Float32Values()
-		flips := rec.Column(5).(*array.Boolean)
-		hard := rec.Column(6).(*array.Int32)
-		var vals arrow.Array
-		var ti []int32
-		var lse []float32
-		if topk {
-			ti = rec.Column(7).(*array.FixedSizeList).ListValues().(*array.Int32).Int32Values()
-			vals = rec.Column(8).(*array.FixedSizeList).ListValues()
-			lse = rec.Column(9).(*array.Float32).Float32Values()
-		} else {
-			vals = rec.Column(7).(*array.FixedSizeList).ListValues()
-		}
-		for i := 0; i < ids.Len(); i++ {
+	cells := make([]string, len(cols))
+	var line []byte
+	for shard := range r.Manifest.Shards {
+		err := r.ScanRows(ctx, shard, nil, func(_ int, s *StoredRow) error {
 			if limit > 0 && n >= limit {
 				return errStop
 			}
 			n++
-			row := ExportRow{ImageID: ids.Value(i), ImageIndex: idx.Value(i), View: views.Value(i), Flip: flips.Value(i), TeacherHard: hard.Value(i)}
-			copy(row.Crop[:], crops[4*i:4*i+4])
-			if !labels.IsNull(i) {
-				y := labels.Value(i)
-				row.Label = &y
+			if format == "csv" {
+				for i, c := range cols {
+					cells[i] = csvCell(c.value(s))
+				}
+				return cw.Write(cells)
 			}
-			logits := floatsAt(vals, i*width, width, nil)
-			if topk {
-				row.TopKIndex, row.TopKLogit = ti[i*width:(i+1)*width], logits
-				l := lse[i]
-				row.LogSumExp = &l
-			} else {
-				row.Logits = logits
-			}
-			if format == "jsonl" {
-				if err := enc.Encode(row); err != nil {
+			// One JSON object, the columns in file order: what json.Encoder writes for a
+			// struct of them, a null label included.
+			line = append(line[:0], '{')
+			for i, c := range cols {
+				if i > 0 {
+					line = append(line, ',')
+				}
+				v, err := json.Marshal(c.value(s))
+				if err != nil {
 					return err
 				}
-				continue
+				line = append(append(append(line, '"'), c.name...), '"', ':')
+				line = append(line, v...)
 			}
-			label := ""
-			if row.Label != nil {
-				label = strconv.Itoa(int(*row.Label))
-			}
-			crop, _ := json.Marshal(row.Crop)
-			rec := []string{row.ImageID, strconv.FormatInt(row.ImageIndex, 10), label, strconv.Itoa(int(row.View)), string(crop), strconv.FormatBool(row.Flip), strconv.Itoa(int(row.TeacherHard))}
-			if topk {
-				a, _ := json.Marshal(row.TopKIndex)
-				b, _ := json.Marshal(row.TopKLogit)
-				rec = append(rec, string(a), string(b), strconv.FormatFloat(float64(*row.LogSumExp), 'g', -1, 32))
-			} else {
-				a, _ := json.Marshal(row.Logits)
-				rec = append(rec, string(a))
-			}
-			if err := cw.Write(rec); err != nil {
-				return err
-			}
+			_, err := bw.Write(append(line, '}', '\n'))
+			return err
+		})
+		if err == errStop {
+			break
 		}
-		return nil
-	})
-	if err != nil && err != errStop {
-		return err
+		if err != nil {
+			return err
+		}
 	}
 	cw.Flush()
 	if err := cw.Error(); err != nil {
@@ -174,4 +120,25 @@ func ExportFailures(r *Reader, w io.Writer, format string, limit int64) error {
 		return err
 	}
 	return bw.Flush()
+}
+
+// csvCell is a column's value as a csv field: a string as it is, a null empty, numbers and
+// booleans as Go formats them (float32 at its own precision), lists as JSON arrays.
+func csvCell(v any) string {
+	switch v := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return v
+	case int32:
+		return strconv.Itoa(int(v))
+	case int64:
+		return strconv.FormatInt(v, 10)
+	case bool:
+		return strconv.FormatBool(v)
+	case float32:
+		return strconv.FormatFloat(float64(v), 'g', -1, 32)
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
 }

@@ -95,7 +95,7 @@ func TestFloat16Stored(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			tg, err := r.LoadTargets(context.Background())
+			tg, err := r.LoadTargets(context.Background(), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -117,14 +117,17 @@ func TestFloat16Stored(t *testing.T) {
 			if tc.mode != schema.ModeFull {
 				return
 			}
-			// Export reads the float16 column through floatsAt.
+			// Export reads the float16 column through the row codec (getLogits).
 			var b strings.Builder
 			if err := Export(context.Background(), r, &b, "jsonl", 0); err != nil {
 				t.Fatal(err)
 			}
 			dec := json.NewDecoder(strings.NewReader(b.String()))
 			for img := 0; img < images; img++ {
-				var row ExportRow
+				var row struct {
+					ImageID string    `json:"image_id"`
+					Logits  []float32 `json:"teacher_logits"`
+				}
 				if err := dec.Decode(&row); err != nil {
 					t.Fatalf("export row %d: %v", img, err)
 				}
@@ -200,7 +203,7 @@ func TestFloat16Overflow(t *testing.T) {
 			if r.Manifest.Rows != rows+1 {
 				t.Fatalf("%d rows stored, want %d", r.Manifest.Rows, rows+1)
 			}
-			tg, err := r.LoadTargets(context.Background())
+			tg, err := r.LoadTargets(context.Background(), nil)
 			if err != nil {
 				t.Fatal(err)
 			}

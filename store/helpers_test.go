@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"strings"
 
+	"github.com/deitkd/deitkd/dataset"
 	"github.com/deitkd/deitkd/schema"
 )
 
@@ -19,7 +20,7 @@ func testMeta(mode schema.Mode, dtype schema.DType, classes, k, views int, image
 		Teacher:       schema.Teacher{File: "teacher.onnx", SHA256: strings.Repeat("0f", 32), InputName: "input", InputShape: []int64{-1, 3, 224, 224}, OutputName: "logits"},
 		NumClasses:    classes,
 		ClassNames:    names,
-		Preprocess:    schema.Preprocess{Resize: 256, Crop: 224, Interpolation: "bilinear", Mean: []float64{0.485, 0.456, 0.406}, Std: []float64{0.229, 0.224, 0.225}, Channels: 3},
+		Preprocess:    dataset.Config{Resize: 256, Crop: 224, Interpolation: "bilinear", Mean: []float64{0.485, 0.456, 0.406}, Std: []float64{0.229, 0.224, 0.225}, Channels: 3},
 		Views:         schema.Views{Count: views, Seed: 1, Scale: [2]float64{0.08, 1}, Ratio: [2]float64{0.75, 4.0 / 3}, FlipP: 0.5},
 		Store:         schema.StoreConfig{Mode: mode, DType: dtype},
 		Dataset:       schema.Dataset{Name: "synthetic", ImageCount: images, IDHash: strings.Repeat("a1", 32)},

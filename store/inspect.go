@@ -6,10 +6,6 @@ import (
 	"math"
 	"slices"
 
-	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
-
-	"github.com/deitkd/deitkd/internal/half"
 	"github.com/deitkd/deitkd/schema"
 )
 
@@ -62,26 +58,13 @@ func Inspect(ctx context.Context, r *Reader) (*Summary, error) {
 	var top1, top5 int64
 	var entropy float64
 	var dense []float32
-	var logits []float32
-	width := md.Width()
-	err = r.Scan(ctx, cols, func(rec arrow.RecordBatch) error {
-		labels := rec.Column(0).(*array.Int32)
-		hard := rec.Column(1).(*array.Int32).Int32Values()
-		vals := rec.Column(2).(*array.FixedSizeList).ListValues()
-		var lse []float32
-		var topI []int32
-		if md.Store.Mode == schema.ModeTopK {
-			topI = rec.Column(3).(*array.FixedSizeList).ListValues().(*array.Int32).Int32Values()
-			lse = rec.Column(4).(*array.Float32).Float32Values()
-		}
-		for i := 0; i < labels.Len(); i++ {
-			logits = floatsAt(vals, i*width, width, logits)
-			t := Target{Hard: hard[i], Mode: md.Store.Mode, NumClasses: md.NumClasses, Logits: logits}
-			if topI != nil {
-				t.Index = topI[i*width : (i+1)*width]
-				t.LogSumExp = lse[i]
+	for shard := range r.Manifest.Shards {
+		if err := r.ScanRows(ctx, shard, cols, func(_ int, row *StoredRow) error {
+			t := Target{Hard: row.TeacherHard, Mode: md.Store.Mode, NumClasses: md.NumClasses, Logits: row.Logits}
+			if md.Store.Mode == schema.ModeTopK {
+				t.Index, t.LogSumExp = row.TopKIndex, row.LogSumExp
 			}
-			s.HardHist[hard[i]]++
+			s.HardHist[t.Hard]++
 			dense = Dense(t, 1, dense)
 			var h float64
 			for _, p := range dense {
@@ -90,26 +73,22 @@ func Inspect(ctx context.Context, r *Reader) (*Summary, error) {
 				}
 			}
 			entropy += h
-			if labels.IsNull(i) {
-				continue
-			}
-			y := labels.Value(i)
+			y := row.Label // NoLabel where null
 			if y < 0 || int(y) >= md.NumClasses {
-				continue
+				return nil
 			}
 			s.Labelled++
 			s.LabelHist[y]++
-			if hard[i] == y {
+			if t.Hard == y {
 				top1++
 			}
 			if inTop5(t, y) {
 				top5++
 			}
+			return nil
+		}); err != nil {
+			return nil, err
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
 	}
 	if s.Rows > 0 {
 		s.MeanEntropy = entropy / float64(s.Rows)
@@ -138,19 +117,4 @@ func inTop5(t Target, y int32) bool {
 		}
 	}
 	return above < 5
-}
-
-// floatsAt copies n values starting at off from a float32 or float16 array
-// into dst.
-func floatsAt(a arrow.Array, off, n int, dst []float32) []float32 {
-	dst = dst[:0]
-	switch v := a.(type) {
-	case *array.Float32:
-		dst = append(dst, v.Float32Values()[off:off+n]...)
-	case *array.Float16:
-		for _, x := range v.Values()[off : off+n] {
-			dst = append(dst, half.ToFloat32(x.Uint16()))
-		}
-	}
-	return dst
 }

@@ -42,7 +42,7 @@ func Merge(ctx context.Context, dir string) (*Manifest, error) {
 	case err != nil:
 		return nil, fmt.Errorf("merge %s: %w", dir, err)
 	case !fi.IsDir():
-		return nil, fmt.Errorf("merge %s: not a folder; merge takes the folder of a --shard i/n store", dir)
+		return nil, fmt.Errorf("merge %s: not a folder; merge takes the folder of a store split among writers (i of n)", dir)
 	}
 	paths, err := filepath.Glob(filepath.Join(dir, "manifest.*-of-*.json"))
 	if err != nil || len(paths) == 0 {
@@ -91,7 +91,7 @@ func Merge(ctx context.Context, dir string) (*Manifest, error) {
 			return nil, fmt.Errorf("merge %s: manifest %s: %w: format %s, %s has %s", dir, p, schema.ErrMismatch, m.FileFormat, firstPath, first.FileFormat)
 		}
 		if m.Limit != first.Limit {
-			return nil, fmt.Errorf("merge %s: manifest %s: %w: writer %s was run for %s, but %s for %s; rerun the writers with the same --limit (or none)",
+			return nil, fmt.Errorf("merge %s: manifest %s: %w: writer %s was run for %s, but %s for %s; rerun the writers with the same image limit (or none)",
 				dir, p, schema.ErrMismatch, m.Shard, limitText(m.Limit), firstPath, limitText(first.Limit))
 		}
 		mans[m.Shard.Index] = m

@@ -21,12 +21,6 @@ type Row struct {
 	Logits     []float32  // raw teacher logits, length NumClasses; not retained
 }
 
-// derived is what the writer computes from a row's logits.
-type derived struct {
-	hard int32
-	lse  float32
-}
-
 // argmaxLSE returns the first index of the largest logit and log Σ exp over
 // all logits, accumulated in float64 after subtracting the maximum.
 func argmaxLSE(logits []float32) (int32, float32) {

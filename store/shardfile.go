@@ -172,46 +172,31 @@ func (sf *shardFile) abort() {
 	os.Remove(sf.tmp)
 }
 
-// rowBuilder accumulates rows as Arrow arrays of the store's schema.
+// rowBuilder accumulates rows as Arrow arrays of the store's schema, each column through its
+// entry in columns (columns.go), found by name.
 type rowBuilder struct {
-	md    schema.Metadata
-	rb    *array.RecordBuilder
-	rows  int
-	topk  []int32   // scratch for top-k classes
-	vals  []float32 // scratch for top-k logits
-	f16   []float16.Num
-	id    *array.StringBuilder
-	index *array.Int64Builder
-	label *array.Int32Builder
-	view  *array.Int32Builder
-	crop  *array.FixedSizeListBuilder
-	flip  *array.BooleanBuilder
-	hard  *array.Int32Builder
-	// mode full: logits; mode topk: topkIndex, topkLogit, lse
-	logits    *array.FixedSizeListBuilder
-	topkIndex *array.FixedSizeListBuilder
-	lse       *array.Float32Builder
+	md   schema.Metadata
+	rb   *array.RecordBuilder
+	rows int
+	cols []column        // the entry of each field of the schema, in field order
+	d    derived         // scratch: what is derived from the row being added
+	bs   []array.Builder // the builder of each field
 }
 
 func newRowBuilder(sch *arrow.Schema, md schema.Metadata, mem memory.Allocator) *rowBuilder {
 	rb := array.NewRecordBuilder(mem, sch)
-	b := &rowBuilder{md: md, rb: rb,
-		id:    rb.Field(0).(*array.StringBuilder),
-		index: rb.Field(1).(*array.Int64Builder),
-		label: rb.Field(2).(*array.Int32Builder),
-		view:  rb.Field(3).(*array.Int32Builder),
-		crop:  rb.Field(4).(*array.FixedSizeListBuilder),
-		flip:  rb.Field(5).(*array.BooleanBuilder),
-		hard:  rb.Field(6).(*array.Int32Builder),
+	b := &rowBuilder{md: md, rb: rb}
+	for i, f := range sch.Fields() {
+		c, ok := columnNamed(f.Name)
+		if !ok { // schema.NewSchema and columns disagree: a programming error, caught by every test
+			panic(fmt.Sprintf("store: column %q of schema version %d has no entry in columns", f.Name, schema.Version))
+		}
+		b.cols = append(b.cols, c)
+		b.bs = append(b.bs, rb.Field(i))
 	}
-	if md.Store.Mode == schema.ModeFull {
-		b.logits = rb.Field(7).(*array.FixedSizeListBuilder)
-	} else {
-		b.topkIndex = rb.Field(7).(*array.FixedSizeListBuilder)
-		b.logits = rb.Field(8).(*array.FixedSizeListBuilder)
-		b.lse = rb.Field(9).(*array.Float32Builder)
-		b.topk = make([]int32, md.Store.K)
-		b.vals = make([]float32, md.Store.K)
+	if md.Store.Mode == schema.ModeTopK {
+		b.d.topk = make([]int32, md.Store.K)
+		b.d.vals = make([]float32, md.Store.K)
 	}
 	return b
 }
@@ -221,54 +206,34 @@ func newRowBuilder(sch *arrow.Schema, md schema.Metadata, mem memory.Allocator) 
 // that float16 cannot hold (|v| ≥ 65520, which would round to Inf) is an
 // error wrapping ErrRow, and then nothing of r is added.
 func (b *rowBuilder) append(r *Row) error {
-	hard, lse := argmaxLSE(r.Logits)
-	vals := r.Logits
+	d := &b.d
+	d.hard, d.lse = argmaxLSE(r.Logits)
 	if b.md.Store.Mode == schema.ModeTopK {
-		topK(r.Logits, b.topk)
-		for i, c := range b.topk {
-			b.vals[i] = r.Logits[c]
+		topK(r.Logits, d.topk)
+		for i, c := range d.topk {
+			d.vals[i] = r.Logits[c]
 		}
-		vals = b.vals
+	} else {
+		d.vals = r.Logits
 	}
 	if b.md.Store.DType == schema.Float16 {
 		// Convert first: a row is added whole or not at all.
-		b.f16 = b.f16[:0]
-		for i, v := range vals {
+		d.f16 = d.f16[:0]
+		for i, v := range d.vals {
 			h, ok := half.FromFloat32(v)
 			if !ok {
 				class, col := i, schema.ColTeacherLogits
 				if b.md.Store.Mode == schema.ModeTopK {
-					class, col = int(b.topk[i]), schema.ColTopKLogit
+					class, col = int(d.topk[i]), schema.ColTopKLogit
 				}
 				return fmt.Errorf("%w: logit %d is %v, outside float16's range (%s[%d]; largest float16 %d, |x| ≥ %d would be stored as Inf)",
 					ErrRow, class, v, col, i, half.MaxFloat16, half.OverflowThreshold)
 			}
-			b.f16 = append(b.f16, float16.FromBits(h))
+			d.f16 = append(d.f16, float16.FromBits(h))
 		}
 	}
-	b.id.Append(r.ImageID)
-	b.index.Append(r.ImageIndex)
-	if r.Label == NoLabel {
-		b.label.AppendNull()
-	} else {
-		b.label.Append(r.Label)
-	}
-	b.view.Append(r.View)
-	b.crop.Append(true)
-	b.crop.ValueBuilder().(*array.Float32Builder).AppendValues(r.Crop[:], nil)
-	b.flip.Append(r.Flip)
-	b.hard.Append(hard)
-	if b.md.Store.Mode == schema.ModeTopK {
-		b.topkIndex.Append(true)
-		b.topkIndex.ValueBuilder().(*array.Int32Builder).AppendValues(b.topk, nil)
-		b.lse.Append(lse)
-	}
-	b.logits.Append(true)
-	switch vb := b.logits.ValueBuilder().(type) {
-	case *array.Float32Builder:
-		vb.AppendValues(vals, nil)
-	case *array.Float16Builder:
-		vb.AppendValues(b.f16, nil)
+	for i, c := range b.cols {
+		c.put(b.bs[i], r, d)
 	}
 	b.rows++
 	return nil

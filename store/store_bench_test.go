@@ -147,7 +147,7 @@ func BenchmarkLoadTargets(b *testing.B) {
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if _, err := r.LoadTargets(context.Background()); err != nil {
+		if _, err := r.LoadTargets(context.Background(), nil); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -67,7 +67,7 @@ func TestRoundTrip(t *testing.T) {
 					t.Errorf("shard %s splits an image: %d rows, %d images", s.File, s.Rows, s.Images)
 				}
 			}
-			tg, err := r.LoadTargets(context.Background())
+			tg, err := r.LoadTargets(context.Background(), nil)
 			if err != nil {
 				t.Fatal(err)
 			}

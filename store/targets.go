@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
-
-	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
+	"strings"
 
 	"github.com/deitkd/deitkd/internal/half"
 	"github.com/deitkd/deitkd/schema"
@@ -43,8 +41,13 @@ type Targets struct {
 	lse     []float32        // mode topk
 }
 
-// LoadTargets reads the columns a trainer needs from every shard.
-func (r *Reader) LoadTargets(ctx context.Context) (*Targets, error) {
+// LoadTargets reads the columns a trainer needs from every shard, in one scan. With each
+// non-nil it reads every column and hands each row (its shard, its row within the shard, and
+// every column) to each before checking its target, so that a trainer joins the rows to its
+// images in the same scan; each must copy what it keeps (StoredRow's strings and slices point
+// into the record). A row's target is refused when its values must not be trained on (see
+// checkTarget); the error names the shard and the row.
+func (r *Reader) LoadTargets(ctx context.Context, each func(shard, row int, s *StoredRow) error) (*Targets, error) {
 	md := r.Meta
 	t := &Targets{meta: md, width: md.Width(), byID: map[string]int32{}, byIndex: map[int64]int32{}}
 	n := r.Manifest.Rows
@@ -55,98 +58,88 @@ func (r *Reader) LoadTargets(ctx context.Context) (*Targets, error) {
 	} else {
 		t.f32 = make([]float32, 0, n*int64(t.width))
 	}
-	cols := []string{schema.ColImageID, schema.ColImageIndex, schema.ColView, schema.ColTeacherHard}
+	var cols []string // every column when each wants them
+	if each == nil {
+		cols = []string{schema.ColImageID, schema.ColImageIndex, schema.ColView, schema.ColTeacherHard}
+		if md.Store.Mode == schema.ModeTopK {
+			cols = append(cols, schema.ColTopKLogit, schema.ColTopKIndex, schema.ColLogSumExp)
+		} else {
+			cols = append(cols, schema.ColTeacherLogits)
+		}
+	}
 	if md.Store.Mode == schema.ModeTopK {
-		cols = append(cols, schema.ColTopKLogit, schema.ColTopKIndex, schema.ColLogSumExp)
 		t.topk = make([]int32, 0, n*int64(md.Store.K))
 		t.lse = make([]float32, 0, n)
-	} else {
-		cols = append(cols, schema.ColTeacherLogits)
 	}
-	last := int64(-1) // image index of the previous row, across records
+	last := int64(-1) // image index of the previous row, across shards
 	for shard := range r.Manifest.Shards {
-		first := len(t.views) // the shard's first row
-		if err := r.ScanShard(ctx, shard, cols, func(rec arrow.RecordBatch) error {
-			ids := rec.Column(0).(*array.String)
-			idx := rec.Column(1).(*array.Int64).Int64Values()
-			for i := 0; i < ids.Len(); i++ {
-				row := int32(len(t.views) + i)
-				if idx[i] == last {
-					continue
+		if err := r.ScanRows(ctx, shard, cols, func(row int, s *StoredRow) error {
+			if each != nil {
+				if err := each(shard, row, s); err != nil {
+					return err
 				}
-				last = idx[i]
-				id := ids.Value(i)
-				if _, dup := t.byID[id]; dup {
-					return fmt.Errorf("store %s: %w: image %s appears in two places", r.Dir, ErrContent, id)
-				}
-				t.byID[id] = row
-				t.byIndex[idx[i]] = row
 			}
-			t.views = append(t.views, rec.Column(2).(*array.Int32).Int32Values()...)
-			t.hard = append(t.hard, rec.Column(3).(*array.Int32).Int32Values()...)
-			vals := rec.Column(4).(*array.FixedSizeList).ListValues()
-			switch v := vals.(type) {
-			case *array.Float16:
-				for _, x := range v.Values() {
-					t.f16 = append(t.f16, x.Uint16())
+			if err := t.checkTarget(s); err != nil {
+				return fmt.Errorf("shard %s: %w: row %d: %w", r.ShardPath(shard), ErrContent, row, err)
+			}
+			at := int32(len(t.views))
+			if s.ImageIndex != last {
+				last = s.ImageIndex
+				if _, dup := t.byID[s.ImageID]; dup {
+					return fmt.Errorf("store %s: %w: image %s appears in two places", r.Dir, ErrContent, s.ImageID)
 				}
-			case *array.Float32:
-				t.f32 = append(t.f32, v.Float32Values()...)
+				id := strings.Clone(s.ImageID) // s.ImageID points into the record's buffer
+				t.byID[id] = at
+				t.byIndex[s.ImageIndex] = at
+			}
+			t.views = append(t.views, s.View)
+			t.hard = append(t.hard, s.TeacherHard)
+			if t.f16 != nil {
+				for _, v := range s.Logits {
+					h, _ := half.FromFloat32(v) // exact: a float16 widened, and finite (checkTarget)
+					t.f16 = append(t.f16, h)
+				}
+			} else {
+				t.f32 = append(t.f32, s.Logits...)
 			}
 			if md.Store.Mode == schema.ModeTopK {
-				t.topk = append(t.topk, rec.Column(5).(*array.FixedSizeList).ListValues().(*array.Int32).Int32Values()...)
-				t.lse = append(t.lse, rec.Column(6).(*array.Float32).Float32Values()...)
+				t.topk = append(t.topk, s.TopKIndex...)
+				t.lse = append(t.lse, s.LogSumExp)
 			}
 			return nil
 		}); err != nil {
 			return nil, err
 		}
-		if err := t.check(first); err != nil {
-			return nil, fmt.Errorf("shard %s: %w: %w", r.ShardPath(shard), ErrContent, err)
-		}
 	}
 	return t, nil
 }
 
-// check refuses values a trainer must not use in rows [first, Len()), one shard: a view
-// below 0, a class outside [0, K), a non-finite logit or logsumexp. The writer never stores
-// them, so they mean a damaged or foreign file; the error names the row within the shard.
-func (t *Targets) check(first int) error {
+// checkTarget refuses values a trainer must not use: a view below 0, a class outside [0, K),
+// a non-finite logit or logsumexp. The writer never stores them, so they mean a damaged or
+// foreign file.
+func (t *Targets) checkTarget(s *StoredRow) error {
 	K := int32(t.meta.NumClasses)
-	for i := first; i < len(t.views); i++ {
-		row := i - first
-		if t.views[i] < 0 {
-			return fmt.Errorf("row %d: view %d", row, t.views[i])
-		}
-		if h := t.hard[i]; h < 0 || h >= K {
-			return fmt.Errorf("row %d: %s %d outside 0..%d", row, schema.ColTeacherHard, h, K-1)
-		}
-		name := schema.ColTeacherLogits
-		if t.meta.Store.Mode == schema.ModeTopK {
-			name = schema.ColTopKLogit
-			k := t.meta.Store.K
-			for j, c := range t.topk[i*k : (i+1)*k] {
-				if c < 0 || c >= K {
-					return fmt.Errorf("row %d: %s[%d] %d outside 0..%d", row, schema.ColTopKIndex, j, c, K-1)
-				}
-			}
-			if v := t.lse[i]; v-v != 0 {
-				return fmt.Errorf("row %d: %s is %v", row, schema.ColLogSumExp, v)
+	if s.View < 0 {
+		return fmt.Errorf("view %d", s.View)
+	}
+	if h := s.TeacherHard; h < 0 || h >= K {
+		return fmt.Errorf("%s %d outside 0..%d", schema.ColTeacherHard, h, K-1)
+	}
+	name := schema.ColTeacherLogits
+	if t.meta.Store.Mode == schema.ModeTopK {
+		name = schema.ColTopKLogit
+		for j, c := range s.TopKIndex {
+			if c < 0 || c >= K {
+				return fmt.Errorf("%s[%d] %d outside 0..%d", schema.ColTopKIndex, j, c, K-1)
 			}
 		}
-		lo := i * t.width
-		if t.f16 != nil {
-			for j, h := range t.f16[lo : lo+t.width] {
-				if h&0x7c00 == 0x7c00 { // exponent all ones: ±Inf or NaN
-					return fmt.Errorf("row %d: %s[%d] is %v", row, name, j, half.ToFloat32(h))
-				}
-			}
-		} else {
-			for j, v := range t.f32[lo : lo+t.width] {
-				if v-v != 0 { // NaN or ±Inf
-					return fmt.Errorf("row %d: %s[%d] is %v", row, name, j, v)
-				}
-			}
+		if v := s.LogSumExp; v-v != 0 {
+			return fmt.Errorf("%s is %v", schema.ColLogSumExp, v)
+		}
+	}
+	for j, v := range s.Logits {
+		if v-v != 0 { // NaN or ±Inf
+			return fmt.Errorf("%s[%d] is %v", name, j, v)
 		}
 	}
 	return nil

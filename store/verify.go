@@ -8,8 +8,6 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/deitkd/deitkd/internal/filehash"
@@ -301,58 +299,52 @@ func (v *verifier) shard(ctx context.Context, r *Reader, i int) error {
 		}
 		mod, modN, split = int64(spec.Index), int64(spec.Count), true
 	}
-	err := r.ScanShard(ctx, i, []string{schema.ColImageID, schema.ColImageIndex, schema.ColView, schema.ColTeacherHard}, func(rec arrow.RecordBatch) error {
-		ids := rec.Column(0).(*array.String)
-		idx := rec.Column(1).(*array.Int64).Int64Values()
-		views := rec.Column(2).(*array.Int32).Int32Values()
-		hard := rec.Column(3).(*array.Int32).Int32Values()
-		for j := range idx {
-			ix, vw, id := idx[j], views[j], ids.Value(j)
-			if first < 0 {
-				first = ix
-			}
-			last = ix
-			switch {
-			case ix < lastIdx || (ix == lastIdx && vw <= lastView):
-				return fail("row %d: image %d view %d after image %d view %d: %v", rows, ix, vw, lastIdx, lastView, ErrOrder)
-			case ix != lastIdx && lastIdx >= 0 && lastView != int32(v.views-1):
-				return fail("image %d has views 0..%d, store has %d views", lastIdx, lastView, v.views)
-			case ix != lastIdx && vw != 0, ix == lastIdx && vw != lastView+1:
-				return fail("image %d: view %d follows view %d (duplicate or missing view)", ix, vw, lastView)
-			case hard[j] < 0 || int(hard[j]) >= r.Meta.NumClasses:
-				return fail("image %d view %d: teacher_hard %d outside 0..%d", ix, vw, hard[j], r.Meta.NumClasses-1)
-			// The index is checked before seen.Add, which grows to hold it.
-			case ix < 0:
-				return fail("image index %d is negative", ix)
-			case v.images > 0 && ix >= v.images:
-				return fail("image index %d, dataset has %d images", ix, v.images)
-			case split && ix%modN != mod:
-				if problem == nil {
-					problem = fmt.Errorf("shard %s: %w: %w: image %d in a part of writer %d-of-%d", p, ErrContent, ErrNotMyShard, ix, mod, modN)
-				}
-				return problem
-			}
-			if ix != lastIdx {
-				if !utf8.ValidString(id) { // DuckDB refuses a shard whose utf8 column holds other bytes
-					return fail("row %d: image %d: image_id %q is not valid UTF-8", rows, ix, id)
-				}
-				if v.seen.Contains(ix) {
-					return fail("image %d (%s) is also in an earlier shard", ix, id)
-				}
-				if prev, dup := v.ids[id]; dup {
-					return fail("image_id %s is image %d here and image %d elsewhere", id, ix, prev)
-				}
-				// A copy: id points into the record's buffer, which goes
-				// back to the allocator when fn returns.
-				v.ids[strings.Clone(id)] = ix
-				v.seen.Add(ix)
-				images++
-			} else if v.ids[id] != ix {
-				return fail("image %d: image_id changes within the image to %s", ix, id)
-			}
-			lastIdx, lastView = ix, vw
-			rows++
+	err := r.ScanRows(ctx, i, []string{schema.ColImageID, schema.ColImageIndex, schema.ColView, schema.ColTeacherHard}, func(_ int, row *StoredRow) error {
+		ix, vw, id, hard := row.ImageIndex, row.View, row.ImageID, row.TeacherHard
+		if first < 0 {
+			first = ix
 		}
+		last = ix
+		switch {
+		case ix < lastIdx || (ix == lastIdx && vw <= lastView):
+			return fail("row %d: image %d view %d after image %d view %d: %v", rows, ix, vw, lastIdx, lastView, ErrOrder)
+		case ix != lastIdx && lastIdx >= 0 && lastView != int32(v.views-1):
+			return fail("image %d has views 0..%d, store has %d views", lastIdx, lastView, v.views)
+		case ix != lastIdx && vw != 0, ix == lastIdx && vw != lastView+1:
+			return fail("image %d: view %d follows view %d (duplicate or missing view)", ix, vw, lastView)
+		case hard < 0 || int(hard) >= r.Meta.NumClasses:
+			return fail("image %d view %d: teacher_hard %d outside 0..%d", ix, vw, hard, r.Meta.NumClasses-1)
+		// The index is checked before seen.Add, which grows to hold it.
+		case ix < 0:
+			return fail("image index %d is negative", ix)
+		case v.images > 0 && ix >= v.images:
+			return fail("image index %d, dataset has %d images", ix, v.images)
+		case split && ix%modN != mod:
+			if problem == nil {
+				problem = fmt.Errorf("shard %s: %w: %w: image %d in a part of writer %d-of-%d", p, ErrContent, ErrNotMyShard, ix, mod, modN)
+			}
+			return problem
+		}
+		if ix != lastIdx {
+			if !utf8.ValidString(id) { // DuckDB refuses a shard whose utf8 column holds other bytes
+				return fail("row %d: image %d: image_id %q is not valid UTF-8", rows, ix, id)
+			}
+			if v.seen.Contains(ix) {
+				return fail("image %d (%s) is also in an earlier shard", ix, id)
+			}
+			if prev, dup := v.ids[id]; dup {
+				return fail("image_id %s is image %d here and image %d elsewhere", id, ix, prev)
+			}
+			// A copy: id points into the record's buffer, which goes
+			// back to the allocator when fn returns.
+			v.ids[strings.Clone(id)] = ix
+			v.seen.Add(ix)
+			images++
+		} else if v.ids[id] != ix {
+			return fail("image %d: image_id changes within the image to %s", ix, id)
+		}
+		lastIdx, lastView = ix, vw
+		rows++
 		return nil
 	})
 	if err != nil {

@@ -451,7 +451,7 @@ func checkSize(path string, s ShardEntry) error {
 func checkLayout(dir string, spec ShardSpec) error {
 	if !spec.split() {
 		if m, _ := filepath.Glob(filepath.Join(dir, "manifest.*-of-*.json")); len(m) > 0 {
-			return fmt.Errorf("%w: the folder holds a split store (%s); write it with its --shard i/n", schema.ErrMismatch, filepath.Base(m[0]))
+			return fmt.Errorf("%w: the folder holds a split store (%s); write it as one of its writers (i of n)", schema.ErrMismatch, filepath.Base(m[0]))
 		}
 		return nil
 	}

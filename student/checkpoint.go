@@ -13,8 +13,8 @@ import (
 	"reflect"
 	"slices"
 
+	"github.com/deitkd/deitkd/dataset"
 	"github.com/deitkd/deitkd/internal/atomicfile"
-	"github.com/deitkd/deitkd/schema"
 )
 
 // A checkpoint file is
@@ -30,15 +30,15 @@ import (
 const ckptMagic = "DEITKD-STUDENT-1\n"
 
 type ckptHeader struct {
-	Config     Config             `json:"config"`
-	Preprocess *schema.Preprocess `json:"preprocess,omitempty"`
-	ClassNames []string           `json:"class_names,omitempty"`
-	Train      *TrainConfig       `json:"train,omitempty"`
-	Step       int                `json:"step"`
-	AdamT      int                `json:"adam_t"`
-	RNG        []byte             `json:"rng,omitempty"` // math/rand/v2 PCG state
-	Params     []ckptParam        `json:"params"`
-	Moments    bool               `json:"moments"`
+	Config     Config          `json:"config"`
+	Preprocess *dataset.Config `json:"preprocess,omitempty"`
+	ClassNames []string        `json:"class_names,omitempty"`
+	Train      *TrainConfig    `json:"train,omitempty"`
+	Step       int             `json:"step"`
+	AdamT      int             `json:"adam_t"`
+	RNG        []byte          `json:"rng,omitempty"` // math/rand/v2 PCG state
+	Params     []ckptParam     `json:"params"`
+	Moments    bool            `json:"moments"`
 }
 
 type ckptParam struct {
@@ -50,7 +50,7 @@ type ckptParam struct {
 // own input size (as an export embeds it), and the names of its classes in index order (nil:
 // unnamed). Its checkpoints then carry both, so that an export needs no label store. p must
 // fit the model: its channels and crop, one mean and one std per channel, one name per class.
-func (m *Model) SetPreprocess(p schema.Preprocess, classNames []string) error {
+func (m *Model) SetPreprocess(p dataset.Config, classNames []string) error {
 	if len(classNames) == 0 {
 		classNames = nil // a store's [] names no class either
 	}
@@ -64,7 +64,7 @@ func (m *Model) SetPreprocess(p schema.Preprocess, classNames []string) error {
 
 // Preprocess is the preprocessing SetPreprocess recorded, or that the checkpoint the model was
 // loaded from records; nil if none. ClassNames are the class names recorded with it.
-func (m *Model) Preprocess() *schema.Preprocess {
+func (m *Model) Preprocess() *dataset.Config {
 	if m.pre == nil {
 		return nil
 	}
@@ -75,7 +75,7 @@ func (m *Model) Preprocess() *schema.Preprocess {
 func (m *Model) ClassNames() []string { return slices.Clone(m.classNames) }
 
 // checkRecord refuses a recorded preprocessing or class names that do not fit c.
-func checkRecord(c Config, p *schema.Preprocess, names []string) error {
+func checkRecord(c Config, p *dataset.Config, names []string) error {
 	switch {
 	case p == nil && names != nil:
 		return errors.New("class names without a preprocessing")
@@ -252,8 +252,8 @@ func (t *Trainer) Load(path string) error {
 	if m := t.Model; h.Preprocess != nil && m.pre != nil &&
 		(!reflect.DeepEqual(*h.Preprocess, *m.pre) || !slices.Equal(h.ClassNames, m.classNames)) {
 		type record struct {
-			Preprocess *schema.Preprocess `json:"preprocess"`
-			ClassNames []string           `json:"class_names"`
+			Preprocess *dataset.Config `json:"preprocess"`
+			ClassNames []string        `json:"class_names"`
 		}
 		a, _ := json.Marshal(record{h.Preprocess, h.ClassNames})
 		b, _ := json.Marshal(record{m.pre, m.classNames})

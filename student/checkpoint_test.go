@@ -12,15 +12,15 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/deitkd/deitkd/schema"
+	"github.com/deitkd/deitkd/dataset"
 )
 
 // fuzzConfig is the architecture of the fuzz seeds: a few hundred parameters.
 var fuzzConfig = Config{ImageSize: 8, Patch: 4, Dim: 8, Depth: 1, Heads: 2, MLPRatio: 2, Classes: 3}
 
 // testPreprocess is a preprocessing that fits fuzzConfig.
-func testPreprocess() schema.Preprocess {
-	return schema.Preprocess{Resize: 9, Crop: 8, Interpolation: "bilinear", Mean: []float64{0.286}, Std: []float64{0.353}, Channels: 1}
+func testPreprocess() dataset.Config {
+	return dataset.Config{Resize: 9, Crop: 8, Interpolation: "bilinear", Mean: []float64{0.286}, Std: []float64{0.353}, Channels: 1}
 }
 
 func TestCheckpointRecordsPreprocess(t *testing.T) {
@@ -107,7 +107,7 @@ func TestCheckpointRecordsPreprocess(t *testing.T) {
 		three.Channels = 3
 		for _, tc := range []struct {
 			name  string
-			p     schema.Preprocess
+			p     dataset.Config
 			names []string
 		}{{"crop", crop, nil}, {"channels", three, nil}, {"class names", testPreprocess(), names[:2]}} {
 			if err := m.SetPreprocess(tc.p, tc.names); !errors.Is(err, ErrConfig) {

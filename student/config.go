@@ -3,8 +3,8 @@ package student
 import (
 	"errors"
 	"fmt"
-	"reflect"
-	"strings"
+
+	"github.com/deitkd/deitkd/internal/fielddiff"
 )
 
 // Sentinel errors of the package.
@@ -99,15 +99,8 @@ func (c Config) Hidden() int { return int(float64(c.Dim) * c.MLPRatio) }
 
 // archDiff names the first architecture field where a and b differ, or "".
 func archDiff(a, b Config) string {
-	a, b = a.WithDefaults(), b.WithDefaults()
-	va, vb := reflect.ValueOf(a), reflect.ValueOf(b)
-	t := va.Type()
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		if va.Field(i).Interface() != vb.Field(i).Interface() {
-			tag := strings.Split(f.Tag.Get("json"), ",")[0]
-			return fmt.Sprintf("%s: %v vs %v", tag, va.Field(i).Interface(), vb.Field(i).Interface())
-		}
+	if f, ok := fielddiff.First("", a.WithDefaults(), b.WithDefaults()); ok {
+		return fmt.Sprintf("%s: %v vs %v", f.Path, f.A, f.B)
 	}
 	return ""
 }

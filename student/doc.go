@@ -13,7 +13,7 @@
 // It works on batches already in memory: images as NCHW float32, labels and
 // teacher targets as plain slices. It must not import ONNX Runtime, the label
 // store or anything that reads files of the store; package train does the wiring.
-// It imports schema for one type only: schema.Preprocess, the eval transform a
+// It imports dataset for one type only: dataset.Config, the eval transform a
 // checkpoint records next to the class names (Model.SetPreprocess) so that an
 // export needs no label store.
 //

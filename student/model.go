@@ -6,10 +6,9 @@ import (
 	"math/rand/v2"
 	"strings"
 
+	"github.com/deitkd/deitkd/dataset"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
-
-	"github.com/deitkd/deitkd/schema"
 )
 
 // lnEps is the LayerNorm epsilon of every norm, timm's DeiT
@@ -116,7 +115,7 @@ type Model struct {
 	infer  map[int]*graph // forward-only graphs by batch size
 	// What the model was trained on, for its checkpoints and exports (SetPreprocess);
 	// nil when not recorded.
-	pre        *schema.Preprocess
+	pre        *dataset.Config
 	classNames []string
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log"
 
+	"github.com/deitkd/deitkd/schema"
 	"github.com/deitkd/deitkd/teacher"
 )
 
@@ -17,7 +18,7 @@ func Example() {
 	info := m.Info()
 	fmt.Println("input:", info.Input, "output:", info.Output, "K:", info.NumClasses, "on", info.Provider)
 
-	pre, classes, ok, err := teacher.PreprocessFromMetadata(info.Metadata)
+	pre, classes, ok, err := schema.ModelMetadata(info.Metadata) // the deitkd keys it carries
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -128,7 +128,7 @@ func loadLocked(explicit string) (Library, error) {
 		return *env.loaded, nil
 	}
 	return Library{}, fmt.Errorf("%w; tried:\n%s\nrun `make setup` (it fetches ONNX Runtime %s into %s), "+
-		"or point --ort-lib or %s at a libonnxruntime.so of version 1.24 or later",
+		"or give the path of a libonnxruntime.so of version 1.24 or later (or set %s to it)",
 		ErrLibrary, strings.Join(tried, "\n"), ORTVersion, filepath.Dir(CachedLibraryPath()), EnvORTLib)
 }
 

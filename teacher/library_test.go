@@ -97,7 +97,7 @@ func TestLibraryNotFound(t *testing.T) {
 			if !errors.Is(err, ErrLibrary) {
 				t.Errorf("error is not ErrLibrary: %v", err)
 			}
-			for _, w := range append(tt.want, "tried:", "make setup", "--ort-lib", EnvORTLib) {
+			for _, w := range append(tt.want, "tried:", "make setup", "give the path", EnvORTLib) {
 				if !strings.Contains(msg, w) {
 					t.Errorf("message lacks %q:\n%s", w, msg)
 				}

@@ -1,162 +1,26 @@
 package teacher
 
 import (
-	"encoding/json"
-	"errors"
-	"os"
-	"path/filepath"
 	"reflect"
-	"strings"
 	"testing"
+
+	"github.com/deitkd/deitkd/schema"
 )
 
-func TestPreprocessFromModel(t *testing.T) {
-	// What make_test_models.py embeds, read back through ONNX Runtime.
-	p, names, ok, err := PreprocessFromMetadata(open(t, "tiny_regnet.onnx", Options{}).Info().Metadata)
+// TestMetadataFromModel: Info.Metadata holds a model's metadata_props as written, so that
+// schema.ModelMetadata reads what make_test_models.py embeds; a model without deitkd metadata
+// has nothing to report.
+func TestMetadataFromModel(t *testing.T) {
+	p, names, ok, err := schema.ModelMetadata(open(t, "tiny_regnet.onnx", Options{}).Info().Metadata)
 	if err != nil || !ok {
 		t.Fatalf("ok %v, err %v", ok, err)
 	}
-	want := Preprocess{Resize: 36, Crop: 32, Interpolation: "bilinear", Mean: []float64{0.485, 0.456, 0.406},
-		Std: []float64{0.229, 0.224, 0.225}, Channels: 3}
-	if !reflect.DeepEqual(p, want) {
-		t.Errorf("preprocess %+v, want %+v", p, want)
+	want := []string{"a_class", "b_class", "c_class", "d_class", "e_class"}
+	if p.Resize != 36 || p.Crop != 32 || p.Interpolation != "bilinear" || p.Channels != 3 || !reflect.DeepEqual(names, want) {
+		t.Errorf("preprocess %+v, class names %q", p, names)
 	}
-	if strings.Join(names, ",") != "a_class,b_class,c_class,d_class,e_class" {
-		t.Errorf("class names %q", names)
+	md := open(t, "tiny_gray.onnx", Options{}).Info().Metadata
+	if _, names, ok, err := schema.ModelMetadata(md); err != nil || ok || names != nil {
+		t.Errorf("model without metadata: %q %v %v", names, ok, err)
 	}
-
-	// A model without deitkd metadata is fine: nothing to report.
-	p, names, ok, err = PreprocessFromMetadata(open(t, "tiny_gray.onnx", Options{}).Info().Metadata)
-	if err != nil || ok || names != nil || !reflect.DeepEqual(p, Preprocess{}) {
-		t.Errorf("model without metadata: %+v %q %v %v", p, names, ok, err)
-	}
-}
-
-func TestPreprocessFromMetadata(t *testing.T) {
-	good := `{"resize":36,"crop":32,"interpolation":"bilinear","mean":[0.5,0.5,0.5],"std":[0.25,0.25,0.25],"channels":3}`
-	tests := []struct {
-		name    string
-		md      map[string]string
-		want    Preprocess
-		names   []string
-		ok      bool
-		errKey  string // the key the error must name; "" for success
-		errText string
-	}{
-		{name: "both keys", md: map[string]string{MetaPreprocess: good, MetaClassNames: `["x","y"]`},
-			want: Preprocess{Resize: 36, Crop: 32, Interpolation: "bilinear", Mean: []float64{.5, .5, .5},
-				Std: []float64{.25, .25, .25}, Channels: 3}, names: []string{"x", "y"}, ok: true},
-		{name: "class names only", md: map[string]string{MetaClassNames: ` ["only"] `, "other": "x"}, names: []string{"only"}},
-		{name: "no keys", md: map[string]string{"producer": "somebody"}},
-		{name: "nil map", md: nil},
-		{name: "partial preprocess", md: map[string]string{MetaPreprocess: `{"crop":28}`}, want: Preprocess{Crop: 28}, ok: true},
-		{name: "one channel", md: map[string]string{MetaPreprocess: `{"crop":28,"mean":[0.286],"std":[0.353],"channels":1,"interpolation":"bicubic"}`},
-			want: Preprocess{Crop: 28, Mean: []float64{0.286}, Std: []float64{0.353}, Channels: 1, Interpolation: "bicubic"}, ok: true},
-
-		{name: "malformed JSON", md: map[string]string{MetaPreprocess: `{"resize":36,`}, errKey: MetaPreprocess, errText: "unexpected EOF"},
-		{name: "not an object", md: map[string]string{MetaPreprocess: `[36,32]`}, errKey: MetaPreprocess, errText: "want an object"},
-		{name: "null", md: map[string]string{MetaPreprocess: `null`}, errKey: MetaPreprocess, errText: "want an object"},
-		{name: "unknown field", md: map[string]string{MetaPreprocess: `{"interp":"bilinear"}`}, errKey: MetaPreprocess, errText: `unknown field "interp"`},
-		{name: "trailing data", md: map[string]string{MetaPreprocess: `{"crop":1} {}`}, errKey: MetaPreprocess, errText: "trailing data"},
-		{name: "string for a number", md: map[string]string{MetaPreprocess: `{"crop":"224"}`}, errKey: MetaPreprocess, errText: "crop"},
-		{name: "negative resize", md: map[string]string{MetaPreprocess: `{"resize":-1}`}, errKey: MetaPreprocess, errText: "resize -1"},
-		{name: "absurd crop", md: map[string]string{MetaPreprocess: `{"crop":1000000}`}, errKey: MetaPreprocess, errText: "crop 1000000"},
-		{name: "unknown interpolation", md: map[string]string{MetaPreprocess: `{"interpolation":"nearest"}`}, errKey: MetaPreprocess, errText: `"nearest"`},
-		{name: "two channels", md: map[string]string{MetaPreprocess: `{"channels":2}`}, errKey: MetaPreprocess, errText: "channels 2"},
-		{name: "mean length differs from channels", md: map[string]string{MetaPreprocess: `{"channels":3,"mean":[0.5]}`}, errKey: MetaPreprocess, errText: "mean has 1 values for 3 channels"},
-		{name: "mean and std lengths differ", md: map[string]string{MetaPreprocess: `{"mean":[0.5],"std":[1,1,1]}`}, errKey: MetaPreprocess, errText: "mean has 1 values but std 3"},
-		{name: "zero std", md: map[string]string{MetaPreprocess: `{"std":[0.2,0,0.2]}`}, errKey: MetaPreprocess, errText: "std[1] = 0"},
-		{name: "good preprocess, bad names", md: map[string]string{MetaPreprocess: good, MetaClassNames: `"a,b"`}, errKey: MetaClassNames, errText: "want an array"},
-		{name: "names not strings", md: map[string]string{MetaClassNames: `["a", 2]`}, errKey: MetaClassNames, errText: "cannot unmarshal number"},
-		{name: "empty names", md: map[string]string{MetaClassNames: `[]`}, errKey: MetaClassNames, errText: "empty list"},
-		{name: "empty name", md: map[string]string{MetaClassNames: `["a", ""]`}, errKey: MetaClassNames, errText: "class 1 has an empty name"},
-		{name: "duplicate names", md: map[string]string{MetaClassNames: `["cat","dog","cat"]`}, errKey: MetaClassNames, errText: `classes 0 and 2 are both named "cat"`},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			p, names, ok, err := PreprocessFromMetadata(tt.md)
-			if tt.errKey != "" {
-				if !errors.Is(err, ErrMetadata) || !strings.Contains(err.Error(), tt.errKey+": ") ||
-					!strings.Contains(err.Error(), tt.errText) {
-					t.Fatalf("error %v: want ErrMetadata naming %s and %q", err, tt.errKey, tt.errText)
-				}
-				if ok || names != nil || !reflect.DeepEqual(p, Preprocess{}) {
-					t.Errorf("an error came with values: %+v %q %v", p, names, ok)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if ok != tt.ok || !reflect.DeepEqual(p, tt.want) || !reflect.DeepEqual(names, tt.names) {
-				t.Errorf("got %+v %q %v, want %+v %q %v", p, names, ok, tt.want, tt.names, tt.ok)
-			}
-		})
-	}
-}
-
-// FuzzPreprocessFromMetadata: any bytes under either key give a valid result or ErrMetadata
-// naming the key, never a panic; a valid result survives a round trip through JSON.
-func FuzzPreprocessFromMetadata(f *testing.F) {
-	seeds, err := filepath.Glob("testdata/metadata/*.json")
-	if err != nil || len(seeds) == 0 {
-		f.Fatalf("no seeds in testdata/metadata: %v", err)
-	}
-	for _, s := range seeds {
-		b, err := os.ReadFile(s)
-		if err != nil {
-			f.Fatal(err)
-		}
-		if strings.HasPrefix(filepath.Base(s), "class_names") {
-			f.Add("", string(b))
-		} else {
-			f.Add(string(b), "")
-		}
-	}
-	f.Fuzz(func(t *testing.T, pre, names string) {
-		// An empty string stands for a key the model does not have.
-		md := map[string]string{}
-		if pre != "" {
-			md[MetaPreprocess] = pre
-		}
-		if names != "" {
-			md[MetaClassNames] = names
-		}
-		p, cls, ok, err := PreprocessFromMetadata(md)
-		if err != nil {
-			if !errors.Is(err, ErrMetadata) || (!strings.Contains(err.Error(), MetaPreprocess) &&
-				!strings.Contains(err.Error(), MetaClassNames)) {
-				t.Fatalf("error %v is not ErrMetadata naming a key", err)
-			}
-			return
-		}
-		if ok != (pre != "") || (len(cls) > 0) != (names != "") {
-			t.Fatalf("no error but ok %v, %d names for %q, %q", ok, len(cls), pre, names)
-		}
-		for _, s := range p.Std {
-			if !(s > 0) {
-				t.Fatalf("std %v accepted", p.Std)
-			}
-		}
-		// A valid result, written back as JSON, reads back the same.
-		md2 := map[string]string{}
-		if ok {
-			b, err := json.Marshal(p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			md2[MetaPreprocess] = string(b)
-		}
-		if cls != nil {
-			b, err := json.Marshal(cls)
-			if err != nil {
-				t.Fatal(err)
-			}
-			md2[MetaClassNames] = string(b)
-		}
-		p2, cls2, ok2, err := PreprocessFromMetadata(md2)
-		if err != nil || ok2 != ok || !reflect.DeepEqual(p, p2) || !reflect.DeepEqual(cls, cls2) {
-			t.Fatalf("round trip of %+v %q through %q: %+v %q %v", p, cls, md2, p2, cls2, err)
-		}
-	})
 }

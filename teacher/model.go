@@ -68,8 +68,8 @@ type Info struct {
 	Inputs  []Tensor // every declared input
 	Outputs []Tensor // every declared output
 
-	// Metadata is the model's custom metadata (ONNX metadata_props); see
-	// PreprocessFromMetadata for the keys deitkd reads.
+	// Metadata is the model's custom metadata (ONNX metadata_props) as written; see
+	// schema.ModelMetadata for the keys deitkd reads.
 	Metadata map[string]string
 
 	Provider string  // where it runs: "cpu" or "cuda" (after any fallback)

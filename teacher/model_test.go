@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/deitkd/deitkd/internal/filehash"
+	"github.com/deitkd/deitkd/schema"
 )
 
 // models is where scripts/make_test_models.py writes the test teachers.
@@ -108,10 +109,10 @@ func TestOpenDiscovers(t *testing.T) {
 		inputString, outString string
 	}{
 		{name: "dynamic batch with metadata", model: "tiny_regnet.onnx", input: "input", outName: "logits",
-			c: 3, h: 32, w: 32, batch: 0, k: 5, metaKeys: []string{MetaClassNames, MetaPreprocess},
+			c: 3, h: 32, w: 32, batch: 0, k: 5, metaKeys: []string{schema.KeyClassNames, schema.KeyPreprocess},
 			inputString: `"input" float32 [? 3 32 32]`, outString: `"logits" float32 [? 5]`},
 		{name: "fixed batch", model: "tiny_regnet_fixed4.onnx", input: "input", outName: "logits",
-			c: 3, h: 32, w: 32, batch: 4, k: 5, metaKeys: []string{MetaClassNames, MetaPreprocess},
+			c: 3, h: 32, w: 32, batch: 4, k: 5, metaKeys: []string{schema.KeyClassNames, schema.KeyPreprocess},
 			inputString: `"input" float32 [4 3 32 32]`, outString: `"logits" float32 [4 5]`},
 		{name: "grayscale without metadata", model: "tiny_gray.onnx", input: "input", outName: "logits",
 			c: 1, h: 28, w: 28, batch: 0, k: 10, metaKeys: []string{},

@@ -188,7 +188,7 @@ var ortPrefix = regexp.MustCompile(`\S+\.(cc|cpp|h):\d+ [^\[]*\[ONNXRuntimeError
 func cudaReason(err error) string {
 	msg := strings.Join(strings.Fields(ortPrefix.ReplaceAllString(err.Error(), "")), " ")
 	if strings.Contains(msg, "libonnxruntime_providers_") && strings.Contains(msg, "cannot open shared object") {
-		msg += "; this ONNX Runtime library has no CUDA provider beside it: use a CUDA build (--ort-lib)"
+		msg += "; this ONNX Runtime library has no CUDA provider beside it: use a CUDA build"
 	}
 	return msg
 }

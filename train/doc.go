@@ -7,7 +7,8 @@
 // checkpoint over an eval set.
 //
 // It sits between traindata (the data feeder, which must not know the student) and student
-// (which must not read the store). It knows no flag: cmd/train parses flags into Options.
+// (which must not read the store). It knows no flag: cmd/train parses flags into Options, and
+// words in flags the ways out of a FolderError (a run refused for what Options.Out holds).
 //
 // Files in Options.Out:
 //

@@ -11,13 +11,12 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"reflect"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/deitkd/deitkd/export"
 	"github.com/deitkd/deitkd/internal/atomicfile"
+	"github.com/deitkd/deitkd/internal/fielddiff"
 	"github.com/deitkd/deitkd/schema"
 	"github.com/deitkd/deitkd/store"
 	"github.com/deitkd/deitkd/student"
@@ -36,6 +35,19 @@ var (
 	ErrOptions = errors.New("train: bad option")
 	ErrResume  = errors.New("train: cannot resume")
 )
+
+// FolderError is a run refused for what its output folder (Options.Out) holds; it wraps
+// ErrOptions or ErrResume and says what the folder holds. Starting over in another folder,
+// or after deleting this one, always works; Resumable says that resuming (Options.Resume)
+// would also continue what is there. The caller words these ways out in its own terms
+// (cmd/train in flags).
+type FolderError struct {
+	Resumable bool
+	err       error
+}
+
+func (e *FolderError) Error() string { return e.err.Error() }
+func (e *FolderError) Unwrap() error { return e.err }
 
 // Progress is the state of a run.
 type Progress struct {
@@ -167,8 +179,8 @@ func (j *Job) Run(ctx context.Context) (*Summary, error) {
 		if noCkpt != nil {
 			have = MetricsFile
 		}
-		return nil, fmt.Errorf("%w: %s holds %s but no %s (the settings of the run that wrote it), so it cannot be continued; "+
-			"to start over, give another --out or delete the folder", ErrResume, j.o.Out, have, RunFile)
+		return nil, &FolderError{err: fmt.Errorf("%w: %s holds %s but no %s (the settings of the run that wrote it), so it cannot be continued",
+			ErrResume, j.o.Out, have, RunFile)}
 	case j.o.Resume:
 		// Nothing to resume from: the run never finished an epoch (or never began). Start it,
 		// dropping what an interrupted first epoch wrote.
@@ -187,8 +199,7 @@ func (j *Job) Run(ctx context.Context) (*Summary, error) {
 	default:
 		for _, f := range []string{CheckpointFile, RunFile, MetricsFile} {
 			if _, err := os.Stat(filepath.Join(j.o.Out, f)); err == nil {
-				return nil, fmt.Errorf("%w: %s already holds a run (%s): give --resume to continue it, or another --out (or delete the folder) to start over",
-					ErrOptions, j.o.Out, f)
+				return nil, &FolderError{Resumable: true, err: fmt.Errorf("%w: %s already holds a run (%s)", ErrOptions, j.o.Out, f)}
 			}
 		}
 		if err := writeJSONAtomic(runPath, run); err != nil {
@@ -409,11 +420,11 @@ func checkRun(path string, want runFile, log func(string)) error {
 	haveIn, nowIn := have["inputs"], now["inputs"]
 	delete(have, "inputs")
 	delete(now, "inputs")
-	if d := diff("", have, now, nil); len(d) > 0 {
+	if d := diff("", have, now); len(d) > 0 {
 		return fmt.Errorf("%w: %s: %s (a resumed run continues exactly the run it resumes)", ErrResume, path, listDiffs(d))
 	}
 	if haveIn != nil && nowIn != nil {
-		for _, d := range diff("inputs", haveIn, nowIn, nil) {
+		for _, d := range diff("inputs", haveIn, nowIn) {
 			log(d + " (moved: the settings that identify it agree)")
 		}
 	}
@@ -526,34 +537,12 @@ func readSettings(dir string, v any) (ok bool, err error) {
 	return true, nil
 }
 
-// diff appends to out, in key order, each path where two JSON values differ, with both values.
-func diff(path string, a, b any, out []string) []string {
-	am, aok := a.(map[string]any)
-	bm, bok := b.(map[string]any)
-	if aok && bok {
-		keys := map[string]bool{}
-		for k := range am {
-			keys[k] = true
-		}
-		for k := range bm {
-			keys[k] = true
-		}
-		sorted := make([]string, 0, len(keys))
-		for k := range keys {
-			sorted = append(sorted, k)
-		}
-		sort.Strings(sorted)
-		for _, k := range sorted {
-			p := k
-			if path != "" {
-				p = path + "." + k
-			}
-			out = diff(p, am[k], bm[k], out)
-		}
-		return out
-	}
-	if !reflect.DeepEqual(a, b) {
-		return append(out, fmt.Sprintf("%s: the run had %s, now %s", path, literal(a, b), literal(b, a)))
+// diff lists, in key order, each path where two JSON values of run files differ, with both
+// values.
+func diff(path string, a, b any) []string {
+	var out []string
+	for _, f := range fielddiff.All(path, a, b) {
+		out = append(out, fmt.Sprintf("%s: the run had %s, now %s", f.Path, literal(f.A, f.B), literal(f.B, f.A)))
 	}
 	return out
 }
@@ -645,9 +634,8 @@ func truncateMetrics(path string, step, epoch int) ([]EvalRecord, error) {
 		if !missing {
 			what = fmt.Sprintf("holds %d of the %d step records and %d of the %d epoch records", steps, step, epochs, epoch)
 		}
-		return nil, fmt.Errorf("%w: %s %s of the run up to its checkpoint (step %d, epoch %d): its history was deleted or cut, "+
-			"so continuing would leave a gap; restore the file, or give another --out (or delete the folder) to start over",
-			ErrResume, path, what, step, epoch)
+		return nil, &FolderError{err: fmt.Errorf("%w: %s %s of the run up to its checkpoint (step %d, epoch %d): its history was deleted or cut, "+
+			"so continuing would leave a gap; restore the file", ErrResume, path, what, step, epoch)}
 	}
 	if err := writeFileAtomic(path, kept.Bytes()); err != nil {
 		return nil, err

@@ -266,8 +266,9 @@ func TestRefusesForeignRun(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err := runJob(ctx, options(t, out, "hard", 1, 0))
-		if !errors.Is(err, train.ErrOptions) || !strings.Contains(err.Error(), train.RunFile) || !strings.Contains(err.Error(), "delete the folder") {
-			t.Fatalf("Train into a folder holding run.json: %v, want ErrOptions naming run.json and how to start over", err)
+		var fe *train.FolderError
+		if !errors.Is(err, train.ErrOptions) || !strings.Contains(err.Error(), train.RunFile) || !errors.As(err, &fe) || !fe.Resumable {
+			t.Fatalf("Train into a folder holding run.json: %v, want ErrOptions naming run.json, a resumable FolderError", err)
 		}
 	})
 

@@ -2,14 +2,11 @@ package traindata
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"math/bits"
 	"sync/atomic"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/deitkd/deitkd/dataset"
+	"github.com/deitkd/deitkd/internal/ordered"
 	"github.com/deitkd/deitkd/store"
 )
 
@@ -68,9 +65,9 @@ func (s *Set) plan(epoch int) []ref {
 	for i := range perm {
 		perm[i] = int32(i)
 	}
-	r := newRNG(s.opts.Seed, uint64(epoch), 1<<62) // one stream for the order, none of the images'
+	r := dataset.NewRNG(s.opts.Seed, uint64(epoch), 1<<62) // one stream for the order, none of the images'
 	for i := n - 1; i > 0; i-- {
-		j := r.intn(i + 1)
+		j := r.Intn(i + 1)
 		perm[i], perm[j] = perm[j], perm[i]
 	}
 	k := s.opts.ViewsPerImage
@@ -90,9 +87,9 @@ func (s *Set) plan(epoch int) []ref {
 		for v := range e.count {
 			pick = append(pick, e.first+v)
 		}
-		vr := newRNG(s.opts.Seed, uint64(epoch), uint64(e.src))
+		vr := dataset.NewRNG(s.opts.Seed, uint64(epoch), uint64(e.src))
 		for d := range min(k, len(pick)) {
-			j := d + vr.intn(len(pick)-d)
+			j := d + vr.Intn(len(pick)-d)
 			pick[d], pick[j] = pick[j], pick[d]
 			out = append(out, ref{img: im, row: pick[d]})
 		}
@@ -135,95 +132,46 @@ func (s *Set) Eval(ctx context.Context, fn func(*Batch) error) error {
 	return s.stream(ctx, p, -1, 0, fn)
 }
 
-type job struct {
-	i int
-	b *Batch
-}
-
 // stream renders the batches of plan from batch from on with Workers goroutines and hands
-// them to fn in order. At most Workers+2 batches exist at once: the producer waits for a free
-// one, so memory stays bounded and a slow consumer holds the workers back.
+// them to fn in order (ordered.Run). At most Workers+2 batches exist at once: a batch is
+// taken from the free list when its job is made and put back after fn, so memory stays
+// bounded and a slow consumer holds the workers back.
 func (s *Set) stream(ctx context.Context, plan []ref, epoch, from int, fn func(*Batch) error) error {
 	B := s.opts.Batch
 	nb := (len(plan) + B - 1) / B
 	if from >= nb {
 		return nil
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	g, ctx := errgroup.WithContext(ctx)
 	W := min(s.opts.Workers, nb-from)
-	free := make(chan *Batch, W+2)
+	free := make(chan *Batch, W+2) // never blocks: at most W+2 batches are out (the window)
 	for range W + 2 {
 		free <- s.newBatch()
 	}
-	jobs := make(chan job)
-	done := make(chan job, W+2)
-	g.Go(func() error {
-		defer close(jobs)
-		for i := from; i < nb; i++ {
-			var b *Batch
-			select {
-			case b = <-free:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-			select {
-			case jobs <- job{i, b}:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		}
-		return nil
-	})
-	for range W {
-		g.Go(func() error {
-			for j := range jobs {
-				lo, hi := j.i*B, min((j.i+1)*B, len(plan))
-				if err := s.fill(j.b, plan[lo:hi], epoch, j.i); err != nil {
-					return err
-				}
-				select {
-				case done <- j:
-				case <-ctx.Done():
-					return ctx.Err()
-				}
-			}
-			return nil
-		})
+	type job struct {
+		i int
+		b *Batch
 	}
-	consume := func() error {
-		pending := map[int]*Batch{}
-		for next := from; next < nb; {
-			if err := ctx.Err(); err != nil {
+	return ordered.Run(ctx, W, W+2, func(_ context.Context, yield func(job) error) error {
+		for i := from; i < nb; i++ {
+			if err := yield(job{i, nil}); err != nil {
 				return err
 			}
-			if b, ok := pending[next]; ok {
-				delete(pending, next)
-				if err := fn(b); err != nil {
-					return err
-				}
-				free <- b
-				next++
-				continue
-			}
-			select {
-			case j := <-done:
-				pending[j.i] = j.b
-			case <-ctx.Done():
-				return ctx.Err()
-			}
 		}
 		return nil
-	}
-	err := consume()
-	cancel()
-	// A worker's error cancels the context, so the consumer sees only "canceled": report the
-	// worker's error instead.
-	if gerr := g.Wait(); err == nil || errors.Is(err, context.Canceled) && gerr != nil && !errors.Is(gerr, context.Canceled) {
-		err = gerr
-	}
-	return err
+	}, func(_ context.Context, j job) (*Batch, error) {
+		b := <-free
+		lo, hi := j.i*B, min((j.i+1)*B, len(plan))
+		if err := s.fill(b, plan[lo:hi], epoch, j.i); err != nil {
+			return nil, err
+		}
+		return b, nil
+	}, func(_ context.Context, b *Batch) error {
+		if err := fn(b); err != nil {
+			return err
+		}
+		free <- b
+		return nil
+	})
 }
 
 func (s *Set) newBatch() *Batch {
@@ -277,7 +225,7 @@ func (s *Set) fill(b *Batch, refs []ref, epoch, index int) error {
 		}
 	}
 	var keys [][2]int // each row's augmentation key (image index, view number)
-	seed := mix(s.opts.Seed, uint64(epoch))
+	seed := dataset.MixKey(s.opts.Seed, uint64(epoch))
 	for r, rf := range refs {
 		e := s.images[rf.img]
 		img, err := s.image(int(e.src))
@@ -377,34 +325,4 @@ func (c *imageCache) put(i int, m *dataset.Image) {
 	if !c.slots[i].CompareAndSwap(nil, m) {
 		c.used.Add(-n)
 	}
-}
-
-// rng is splitmix64 keyed by three words: counter-based, so any image's draws in any epoch can
-// be made without making the others'.
-type rng struct{ state uint64 }
-
-const golden = 0x9e3779b97f4a7c15
-
-func mix64(z uint64) uint64 {
-	z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
-	z = (z ^ z>>27) * 0x94d049bb133111eb
-	return z ^ z>>31
-}
-
-// mix folds b into a's stream: distinct pairs give unrelated values.
-func mix(a, b uint64) uint64 { return mix64(mix64(a+golden) ^ (b + golden)) }
-
-func newRNG(seed, epoch, image uint64) *rng {
-	return &rng{state: mix64(mix(seed, epoch) ^ (image + golden))}
-}
-
-func (r *rng) next() uint64 {
-	r.state += golden
-	return mix64(r.state)
-}
-
-// intn is uniform in [0, n) by Lemire's multiply-shift (bias below 2^-32 for n < 2^32).
-func (r *rng) intn(n int) int {
-	hi, _ := bits.Mul64(r.next(), uint64(n))
-	return int(hi)
 }

@@ -7,7 +7,10 @@
 // image count and id hash of the source, the classes (count, and names where both have them),
 // and the student's preprocessing (channels, mean, std; the resolution may differ, since every
 // view is re-rendered at the student's size with the store's interpolation). A misfit is
-// refused with ErrMismatch naming the metadata field.
+// refused with ErrMismatch naming the metadata field. The store is then read in one scan
+// (store.LoadTargets, which keeps the teacher targets and hands every row to the join that
+// groups rows by image and checks each against the source), decoded by store's row codec: this
+// package reads no Arrow.
 //
 // Views. A store with several views per image (precompute --views V) is replayed exactly: each
 // epoch draws, per image, one of its stored rows (seeded by seed, epoch and image index) and
@@ -20,8 +23,8 @@
 //
 // Determinism: the batches of (seed, epoch) are a pure function of those two numbers, the store
 // and the source, whatever the number of workers: the order is a seeded permutation, each
-// image's views are drawn from a generator keyed by (seed, epoch, image index), and workers
-// render into batches that are handed out in order.
+// image's views are drawn from dataset.RNG keyed by (seed, epoch, image index), and workers
+// render into batches that internal/ordered hands out in order.
 //
 // Memory: decoded images are kept after their first use up to Options.CacheBytes (Fashion-MNIST's
 // 60,000 28×28 images take 47 MB), so a dataset that fits is decoded once; teacher targets are

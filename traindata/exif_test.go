@@ -47,8 +47,7 @@ func TestEXIFTransposeFromStore(t *testing.T) {
 		if p.EXIFTranspose != on {
 			t.Fatalf("exif_transpose %v recorded, want %v", p.EXIFTranspose, on)
 		}
-		cfg, err := dataset.Config{Resize: p.Resize, Crop: p.Crop, Interpolation: p.Interpolation, Channels: p.Channels,
-			Mean: toF32(p.Mean), Std: toF32(p.Std)}.Defaults()
+		cfg, err := p.Defaults()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -72,12 +71,4 @@ func TestEXIFTransposeFromStore(t *testing.T) {
 			t.Fatalf("exif_transpose %v: the eval view is not that of the image as precompute decoded it", on)
 		}
 	}
-}
-
-func toF32(v []float64) []float32 {
-	out := make([]float32, len(v))
-	for i, x := range v {
-		out[i] = float32(x)
-	}
-	return out
 }

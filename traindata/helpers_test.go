@@ -170,6 +170,6 @@ func collect(t testing.TB, s *traindata.Set, epoch int) []traindata.Batch {
 }
 
 func renderConfig() dataset.Config {
-	cfg, _ := dataset.Config{Crop: 28, Mean: []float32{0.286}, Std: []float32{0.353}, Channels: 1}.Defaults()
+	cfg, _ := dataset.Config{Crop: 28, Mean: []float64{0.286}, Std: []float64{0.353}, Channels: 1}.Defaults()
 	return cfg
 }

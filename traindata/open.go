@@ -6,9 +6,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
-
 	"github.com/deitkd/deitkd/dataset"
 	"github.com/deitkd/deitkd/schema"
 	"github.com/deitkd/deitkd/store"
@@ -83,7 +80,7 @@ func Open(ctx context.Context, o Options) (*Set, error) {
 			"resized crop (scale %g–%g, ratio %.3g–%.3g, flip p %g) against the image's one teacher target",
 			vc.Scale[0], vc.Scale[1], vc.Ratio[0], vc.Ratio[1], max(vc.FlipP, 0)))
 		if vc.Scale[0] < 0.2 && s.meta.Preprocess.Crop <= 32 {
-			o.Log(fmt.Sprintf("crops of %g of a %d-pixel image are mostly blur: --aug-scale 0.35,1 keeps a recognisable object", vc.Scale[0], s.meta.Preprocess.Crop))
+			o.Log(fmt.Sprintf("crops of %g of a %d-pixel image are mostly blur: a scale range of 0.35 to 1 keeps a recognisable object", vc.Scale[0], s.meta.Preprocess.Crop))
 		}
 		if s.augmented() {
 			o.Log(s.augmentNote())
@@ -126,7 +123,7 @@ func OpenEval(ctx context.Context, o Options, ref schema.Metadata) (*Set, error)
 		return nil, err
 	}
 	if a, b := src.ClassNames(), ref.ClassNames; a != nil && b != nil && !slices.Equal(a, b) {
-		return nil, fmt.Errorf("%w: %s: eval source %s has %q, the label store %q (give the eval set its own label store, made with the same --class-map)",
+		return nil, fmt.Errorf("%w: %s: eval source %s has %q, the label store %q (give the eval set its own label store, made with the same class map)",
 			ErrMismatch, schema.KeyClassNames, o.Data, a, b)
 	}
 	n := s.limit()
@@ -186,9 +183,6 @@ func openStored(ctx context.Context, o Options) (*Set, error) {
 	if err := s.join(ctx, r); err != nil {
 		return nil, err
 	}
-	if s.targets, err = r.LoadTargets(ctx); err != nil {
-		return nil, err
-	}
 	s.cache = newImageCache(src.Len(), o.CacheBytes)
 	return s, nil
 }
@@ -202,9 +196,9 @@ func (s *Set) fitDataset(dir string) error {
 		case d.Extensions == nil:
 			listing = "; the folder lists the files of torchvision's IMG_EXTENSIONS, as the store records"
 		case slices.Equal(d.Extensions, []string{dataset.AllFiles}):
-			listing = "; the folder lists every file, as the store records (precompute --extensions all)"
+			listing = "; the folder lists every file, as the store records (made from every file)"
 		default:
-			listing = fmt.Sprintf("; the folder lists files ending in %s, as the store records (precompute --extensions)", strings.Join(d.Extensions, ","))
+			listing = fmt.Sprintf("; the folder lists files ending in %s, as the store records", strings.Join(d.Extensions, ","))
 		}
 	}
 	if n := int64(s.src.Len()); d.ImageCount != n {
@@ -249,9 +243,7 @@ func (s *Set) fitStudent() error {
 		if *f.want == nil {
 			*f.want = *f.store
 		}
-		a, err1 := perChannel(*f.store, pre.Channels)
-		b, err2 := perChannel(*f.want, pre.Channels)
-		if err1 != nil || err2 != nil || !slices.Equal(a, b) {
+		if !sameNorm(*f.store, *f.want, pre.Channels) {
 			return fmt.Errorf("%w: %s: store has %v, student has %v", ErrMismatch, field(f.name), *f.store, *f.want)
 		}
 	}
@@ -265,7 +257,7 @@ func (s *Set) fitStudent() error {
 		o.Size = pre.Crop
 	}
 	cfg := dataset.Config{Resize: pre.Resize, Crop: pre.Crop, Interpolation: pre.Interpolation, Channels: pre.Channels,
-		Mean: toFloat32(pre.Mean), Std: toFloat32(pre.Std)}
+		Mean: pre.Mean, Std: pre.Std}
 	var err error
 	if s.cfg, err = cfg.Defaults(); err != nil {
 		return fmt.Errorf("%w: %s: %w", ErrMismatch, schema.KeyPreprocess, err)
@@ -273,28 +265,31 @@ func (s *Set) fitStudent() error {
 	return nil
 }
 
-// perChannel expands one value to n and compares in float32, the precision pixels are
-// normalised in.
-func perChannel(v []float64, n int) ([]float32, error) {
-	switch len(v) {
-	case n:
-		return toFloat32(v), nil
-	case 1:
-		out := make([]float32, n)
-		for i := range out {
-			out[i] = float32(v[0])
+// sourceIndex finds id among the source's images, for the message of a row the source does
+// not hold at its image_index: a linear search, on that error's path only.
+func (s *Set) sourceIndex(id string) (int, bool) {
+	for i := range s.src.Len() {
+		if s.src.Item(i).ID == id {
+			return i, true
 		}
-		return out, nil
 	}
-	return nil, fmt.Errorf("%d values for %d channels", len(v), n)
+	return 0, false
 }
 
-func toFloat32(v []float64) []float32 {
-	out := make([]float32, len(v))
-	for i, x := range v {
-		out[i] = float32(x)
+// sameNorm reports whether a and b give each of n channels the same value (one value standing
+// for every channel: dataset.PerChannel) in float32, the precision pixels are normalised in.
+func sameNorm(a, b []float64, n int) bool {
+	a, err1 := dataset.PerChannel("mean", a, n)
+	b, err2 := dataset.PerChannel("mean", b, n)
+	if err1 != nil || err2 != nil {
+		return false
 	}
-	return out
+	for i := range a {
+		if float32(a[i]) != float32(b[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 // boxSlack allows the float32 rounding of top+height (each a whole-pixel fraction) past 1.
@@ -319,58 +314,37 @@ func checkStored(sv storedView, label, views int32, classes int) error {
 	return nil
 }
 
-// join reads every row's image, label, view and geometry, groups the rows by image (joined to
-// the source by image_id), and checks the classes.
+// join reads the store in one scan (store.LoadTargets, which keeps the teacher targets): every
+// row's image, label, view and geometry, joined to the source by image_index and checked
+// against its image_id; then it groups the rows by image and checks the classes.
 func (s *Set) join(ctx context.Context, r *store.Reader) error {
-	byID := make(map[string]int32, s.src.Len())
-	for i := range s.src.Len() {
-		byID[s.src.Item(i).ID] = int32(i)
-	}
 	type raw struct {
 		src   int32
 		label int32
 		sv    storedView
 	}
 	var rows []raw
-	cols := []string{schema.ColImageID, schema.ColImageIndex, schema.ColLabel, schema.ColView, schema.ColCrop, schema.ColFlip}
 	views := int32(s.meta.Views.Count)
-	for shard := range r.Manifest.Shards {
-		row := 0 // within the shard
-		err := r.ScanShard(ctx, shard, cols, func(rec arrow.RecordBatch) error {
-			ids := rec.Column(0).(*array.String)
-			idx := rec.Column(1).(*array.Int64)
-			labels := rec.Column(2).(*array.Int32)
-			vcol := rec.Column(3).(*array.Int32)
-			crops := rec.Column(4).(*array.FixedSizeList)
-			cv := crops.ListValues().(*array.Float32)
-			flips := rec.Column(5).(*array.Boolean)
-			for i := range int(rec.NumRows()) {
-				id := ids.Value(i)
-				si, ok := byID[id]
-				if !ok {
-					return fmt.Errorf("%w: label store %s has a row for %s, which source %s lacks", ErrMismatch, r.Dir, id, s.opts.Data)
-				}
-				if int64(si) != idx.Value(i) {
-					return fmt.Errorf("%w: label store %s: %s has image_index %d, source %s puts it at %d", ErrMismatch, r.Dir, id, idx.Value(i), s.opts.Data, si)
-				}
-				lab := store.NoLabel
-				if labels.IsValid(i) {
-					lab = labels.Value(i)
-				}
-				off, _ := crops.ValueOffsets(i)
-				sv := storedView{view: vcol.Value(i), flip: flips.Value(i),
-					box: dataset.Box{Top: cv.Value(int(off)), Left: cv.Value(int(off) + 1), Height: cv.Value(int(off) + 2), Width: cv.Value(int(off) + 3)}}
-				if err := checkStored(sv, lab, views, s.meta.NumClasses); err != nil {
-					return fmt.Errorf("shard %s: %w: row %d (%s): %w", r.ShardPath(shard), store.ErrContent, row, id, err)
-				}
-				rows = append(rows, raw{src: si, label: lab, sv: sv})
-				row++
+	each := func(shard, row int, st *store.StoredRow) error {
+		id, ix := st.ImageID, st.ImageIndex
+		if ix < 0 || ix >= int64(s.src.Len()) || s.src.Item(int(ix)).ID != id {
+			si, ok := s.sourceIndex(id)
+			if !ok {
+				return fmt.Errorf("%w: label store %s has a row for %s, which source %s lacks", ErrMismatch, r.Dir, id, s.opts.Data)
 			}
-			return nil
-		})
-		if err != nil {
-			return err
+			return fmt.Errorf("%w: label store %s: %s has image_index %d, source %s puts it at %d", ErrMismatch, r.Dir, id, ix, s.opts.Data, si)
 		}
+		c := st.Crop
+		sv := storedView{view: st.View, flip: st.Flip, box: dataset.Box{Top: c[0], Left: c[1], Height: c[2], Width: c[3]}}
+		if err := checkStored(sv, st.Label, views, s.meta.NumClasses); err != nil {
+			return fmt.Errorf("shard %s: %w: row %d (%s): %w", r.ShardPath(shard), store.ErrContent, row, id, err)
+		}
+		rows = append(rows, raw{src: int32(ix), label: st.Label, sv: sv})
+		return nil
+	}
+	var err error
+	if s.targets, err = r.LoadTargets(ctx, each); err != nil {
+		return err
 	}
 	slices.SortFunc(rows, func(a, b raw) int {
 		if a.src != b.src {
@@ -432,7 +406,7 @@ func (s *Set) join(ctx context.Context, r *store.Reader) error {
 		}
 	}
 	if missing > 0 {
-		s.opts.Log(fmt.Sprintf("%d of %d images of %s have no rows in label store %s (failed at precompute, or beyond its --limit): skipped",
+		s.opts.Log(fmt.Sprintf("%d of %d images of %s have no rows in label store %s (failed at precompute, or beyond its limit): skipped",
 			missing, n, s.opts.Data, r.Dir))
 	}
 	if unlabelled > 0 {
@@ -461,7 +435,7 @@ func (s *Set) Std() []float64  { return s.opts.Std }
 
 // Preprocess is the student's eval transform, ExportPreprocess of the store at the student's
 // size; train records it in the checkpoint for export.
-func (s *Set) Preprocess() (schema.Preprocess, error) { return ExportPreprocess(s.meta, s.opts.Size) }
+func (s *Set) Preprocess() (dataset.Config, error) { return ExportPreprocess(s.meta, s.opts.Size) }
 
 // TeacherAccuracy is the fraction of the set's images whose stored view-0 teacher label is
 // their ground truth, and the number of images counted (0 without a store).

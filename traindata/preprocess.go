@@ -20,36 +20,28 @@ import (
 // It is the one place this transform is built: train records it in the checkpoint (through
 // Set.Preprocess), and export --labels builds it again from the store and checks it against
 // that record (FitExport), so train --export and export write the same preprocessing.
-func ExportPreprocess(md schema.Metadata, size int) (schema.Preprocess, error) {
+func ExportPreprocess(md schema.Metadata, size int) (dataset.Config, error) {
 	p := md.Preprocess
 	c := dataset.Config{Resize: p.Resize, Crop: p.Crop, Interpolation: p.Interpolation, Channels: p.Channels}
 	if len(p.Mean) > 0 || len(p.Std) > 0 { // none at all: dataset's defaults
-		c.Mean, c.Std = toFloat32(p.Mean), toFloat32(p.Std)
+		c.Mean, c.Std = p.Mean, p.Std
 	}
 	cfg, err := c.Defaults()
 	if err != nil {
-		return schema.Preprocess{}, fmt.Errorf("%w: %s: %w", ErrMismatch, schema.KeyPreprocess, err)
+		return dataset.Config{}, fmt.Errorf("%w: %s: %w", ErrMismatch, schema.KeyPreprocess, err)
 	}
 	if size <= 0 {
-		return schema.Preprocess{}, fmt.Errorf("%w: student input side %d", ErrOptions, size)
+		return dataset.Config{}, fmt.Errorf("%w: student input side %d", ErrOptions, size)
 	}
-	out := schema.Preprocess{Resize: cfg.Resize, Crop: cfg.Crop, Interpolation: cfg.Interpolation, Channels: cfg.Channels,
+	out := dataset.Config{Resize: cfg.Resize, Crop: cfg.Crop, Interpolation: cfg.Interpolation, Channels: cfg.Channels,
 		EXIFTranspose: p.EXIFTranspose} // the student, too, expects upright images
 	if size != cfg.Crop {
 		out.Crop = size
 		out.Resize = int(math.Round(float64(cfg.Resize) * float64(size) / float64(cfg.Crop)))
 	}
-	for c := range cfg.Channels {
-		if len(p.Mean) == 0 || len(p.Std) == 0 { // the store left them to dataset's defaults
-			out.Mean = append(out.Mean, float64(cfg.Mean[c]))
-			out.Std = append(out.Std, float64(cfg.Std[c]))
-			continue
-		}
-		// The store's own float64 values, not cfg's float32 ones: the export then writes
-		// the numbers the store wrote. One value stands for every channel.
-		out.Mean = append(out.Mean, p.Mean[min(c, len(p.Mean)-1)])
-		out.Std = append(out.Std, p.Std[min(c, len(p.Std)-1)])
-	}
+	// The store's own float64 values (or dataset's defaults where it leaves them out), one per
+	// channel: the export writes the numbers the store wrote.
+	out.Mean, out.Std = slices.Clone(cfg.Mean), slices.Clone(cfg.Std)
 	return out, nil
 }
 
@@ -61,7 +53,7 @@ type Trained struct {
 	// Preprocess is the ExportPreprocess the checkpoint records, and ClassNames the store's
 	// class names recorded with it; Preprocess is nil for a checkpoint that records neither
 	// (written before checkpoints recorded them, or not by train).
-	Preprocess *schema.Preprocess
+	Preprocess *dataset.Config
 	ClassNames []string
 }
 
@@ -71,20 +63,20 @@ type Trained struct {
 // channels always; where t records them, every field of the preprocessing (mean and std
 // compared per channel in float32, the precision pixels are normalised in) and the class
 // names.
-func FitExport(md schema.Metadata, t Trained) (schema.Preprocess, error) {
+func FitExport(md schema.Metadata, t Trained) (dataset.Config, error) {
 	field := func(name string) string { return schema.KeyPreprocess + "." + name }
 	differ := func(key string, store, ckpt any) error {
 		return fmt.Errorf("%w: %s: store has %v, checkpoint has %v", ErrMismatch, key, store, ckpt)
 	}
 	if md.NumClasses != t.Classes {
-		return schema.Preprocess{}, differ(schema.KeyNumClasses, md.NumClasses, t.Classes)
+		return dataset.Config{}, differ(schema.KeyNumClasses, md.NumClasses, t.Classes)
 	}
 	p, err := ExportPreprocess(md, t.Size)
 	if err != nil {
-		return schema.Preprocess{}, err
+		return dataset.Config{}, err
 	}
 	if p.Channels != t.Channels {
-		return schema.Preprocess{}, differ(field("channels"), p.Channels, t.Channels)
+		return dataset.Config{}, differ(field("channels"), p.Channels, t.Channels)
 	}
 	r := t.Preprocess
 	if r == nil {
@@ -94,19 +86,17 @@ func FitExport(md schema.Metadata, t Trained) (schema.Preprocess, error) {
 		name        string
 		store, ckpt []float64
 	}{{"mean", p.Mean, r.Mean}, {"std", p.Std, r.Std}} {
-		a, err1 := perChannel(f.store, p.Channels)
-		b, err2 := perChannel(f.ckpt, p.Channels)
-		if err1 != nil || err2 != nil || !slices.Equal(a, b) {
-			return schema.Preprocess{}, differ(field(f.name), f.store, f.ckpt)
+		if !sameNorm(f.store, f.ckpt, p.Channels) {
+			return dataset.Config{}, differ(field(f.name), f.store, f.ckpt)
 		}
 	}
 	switch {
 	case p.Resize != r.Resize:
-		return schema.Preprocess{}, differ(field("resize"), p.Resize, r.Resize)
+		return dataset.Config{}, differ(field("resize"), p.Resize, r.Resize)
 	case p.Crop != r.Crop:
-		return schema.Preprocess{}, differ(field("crop"), p.Crop, r.Crop)
+		return dataset.Config{}, differ(field("crop"), p.Crop, r.Crop)
 	case p.Interpolation != r.Interpolation:
-		return schema.Preprocess{}, differ(field("interpolation"), p.Interpolation, r.Interpolation)
+		return dataset.Config{}, differ(field("interpolation"), p.Interpolation, r.Interpolation)
 	case !slices.Equal(md.ClassNames, t.ClassNames):
 		names := func(n []string) string {
 			if len(n) == 0 {
@@ -114,7 +104,7 @@ func FitExport(md schema.Metadata, t Trained) (schema.Preprocess, error) {
 			}
 			return fmt.Sprintf("%q", n)
 		}
-		return schema.Preprocess{}, differ(schema.KeyClassNames, names(md.ClassNames), names(t.ClassNames))
+		return dataset.Config{}, differ(schema.KeyClassNames, names(md.ClassNames), names(t.ClassNames))
 	}
 	return p, nil
 }

@@ -6,24 +6,25 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/deitkd/deitkd/dataset"
 	"github.com/deitkd/deitkd/schema"
 	"github.com/deitkd/deitkd/traindata"
 )
 
 func TestExportPreprocess(t *testing.T) {
-	store := func(p schema.Preprocess) schema.Metadata { return schema.Metadata{NumClasses: 10, Preprocess: p} }
-	fm := schema.Preprocess{Resize: 28, Crop: 28, Interpolation: "bilinear", Mean: []float64{0.286}, Std: []float64{0.353}, Channels: 1}
+	store := func(p dataset.Config) schema.Metadata { return schema.Metadata{NumClasses: 10, Preprocess: p} }
+	fm := dataset.Config{Resize: 28, Crop: 28, Interpolation: "bilinear", Mean: []float64{0.286}, Std: []float64{0.353}, Channels: 1}
 	for _, tc := range []struct {
 		name  string
-		store schema.Preprocess
+		store dataset.Config
 		size  int
-		want  schema.Preprocess
+		want  dataset.Config
 	}{
 		{"the store's size", fm, 28, fm},
-		{"a bigger student", fm, 32, schema.Preprocess{Resize: 32, Crop: 32, Interpolation: "bilinear", Mean: []float64{0.286}, Std: []float64{0.353}, Channels: 1}},
-		{"resize scaled with the crop", schema.Preprocess{Resize: 32, Crop: 28, Interpolation: "bicubic", Mean: []float64{0.5}, Std: []float64{0.25}, Channels: 3}, 16,
-			schema.Preprocess{Resize: 18, Crop: 16, Interpolation: "bicubic", Mean: []float64{0.5, 0.5, 0.5}, Std: []float64{0.25, 0.25, 0.25}, Channels: 3}},
-		{"dataset's defaults", schema.Preprocess{Crop: 28, Channels: 1}, 28, schema.Preprocess{Resize: 28, Crop: 28, Interpolation: "bilinear", Mean: []float64{0.5}, Std: []float64{0.5}, Channels: 1}},
+		{"a bigger student", fm, 32, dataset.Config{Resize: 32, Crop: 32, Interpolation: "bilinear", Mean: []float64{0.286}, Std: []float64{0.353}, Channels: 1}},
+		{"resize scaled with the crop", dataset.Config{Resize: 32, Crop: 28, Interpolation: "bicubic", Mean: []float64{0.5}, Std: []float64{0.25}, Channels: 3}, 16,
+			dataset.Config{Resize: 18, Crop: 16, Interpolation: "bicubic", Mean: []float64{0.5, 0.5, 0.5}, Std: []float64{0.25, 0.25, 0.25}, Channels: 3}},
+		{"dataset's defaults", dataset.Config{Crop: 28, Channels: 1}, 28, dataset.Config{Resize: 28, Crop: 28, Interpolation: "bilinear", Mean: []float64{0.5}, Std: []float64{0.5}, Channels: 1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := traindata.ExportPreprocess(store(tc.store), tc.size)
@@ -32,7 +33,7 @@ func TestExportPreprocess(t *testing.T) {
 			}
 		})
 	}
-	if _, err := traindata.ExportPreprocess(store(schema.Preprocess{Crop: 28, Channels: 2}), 28); !errors.Is(err, traindata.ErrMismatch) {
+	if _, err := traindata.ExportPreprocess(store(dataset.Config{Crop: 28, Channels: 2}), 28); !errors.Is(err, traindata.ErrMismatch) {
 		t.Errorf("two channels: %v, want ErrMismatch", err)
 	}
 
@@ -41,15 +42,15 @@ func TestExportPreprocess(t *testing.T) {
 	trained := traindata.Trained{Size: 28, Channels: 1, Classes: 10, Preprocess: &rec}
 	for _, tc := range []struct {
 		name, field string
-		edit        func(p *schema.Preprocess)
+		edit        func(p *dataset.Config)
 	}{
-		{"resize", "deitkd.preprocess.resize", func(p *schema.Preprocess) { p.Resize = 32 }},
-		{"interpolation", "deitkd.preprocess.interpolation", func(p *schema.Preprocess) { p.Interpolation = "bicubic" }},
-		{"std", "deitkd.preprocess.std", func(p *schema.Preprocess) { p.Std = []float64{0.5} }},
-		{"channels", "deitkd.preprocess.channels", func(p *schema.Preprocess) {
+		{"resize", "deitkd.preprocess.resize", func(p *dataset.Config) { p.Resize = 32 }},
+		{"interpolation", "deitkd.preprocess.interpolation", func(p *dataset.Config) { p.Interpolation = "bicubic" }},
+		{"std", "deitkd.preprocess.std", func(p *dataset.Config) { p.Std = []float64{0.5} }},
+		{"channels", "deitkd.preprocess.channels", func(p *dataset.Config) {
 			p.Channels, p.Mean, p.Std = 3, []float64{0.286, 0.286, 0.286}, []float64{0.353, 0.353, 0.353}
 		}},
-		{"same", "", func(p *schema.Preprocess) { p.Mean = []float64{float64(float32(0.286))} }},
+		{"same", "", func(p *dataset.Config) { p.Mean = []float64{float64(float32(0.286))} }},
 	} {
 		t.Run("FitExport "+tc.name, func(t *testing.T) {
 			p := fm

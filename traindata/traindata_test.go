@@ -93,7 +93,7 @@ func TestReplay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tg, err := mustReader(t, dir).LoadTargets(context.Background())
+	tg, err := mustReader(t, dir).LoadTargets(context.Background(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +167,7 @@ func TestReplayIsWhatTheTeacherSaw(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	tg, err := mustReader(t, dir).LoadTargets(context.Background())
+	tg, err := mustReader(t, dir).LoadTargets(context.Background(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

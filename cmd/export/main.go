@@ -23,8 +23,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/deitkd/deitkd/dataset"
 	"github.com/deitkd/deitkd/export"
-	"github.com/deitkd/deitkd/schema"
 	"github.com/deitkd/deitkd/store"
 	"github.com/deitkd/deitkd/student"
 	"github.com/deitkd/deitkd/traindata"
@@ -68,10 +68,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		list = append(list, f)
 	}
-	var givenPre *schema.Preprocess
+	var givenPre *dataset.Config
 	var givenNames []string
 	if *pre != "" {
-		givenPre = new(schema.Preprocess)
+		givenPre = new(dataset.Config)
 		if err := json.Unmarshal([]byte(*pre), givenPre); err != nil {
 			return usage("--preprocess: %v", err)
 		}

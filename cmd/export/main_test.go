@@ -11,6 +11,7 @@ import (
 
 	"google.golang.org/protobuf/encoding/protowire"
 
+	"github.com/deitkd/deitkd/dataset"
 	"github.com/deitkd/deitkd/export"
 	"github.com/deitkd/deitkd/schema"
 	"github.com/deitkd/deitkd/store"
@@ -33,7 +34,7 @@ func TestRun(t *testing.T) {
 		}
 	}
 	f := readSafetensors(t, filepath.Join(out, export.SafetensorsFile))
-	if f.Metadata[export.MetaFuse] != string(student.FuseLogits) || !strings.HasPrefix(f.Metadata[export.MetaClassNames], `["a",`) {
+	if f.Metadata[export.MetaFuse] != string(student.FuseLogits) || !strings.HasPrefix(f.Metadata[schema.KeyClassNames], `["a",`) {
 		t.Errorf("metadata %v", f.Metadata)
 	}
 	m2, err := f.Model()
@@ -74,7 +75,7 @@ func TestRecorded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pre := schema.Preprocess{Resize: 37, Crop: 32, Interpolation: "bicubic", Mean: []float64{0.286}, Std: []float64{0.353}, Channels: 1}
+	pre := dataset.Config{Resize: 37, Crop: 32, Interpolation: "bicubic", Mean: []float64{0.286}, Std: []float64{0.353}, Channels: 1}
 	names := []string{"a", "b", "c", "d", "e", "f", "g", "h", "i", "j"}
 	if err := m.SetPreprocess(pre, names); err != nil {
 		t.Fatal(err)
@@ -94,9 +95,9 @@ func TestRecorded(t *testing.T) {
 		export.SafetensorsFile: readSafetensors(t, filepath.Join(out, export.SafetensorsFile)).Metadata,
 		export.ONNXFile:        onnxMetadata(t, filepath.Join(out, export.ONNXFile)),
 	} {
-		if md[export.MetaPreprocess] != string(wantPre) || md[export.MetaClassNames] != string(wantNames) {
+		if md[schema.KeyPreprocess] != string(wantPre) || md[schema.KeyClassNames] != string(wantNames) {
 			t.Errorf("%s: preprocess %s, class names %s; the checkpoint records %s, %s",
-				name, md[export.MetaPreprocess], md[export.MetaClassNames], wantPre, wantNames)
+				name, md[schema.KeyPreprocess], md[schema.KeyClassNames], wantPre, wantNames)
 		}
 	}
 
@@ -198,8 +199,8 @@ func TestFuseNames(t *testing.T) {
 
 // fmPreprocess is the preprocessing train records for a 28-pixel student of the
 // Fashion-MNIST stores of the tests (mean 0.286, std 0.353).
-func fmPreprocess() schema.Preprocess {
-	return schema.Preprocess{Resize: 28, Crop: 28, Interpolation: "bilinear", Mean: []float64{0.286}, Std: []float64{0.353}, Channels: 1}
+func fmPreprocess() dataset.Config {
+	return dataset.Config{Resize: 28, Crop: 28, Interpolation: "bilinear", Mean: []float64{0.286}, Std: []float64{0.353}, Channels: 1}
 }
 
 // tinyCheckpoint saves a one-block fm-tiny student in dir, recording fmPreprocess and no

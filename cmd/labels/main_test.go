@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/deitkd/deitkd/dataset"
 	"github.com/deitkd/deitkd/internal/testkit"
 	"github.com/deitkd/deitkd/schema"
 	"github.com/deitkd/deitkd/store"
@@ -22,7 +23,7 @@ func meta(images int64) schema.Metadata {
 		Teacher:       schema.Teacher{File: "t.onnx", SHA256: strings.Repeat("1", 64), InputName: "x", InputShape: []int64{-1, 1, 28, 28}, OutputName: "y"},
 		NumClasses:    10,
 		ClassNames:    []string{"T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"},
-		Preprocess:    schema.Preprocess{Resize: 28, Crop: 28, Interpolation: "bilinear", Mean: []float64{0.5}, Std: []float64{0.5}, Channels: 1},
+		Preprocess:    dataset.Config{Resize: 28, Crop: 28, Interpolation: "bilinear", Mean: []float64{0.5}, Std: []float64{0.5}, Channels: 1},
 		Views:         schema.Views{Count: 2, Seed: 1, Scale: [2]float64{0.5, 1}, Ratio: [2]float64{0.75, 1.333}, FlipP: 0.5},
 		Store:         schema.StoreConfig{Mode: schema.ModeTopK, K: 5, DType: schema.Float16},
 		Dataset:       schema.Dataset{Name: "test", ImageCount: images, IDHash: strings.Repeat("2", 64)},

@@ -39,6 +39,7 @@ import (
 	"github.com/deitkd/deitkd/precompute"
 	"github.com/deitkd/deitkd/schema"
 	"github.com/deitkd/deitkd/store"
+	"github.com/deitkd/deitkd/teacher"
 )
 
 // Exit codes.
@@ -174,7 +175,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, tty bool)
 		return feed(ctx, o, *draft, stdout, stderr)
 	}
 	o.Warn = func(s string) { fmt.Fprintln(stderr, "precompute: warning:", s) }
-	o.Progress = precompute.ProgressPrinter(stderr, tty, 5*time.Second)
+	o.Progress = progressPrinter(stderr, tty, 5*time.Second)
 
 	// A first line at once: loading a large teacher and listing a large tree take a while.
 	fmt.Fprintf(stderr, "precompute: loading the teacher %s and listing %s\n", o.Model, o.Data)
@@ -187,7 +188,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, tty bool)
 	}
 	defer job.Close()
 	sum, err := job.Run(ctx)
-	sum.Write(stdout)
+	writeSummary(stdout, sum)
 	if err != nil {
 		return fatal(stderr, err)
 	}
@@ -220,11 +221,41 @@ func feed(ctx context.Context, o precompute.Options, draft bool, stdout, stderr 
 }
 
 func usage(stderr io.Writer, err error) int {
-	fmt.Fprintln(stderr, "precompute:", strings.TrimPrefix(err.Error(), "precompute: "))
+	fmt.Fprintln(stderr, "precompute:", strings.TrimPrefix(withFlags(err).Error(), "precompute: "))
 	return exitUsage
 }
 
 func fatal(stderr io.Writer, err error) int {
-	fmt.Fprintln(stderr, "precompute:", strings.TrimPrefix(err.Error(), "precompute: "))
+	fmt.Fprintln(stderr, "precompute:", strings.TrimPrefix(withFlags(err).Error(), "precompute: "))
 	return exitFatal
+}
+
+// flagOf is the flag of each precompute.Options field a precompute.OptionError may name.
+// OnError is named only by the image that stopped a run, which its value fail did.
+var flagOf = map[string]string{
+	"Model": "--model", "Data": "--data", "Out": "--out", "Crop": "--crop", "Views": "--views", "Seed": "--seed",
+	"Scale": "--scale", "Ratio": "--ratio", "FlipP": "--flip-p", "ViewsFrom": "--views-from", "JPEGDraft": "--jpeg-draft",
+	"Extensions": "--extensions", "ClassMapFile": "--class-map", "OnError": "--on-error fail",
+}
+
+// withFlags names, beside an error about options, the flags that set them: precompute names
+// its options by field, knowing no flag.
+func withFlags(err error) error {
+	var oe *precompute.OptionError
+	if errors.Is(err, teacher.ErrLibrary) {
+		return fmt.Errorf("%w (--ort-lib gives the path)", err)
+	}
+	if !errors.As(err, &oe) {
+		return err
+	}
+	var flags []string
+	for _, f := range oe.Options {
+		if name, ok := flagOf[f]; ok {
+			flags = append(flags, name)
+		}
+	}
+	if len(flags) == 0 {
+		return err
+	}
+	return fmt.Errorf("%w (%s)", err, strings.Join(flags, ", "))
 }

@@ -63,7 +63,7 @@ func TestJPEGDraftLabelling(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !r.Meta.Preprocess.JPEGDraft {
+	if !r.Meta.Preprocess.Draft {
 		t.Fatalf("the drafted store's preprocessing %+v does not record jpeg_draft", r.Meta.Preprocess)
 	}
 	if a, b := readRows(t, exact), readRows(t, drafted); slices.Equal(a[0].logits, b[0].logits) {
@@ -72,7 +72,7 @@ func TestJPEGDraftLabelling(t *testing.T) {
 	if code, stderr := label(drafted); code != exitFatal || !strings.Contains(stderr, "jpeg_draft") {
 		t.Fatalf("rerun without --jpeg-draft: exit %d, want 1 naming jpeg_draft\n%s", code, stderr)
 	}
-	if code, stderr := label(filepath.Join(t.TempDir(), "views"), "--jpeg-draft", "--views", "2"); code != exitUsage || !strings.Contains(stderr, "--views 1") {
+	if code, stderr := label(filepath.Join(t.TempDir(), "views"), "--jpeg-draft", "--views", "2"); code != exitUsage || !strings.Contains(stderr, "use one view (--jpeg-draft, --views)") {
 		t.Fatalf("--jpeg-draft --views 2: exit %d, want 2\n%s", code, stderr)
 	}
 }

@@ -88,6 +88,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, tty bool)
 // failed reports err with the exit code of its kind: a usage error for options no run can
 // use, the hint to resume for an interruption, fatal otherwise.
 func failed(stderr io.Writer, err error) int {
+	var fe *train.FolderError
+	switch {
+	case errors.As(err, &fe) && fe.Resumable:
+		err = fmt.Errorf("%w: give --resume to continue it, or another --out (or delete the folder) to start over", err)
+	case errors.As(err, &fe):
+		err = fmt.Errorf("%w; to start over, give another --out or delete the folder", err)
+	}
 	switch {
 	case errors.Is(err, train.ErrOptions):
 		return usage(stderr, err)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/deitkd/deitkd/export"
 	"github.com/deitkd/deitkd/precompute"
+	"github.com/deitkd/deitkd/schema"
 	"github.com/deitkd/deitkd/student"
 	"github.com/deitkd/deitkd/train"
 )
@@ -284,7 +285,7 @@ func TestExportBothWays(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := st.Metadata[export.MetaPreprocess], `{"resize":32,"crop":32,"interpolation":"bilinear","mean":[0.286],"std":[0.353],"channels":1}`; got != want {
+	if got, want := st.Metadata[schema.KeyPreprocess], `{"resize":32,"crop":32,"interpolation":"bilinear","mean":[0.286],"std":[0.353],"channels":1}`; got != want {
 		t.Errorf("train --export embeds %s, want %s", got, want)
 	}
 

@@ -1,4 +1,4 @@
-package precompute
+package main
 
 import (
 	"fmt"
@@ -6,16 +6,17 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/deitkd/deitkd/precompute"
 	"github.com/schollz/progressbar/v3"
 )
 
-// ProgressPrinter returns a Progress callback that shows a run on w: a progress bar (images,
+// progressPrinter returns a Progress callback that shows a run on w: a progress bar (images,
 // img/s, ETA) when w is a terminal, otherwise a plain line every interval. progressbar never
 // checks for a terminal itself, so the caller says whether w is one.
-func ProgressPrinter(w io.Writer, terminal bool, interval time.Duration) func(Progress) {
+func progressPrinter(w io.Writer, terminal bool, interval time.Duration) func(precompute.Progress) {
 	if terminal {
 		var bar *progressbar.ProgressBar
-		return func(p Progress) {
+		return func(p precompute.Progress) {
 			if p.Total == 0 {
 				return // nothing to do: the summary says so
 			}
@@ -40,7 +41,7 @@ func ProgressPrinter(w io.Writer, terminal bool, interval time.Duration) func(Pr
 	}
 	var last time.Duration
 	started := false
-	return func(p Progress) {
+	return func(p precompute.Progress) {
 		if p.Final {
 			return // the summary follows
 		}
@@ -69,10 +70,10 @@ func ProgressPrinter(w io.Writer, terminal bool, interval time.Duration) func(Pr
 	}
 }
 
-// Write prints the closing summary: what was done, skipped, failed and already present, the
+// writeSummary prints the closing summary: what was done, skipped, failed and already present, the
 // speed, the teacher's top-1 against ground truth where labels exist, a line for each kind of
 // image PIL's conversion renders unlike its picture, and where the files are.
-func (s Summary) Write(w io.Writer) {
+func writeSummary(w io.Writer, s precompute.Summary) {
 	fmt.Fprintf(w, "precompute: %d images labelled (%d rows) in %s, %.1f img/s\n",
 		s.Done, s.Rows, s.Elapsed.Round(time.Millisecond), s.ImagesPerSecond())
 	fmt.Fprintf(w, "  failed (logged, skipped): %d   already present: %d", s.Failed, s.Present)
@@ -99,7 +100,7 @@ func (s Summary) Write(w io.Writer) {
 		exif = "with an EXIF orientation, applied (--exif-transpose)"
 	}
 	for _, n := range []struct {
-		c    NoteCount
+		c    precompute.NoteCount
 		what string
 	}{
 		{s.Clipped16, "16-bit, reduced to 8 bits as PIL does (values above 255 clip: they may look white)"},

@@ -1,4 +1,4 @@
-package precompute_test
+package main
 
 import (
 	"bytes"
@@ -13,7 +13,7 @@ import (
 func TestProgressPrinter(t *testing.T) {
 	t.Run("plain lines, throttled", func(t *testing.T) {
 		var buf bytes.Buffer
-		p := precompute.ProgressPrinter(&buf, false, time.Second)
+		p := progressPrinter(&buf, false, time.Second)
 		p(precompute.Progress{Total: 100, Elapsed: time.Millisecond})                               // the start: at once
 		p(precompute.Progress{Total: 100, Done: 10, Elapsed: 500 * time.Millisecond})               // too soon
 		p(precompute.Progress{Total: 100, Done: 10, Decoded: 30, Elapsed: 1200 * time.Millisecond}) // a slow batch: still a line
@@ -35,7 +35,7 @@ func TestProgressPrinter(t *testing.T) {
 	})
 	t.Run("bar on a terminal", func(t *testing.T) {
 		var buf bytes.Buffer
-		p := precompute.ProgressPrinter(&buf, true, time.Second)
+		p := progressPrinter(&buf, true, time.Second)
 		p(precompute.Progress{Total: 100, Done: 50, Elapsed: time.Second})
 		p(precompute.Progress{Total: 100, Done: 100, Elapsed: 2 * time.Second, Final: true})
 		if out := buf.String(); !strings.Contains(out, "100/100") || !strings.Contains(out, "img/s") {
@@ -51,7 +51,7 @@ func TestSummaryWrite(t *testing.T) {
 		Clipped16: precompute.NoteCount{Images: 12, First: "a/g.png"}, EXIFRotated: precompute.NoteCount{Images: 5, First: "a/r.jpg"},
 		Failures: []store.Failure{{ImageID: "a/b.jpg", Err: "decode a/b.jpg: dataset: empty file"}}}
 	var buf bytes.Buffer
-	s.Write(&buf)
+	writeSummary(&buf, s)
 	for _, want := range []string{"8 images labelled (8 rows)", "4.0 img/s", "failed (logged, skipped): 2", "already present: 2",
 		"top-1 against the dataset's labels (view 0): 75.00% of 8 images", "decode 1s (25%, 2 workers), teacher 3s (1 threads)", "failed: decode a/b.jpg: dataset: empty file",
 		"... and 1 more failures", "labels: labels",
@@ -66,7 +66,7 @@ func TestSummaryWrite(t *testing.T) {
 	}
 	s.EXIFTransposed = true
 	buf.Reset()
-	s.Write(&buf)
+	writeSummary(&buf, s)
 	if want := "  5 images with an EXIF orientation, applied (--exif-transpose), e.g. a/r.jpg\n"; !strings.Contains(buf.String(), want) {
 		t.Errorf("--exif-transpose summary lacks %q:\n%s", want, buf.String())
 	}
