@@ -61,7 +61,7 @@ type ref struct {
 }
 
 // plan returns the rows of a training epoch in order: the images in a seeded permutation,
-// each followed by its ViewsPerImage views.
+// each followed by its ViewsPerImage views; with RepeatedAug, the first Len() of those rows.
 func (s *Set) plan(epoch int) []ref {
 	n := len(s.images)
 	perm := make([]int32, n)
@@ -74,9 +74,13 @@ func (s *Set) plan(epoch int) []ref {
 		perm[i], perm[j] = perm[j], perm[i]
 	}
 	k := s.opts.ViewsPerImage
+	rows := s.RowsPerEpoch()
 	out := make([]ref, 0, n*k)
 	pick := make([]int32, 0, 64)
 	for _, im := range perm {
+		if len(out) >= rows {
+			break
+		}
 		e := s.images[im]
 		if s.fixed {
 			for d := range k {
@@ -97,7 +101,7 @@ func (s *Set) plan(epoch int) []ref {
 			out = append(out, ref{img: im, row: pick[d]})
 		}
 	}
-	return out
+	return out[:min(len(out), rows)]
 }
 
 // evalPlan is every image's view 0, in source order.

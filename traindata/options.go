@@ -43,8 +43,17 @@ type Options struct {
 	// store; with a single-view store, n fresh random views against the one target
 	// (repeated augmentation). 0: 1.
 	ViewsPerImage int
-	Workers       int // rendering goroutines; 0: runtime.NumCPU()
-	Seed          uint64
+	// RepeatedAug keeps only the first Len() rows of each epoch's plan, so an epoch is as long
+	// as without repeats: the first ⌈Len()/ViewsPerImage⌉ images of the epoch's permutation,
+	// each ViewsPerImage times (the last perhaps fewer). This is DeiT's repeated augmentation
+	// (timm's RASampler on one process, whose epoch is cut to the dataset's length); without
+	// it ViewsPerImage multiplies the epoch (FKD's multi-crop). RASampler also rounds its
+	// epoch down to a multiple of 256, so that every GPU gets whole batches; one process has
+	// no such need, and a dataset under 256 images would have an empty epoch, so Len() rows
+	// it is.
+	RepeatedAug bool
+	Workers     int // rendering goroutines; 0: runtime.NumCPU()
+	Seed        uint64
 	// Tau is the temperature of Batch.TeacherProbs; 0: 1.
 	Tau float64
 	// Probs fills Batch.TeacherProbs (soft distillation); otherwise it stays nil.
