@@ -58,6 +58,8 @@ type Options struct {
 	Tau float64
 	// Probs fills Batch.TeacherProbs (soft distillation); otherwise it stays nil.
 	Probs bool
+	// Pixels fills Batch.Pixels (pictures of the views); otherwise it stays nil.
+	Pixels bool
 	// AugScale overrides the area-fraction range of the train-time random views of a
 	// single-view store; zero: the store's views scale (precompute --scale), so a fixed-teacher
 	// run and a multi-view run made with the same flags see the same distribution of crops.

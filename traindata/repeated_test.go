@@ -2,6 +2,7 @@ package traindata_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -117,4 +118,66 @@ func flatten(bs []traindata.Batch) flat {
 		}
 	}
 	return f
+}
+
+// TestRows: Rows streams the stored rows in (image_index, view) order, each its stored view
+// rendered as Render does with that view's target, Pixels its 8-bit picture; a sub-range is the
+// same rows; a range outside the store is refused.
+func TestRows(t *testing.T) {
+	dir := makeStore(t, idxSpec("train"), 4, false)
+	stored := readRows(t, dir)
+	s, err := traindata.Open(context.Background(), traindata.Options{Labels: dir, Data: idxSpec("train"), Batch: 3, Pixels: true, Probs: true, Workers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.StoredRows() != len(stored) {
+		t.Fatalf("StoredRows %d, the store has %d", s.StoredRows(), len(stored))
+	}
+	rows := func(lo, hi int) []traindata.Batch {
+		var out []traindata.Batch
+		err := s.Rows(context.Background(), lo, hi, func(b *traindata.Batch) error {
+			c := *b
+			c.Images, c.Pixels = slices.Clone(b.Images), slices.Clone(b.Pixels)
+			c.ImageIndex, c.ImageID, c.View, c.TeacherHard = slices.Clone(b.ImageIndex), slices.Clone(b.ImageID), slices.Clone(b.View), slices.Clone(b.TeacherHard)
+			out = append(out, c)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	all := flatten(rows(0, s.StoredRows()))
+	if len(all.ids) != len(stored) {
+		t.Fatalf("%d rows, want %d", len(all.ids), len(stored))
+	}
+	cfg := renderConfig()
+	n := 0
+	for _, b := range rows(0, s.StoredRows()) {
+		for r := range b.Len() {
+			v := b.View[r]
+			if want := n / 4; b.ImageIndex[r] != want || v.Index != n%4 {
+				t.Fatalf("row %d: image %d view %d, want image %d view %d", n, b.ImageIndex[r], v.Index, want, n%4)
+			}
+			row := stored[[2]any{b.ImageID[r], v.Index}]
+			if v.Box != (dataset.Box{Top: row.crop[0], Left: row.crop[1], Height: row.crop[2], Width: row.crop[3]}) || v.Flip != row.flip || b.TeacherHard[r] != int(row.hard) {
+				t.Fatalf("row %d: view %+v hard %d, stored %+v", n, v, b.TeacherHard[r], row)
+			}
+			for i, p := range b.Pixels[r*28*28 : (r+1)*28*28] {
+				if got := (float32(p)/255 - cfg.Mean[0]) / cfg.Std[0]; got != b.Images[r*28*28+i] {
+					t.Fatalf("row %d sample %d: pixel %d normalises to %v, the row's input is %v", n, i, p, got, b.Images[r*28*28+i])
+				}
+			}
+			n++
+		}
+	}
+	part := flatten(rows(5, 11))
+	if !slices.Equal(part.ids, all.ids[5:11]) || !slices.Equal(part.views, all.views[5:11]) || !slices.Equal(part.pix, all.pix[5*784:11*784]) {
+		t.Error("rows 5..10 differ from the same rows of the whole store")
+	}
+	for _, r := range [][2]int{{-1, 2}, {0, s.StoredRows() + 1}, {3, 3}} {
+		if err := s.Rows(context.Background(), r[0], r[1], func(*traindata.Batch) error { return nil }); !errors.Is(err, traindata.ErrOptions) {
+			t.Errorf("rows %v: %v, want ErrOptions", r, err)
+		}
+	}
 }
