@@ -40,8 +40,8 @@ type Options struct {
 	Batch int // rows per batch; 0: 128
 	// ViewsPerImage n puts n distinct views of each image into an epoch, next to each other:
 	// an epoch is then n rows per image. At most the store's view count for a multi-view
-	// store; with a single-view store, n fresh random views against the one target
-	// (repeated augmentation). 0: 1.
+	// store; with a single-view store, n fresh random views against the one target. The
+	// epoch is then n times as long, unless RepeatedAug. 0: 1.
 	ViewsPerImage int
 	// RepeatedAug keeps only the first Len() rows of each epoch's plan, so an epoch is as long
 	// as without repeats: the first ⌈Len()/ViewsPerImage⌉ images of the epoch's permutation,
