@@ -1,6 +1,7 @@
 package show
 
 import (
+	"fmt"
 	"image"
 	"image/color"
 	"image/draw"
@@ -28,15 +29,17 @@ var (
 	wrongColor = color.RGBA{0xf0, 0x60, 0x60, 0xff}
 )
 
-// tile is one row of the sheet: its view's 8-bit pixels (size×size×channels, HWC) and the
-// caption lines, the first head then the image id (its end kept where it is too long: ids
-// differ at their ends), the second the teacher's, coloured by whether it is right.
+// tile is one row of the sheet: its view's 8-bit pixels (size×size×channels, HWC) and its
+// caption: head and image id (its end kept where it is too long: ids differ at their ends),
+// the teacher's top-1 class and probability (the name shortened, never the number), coloured
+// by whether it is the ground truth, and the ground truth.
 type tile struct {
-	pix     []uint8
-	head    string
-	id      string
-	caption [captionN]string
-	right   bool
+	pix      []uint8
+	head, id string
+	teacher  string
+	prob     float32
+	truth    string
+	right    bool
 }
 
 // contactSheet draws tiles of size×size views with channels channels in columns columns.
@@ -61,8 +64,10 @@ func contactSheet(tiles []tile, size, channels, columns int) *image.RGBA {
 				sheet.SetRGBA(x0+x, y0+y, c)
 			}
 		}
-		t.caption[0] = t.head + clipStart(t.id, side/charW-len(t.head))
-		for l, s := range t.caption {
+		n := side / charW
+		p := fmt.Sprintf(" %.2f", t.prob)
+		caption := [captionN]string{t.head + clipStart(t.id, n-len(t.head)), "T " + clip(t.teacher, n-2-len(p)) + p, "GT " + t.truth}
+		for l, s := range caption {
 			col := textColor
 			if l == 1 {
 				col = wrongColor

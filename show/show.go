@@ -113,8 +113,7 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 					strconv.Itoa(b.Labels[r]), strconv.Itoa(hard), strconv.FormatFloat(float64(p), 'g', 6, 32)})
 				if b.Pixels != nil {
 					tiles = append(tiles, tile{pix: append([]uint8(nil), b.Pixels[r*per:(r+1)*per]...), right: hard == b.Labels[r],
-						head: fmt.Sprintf("%d v%d ", n, b.View[r].Index), id: b.ImageID[r],
-						caption: [captionN]string{1: fmt.Sprintf("T %s %.2f", className(hard), p), 2: "GT " + className(b.Labels[r])}})
+						head: fmt.Sprintf("%d v%d ", n, b.View[r].Index), id: b.ImageID[r], teacher: className(hard), prob: p, truth: className(b.Labels[r])})
 				}
 				n++
 			}
