@@ -90,7 +90,11 @@ func Open(ctx context.Context, o Options) (*Set, error) {
 		}
 	} else {
 		if o.ViewsPerImage > V {
-			return nil, fmt.Errorf("%w: %d views per image, the store has %d", ErrOptions, o.ViewsPerImage, V)
+			what := "views per image"
+			if o.RepeatedAug {
+				what = "views per image (repeated augmentation: distinct stored views)"
+			}
+			return nil, fmt.Errorf("%w: %d %s, the store has %d", ErrOptions, o.ViewsPerImage, what, V)
 		}
 		o.Log(fmt.Sprintf("label store has %d views per image: each epoch replays %d stored view(s) of each image, "+
 			"its exact crop and flip, with that view's teacher target", V, o.ViewsPerImage))
