@@ -68,17 +68,7 @@ func RenderAugmented(dst []float32, img *Image, v View, a Augment, size int, cfg
 		return err
 	}
 	c := cfg.Channels
-	m := NewImage(size, size, c)
-	err = resampleView(img, v, size, cfg, func(y int, row []uint8) {
-		out := m.Pix[y*size*c : (y+1)*size*c]
-		if !v.Flip {
-			copy(out, row)
-			return
-		}
-		for x := range size {
-			copy(out[(size-1-x)*c:(size-x)*c], row[x*c:(x+1)*c])
-		}
-	})
+	m, err := RenderPixels(img, v, size, cfg)
 	if err != nil {
 		return err
 	}
@@ -91,4 +81,33 @@ func RenderAugmented(dst []float32, img *Image, v View, a Augment, size int, cfg
 	}
 	a.Erase.Apply(dst, c, size)
 	return nil
+}
+
+// RenderPixels is view v of img as an 8-bit size×size image: resampled and flipped as Render
+// does it, before ToTensor and Normalize (Render's output is these pixels normalised), as
+// RandAugment's ops take it and as a picture of what the model is fed.
+func RenderPixels(img *Image, v View, size int, cfg Config) (*Image, error) {
+	cfg, err := cfg.Defaults()
+	if err != nil {
+		return nil, err
+	}
+	if img.Channels != cfg.Channels || size <= 0 {
+		return nil, fmt.Errorf("%w: a %d-channel image at size %d, config %d channels", ErrBadConfig, img.Channels, size, cfg.Channels)
+	}
+	c := cfg.Channels
+	m := NewImage(size, size, c)
+	err = resampleView(img, v, size, cfg, func(y int, row []uint8) {
+		out := m.Pix[y*size*c : (y+1)*size*c]
+		if !v.Flip {
+			copy(out, row)
+			return
+		}
+		for x := range size {
+			copy(out[(size-1-x)*c:(size-x)*c], row[x*c:(x+1)*c])
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
 }

@@ -238,3 +238,54 @@ func TestConfigErrors(t *testing.T) {
 		t.Fatalf("scale range: %v", err)
 	}
 }
+
+// TestRenderPixels: Render's output is RenderPixels' 8-bit pixels through ToTensor and
+// Normalize, value for value, for the centre view and random views with and without a flip, in
+// colour and in grey.
+func TestRenderPixels(t *testing.T) {
+	for _, tc := range []struct {
+		file     string
+		channels int
+		cfg      Config
+	}{
+		{"png/rgb_40x30.png", 3, Config{Crop: 24, Interpolation: "bicubic", Mean: []float64{0.485, 0.456, 0.406}, Std: []float64{0.229, 0.224, 0.225}}},
+		{"png/gray_33x45.png", 1, Config{Crop: 17, Channels: 1, Mean: []float64{0.286}, Std: []float64{0.353}}},
+	} {
+		img := loadTestImage(t, tc.file, tc.channels)
+		cfg, err := tc.cfg.Defaults()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := tc.channels
+		for view := range 4 {
+			v, err := ViewFor(img.Width, img.Height, 3, view, cfg, ViewConfig{Seed: 11, FlipP: 0.5})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, flip := range []bool{false, true} {
+				v.Flip = flip
+				size := cfg.Crop
+				want := make([]float32, TensorLen(c, size))
+				if err := Render(want, img, v, size, cfg); err != nil {
+					t.Fatal(err)
+				}
+				m, err := RenderPixels(img, v, size, cfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if m.Width != size || m.Height != size || m.Channels != c {
+					t.Fatalf("%s view %d: a %d×%d×%d image", tc.file, view, m.Width, m.Height, m.Channels)
+				}
+				for ch := range c {
+					for i := range size * size {
+						p := m.Pix[i*c+ch]
+						if got := (float32(p)/255 - float32(cfg.Mean[ch])) / float32(cfg.Std[ch]); got != want[ch*size*size+i] {
+							t.Fatalf("%s view %d flip %v: channel %d sample %d: pixel %d normalises to %v, Render gives %v",
+								tc.file, view, flip, ch, i, p, got, want[ch*size*size+i])
+						}
+					}
+				}
+			}
+		}
+	}
+}

@@ -92,8 +92,16 @@ type Cell struct {
 	Alpha   float64
 	Teacher string // "cnn", "cnn1" or "vit"
 	Views   int    // stored views per image of its training store
-	Runs    []Job  // one per seed, in Settings.Seeds order
+	// Augment are train's augmentation flags beyond crops and flips (none: crops and flips only).
+	Augment []string
+	Runs    []Job // one per seed, in Settings.Seeds order
 }
+
+// DeiTAugmentFlags are DeiT's train-time augmentation values (train.DeiTAugment, deit/main.py's
+// defaults) as train flags, without the rest of --recipe deit (its learning rate, warm-up,
+// drop-path and smoothing), so that a cell with them differs from its crops-and-flips cell in
+// the augmentation alone.
+var DeiTAugmentFlags = []string{"--randaugment", "rand-m9-mstd0.5-inc1", "--erase", "0.25", "--mixup", "0.8", "--cutmix", "1.0"}
 
 // Plan is every job of a reproduction and the cells the report is made of.
 type Plan struct {
@@ -136,10 +144,12 @@ func (p *Plan) StoreFor(teacher, split string, views int) *Store {
 	return nil
 }
 
-// Soft distillation settings of the report: the paper's "usual distillation" and DeiT's code.
+// Soft distillation settings of the report: the paper's "usual distillation" and DeiT's code;
+// the cell of hard distillation with DeiT's augmentation at train time.
 const (
-	SoftPaper = "soft-t3-a0.1"
-	SoftCode  = "soft-t1-a0.5"
+	SoftPaper   = "soft-t3-a0.1"
+	SoftCode    = "soft-t1-a0.5"
+	AugmentCell = "hard-deit-aug"
 )
 
 // NewPlan lays out the jobs of s.
@@ -181,8 +191,8 @@ func NewPlan(s Settings) (*Plan, error) {
 		addStore("cnn", "train", v)
 	}
 
-	addCell := func(key, distill string, tau, alpha float64, teacher string, views int) {
-		c := &Cell{Key: key, Distill: distill, Tau: tau, Alpha: alpha, Teacher: teacher, Views: views}
+	addCell := func(key, distill string, tau, alpha float64, teacher string, views int, augment ...string) {
+		c := &Cell{Key: key, Distill: distill, Tau: tau, Alpha: alpha, Teacher: teacher, Views: views, Augment: augment}
 		train, test := p.StoreFor(teacher, "train", views), p.StoreFor(teacher, "test", 1)
 		for _, seed := range s.Seeds {
 			id := fmt.Sprintf("runs/%s-s%d", key, seed)
@@ -197,6 +207,7 @@ func NewPlan(s Settings) (*Plan, error) {
 			if views == 1 {
 				args = append(args, "--aug-scale", s.Scale)
 			}
+			args = append(args, augment...)
 			args = append(args, "--seed", strconv.Itoa(seed), "--workers", "1", "--out", dir, "--resume")
 			c.Runs = append(c.Runs, Job{ID: id, Kind: "train", Bin: "train", Args: args, Dir: dir,
 				Cost: float64(s.Limit*s.Epochs) + float64(testLimit*s.Epochs)/3, Needs: []string{train.ID, test.ID}})
@@ -222,6 +233,10 @@ func NewPlan(s Settings) (*Plan, error) {
 	for _, v := range s.Views {
 		addCell(fmt.Sprintf("none-v%d", v), "none", 0, 0, "cnn", v)
 	}
+	// 6. DeiT's data augmentation at train time against the fixed teacher: the "hard" cell
+	// (crops and flips) with RandAugment, random erasing, Mixup and CutMix added, the same
+	// student, epochs and seeds.
+	addCell(AugmentCell, "hard", 0, 0, "cnn", 1, DeiTAugmentFlags...)
 	// 3. Token similarity: the distillation-token student (hard) and the control, whose two
 	// tokens are both trained on the labels (none): two class tokens.
 	for _, key := range []string{"hard", "none"} {

@@ -244,6 +244,30 @@ func (p *Plan) Report(w io.Writer, r *Results, h Header) {
 	}
 	pr("\nA stored view costs the teacher one forward pass at precompute time, once, for every student trained from the store; "+
 		"the students above read %d labels per epoch whatever V is, so consistent teaching costs nothing at train time.\n", s.Limit)
+
+	// 6. Augmentation.
+	augment := func() {
+		c := p.Cell(AugmentCell)
+		if c == nil {
+			return
+		}
+		pr("## 6. DeiT's data augmentation against a fixed teacher\n\n")
+		pr("Hard distillation, fixed teacher (one stored view per image), the same student, epochs and seeds: crops and flips only (the `hard` cell of section 1) "+
+			"against the same with DeiT's augmentation drawn at train time after each crop and flip (`%s`: RandAugment rand-m9-mstd0.5-inc1, "+
+			"random erasing 0.25, Mixup α 0.8 and CutMix α 1.0, switch 0.5; `--recipe deit`'s values, without its optimiser settings). "+
+			"The teacher's label of a mixed image is the λ-mix of its two stored labels (the stored-teacher approximation), "+
+			"not the teacher's output on the mixed pixels.\n\n", strings.Join(DeiTAugmentFlags, " "))
+		pr("%s", "| training images | class head | distillation head | fused | command |\n|---|---|---|---|---|\n")
+		for _, row := range []struct{ name, key string }{{"crops and flips", "hard"}, {"crops, flips and DeiT's augmentation", AugmentCell}} {
+			cc := p.Cell(row.key)
+			pr("| %s | %s | %s | %s | `%s` |\n", row.name, r.CellStat(cc, TopCls).Percent(), r.CellStat(cc, TopDist).Percent(),
+				r.CellStat(cc, TopFused).Percent(), p.SeedLoop(cc))
+		}
+		pr("\n- With DeiT's augmentation against crops and flips only (fused, paired by seed): %s. DeiT's recipe is tuned for 300 epochs of ImageNet, "+
+			"where it keeps a large model from overfitting; these students are underfit after %d epochs, and harder training images may cost them accuracy instead.\n\n",
+			r.cells(p, AugmentCell, "hard"), s.Epochs)
+	}
+	augment()
 }
 
 // SeedLoop is the shell command that runs every seed of a cell.

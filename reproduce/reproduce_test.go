@@ -95,8 +95,8 @@ func TestReproduceEndToEnd(t *testing.T) {
 	if len(res.Missing) > 0 {
 		t.Fatalf("missing results: %v", res.Missing)
 	}
-	// 7 stores, 9 cells of one seed, 2 analyses.
-	if len(res.Stores) != 7 || len(res.Runs) != 9 || len(res.Analyses) != 2 {
+	// 7 stores, 10 cells of one seed, 2 analyses.
+	if len(res.Stores) != 7 || len(res.Runs) != 10 || len(res.Analyses) != 2 {
 		t.Fatalf("results: %d stores, %d runs, %d analyses", len(res.Stores), len(res.Runs), len(res.Analyses))
 	}
 	if v := res.Stores["stores/cnn-train-v2"]; v.Rows != 2*v.Images || v.Images != 192 {
@@ -109,7 +109,7 @@ func TestReproduceEndToEnd(t *testing.T) {
 	var md bytes.Buffer
 	p.Report(&md, res, Header{Command: "reproduce (test)", Machine: "test", Plots: "plots"})
 	for _, want := range []string{"## 1. Distillation modes", "## 2. Teacher type", "## 3. Class and distillation tokens",
-		"## 4. Fixed against consistent teaching", "## 5. Cost", "plots/tokens.png", p.SeedLoop(p.Cell("hard-v2"))} {
+		"## 4. Fixed against consistent teaching", "## 5. Cost", "## 6. DeiT's data augmentation", p.SeedLoop(p.Cell(AugmentCell)), "plots/tokens.png", p.SeedLoop(p.Cell("hard-v2"))} {
 		if !strings.Contains(md.String(), want) {
 			t.Errorf("report lacks %q", want)
 		}
@@ -205,6 +205,11 @@ func TestPlanCells(t *testing.T) {
 		if cmd := p.CommandLine(c.Runs[0]); !strings.Contains(cmd, frag) {
 			t.Errorf("%s: %s lacks %q", key, cmd, frag)
 		}
+	}
+	// The augmentation cell is the hard cell with DeiT's augmentation flags, nothing else.
+	hardCmd, augCmd := p.CommandLine(p.Cell("hard").Runs[0]), p.CommandLine(p.Cell(AugmentCell).Runs[0])
+	if want := strings.Replace(hardCmd, "--aug-scale 0.35,1", "--aug-scale 0.35,1 "+strings.Join(DeiTAugmentFlags, " "), 1); strings.Replace(augCmd, "hard-deit-aug-s", "hard-s", 1) != want {
+		t.Errorf("augmentation cell:\n got %s\nwant %s", augCmd, want)
 	}
 	// Fixed-teacher runs crop at train time; consistent ones replay the stored crops.
 	if !strings.Contains(p.CommandLine(p.Cell("hard").Runs[0]), "--aug-scale 0.35,1") ||

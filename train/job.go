@@ -68,7 +68,13 @@ type Options struct {
 	AugScale      [2]float64
 	Mean, Std     []float64
 	Workers       int
-	CacheBytes    int64 // decoded images kept in memory; 0: none
+	// RepeatedAug n, above 0, is DeiT's repeated augmentation (timm's RASampler): n views of
+	// each image next to each other, as ViewsPerImage n, with the epoch cut to the image count
+	// (traindata.Options.RepeatedAug), so an epoch has as many steps as without it. It is
+	// ViewsPerImage's mechanism with RASampler's epoch length, not a second one: giving both
+	// (ViewsPerImage above 1) is refused. 0: off.
+	RepeatedAug int
+	CacheBytes  int64 // decoded images kept in memory; 0: none
 
 	// The train-time augmentation against a fixed teacher (a single-view store), after each
 	// crop and flip (dataset.AugmentConfig's fields): each of these, when set, replaces the
@@ -128,6 +134,15 @@ func New(ctx context.Context, o Options) (*Job, error) {
 	if o.EvalLabels != "" && o.EvalData == "" {
 		return nil, fmt.Errorf("%w: an eval label store needs its eval images", ErrOptions)
 	}
+	switch {
+	case o.RepeatedAug < 0:
+		return nil, fmt.Errorf("%w: repeated augmentation %d, want ≥ 0 (0: off)", ErrOptions, o.RepeatedAug)
+	case o.RepeatedAug > 0 && o.ViewsPerImage > 1:
+		return nil, fmt.Errorf("%w: repeated augmentation %d and %d views per image: repeated augmentation is views per image "+
+			"with the epoch cut to the image count; give one", ErrOptions, o.RepeatedAug, o.ViewsPerImage)
+	case o.RepeatedAug > 0:
+		o.ViewsPerImage = o.RepeatedAug
+	}
 	if o.Fuse == "" {
 		o.Fuse = student.FuseProbs
 	}
@@ -165,7 +180,7 @@ func New(ctx context.Context, o Options) (*Job, error) {
 	// The dense teacher targets are those of the soft loss, at its τ: both from the recipe.
 	j.train, err = traindata.Open(ctx, traindata.Options{Labels: o.Labels, Data: o.Data, Limit: o.Limit,
 		Size: cfg.ImageSize, Channels: cfg.Channels, Mean: o.Mean, Std: o.Std,
-		Batch: tc.Batch, ViewsPerImage: o.ViewsPerImage, Workers: o.Workers, Seed: o.Seed,
+		Batch: tc.Batch, ViewsPerImage: o.ViewsPerImage, RepeatedAug: o.RepeatedAug > 0, Workers: o.Workers, Seed: o.Seed,
 		Tau: tc.Loss.Tau, Probs: tc.Loss.Distill == student.DistillSoft, AugScale: o.AugScale, CacheBytes: cache, Log: o.Log,
 		Augment: aug})
 	if err != nil {
@@ -204,8 +219,13 @@ func New(ctx context.Context, o Options) (*Job, error) {
 	c := cfg
 	o.Log(fmt.Sprintf("student %s: %d×%d×%d, patch %d, dim %d, depth %d, heads %d, %d classes, dist token %v; BLAS %s",
 		presetName(o.Preset), c.ImageSize, c.ImageSize, c.Channels, c.Patch, c.Dim, c.Depth, c.Heads, c.Classes, !c.NoDistToken, student.BLAS))
-	o.Log(fmt.Sprintf("data: %d images × %d view(s) per epoch, %d steps of %d; distill %s",
-		j.train.Len(), max(o.ViewsPerImage, 1), j.train.BatchesPerEpoch(), tc.Batch, tc.Loss.Distill))
+	if o.RepeatedAug > 0 {
+		o.Log(fmt.Sprintf("data: %d images, repeated augmentation %d (%d rows per epoch), %d steps of %d; distill %s",
+			j.train.Len(), o.RepeatedAug, j.train.RowsPerEpoch(), j.train.BatchesPerEpoch(), tc.Batch, tc.Loss.Distill))
+	} else {
+		o.Log(fmt.Sprintf("data: %d images × %d view(s) per epoch, %d steps of %d; distill %s",
+			j.train.Len(), max(o.ViewsPerImage, 1), j.train.BatchesPerEpoch(), tc.Batch, tc.Loss.Distill))
+	}
 	return j, nil
 }
 
@@ -302,12 +322,15 @@ type settings struct {
 	Limit      int    `json:"limit,omitempty"`
 	// EvalLimit is always written: a run.json without it is an older train's, whose Limit
 	// limited the eval set too (see legacyPlaces).
-	EvalLimit     int       `json:"eval_limit"`
-	Seed          uint64    `json:"seed"`
-	ViewsPerImage int       `json:"views_per_image"`
-	AugScale      []float64 `json:"aug_scale,omitempty"`
-	Mean          []float64 `json:"mean"`
-	Std           []float64 `json:"std"`
+	EvalLimit     int    `json:"eval_limit"`
+	Seed          uint64 `json:"seed"`
+	ViewsPerImage int    `json:"views_per_image"`
+	// RepeatedAug is Options.RepeatedAug, absent when off (so runs without it record what they
+	// recorded before); ViewsPerImage is then the same n.
+	RepeatedAug int       `json:"repeated_aug,omitempty"`
+	AugScale    []float64 `json:"aug_scale,omitempty"`
+	Mean        []float64 `json:"mean"`
+	Std         []float64 `json:"std"`
 	// The train-time augmentations, absent when off (so runs without them record what they
 	// recorded before): RandAugment in its canonical spelling (dataset.RandAugment.String).
 	RandAugment string             `json:"randaugment,omitempty"`
@@ -340,7 +363,7 @@ func (j *Job) resolveSettings() error {
 		views = 1
 	}
 	st := settings{Data: o.Data, EvalData: o.EvalData, Limit: o.Limit, EvalLimit: o.EvalLimit, Seed: o.Seed, ViewsPerImage: views,
-		Mean: j.train.Mean(), Std: j.train.Std()}
+		RepeatedAug: o.RepeatedAug, Mean: j.train.Mean(), Std: j.train.Std()}
 	if o.AugScale != [2]float64{} {
 		st.AugScale = o.AugScale[:]
 	}

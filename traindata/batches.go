@@ -24,6 +24,10 @@ type Batch struct {
 	// TeacherProbs (B, K) is the teacher's softmax at Options.Tau for the row's view (via
 	// store.Dense); nil unless Options.Probs.
 	TeacherProbs []float32
+	// Pixels (B, S, S, C), with Options.Pixels: each row's view as 8-bit pixels, its crop and
+	// flip only (dataset.RenderPixels: Images before ToTensor and Normalize, when no
+	// augmentation follows); nil otherwise.
+	Pixels []uint8
 	// Per row: the image's source index and id, the view rendered (dataset.Render of View
 	// gives the row's pixels), and the stored view whose teacher target the row carries:
 	// View.Index for a stored view, 0 for a fixed-teacher row's fresh random view.
@@ -58,7 +62,7 @@ type ref struct {
 }
 
 // plan returns the rows of a training epoch in order: the images in a seeded permutation,
-// each followed by its ViewsPerImage views.
+// each followed by its ViewsPerImage views; with RepeatedAug, the first Len() of those rows.
 func (s *Set) plan(epoch int) []ref {
 	n := len(s.images)
 	perm := make([]int32, n)
@@ -71,9 +75,13 @@ func (s *Set) plan(epoch int) []ref {
 		perm[i], perm[j] = perm[j], perm[i]
 	}
 	k := s.opts.ViewsPerImage
+	rows := s.RowsPerEpoch()
 	out := make([]ref, 0, n*k)
 	pick := make([]int32, 0, 64)
 	for _, im := range perm {
+		if len(out) >= rows {
+			break
+		}
 		e := s.images[im]
 		if s.fixed {
 			for d := range k {
@@ -94,7 +102,7 @@ func (s *Set) plan(epoch int) []ref {
 			out = append(out, ref{img: im, row: pick[d]})
 		}
 	}
-	return out
+	return out[:min(len(out), rows)]
 }
 
 // evalPlan is every image's view 0, in source order.
@@ -121,6 +129,29 @@ func (s *Set) Epoch(ctx context.Context, epoch, from int, fn func(*Batch) error)
 		return fmt.Errorf("%w: Epoch needs a training set (Open), not an eval set", ErrOptions)
 	}
 	return s.stream(ctx, s.plan(epoch), epoch, from, fn)
+}
+
+// StoredRows is the number of stored rows of the set's images (0 without a store).
+func (s *Set) StoredRows() int { return len(s.rows) }
+
+// Rows streams the set's stored rows lo..hi-1 to fn in batches, in the order of the store's
+// rows by (image_index, view) — its file order for a store one precompute wrote — counting
+// only the rows of images the set uses (an image without a label is not). Each row is its
+// stored view exactly, crop box and flip, rendered at Size without augmentation, with that
+// view's teacher target; Batch.Epoch is -1.
+func (s *Set) Rows(ctx context.Context, lo, hi int, fn func(*Batch) error) error {
+	if lo < 0 || hi > len(s.rows) || lo >= hi {
+		return fmt.Errorf("%w: rows %d..%d of a set with %d stored rows", ErrOptions, lo, hi-1, len(s.rows))
+	}
+	var p []ref
+	for i, e := range s.images {
+		for r := e.first; r < e.first+e.count; r++ {
+			if int(r) >= lo && int(r) < hi {
+				p = append(p, ref{img: int32(i), row: r})
+			}
+		}
+	}
+	return s.stream(ctx, p, -1, 0, fn)
 }
 
 // Eval streams the eval batches: view 0 of every image, in source order.
@@ -184,6 +215,9 @@ func (s *Set) newBatch() *Batch {
 		View:       make([]dataset.View, B),
 		TargetView: make([]int, B),
 	}
+	if s.opts.Pixels {
+		b.Pixels = make([]uint8, B*per)
+	}
 	if s.targets != nil {
 		b.TeacherHard = make([]int, B)
 		if s.opts.Probs {
@@ -213,6 +247,9 @@ func (s *Set) fill(b *Batch, refs []ref, epoch, index int) error {
 	}
 	if b.TeacherProbs != nil {
 		b.TeacherProbs = b.TeacherProbs[:n*K]
+	}
+	if b.Pixels != nil {
+		b.Pixels = b.Pixels[:n*per]
 	}
 	mixing := epoch >= 0 && b.Mix != nil
 	if b.Augment != nil {
@@ -261,6 +298,13 @@ func (s *Set) fill(b *Batch, refs []ref, epoch, index int) error {
 		}
 		if err := dataset.RenderAugmented(b.Images[r*per:(r+1)*per], img, v, aug, s.opts.Size, s.cfg); err != nil {
 			return fmt.Errorf("render %s view %d: %w", id, v.Index, err)
+		}
+		if b.Pixels != nil {
+			m, err := dataset.RenderPixels(img, v, s.opts.Size, s.cfg)
+			if err != nil {
+				return fmt.Errorf("render %s view %d: %w", id, v.Index, err)
+			}
+			copy(b.Pixels[r*per:(r+1)*per], m.Pix)
 		}
 		target := 0 // the view whose teacher target goes with the row
 		if rf.row >= 0 {

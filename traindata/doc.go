@@ -19,7 +19,12 @@
 // distinct stored views of each image go into the same epoch, next to each other. A store with
 // one view per image is the "fixed teacher" set-up: each epoch renders a fresh
 // RandomResizedCrop box and flip (dataset.RandomView with the store's scale, ratio and flip
-// probability, seeded by seed and epoch) against the image's one teacher target.
+// probability, seeded by seed and epoch) against the image's one teacher target. With
+// RepeatedAug (DeiT's repeated augmentation) the ViewsPerImage views of each image stay next to
+// each other but the epoch is cut to Len() rows, as timm's RASampler cuts it.
+//
+// Rows streams chosen stored rows as they are, without augmentation, with Batch.Pixels their
+// 8-bit pictures: what the teacher saw (package show draws and writes them).
 //
 // Determinism: the batches of (seed, epoch) are a pure function of those two numbers, the store
 // and the source, whatever the number of workers: the order is a seeded permutation, each

@@ -87,10 +87,18 @@ func Open(ctx context.Context, o Options) (*Set, error) {
 		}
 	} else {
 		if o.ViewsPerImage > V {
-			return nil, fmt.Errorf("%w: %d views per image, the store has %d", ErrOptions, o.ViewsPerImage, V)
+			what := "views per image"
+			if o.RepeatedAug {
+				what = "views per image (repeated augmentation: distinct stored views)"
+			}
+			return nil, fmt.Errorf("%w: %d %s, the store has %d", ErrOptions, o.ViewsPerImage, what, V)
 		}
 		o.Log(fmt.Sprintf("label store has %d views per image: each epoch replays %d stored view(s) of each image, "+
 			"its exact crop and flip, with that view's teacher target", V, o.ViewsPerImage))
+	}
+	if o.RepeatedAug {
+		o.Log(fmt.Sprintf("repeated augmentation: each epoch is %d rows, the first %d images of its order %d times each "+
+			"(RASampler's epoch, cut to the image count)", s.RowsPerEpoch(), (s.Len()+o.ViewsPerImage-1)/o.ViewsPerImage, o.ViewsPerImage))
 	}
 	return s, nil
 }
@@ -460,9 +468,10 @@ func (s *Set) TeacherAccuracy() (float64, int) {
 	return float64(right) / float64(n), n
 }
 
-// RowsPerEpoch is Len()·ViewsPerImage for a training set, Len() for an eval set.
+// RowsPerEpoch is Len()·ViewsPerImage for a training set (Len() with RepeatedAug), Len()
+// for an eval set.
 func (s *Set) RowsPerEpoch() int {
-	if s.eval {
+	if s.eval || s.opts.RepeatedAug {
 		return len(s.images)
 	}
 	return len(s.images) * s.opts.ViewsPerImage

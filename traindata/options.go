@@ -40,15 +40,26 @@ type Options struct {
 	Batch int // rows per batch; 0: 128
 	// ViewsPerImage n puts n distinct views of each image into an epoch, next to each other:
 	// an epoch is then n rows per image. At most the store's view count for a multi-view
-	// store; with a single-view store, n fresh random views against the one target
-	// (repeated augmentation). 0: 1.
+	// store; with a single-view store, n fresh random views against the one target. The
+	// epoch is then n times as long, unless RepeatedAug. 0: 1.
 	ViewsPerImage int
-	Workers       int // rendering goroutines; 0: runtime.NumCPU()
-	Seed          uint64
+	// RepeatedAug keeps only the first Len() rows of each epoch's plan, so an epoch is as long
+	// as without repeats: the first ⌈Len()/ViewsPerImage⌉ images of the epoch's permutation,
+	// each ViewsPerImage times (the last perhaps fewer). This is DeiT's repeated augmentation
+	// (timm's RASampler on one process, whose epoch is cut to the dataset's length); without
+	// it ViewsPerImage multiplies the epoch (FKD's multi-crop). RASampler also rounds its
+	// epoch down to a multiple of 256, so that every GPU gets whole batches; one process has
+	// no such need, and a dataset under 256 images would have an empty epoch, so Len() rows
+	// it is.
+	RepeatedAug bool
+	Workers     int // rendering goroutines; 0: runtime.NumCPU()
+	Seed        uint64
 	// Tau is the temperature of Batch.TeacherProbs; 0: 1.
 	Tau float64
 	// Probs fills Batch.TeacherProbs (soft distillation); otherwise it stays nil.
 	Probs bool
+	// Pixels fills Batch.Pixels (pictures of the views); otherwise it stays nil.
+	Pixels bool
 	// AugScale overrides the area-fraction range of the train-time random views of a
 	// single-view store; zero: the store's views scale (precompute --scale), so a fixed-teacher
 	// run and a multi-view run made with the same flags see the same distribution of crops.

@@ -45,6 +45,7 @@ func TestRefusals(t *testing.T) {
 		{"mean", traindata.Options{Labels: train, Data: idxSpec("train"), Mean: []float64{0.5}}, "deitkd.preprocess.mean", traindata.ErrMismatch},
 		{"std", traindata.Options{Labels: train, Data: idxSpec("train"), Std: []float64{0.3}}, "deitkd.preprocess.std", traindata.ErrMismatch},
 		{"views per image beyond the store's", traindata.Options{Labels: makeStore(t, idxSpec("train"), 4, true), Data: idxSpec("train"), ViewsPerImage: 5}, "5 views per image", traindata.ErrOptions},
+		{"repeated augmentation beyond the store's views", traindata.Options{Labels: makeStore(t, idxSpec("train"), 4, true), Data: idxSpec("train"), ViewsPerImage: 5, RepeatedAug: true}, "5 views per image (repeated augmentation: distinct stored views), the store has 4", traindata.ErrOptions},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := traindata.Open(context.Background(), tc.o)

@@ -11,8 +11,10 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
+	"github.com/deitkd/deitkd/show"
 	"github.com/deitkd/deitkd/store"
 )
 
@@ -22,6 +24,7 @@ const usage = `usage:
   labels merge DIR
   labels export PATH --format csv|jsonl [-n ROWS]
   labels failures PATH [--format csv|jsonl] [-n ROWS]
+  labels show PATH --data SRC --rows A-B [--out FILE.png] [--tensors DIR] [--columns N]
 `
 
 func main() {
@@ -58,6 +61,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	})
 	limit := fs.Int64("n", 0, "export at most this many rows (0: all)")
 	complete := fs.Bool("complete", false, "verify: ask for every image of the dataset, not only the store's --limit scope")
+	data := fs.String("data", "", "show: the store's images, `SRC` as precompute took them (a class-folder DIR, list:FILE or idx:PREFIX); checked against the store's dataset identity")
+	var rows [2]int
+	rowsSet := false
+	fs.Func("rows", "show: the rows `A-B` (both included; or one row A), numbered from 0 in the store's (image_index, view) order", func(v string) error {
+		var err error
+		rows, err = parseRows(v)
+		rowsSet = err == nil
+		return err
+	})
+	sheet := fs.String("out", "", "show: the contact sheet's `FILE.png`")
+	tensors := fs.String("tensors", "", "show: write the rows' teacher inputs as `DIR`/inputs.npy (float32 N×C×H×W, normalised) and DIR/rows.csv")
+	columns := fs.Int("columns", 8, "show: tiles per line of the contact sheet")
 	// Accept flags before or after PATH.
 	var pos []string
 	for len(rest) > 0 {
@@ -93,6 +108,26 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		} else if parent := filepath.Dir(filepath.Clean(path)); filepath.Base(filepath.Clean(path)) == "failures" && isStore(parent) {
 			err = fmt.Errorf("%s is a store's failure log: labels failures %s lists it", path, parent)
 		}
+	case "show":
+		if *data == "" || !rowsSet || (*sheet == "" && *tensors == "") {
+			fmt.Fprintf(stderr, "labels show: give --data SRC, --rows A-B and --out FILE.png or --tensors DIR (or both)\n%s", usage)
+			return 2
+		}
+		if *columns < 1 {
+			fmt.Fprintf(stderr, "labels show: --columns %d: want ≥ 1\n", *columns)
+			return 2
+		}
+		var sum show.Summary
+		sum, err = show.Run(ctx, show.Options{Labels: path, Data: *data, First: rows[0], Last: rows[1], Sheet: *sheet, Tensors: *tensors,
+			Columns: *columns, Log: func(n string) { fmt.Fprintf(stderr, "labels show: %s\n", n) }})
+		if err == nil {
+			if sum.Sheet != "" {
+				fmt.Fprintf(stdout, "wrote %s: rows %d-%d, %d×%d views\n", sum.Sheet, rows[0], rows[1], sum.Size, sum.Size)
+			}
+			if sum.Inputs != "" {
+				fmt.Fprintf(stdout, "wrote %s (float32 %d×%d×%d×%d) and %s\n", sum.Inputs, sum.Rows, sum.Channels, sum.Size, sum.Size, sum.RowIDs)
+			}
+		}
 	case "failures":
 		var r *store.Reader
 		if r, err = store.OpenReader(path); err == nil {
@@ -107,6 +142,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// parseRows reads "A-B" (A ≤ B) or "A" as the rows A..B, both included.
+func parseRows(v string) ([2]int, error) {
+	a, b, isRange := strings.Cut(strings.TrimSpace(v), "-")
+	lo, err1 := strconv.Atoi(a)
+	hi, err2 := lo, error(nil)
+	if isRange {
+		hi, err2 = strconv.Atoi(b)
+	}
+	if err1 != nil || err2 != nil || lo < 0 || hi < lo {
+		return [2]int{}, fmt.Errorf("want A-B with 0 ≤ A ≤ B, or one row A")
+	}
+	return [2]int{lo, hi}, nil
 }
 
 func verify(ctx context.Context, path string, opts store.VerifyOptions, stdout, stderr io.Writer) int {
@@ -225,16 +274,16 @@ func inspect(ctx context.Context, path string, w io.Writer) error {
 	for predicted < len(h) && h[predicted].n > 0 {
 		predicted++
 	}
-	show := h[:min(predicted, 20)]
-	for _, e := range show {
+	top := h[:min(predicted, 20)]
+	for _, e := range top {
 		name := ""
 		if e.class < len(md.ClassNames) {
 			name = md.ClassNames[e.class]
 		}
 		fmt.Fprintf(w, "  %5d %-24s %8d  %s\n", e.class, trunc(name, 24), e.n, bar(e.n, h[0].n))
 	}
-	if predicted > len(show) {
-		fmt.Fprintf(w, "  ... %d more classes; least frequent: %d rows\n", predicted-len(show), h[predicted-1].n)
+	if predicted > len(top) {
+		fmt.Fprintf(w, "  ... %d more classes; least frequent: %d rows\n", predicted-len(top), h[predicted-1].n)
 	}
 	if empty := len(h) - predicted; empty > 0 {
 		fmt.Fprintf(w, "  %d of %d classes never predicted\n", empty, len(h))

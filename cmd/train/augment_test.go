@@ -76,3 +76,27 @@ func TestTrainAugment(t *testing.T) {
 		t.Errorf("mixing with stored views: exit %d\n%s", code, stderr)
 	}
 }
+
+// TestTrainRepeatedAug: --repeated-aug reaches the run (its log line, run.json's settings) and
+// a resume without it is refused naming settings.repeated_aug.
+func TestTrainRepeatedAug(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "run")
+	args := []string{"--labels", labelStore(t, "train", 1), "--data", idx("train"), "--epochs", "1", "--batch", "2", "--out", out}
+	code, _, stderr := runTrain(t, append(args, "--repeated-aug", "3")...)
+	if code != exitOK || !strings.Contains(stderr, "repeated augmentation 3") {
+		t.Fatalf("exit %d, want a log line of the repeated augmentation:\n%s", code, stderr)
+	}
+	var run struct {
+		Settings map[string]any `json:"settings"`
+	}
+	b, _ := os.ReadFile(filepath.Join(out, "run.json"))
+	if err := json.Unmarshal(b, &run); err != nil {
+		t.Fatal(err)
+	}
+	if run.Settings["repeated_aug"] != 3.0 || run.Settings["views_per_image"] != 3.0 {
+		t.Errorf("run.json settings %v", run.Settings)
+	}
+	if code, _, stderr = runTrain(t, append(args, "--resume")...); code != exitFatal || !strings.Contains(stderr, "settings.repeated_aug") {
+		t.Errorf("resume without --repeated-aug: exit %d\n%s", code, stderr)
+	}
+}

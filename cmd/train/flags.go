@@ -33,7 +33,7 @@ type flags struct {
 	klNorm                                    student.KLNorm
 	fuse                                      student.Fuse
 	weightInit                                student.WeightInit
-	epochs, batch, workers, views             *int
+	epochs, batch, workers, views, repeated   *int
 	lr, minLR, wd, dropPath, clip, alpha, tau *float64
 	smoothing                                 *float64
 	warmup, augScale, mean, std, exports      *string
@@ -89,7 +89,8 @@ func newFlags(stderr io.Writer) *flags {
 		alpha:       fs.Float64("alpha", 0.5, "weight of the teacher term (0: the ground-truth term only)"),
 		tau:         fs.Float64("tau", 1.0, "soft distillation temperature"),
 		smoothing:   fs.Float64("smoothing", 0, "label smoothing of the ground-truth term (0 given: none; unset: the recipe's, 0 or 0.1)"),
-		views:       fs.Int("views-per-image", 1, "distinct stored views of each image per epoch, next to each other in the batches"),
+		views:       fs.Int("views-per-image", 1, "distinct views of each image per epoch, next to each other in the batches (stored ones, or fresh ones against a single-view store); the epoch has this many times the rows"),
+		repeated:    fs.Int("repeated-aug", 0, "DeiT's repeated augmentation (timm's RASampler; DeiT: 3): `n` views of each image next to each other, as --views-per-image n, with the epoch cut to the image count; 0: off"),
 		augScale:    fs.String("aug-scale", "", "single-view store: area range `a,b` of the train-time random crops (default: the store's --scale)"),
 		mean:        fs.String("mean", "", "normalisation mean per channel, `values` comma-separated (default: the label store's; must match it)"),
 		std:         fs.String("std", "", "normalisation std per channel, `values` comma-separated (default: the label store's; must match it)"),
@@ -123,6 +124,7 @@ func (f *flags) options() (train.Options, error) {
 		{*f.epochs < 0, "epochs", "≥ 0 (0: evaluate the initial model, train nothing)"},
 		{*f.batch < 1, "batch", "≥ 1"},
 		{*f.views < 1, "views-per-image", "≥ 1"},
+		{*f.repeated < 0, "repeated-aug", "≥ 0 (0: off)"},
 		{*f.workers < 0, "workers", "≥ 1 (0: one per CPU)"},
 		{*f.limit < 0, "limit", "≥ 0 (0: all)"},
 		{*f.evalLimit < 0, "eval-limit", "≥ 0 (0: all)"},
@@ -145,9 +147,13 @@ func (f *flags) options() (train.Options, error) {
 			return train.Options{}, fmt.Errorf("--%s %s: want %s", c.flag, f.fs.Lookup(c.flag).Value, c.want)
 		}
 	}
+	if *f.repeated > 0 && *f.views > 1 {
+		return train.Options{}, fmt.Errorf("--repeated-aug %d with --views-per-image %d: repeated augmentation is --views-per-image "+
+			"with the epoch cut to the image count; give one", *f.repeated, *f.views)
+	}
 	o := train.Options{Labels: *f.labels, Data: *f.data, EvalData: *f.evalData, EvalLabels: *f.evalLabels, Limit: *f.limit, EvalLimit: *f.evalLimit,
 		Out: *f.out, Resume: *f.resume, Preset: *f.preset, Recipe: f.recipe, Epochs: *f.epochs, Batch: *f.batch, Seed: *f.seed,
-		LR: *f.lr, Alpha: *f.alpha, Tau: *f.tau, KLNorm: f.klNorm, Fuse: f.fuse, WeightInit: f.weightInit, ViewsPerImage: *f.views, Workers: *f.workers,
+		LR: *f.lr, Alpha: *f.alpha, Tau: *f.tau, KLNorm: f.klNorm, Fuse: f.fuse, WeightInit: f.weightInit, ViewsPerImage: *f.views, RepeatedAug: *f.repeated, Workers: *f.workers,
 		CacheBytes: *f.cacheMB << 20}
 	o.Arch.ImageSize, o.Arch.Channels, o.Arch.Patch, o.Arch.Dim, o.Arch.Depth, o.Arch.Heads = *f.img, *f.channels, *f.patch, *f.dim, *f.depth, *f.heads
 	o.Arch.MLPRatio, o.Arch.NoDistToken = *f.mlpRatio, *f.noDistToken

@@ -398,6 +398,8 @@ func TestFlagRefusals(t *testing.T) {
 		{"smoothing 1", []string{"--smoothing", "1"}, "--smoothing 1: want in [0, 1)"},
 		{"negative drop-path", []string{"--drop-path", "-0.1"}, "--drop-path -0.1: want in [0, 1)"},
 		{"views 0", []string{"--views-per-image", "0"}, "--views-per-image 0: want ≥ 1"},
+		{"negative repeated-aug", []string{"--repeated-aug", "-1"}, "--repeated-aug -1: want ≥ 0 (0: off)"},
+		{"repeated-aug with views-per-image", []string{"--repeated-aug", "3", "--views-per-image", "2"}, "--repeated-aug 3 with --views-per-image 2"},
 		{"negative limit", []string{"--limit", "-1"}, "--limit -1: want ≥ 0"},
 		{"negative workers", []string{"--workers", "-2"}, "--workers -2: want ≥ 1 (0: one per CPU)"},
 		{"negative cache", []string{"--cache-mb", "-1"}, "--cache-mb -1: want ≥ 0 (0: no cache)"},
