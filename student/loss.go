@@ -98,10 +98,7 @@ func Loss(clsLogits, distLogits []float32, b Batch, c LossConfig, dCls, dDist []
 		}
 	}
 	ce := func(grad, logits []float32, y, y2 []int, eps, w float64) float64 {
-		if b.MixLambda == nil {
-			return crossEntropy(grad, logits, y, eps, w, B, K)
-		}
-		return mixedCrossEntropy(grad, logits, y, y2, b.MixLambda, eps, w, B, K)
+		return crossEntropy(grad, logits, y, y2, b.MixLambda, eps, w, B, K)
 	}
 	p.CECls = ce(dCls, clsLogits, b.Labels, b.MixLabels, c.Smoothing, wCls)
 	p.Total = wCls * p.CECls
@@ -125,10 +122,13 @@ func Loss(clsLogits, distLogits []float32, b Batch, c LossConfig, dCls, dDist []
 	return p, nil
 }
 
-// crossEntropy returns the batch mean of CE with label smoothing ε,
-// (1-ε)·(-log p_y) + ε·mean_k(-log p_k) (PyTorch's label_smoothing), and
-// writes w·∂/∂logits = w·(p - q)/B into grad when not nil.
-func crossEntropy(grad, logits []float32, y []int, eps, w float64, B, K int) float64 {
+// crossEntropy returns the batch mean of CE with label smoothing ε, (1-ε)·(-log p_y) + ε·mean_k(-log p_k)
+// (PyTorch's label_smoothing), and writes w·∂/∂logits = w·(p - q)/B into grad when not nil.
+// With lam (mixed rows, Mixup/CutMix), row b's target is λ_b·q(y_b) + (1−λ_b)·q(y2_b), q being
+// the smoothed one-hot ε/K + (1−ε)·[k = y], timm's mixup_target (off ε/K, on 1−ε+ε/K); CE is
+// linear in the target, so the loss is λ·CE(y) + (1−λ)·CE(y2). Without lam, λ is 1 (y2 unused),
+// which computes exactly the unmixed values.
+func crossEntropy(grad, logits []float32, y, y2 []int, lam []float32, eps, w float64, B, K int) float64 {
 	var total float64
 	lp := make([]float64, K)
 	for b := 0; b < B; b++ {
@@ -138,44 +138,19 @@ func crossEntropy(grad, logits []float32, y []int, eps, w float64, B, K int) flo
 			mean += v
 		}
 		mean /= float64(K)
-		total += -(1-eps)*lp[y[b]] - eps*mean
+		l, yb, y2b := 1.0, y[b], y[b]
+		if lam != nil {
+			l, y2b = float64(lam[b]), y2[b]
+		}
+		total += -(1-eps)*(l*lp[yb]+(1-l)*lp[y2b]) - eps*mean
 		if grad != nil {
 			g := grad[b*K : (b+1)*K]
 			for k := range g {
 				q := eps / float64(K)
-				if k == y[b] {
-					q += 1 - eps
-				}
-				g[k] = float32(w * (math.Exp(lp[k]) - q) / float64(B))
-			}
-		}
-	}
-	return total / float64(B)
-}
-
-// mixedCrossEntropy is crossEntropy against mixed targets: row b's target is λ_b·q(y_b) +
-// (1−λ_b)·q(y2_b), q being the smoothed one-hot ε/K + (1−ε)·[k = y], timm's mixup_target
-// (off ε/K, on 1−ε+ε/K). CE is linear in the target, so the loss is λ·CE(y) + (1−λ)·CE(y2).
-func mixedCrossEntropy(grad, logits []float32, y, y2 []int, lam []float32, eps, w float64, B, K int) float64 {
-	var total float64
-	lp := make([]float64, K)
-	for b := 0; b < B; b++ {
-		logSoftmax(lp, logits[b*K:(b+1)*K], 1)
-		var mean float64
-		for _, v := range lp {
-			mean += v
-		}
-		mean /= float64(K)
-		l := float64(lam[b])
-		total += -(1-eps)*(l*lp[y[b]]+(1-l)*lp[y2[b]]) - eps*mean
-		if grad != nil {
-			g := grad[b*K : (b+1)*K]
-			for k := range g {
-				q := eps / float64(K)
-				if k == y[b] {
+				if k == yb {
 					q += (1 - eps) * l
 				}
-				if k == y2[b] {
+				if k == y2b {
 					q += (1 - eps) * (1 - l)
 				}
 				g[k] = float32(w * (math.Exp(lp[k]) - q) / float64(B))
