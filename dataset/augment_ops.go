@@ -123,15 +123,10 @@ func blend(d, m *Image, factor float64) *Image {
 	for i, v := range m.Pix {
 		d0 := d.Pix[i]
 		t := float32(d0) + float32(a*float32(int(v)-int(d0)))
-		switch {
-		case inside:
+		if inside {
 			out.Pix[i] = uint8(t)
-		case t <= 0:
-			out.Pix[i] = 0
-		case t >= 255:
-			out.Pix[i] = 255
-		default:
-			out.Pix[i] = uint8(t)
+		} else {
+			out.Pix[i] = truncU8(t)
 		}
 	}
 	return out
@@ -203,14 +198,7 @@ func sharpness(m *Image, factor float64) *Image {
 					ss += row(down, i, k1)
 					ss += row(mid, i, k5)
 					ss += row(up, i, k1)
-					switch {
-					case ss <= 0:
-						out[i] = 0
-					case ss >= 255:
-						out[i] = 255
-					default:
-						out[i] = uint8(ss)
-					}
+					out[i] = truncU8(ss)
 				}
 			}
 		}
@@ -309,14 +297,7 @@ func bicubicAt(o []uint8, m *Image, xin, yin float64) {
 			}
 		}
 		r := cubic(v[0], v[1], v[2], v[3], dy)
-		switch {
-		case r <= 0:
-			o[b] = 0
-		case r >= 255:
-			o[b] = 255
-		default:
-			o[b] = uint8(r)
-		}
+		o[b] = truncU8(r)
 	}
 }
 
@@ -377,4 +358,16 @@ func copyImage(m *Image) *Image {
 	out := NewImage(m.Width, m.Height, m.Channels)
 	copy(out.Pix, m.Pix)
 	return out
+}
+
+// truncU8 is v clipped to [0, 255] and truncated toward zero, as Pillow's float-to-8-bit
+// stores do.
+func truncU8[T float32 | float64](v T) uint8 {
+	switch {
+	case v <= 0:
+		return 0
+	case v >= 255:
+		return 255
+	}
+	return uint8(v)
 }
