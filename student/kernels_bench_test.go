@@ -9,10 +9,13 @@ import (
 )
 
 // BenchmarkSgemm measures the products of an fm-tiny step at batch 128
-// (M = 128·51 token rows) through sgemm, in GFLOP/s.
+// (M = 128·51 token rows) through sgemm, in GFLOP/s, and a 2048² product: the
+// machine's limit for the speed-of-light table of scripts/bench_train.sh (with -cpu 2
+// sgemm splits it into one band per core).
 func BenchmarkSgemm(b *testing.B) {
 	r := rand.New(rand.NewPCG(1, 1))
 	for _, s := range []struct{ m, n, k int }{
+		{2048, 2048, 2048},
 		{6528, 192, 64}, // qkv
 		{6528, 256, 64}, // fc1
 		{6528, 64, 256}, // fc2
