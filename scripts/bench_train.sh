@@ -60,8 +60,10 @@ for shape in $SHAPES; do
 done
 
 say "sgemm 2048² on 2 cores"
-gflops=$(cd "$ROOT/student" && "$TMP/student.test" -test.run '^$' -test.bench '^BenchmarkSgemm$/^2048x2048x2048$' \
-  -test.benchtime 5x -test.cpu 2 | grep '^BenchmarkSgemm' | field GFLOP/s | median)
+(cd "$ROOT/student" && "$TMP/student.test" -test.run '^$' -test.bench '^BenchmarkSgemm$/^2048x2048x2048$' \
+  -test.benchtime 5x -test.cpu 2 | grep '^BenchmarkSgemm') >"$TMP/sgemm"
+gflops=$(field GFLOP/s <"$TMP/sgemm")
+cpuflops=$(field GFLOP/cpu-s <"$TMP/sgemm")
 load1=$(uptime | sed 's/.*load average: //')
 
 printf '\ntraining step, median of %s alternating rounds; load average %s before, %s after (%s cores)\n' \
@@ -79,12 +81,17 @@ for shape in $SHAPES; do
     'BEGIN { printf "%-20s %-20s %8.2f× %10.2f× %10.2f×  (img/s target >= %.1f; RSS: PyTorch/deitkd, >= 1 is no higher)\n", "", "ratio", gi / ti, tc / gc, tr / gr, t }'
 done
 
-printf '\nspeed of light: sgemm 2048² through student'"'"'s sgemm on 2 cores: %.1f GFLOP/s\n' "$gflops"
-printf '%-14s %10s %16s %9s %16s %9s\n' shape MFLOP/img 'deitkd GFLOP/s' fraction 'PyTorch GFLOP/s' fraction
+printf '\nspeed of light: sgemm 2048² through student'"'"'s sgemm on 2 cores: %.1f GFLOP/s, %.1f GFLOP per CPU-second\n' "$gflops" "$cpuflops"
+printf '(GFLOP/s: FLOP per image × img/s, against the 2-core figure; per CPU-s: FLOP per image ÷ CPU-s per image,\n against the per-CPU-second figure: the share of each core'"'"'s time spent at sgemm speed, less load-dependent)\n'
+printf '%-14s %10s %-7s %9s %9s %9s %9s\n' shape MFLOP/img side GFLOP/s fraction 'per CPU-s' fraction
 for shape in $SHAPES; do
   mflop=$(cat "$TMP/$shape.mflop")
-  gi=$(median <"$TMP/$shape.go.ips")
-  ti=$(median <"$TMP/$shape.torch.ips")
-  awk -v s="$shape" -v f="$mflop" -v gi="$gi" -v ti="$ti" -v l="$gflops" \
-    'BEGIN { g = gi * f / 1000; t = ti * f / 1000; printf "%-14s %10.1f %16.1f %8.1f%% %16.1f %8.1f%%\n", s, f, g, 100 * g / l, t, 100 * t / l }'
+  for side in go torch; do
+    ips=$(median <"$TMP/$shape.$side.ips")
+    cpu=$(median <"$TMP/$shape.$side.cpu")
+    name=deitkd
+    [ "$side" = torch ] && name=PyTorch
+    awk -v s="$shape" -v f="$mflop" -v n="$name" -v ips="$ips" -v cpu="$cpu" -v l="$gflops" -v lc="$cpuflops" \
+      'BEGIN { g = ips * f / 1000; c = f / cpu; printf "%-14s %10.1f %-7s %9.1f %8.1f%% %9.1f %8.1f%%\n", s, f, n, g, 100 * g / l, c, 100 * c / lc }'
+  done
 done
