@@ -45,17 +45,12 @@ bench-store: setup
 bench-precompute: setup
 	$(GO) test -run '^$$' -bench Precompute -benchtime 1x -timeout 30m ./precompute/
 
-# Training speed: one fm-tiny step at batch 128 (forward, hard-distillation loss, backward,
-# clipping, AdamW) in deitkd and in PyTorch (Debian's, 2 threads), measured in the same run.
+# Training speed (scripts/bench_train.sh): one step (forward, hard-distillation loss, backward,
+# clipping, AdamW) of fm-tiny (B 128) and of DeiT-tiny's shape at 96 px (B 64), deitkd and
+# PyTorch (Debian's, 2 threads) alternating, 3 rounds each: img/s, CPU-ms/img, peak RSS and the
+# ratios; then the speed-of-light table against the machine's sgemm measured in the same run.
 bench-train: setup
-	@go_out=$$($(GO) test -run '^$$' -bench '^BenchmarkTrainStep$$/^fm-tiny$$' -benchtime 20x -cpu 2 ./student/); \
-	go_ips=$$(echo "$$go_out" | awk '{for (i = 2; i <= NF; i++) if ($$i == "img/s") print $$(i-1)}'); \
-	go_cpu=$$(echo "$$go_out" | awk '{for (i = 2; i <= NF; i++) if ($$i == "cpu-ms/img") print $$(i-1)}'); \
-	torch_out=$$(/usr/bin/python3 scripts/bench_train_torch.py --threads 2 --steps 20); \
-	torch_ips=$$(echo "$$torch_out" | awk '{print $$3}'); torch_cpu=$$(echo "$$torch_out" | awk '{print $$5}'); \
-	printf '%-22s %8s %11s\n' 'fm-tiny train, B=128' img/s cpu-ms/img \
-		deitkd "$$go_ips" "$$go_cpu" 'PyTorch (2 threads)' "$$torch_ips" "$$torch_cpu"; \
-	awk -v g="$$go_ips" -v t="$$torch_ips" 'BEGIN { printf "%-22s %8.2f  (img/s; target >= 1.00)\n", "ratio deitkd/PyTorch", g / t }'
+	@bash scripts/bench_train.sh
 
 # Feeding capacity: deitkd's pipeline (precompute --teacher-off) against a PyTorch DataLoader
 # (PIL + torchvision eval transform, workers = cores, batch 64) on the same 2,000 JPEGs,

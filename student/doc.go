@@ -21,7 +21,9 @@
 // layer: patch embedding, LayerNorm, linear, attention, GELU, residual with
 // drop-path, head, loss) and gorgonia's symbolic differentiation builds the
 // backward graph from each op's SymDiff; one TapeMachine per batch size is
-// compiled once and reused every step. Every op's forward and backward is our
+// compiled once and reused every step. Its values share buffers where their
+// lifetimes do not overlap (plan.go): a DeiT-tiny-shaped training graph at batch
+// 64 holds 274 MiB of values instead of 821. Every op's forward and backward is our
 // own kernel (kernels.go) on float32 buffers, with the matrix products
 // through BLAS sgemm: OpenBLAS through cgo by default, gonum's pure-Go BLAS
 // with -tags purego. Gorgonia's own AdamW is not used (it does not decay

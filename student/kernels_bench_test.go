@@ -9,10 +9,13 @@ import (
 )
 
 // BenchmarkSgemm measures the products of an fm-tiny step at batch 128
-// (M = 128·51 token rows) through sgemm, in GFLOP/s.
+// (M = 128·51 token rows) through sgemm, in GFLOP/s, and a 2048² product: the
+// machine's limit for the speed-of-light table of scripts/bench_train.sh (with -cpu 2
+// sgemm splits it into one band per core).
 func BenchmarkSgemm(b *testing.B) {
 	r := rand.New(rand.NewPCG(1, 1))
 	for _, s := range []struct{ m, n, k int }{
+		{2048, 2048, 2048},
 		{6528, 192, 64}, // qkv
 		{6528, 256, 64}, // fc1
 		{6528, 64, 256}, // fc2
@@ -21,10 +24,15 @@ func BenchmarkSgemm(b *testing.B) {
 	} {
 		b.Run(fmt.Sprintf("%dx%dx%d", s.m, s.n, s.k), func(b *testing.B) {
 			a, w, c := randSlice(r, s.m*s.k, 1), randSlice(r, s.k*s.n, 1), make([]float32, s.m*s.n)
+			cpu0 := cpuSeconds()
 			for i := 0; i < b.N; i++ {
 				sgemm(noT, noT, s.m, s.n, s.k, 1, a, s.k, w, s.n, 0, c, s.n)
 			}
-			b.ReportMetric(2*float64(s.m*s.n*s.k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			flop := 2 * float64(s.m*s.n*s.k) * float64(b.N)
+			b.ReportMetric(flop/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			// per second of CPU time: what one core does while it runs, less disturbed
+			// than GFLOP/s by other processes on a shared machine
+			b.ReportMetric(flop/(cpuSeconds()-cpu0)/1e9, "GFLOP/cpu-s")
 		})
 	}
 }

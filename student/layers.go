@@ -30,8 +30,9 @@ type lnKernel struct {
 	fwd, paramsOf  uint64
 }
 
-func (k *lnKernel) name() string      { return "layernorm" }
-func (k *lnKernel) diff(n int) []bool { return []bool{true, true, true} }
+func (k *lnKernel) name() string          { return "layernorm" }
+func (k *lnKernel) diff(n int) []bool     { return []bool{true, true, true} }
+func (k *lnKernel) reads(i, n int) []bool { return []bool{true, true, false} }
 func (k *lnKernel) outShape(in []tensor.Shape) (tensor.Shape, error) {
 	k.M, k.C = lastDim(in[0])
 	if in[1].TotalSize() != k.C || in[2].TotalSize() != k.C {
@@ -74,8 +75,9 @@ type attnKernel struct {
 	att         []float32 // (B, NH, T, T) softmax probabilities
 }
 
-func (k *attnKernel) name() string      { return "attention" }
-func (k *attnKernel) diff(n int) []bool { return []bool{true} }
+func (k *attnKernel) name() string          { return "attention" }
+func (k *attnKernel) diff(n int) []bool     { return []bool{true} }
+func (k *attnKernel) reads(i, n int) []bool { return []bool{true} }
 func (k *attnKernel) outShape(in []tensor.Shape) (tensor.Shape, error) {
 	s := in[0]
 	if len(s) != 3 || s[2] != 3*k.C {
@@ -99,6 +101,9 @@ type linearKernel struct{ M, IC, OC int }
 
 func (k *linearKernel) name() string      { return "linear" }
 func (k *linearKernel) diff(n int) []bool { return []bool{true, true, true} }
+
+// reads: dx needs the weight, dW the input x, db neither.
+func (k *linearKernel) reads(i, n int) []bool { return []bool{i == 1, i == 0, false} }
 func (k *linearKernel) outShape(in []tensor.Shape) (tensor.Shape, error) {
 	k.M, k.IC = lastDim(in[0])
 	if len(in[1]) != 2 || in[1][1] != k.IC || in[2].TotalSize() != in[1][0] {
@@ -131,6 +136,9 @@ type geluKernel struct {
 
 func (k *geluKernel) name() string      { return "gelu" }
 func (k *geluKernel) diff(n int) []bool { return []bool{true} }
+
+// reads: with the kept derivative, not its input.
+func (k *geluKernel) reads(i, n int) []bool { return []bool{k.grad == nil} }
 func (k *geluKernel) outShape(in []tensor.Shape) (tensor.Shape, error) {
 	return in[0].Clone(), nil
 }
@@ -161,8 +169,9 @@ type residualKernel struct {
 	inputTap func(x []float32)   // when set, sees the input x (Analyze)
 }
 
-func (k *residualKernel) name() string      { return "residual" }
-func (k *residualKernel) diff(n int) []bool { return []bool{true, true} }
+func (k *residualKernel) name() string          { return "residual" }
+func (k *residualKernel) diff(n int) []bool     { return []bool{true, true} }
+func (k *residualKernel) reads(i, n int) []bool { return []bool{false, false} }
 func (k *residualKernel) outShape(in []tensor.Shape) (tensor.Shape, error) {
 	if !in[0].Eq(in[1]) {
 		return nil, fmt.Errorf("shapes %v and %v", in[0], in[1])
@@ -214,6 +223,9 @@ func (k *embedKernel) diff(n int) []bool {
 	}
 	return d
 }
+
+// reads: the weight gradient uses the patches kept from the forward, the others dout only.
+func (k *embedKernel) reads(i, n int) []bool { return make([]bool, n) }
 func (k *embedKernel) outShape(in []tensor.Shape) (tensor.Shape, error) {
 	c := k.cfg
 	if len(in[0]) != 4 || in[0][1] != c.Channels || in[0][2] != c.ImageSize || in[0][3] != c.ImageSize {
@@ -312,6 +324,9 @@ type headKernel struct {
 
 func (k *headKernel) name() string      { return "head" }
 func (k *headKernel) diff(n int) []bool { return []bool{true, true, true} }
+
+// reads: dh needs the weight; dW uses the token rows kept in x.
+func (k *headKernel) reads(i, n int) []bool { return []bool{false, i == 0, false} }
 func (k *headKernel) outShape(in []tensor.Shape) (tensor.Shape, error) {
 	if len(in[0]) != 3 || len(in[1]) != 2 || in[1][1] != in[0][2] {
 		return nil, fmt.Errorf("h %v, weight %v", in[0], in[1])

@@ -217,6 +217,7 @@ func (k *lossKernel) diff(n int) []bool {
 	}
 	return d
 }
+func (k *lossKernel) reads(i, n int) []bool { return make([]bool, n) } // the kept dCls, dDist
 func (k *lossKernel) outShape(in []tensor.Shape) (tensor.Shape, error) {
 	k.B, k.K = in[0][0], in[0][1]
 	k.hasDist = len(in) == 2

@@ -297,6 +297,10 @@ type graph struct {
 	cls, dist []float32 // (B, K) logits of the last run
 	loss      *lossKernel
 	residual  []*residualKernel // two per block, in order
+	clock     int               // the plan position of the last op run (step.check)
+	// floats is what the memory plan allocated for the ops' values, private what they
+	// would take each with its own buffer.
+	floats, private int
 }
 
 func (m *Model) node(g *G.ExprGraph, name string) *G.Node {
@@ -402,6 +406,9 @@ func (m *Model) build(B int, lc *LossConfig) (gr *graph, err error) {
 			op.sink = m.grads[s.off : s.off+s.n]
 		}
 	}
+	if gr.floats, gr.private, err = planMemory(g, &gr.clock); err != nil {
+		return nil, err
+	}
 	gr.vm = G.NewTapeMachine(g)
 	return gr, nil
 }
@@ -414,6 +421,7 @@ func (gr *graph) run(images []float32) (err error) {
 		}
 	}()
 	copy(gr.x, images)
+	gr.clock = -1
 	defer gr.vm.Reset()
 	if err := gr.vm.RunAll(); err != nil {
 		return fmt.Errorf("%w: running the graph: %v", ErrInternal, err)

@@ -29,13 +29,16 @@ type kernel interface {
 	backward(i int, din []float32, in [][]float32, out, dout []float32)
 	// diff says for each input whether it has a gradient.
 	diff(n int) []bool
+	// reads says which of the n forward inputs the backward for input i reads (it never
+	// reads out): the memory plan reuses the others' buffers once the forward is done.
+	reads(i, n int) []bool
 }
 
 var opSeq atomic.Uint64
 
-// kernelOp is a kernel as a gorgonia op. It owns its output buffer and
-// returns the same tensor every run: one allocation per node for the life
-// of the graph instead of one per step.
+// kernelOp is a kernel as a gorgonia op. It returns the same tensor every run, on a
+// buffer the graph's memory plan gives it (plan.go), shared with nodes whose values are
+// never live at the same time.
 type kernelOp struct {
 	k      kernel
 	id     uint64
@@ -45,6 +48,7 @@ type kernelOp struct {
 	val    *tensor.Dense
 	scalar G.F32 // the value of a scalar output
 	args   args
+	at     step // the op's place in the plan's order
 }
 
 // args are an op's input values as float32 slices, reused every run so that a step
@@ -67,10 +71,6 @@ func apply(k kernel, inputs ...*G.Node) (*G.Node, error) {
 		return nil, fmt.Errorf("student: %s: %w", k.name(), err)
 	}
 	op := &kernelOp{k: k, id: opSeq.Add(1), inDims: dims, out: s}
-	if s != nil {
-		op.buf = make([]float32, s.TotalSize())
-		op.val = tensor.New(tensor.WithShape(s...), tensor.WithBacking(op.buf))
-	}
 	n, err := G.ApplyOp(op, inputs...)
 	if err != nil {
 		return nil, fmt.Errorf("student: apply %s: %w", k.name(), err)
@@ -110,6 +110,9 @@ func (op *kernelOp) Hashcode() uint32      { return hashOf(op) }
 func (op *kernelOp) String() string        { return fmt.Sprintf("%s#%d", op.k.name(), op.id) }
 
 func (op *kernelOp) Do(vals ...G.Value) (G.Value, error) {
+	if err := op.at.check(); err != nil {
+		return nil, fmt.Errorf("student: %s: %w", op.k.name(), err)
+	}
 	in, err := op.args.floats(vals)
 	if err != nil {
 		return nil, fmt.Errorf("student: %s: %w", op.k.name(), err)
@@ -134,8 +137,6 @@ func (op *kernelOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, erro
 			continue
 		}
 		g := &gradOp{fwd: op, i: i, id: opSeq.Add(1), shape: inputs[i].Shape().Clone()}
-		g.buf = make([]float32, g.shape.TotalSize())
-		g.val = tensor.New(tensor.WithShape(g.shape...), tensor.WithBacking(g.buf))
 		args := append(append(G.Nodes{}, inputs...), output, grad)
 		n, err := G.ApplyOp(g, args...)
 		if err != nil {
@@ -155,8 +156,11 @@ type gradOp struct {
 	shape tensor.Shape
 	buf   []float32
 	val   *tensor.Dense
-	sink  []float32 // when set, the result is copied here too (parameter gradients)
-	args  args
+	// sink, when set, is where the result goes (a parameter's gradient in the model's
+	// flat buffer): the plan makes it the op's buffer.
+	sink []float32
+	args args
+	at   step
 }
 
 func (g *gradOp) Arity() int { return len(g.fwd.inDims) + 2 }
@@ -175,15 +179,15 @@ func (g *gradOp) String() string {
 }
 
 func (g *gradOp) Do(vals ...G.Value) (G.Value, error) {
+	if err := g.at.check(); err != nil {
+		return nil, fmt.Errorf("student: %s backward: %w", g.fwd.k.name(), err)
+	}
 	all, err := g.args.floats(vals)
 	if err != nil {
 		return nil, fmt.Errorf("student: %s backward: %w", g.fwd.k.name(), err)
 	}
 	n := len(g.fwd.inDims)
 	g.fwd.k.backward(g.i, g.buf, all[:n], all[n], all[n+1])
-	if g.sink != nil {
-		copy(g.sink, g.buf)
-	}
 	return g.val, nil
 }
 

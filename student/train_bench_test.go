@@ -44,18 +44,23 @@ var benchShapes = []struct {
 // the peak RSS reported is the shape's own.
 func BenchmarkTrainStep(b *testing.B) {
 	for _, s := range benchShapes {
+		// One model per shape, however often the testing package calls the function (first
+		// with b.N 1): the peak RSS is then one model's, as in the PyTorch process.
+		var tr *Trainer
+		var batch Batch
 		b.Run(s.name, func(b *testing.B) {
-			m, err := New(s.cfg, 0)
-			if err != nil {
-				b.Fatal(err)
-			}
-			tr, err := NewTrainer(m, shortRecipe(b, s.batch, 1000, "hard"))
-			if err != nil {
-				b.Fatal(err)
-			}
-			batch := benchBatch(s.cfg, s.batch, 1)
-			if _, err := tr.TrainStep(batch); err != nil { // builds and compiles the graph
-				b.Fatal(err)
+			if tr == nil {
+				m, err := New(s.cfg, 0)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if tr, err = NewTrainer(m, shortRecipe(b, s.batch, 1000, "hard")); err != nil {
+					b.Fatal(err)
+				}
+				batch = benchBatch(s.cfg, s.batch, 1)
+				if _, err := tr.TrainStep(batch); err != nil { // builds and compiles the graph
+					b.Fatal(err)
+				}
 			}
 			cpu0 := cpuSeconds()
 			b.ResetTimer()
@@ -69,6 +74,7 @@ func BenchmarkTrainStep(b *testing.B) {
 			// the neighbours; CPU-ms per image much less.
 			b.ReportMetric((cpuSeconds()-cpu0)*1000/float64(s.batch*b.N), "cpu-ms/img")
 			b.ReportMetric(maxRSSMiB(), "maxrss-MiB")
+			b.ReportMetric(trainFLOPs(s.cfg)/1e6, "MFLOP/img")
 		})
 	}
 }
@@ -80,4 +86,38 @@ func maxRSSMiB() float64 {
 		return 0
 	}
 	return float64(ru.Maxrss) / 1024 // KiB on Linux
+}
+
+// trainFLOPs is a training step's floating-point work per image: 3× the forward's matrix
+// products (the backward makes two products of each forward one's size: the input's and
+// the weight's gradient), 2 FLOP per multiply-add: the patch embedding, per block qkv,
+// q·kᵀ, attention·v, proj, fc1 and fc2, and the heads on one token each. The
+// elementwise work (LayerNorm, GELU, softmax, AdamW) is left out, as in the usual
+// 6·params·tokens estimate.
+func trainFLOPs(c Config) float64 {
+	c = c.WithDefaults()
+	N, T, D, Hd := c.Patches(), c.Tokens(), c.Dim, c.Hidden()
+	patch := N * c.Channels * c.Patch * c.Patch * D
+	block := T*D*3*D + // qkv
+		T*T*D + // q·kᵀ, all heads
+		T*T*D + // attention·v
+		T*D*D + // proj
+		2*T*D*Hd // fc1, fc2
+	heads := (T - N) * D * c.Classes // cls and dist
+	return 3 * 2 * float64(patch+c.Depth*block+heads)
+}
+
+// TestTrainFLOPs: the formula against the products counted by hand for the bench shapes
+// (fm-tiny: patch 49·16·64, per block 51·64·192 + 2·51²·64 + 51·64² + 2·51·64·256, heads
+// 2·64·10; DeiT-tiny at 96 px likewise with N 36, T 38, D 192, hidden 768, K 768).
+func TestTrainFLOPs(t *testing.T) {
+	for _, c := range []struct {
+		shape int
+		want  float64
+	}{{0, 68_461_056}, {1, 1_282_116_096}} {
+		s := benchShapes[c.shape]
+		if got := trainFLOPs(s.cfg); got != c.want {
+			t.Errorf("%s: %.0f FLOP per image, want %.0f", s.name, got, c.want)
+		}
+	}
 }
