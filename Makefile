@@ -7,7 +7,7 @@ DEMO_LIMIT    ?= 0
 export GOFLAGS ?= -mod=mod
 
 .PHONY: setup test demo build vet fmt bench bench-store bench-precompute bench-teacher bench-dataset \
-	bench-train bench-feed fuzz testdata-images testdata-models reproduce reproduce-quick
+	bench-train bench-train-e2e bench-feed fuzz testdata-images testdata-models reproduce reproduce-quick
 
 setup:
 	@bash scripts/setup.sh
@@ -51,6 +51,11 @@ bench-precompute: setup
 # ratios; then the speed-of-light table against the machine's sgemm measured in the same run.
 bench-train: setup
 	@bash scripts/bench_train.sh
+
+# Training end to end, data included: train's own train_img_s against the plain PyTorch loop
+# (scripts/parity_torch.py) on 20,000 Fashion-MNIST images, alternating.
+bench-train-e2e: setup
+	@bash scripts/bench_train_e2e.sh
 
 # Feeding capacity: deitkd's pipeline (precompute --teacher-off) against a PyTorch DataLoader
 # (PIL + torchvision eval transform, workers = cores, batch 64) on the same 2,000 JPEGs,
