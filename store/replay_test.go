@@ -3,7 +3,9 @@ package store
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -25,17 +27,7 @@ func augmentedMeta(mode schema.Mode, dtype schema.DType, classes, k, views int, 
 // of each format and mode and reads back exactly what was written (null where a row has none),
 // through ScanRows and Export; a version-1 store refuses a row with them.
 func TestReplayColumns(t *testing.T) {
-	ops := []dataset.AugmentOp{{Name: "Rotate", Magnitude: -8.25}, {Name: "PosterizeIncreasing", Magnitude: 9}}
-	box := dataset.Box{Top: 0.25, Left: 0.125, Height: 0.5, Width: 0.375}
-	params := []struct {
-		aug dataset.Augment
-		mix *Mixing
-	}{
-		{}, // view 0: none
-		{dataset.Augment{Ops: ops, Erase: dataset.Erase{Box: box, Seed: 1<<63 + 5}}, &Mixing{Index: 2, View: 3, Mix: dataset.Mix{Lambda: 0.625}}},
-		{dataset.Augment{Ops: ops[:1]}, &Mixing{Index: 0, View: 1, Mix: dataset.Mix{Lambda: 0.75, CutMix: true, Box: box}}},
-		{dataset.Augment{Erase: dataset.Erase{Box: box, Seed: 9}}, nil},
-	}
+	ops, params := replayParams()
 	for _, f := range []Format{FormatParquet, FormatArrow} {
 		for _, mode := range []schema.Mode{schema.ModeFull, schema.ModeTopK} {
 			t.Run(string(f)+"-"+string(mode), func(t *testing.T) {
@@ -118,4 +110,106 @@ func TestReplayColumns(t *testing.T) {
 			t.Errorf("an augmented row in a version-1 store: %v", err)
 		}
 	})
+}
+
+type replayParam struct {
+	aug dataset.Augment
+	mix *Mixing
+}
+
+// replayParams are four views' replay parameters: none (view 0), all of them with Mixup,
+// one op with CutMix, erasing only.
+func replayParams() ([]dataset.AugmentOp, []replayParam) {
+	ops := []dataset.AugmentOp{{Name: "Rotate", Magnitude: -8.25}, {Name: "PosterizeIncreasing", Magnitude: 9}}
+	box := dataset.Box{Top: 0.25, Left: 0.125, Height: 0.5, Width: 0.375}
+	params := []replayParam{
+		{}, // view 0: none
+		{dataset.Augment{Ops: ops, Erase: dataset.Erase{Box: box, Seed: 1<<63 + 5}}, &Mixing{Index: 2, View: 3, Mix: dataset.Mix{Lambda: 0.625}}},
+		{dataset.Augment{Ops: ops[:1]}, &Mixing{Index: 0, View: 1, Mix: dataset.Mix{Lambda: 0.75, CutMix: true, Box: box}}},
+		{dataset.Augment{Erase: dataset.Erase{Box: box, Seed: 9}}, nil},
+	}
+	return ops, params
+}
+
+// writeReplayStore writes a version-2 store of three images, each view v with params[v].
+func writeReplayStore(t *testing.T, dir string, md schema.Metadata, f Format, params []replayParam) []Row {
+	t.Helper()
+	w, err := OpenWriter(dir, md, smallOpts(f))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []Row
+	for i := range int64(3) {
+		for v, r := range synthRows(5, i, md.NumClasses, len(params)) {
+			r.Augment, r.Mix = params[v].aug, params[v].mix
+			if err := w.Write(r); err != nil {
+				t.Fatal(err)
+			}
+			want = append(want, r)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return want
+}
+
+// TestInteropReplay reads a version-2 store with DuckDB: every replay column, with its type,
+// null where the Go row has no such parameter.
+func TestInteropReplay(t *testing.T) {
+	_, params := replayParams()
+	dir := t.TempDir()
+	md := augmentedMeta(schema.ModeFull, schema.Float32, 12, 0, len(params), 3)
+	want := writeReplayStore(t, dir, md, FormatParquet, params)
+	res := runNode(t, "read_parquet.mjs", dir)
+	for col, typ := range map[string]string{
+		schema.ColRandAugment: "STRUCT(\"name\" VARCHAR, magnitude FLOAT)[]", schema.ColEraseBox: "FLOAT[]", schema.ColEraseSeed: "UBIGINT",
+		schema.ColMixIndex: "BIGINT", schema.ColMixView: "INTEGER", schema.ColMixLambda: "FLOAT", schema.ColMixBox: "FLOAT[]",
+	} {
+		if res.Types[col] != typ {
+			t.Errorf("DuckDB sees %s as %q, want %q", col, res.Types[col], typ)
+		}
+	}
+	if len(res.Rows) != len(want) {
+		t.Fatalf("DuckDB read %d rows, want %d", len(res.Rows), len(want))
+	}
+	box := func(b dataset.Box) string { return fmt.Sprint([]float32{b.Top, b.Left, b.Height, b.Width}) }
+	for n, w := range want {
+		got := res.Rows[n]
+		cell := func(col string) string {
+			v, ok := got[col]
+			if !ok {
+				t.Fatalf("row %d: no column %s", n, col)
+			}
+			if v == nil {
+				return "null"
+			}
+			b, _ := json.Marshal(v)
+			return strings.Trim(strings.ReplaceAll(string(b), ",", " "), `"`)
+		}
+		wantOps := "null"
+		if len(w.Augment.Ops) > 0 {
+			var parts []string
+			for _, op := range w.Augment.Ops {
+				parts = append(parts, fmt.Sprintf(`{"magnitude":%v "name":"%s"}`, op.Magnitude, op.Name)) // keys as json.Marshal sorts a map's
+			}
+			wantOps = "[" + strings.Join(parts, " ") + "]"
+		}
+		wantCells := map[string]string{schema.ColRandAugment: wantOps, schema.ColEraseBox: "null", schema.ColEraseSeed: "null",
+			schema.ColMixIndex: "null", schema.ColMixView: "null", schema.ColMixLambda: "null", schema.ColMixBox: "null"}
+		if e := w.Augment.Erase; e.Box != (dataset.Box{}) {
+			wantCells[schema.ColEraseBox], wantCells[schema.ColEraseSeed] = box(e.Box), fmt.Sprint(e.Seed)
+		}
+		if m := w.Mix; m != nil {
+			wantCells[schema.ColMixIndex], wantCells[schema.ColMixView], wantCells[schema.ColMixLambda] = fmt.Sprint(m.Index), fmt.Sprint(m.View), fmt.Sprint(m.Lambda)
+			if m.CutMix {
+				wantCells[schema.ColMixBox] = box(m.Box)
+			}
+		}
+		for col, wc := range wantCells {
+			if gc := cell(col); gc != wc {
+				t.Errorf("row %d (view %d): DuckDB reads %s as %s, want %s", n, w.View, col, gc, wc)
+			}
+		}
+	}
 }
