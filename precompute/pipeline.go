@@ -35,9 +35,9 @@ type item struct {
 	augs  []dataset.Augment // per view, with Options.Augment; nil without
 	mixes []*store.Mixing   // per view, its partner and mix (nil: not mixed); nil without
 	pix   *[]float32        // views×C×S×S, from pipeline.images; nil once copied into a batch
-	notes dataset.Note // what PIL's conversion lost, as Decode reported it
-	err   error        // a per-image failure (the image is logged and skipped, or ends the run)
-	stage string       // where err happened: "read", "decode", "render", "partner"
+	notes dataset.Note      // what PIL's conversion lost, as Decode reported it
+	err   error             // a per-image failure (the image is logged and skipped, or ends the run)
+	stage string            // where err happened: "read", "decode", "render", "partner"
 }
 
 // batch is whole images in order, with their views' pixels side by side for one teacher run.
