@@ -2,6 +2,7 @@ package precompute_test
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -171,6 +172,11 @@ func TestAugmentedViews(t *testing.T) {
 	plain.Out = part.Out
 	if _, err := precompute.New(plain); err == nil || !strings.Contains(err.Error(), "schema_version") {
 		t.Errorf("the store resumed without the augmentations: %v, want a mismatch naming the schema version", err)
+	}
+	from := base
+	from.Augment, from.Views, from.Seed, from.ViewsFrom, from.Out = dataset.AugmentConfig{}, 0, 0, whole.Out, filepath.Join(t.TempDir(), "from")
+	if _, err := precompute.New(from); !errors.Is(err, precompute.ErrViewsFrom) || !strings.Contains(err.Error(), schema.KeyAugment) {
+		t.Errorf("views-from an augmented store: %v, want ErrViewsFrom naming %s", err, schema.KeyAugment)
 	}
 	one := base
 	one.Views, one.Out = 1, filepath.Join(t.TempDir(), "one")
