@@ -166,7 +166,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, tty bool)
 		o.Augment.RandAugment = &ra
 	}
 	o.Augment.EraseProb = *erase
-	if *mixup > 0 || *cutmix > 0 {
+	if *mixup != 0 || *cutmix != 0 { // Check refuses a negative or NaN alpha
 		o.Augment.Mix = dataset.MixConfig{MixupAlpha: *mixup, CutMixAlpha: *cutmix, Prob: *mixP, SwitchProb: *mixSwitch}
 	}
 	if o.ViewsFrom != "" {
