@@ -110,6 +110,27 @@ func TestReplayColumns(t *testing.T) {
 			t.Errorf("an augmented row in a version-1 store: %v", err)
 		}
 	})
+	t.Run("bad-values-refused", func(t *testing.T) {
+		w, err := OpenWriter(t.TempDir(), augmentedMeta(schema.ModeFull, schema.Float32, 12, 0, 4, 3), smallOpts(FormatParquet))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Close()
+		for name, set := range map[string]func(*Row){
+			"lambda above 1":     func(r *Row) { r.Mix = &Mixing{Index: 1, View: 1, Mix: dataset.Mix{Lambda: 1.5}} },
+			"view 0 partner":     func(r *Row) { r.Mix = &Mixing{Index: 1, View: 0, Mix: dataset.Mix{Lambda: 0.5}} },
+			"cutmix without box": func(r *Row) { r.Mix = &Mixing{Index: 1, View: 1, Mix: dataset.Mix{Lambda: 0.5, CutMix: true}} },
+			"erase box past edge": func(r *Row) {
+				r.Augment.Erase = dataset.Erase{Box: dataset.Box{Top: 0.75, Left: 0, Height: 0.5, Width: 0.5}}
+			},
+		} {
+			r := synthRows(5, 0, 12, 4)[1]
+			set(&r)
+			if err := w.Write(r); !errors.Is(err, ErrRow) {
+				t.Errorf("%s: %v, want ErrRow", name, err)
+			}
+		}
+	})
 }
 
 type replayParam struct {

@@ -100,8 +100,18 @@ func checkRow(r *Row, numClasses int) error {
 	if r.Mix != nil && (r.Mix.Index < 0 || r.Mix.View < 1 || !(r.Mix.Lambda >= 0 && r.Mix.Lambda <= 1) || r.Mix.CutMix == (r.Mix.Box == dataset.Box{})) {
 		return fmt.Errorf("%w: mix %+v: want a partner image, a random view ≥ 1, λ in [0, 1] and a box for CutMix only", ErrRow, *r.Mix)
 	}
+	if e := r.Augment.Erase.Box; e != (dataset.Box{}) && !unitBox(e) || r.Mix != nil && r.Mix.CutMix && !unitBox(r.Mix.Box) {
+		return fmt.Errorf("%w: erase box %+v, mix %+v: a box must lie inside the view [0,1]²", ErrRow, r.Augment.Erase.Box, r.Mix)
+	}
 	if !utf8.ValidString(r.ImageID) { // a utf8 column holding other bytes is refused by readers (DuckDB)
 		return fmt.Errorf("%w: image %d: image_id %q is not valid UTF-8 (dataset.EscapeID escapes such a name)", ErrRow, r.ImageIndex, r.ImageID)
 	}
 	return nil
+}
+
+// unitBox reports whether b is a non-empty box inside [0,1]² (false for NaN), with the slack of
+// float32 whole-pixel fractions.
+func unitBox(b dataset.Box) bool {
+	in := func(v float32) bool { return v >= 0 && v <= 1 }
+	return in(b.Top) && in(b.Left) && b.Height > 0 && b.Width > 0 && b.Top+b.Height <= 1+1e-6 && b.Left+b.Width <= 1+1e-6
 }

@@ -338,12 +338,17 @@ func checkStored(sv storedView, label, views int32, classes int) error {
 		return fmt.Errorf("label %d outside 0..%d", label, classes-1)
 	}
 	b := sv.box
-	inUnit := func(v float32) bool { return v >= 0 && v <= 1 } // false for NaN
-	if !inUnit(b.Top) || !inUnit(b.Left) || !(b.Height > 0) || !(b.Width > 0) ||
-		b.Top+b.Height > 1+boxSlack || b.Left+b.Width > 1+boxSlack {
+	if !inUnitBox(b) {
 		return fmt.Errorf("crop (top %v, left %v, height %v, width %v) is not a box inside the image [0,1]²", b.Top, b.Left, b.Height, b.Width)
 	}
 	return nil
+}
+
+// inUnitBox reports whether b is a non-empty box inside [0,1]² (false for NaN).
+func inUnitBox(b dataset.Box) bool {
+	inUnit := func(v float32) bool { return v >= 0 && v <= 1 }
+	return inUnit(b.Top) && inUnit(b.Left) && b.Height > 0 && b.Width > 0 &&
+		b.Top+b.Height <= 1+boxSlack && b.Left+b.Width <= 1+boxSlack
 }
 
 // join reads the store in one scan (store.LoadTargets, which keeps the teacher targets): every
@@ -378,7 +383,14 @@ func (s *Set) join(ctx context.Context, r *store.Reader) error {
 				return fmt.Errorf("shard %s: %w: row %d (%s): mix partner image %d view %d outside the store's images and random views",
 					r.ShardPath(shard), store.ErrContent, row, id, m.Index, m.View)
 			}
+			if !(m.Lambda >= 0 && m.Lambda <= 1) || m.CutMix && !inUnitBox(m.Box) {
+				return fmt.Errorf("shard %s: %w: row %d (%s): mix_lambda %v, mix_box %v: want λ in [0, 1] and a box inside the view [0,1]²",
+					r.ShardPath(shard), store.ErrContent, row, id, m.Lambda, m.Box)
+			}
 			sv.mix = &m
+		}
+		if e := sv.aug.Erase.Box; e != (dataset.Box{}) && !inUnitBox(e) {
+			return fmt.Errorf("shard %s: %w: row %d (%s): erase_box %v is not a box inside the view [0,1]²", r.ShardPath(shard), store.ErrContent, row, id, e)
 		}
 		if err := checkStored(sv, st.Label, views, s.meta.NumClasses); err != nil {
 			return fmt.Errorf("shard %s: %w: row %d (%s): %w", r.ShardPath(shard), store.ErrContent, row, id, err)
