@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"reflect"
+	"sort"
 	"strings"
 	"testing"
 
@@ -175,24 +177,39 @@ func writeReplayStore(t *testing.T, dir string, md schema.Metadata, f Format, pa
 	return want
 }
 
-// TestInteropReplay reads a version-2 store with DuckDB: every replay column, with its type,
-// null where the Go row has no such parameter.
+// TestInteropReplay reads a version-2 store with DuckDB, hyparquet and parquet-wasm: every
+// replay column (with DuckDB, its type), null where the Go row has no such parameter.
 func TestInteropReplay(t *testing.T) {
 	_, params := replayParams()
 	dir := t.TempDir()
 	md := augmentedMeta(schema.ModeFull, schema.Float32, 12, 0, len(params), 3)
 	want := writeReplayStore(t, dir, md, FormatParquet, params)
-	res := runNode(t, "read_parquet.mjs", dir)
+	for _, rd := range parquetReaders {
+		t.Run(rd.name, func(t *testing.T) { checkReplayRead(t, rd.name, runNode(t, rd.script, dir), want) })
+	}
+	t.Run("apache-arrow", func(t *testing.T) {
+		adir := t.TempDir()
+		want := writeReplayStore(t, adir, md, FormatArrow, params)
+		files, _ := filepath.Glob(filepath.Join(adir, "*.arrow"))
+		sort.Strings(files)
+		checkReplayRead(t, "apache-arrow", runNode(t, "read_arrow.mjs", files...), want)
+	})
+}
+
+// checkReplayRead compares the replay columns a reader read with the rows Go wrote; DuckDB's
+// column types are checked too.
+func checkReplayRead(t *testing.T, reader string, res nodeResult, want []Row) {
+	types := reader == "duckdb"
 	for col, typ := range map[string]string{
 		schema.ColRandAugment: "STRUCT(\"name\" VARCHAR, magnitude FLOAT)[]", schema.ColEraseBox: "FLOAT[]", schema.ColEraseSeed: "UBIGINT",
 		schema.ColMixIndex: "BIGINT", schema.ColMixView: "INTEGER", schema.ColMixLambda: "FLOAT", schema.ColMixBox: "FLOAT[]",
 	} {
-		if res.Types[col] != typ {
+		if types && res.Types[col] != typ {
 			t.Errorf("DuckDB sees %s as %q, want %q", col, res.Types[col], typ)
 		}
 	}
 	if len(res.Rows) != len(want) {
-		t.Fatalf("DuckDB read %d rows, want %d", len(res.Rows), len(want))
+		t.Fatalf("%s read %d rows, want %d", reader, len(res.Rows), len(want))
 	}
 	box := func(b dataset.Box) string { return fmt.Sprint([]float32{b.Top, b.Left, b.Height, b.Width}) }
 	for n, w := range want {
@@ -229,7 +246,7 @@ func TestInteropReplay(t *testing.T) {
 		}
 		for col, wc := range wantCells {
 			if gc := cell(col); gc != wc {
-				t.Errorf("row %d (view %d): DuckDB reads %s as %s, want %s", n, w.View, col, gc, wc)
+				t.Errorf("row %d (view %d): %s reads %s as %s, want %s", n, w.View, reader, col, gc, wc)
 			}
 		}
 	}
