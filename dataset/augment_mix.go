@@ -156,6 +156,22 @@ func (mc MixConfig) Draw(seed uint64, index, v, size int) (m Mix, ok bool) {
 	return m, true
 }
 
+// DrawPartner is the partner a stored view v of image index is mixed with, where there is no
+// batch to mirror (precompute's stored views): an image uniform over the other images of
+// 0..images-1 (itself when it is the only one) and a view uniform over the random views
+// 1..views-1 (view 0, the eval view, is never augmented), from the keyed generator of
+// (seed, index, v), independent of the view's Mix draw. views must be at least 2.
+func DrawPartner(seed uint64, index, v, images, views int) (partner, view int) {
+	r := newAugRNG(seed, augDomainPartner, index, v)
+	partner = index
+	if images > 1 {
+		if partner = r.Intn(images - 1); partner >= index {
+			partner++
+		}
+	}
+	return partner, 1 + r.Intn(views-1)
+}
+
 // Apply mixes partner into dst, both channels×size×size tensors: for Mixup each value becomes
 // own·λ + partner·(1−λ) in float32 as torch computes x·λ + x_partner·(1−λ) (1−λ rounded to
 // float32 from λ); for CutMix the partner's values inside the box replace dst's.

@@ -243,3 +243,24 @@ func TestRenderAugmented(t *testing.T) {
 		t.Errorf("%d values erased, want ≤ 60", changed)
 	}
 }
+
+func TestDrawPartner(t *testing.T) {
+	seen := map[int]bool{}
+	views := map[int]bool{}
+	for v := 1; v < 200; v++ {
+		p, pv := DrawPartner(7, 3, v, 5, 4)
+		if p2, pv2 := DrawPartner(7, 3, v, 5, 4); p2 != p || pv2 != pv {
+			t.Fatalf("view %d: partner (%d, %d) then (%d, %d): not a pure function", v, p, pv, p2, pv2)
+		}
+		if p == 3 || p < 0 || p >= 5 || pv < 1 || pv >= 4 {
+			t.Fatalf("view %d: partner (%d, %d), want another of 0..4 and a view of 1..3", v, p, pv)
+		}
+		seen[p], views[pv] = true, true
+	}
+	if len(seen) != 4 || len(views) != 3 {
+		t.Errorf("partners %v, views %v: want every other image and every random view drawn", seen, views)
+	}
+	if p, _ := DrawPartner(7, 0, 1, 1, 2); p != 0 {
+		t.Errorf("the only image's partner is %d, want itself", p)
+	}
+}

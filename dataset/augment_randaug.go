@@ -315,6 +315,7 @@ const (
 	augDomainErase
 	augDomainEraseNoise
 	augDomainMix
+	augDomainPartner
 )
 
 func newAugRNG(seed uint64, domain uint64, index, v int) *RNG {

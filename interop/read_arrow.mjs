@@ -11,7 +11,10 @@ if (files.length === 0) {
   process.exit(2);
 }
 const plain = (v) => {
-  if (typeof v === 'bigint') return Number(v);
+  // A 64-bit integer beyond 2^53 (an erase_seed) as its exact decimal string, as DuckDB writes one.
+  if (typeof v === 'bigint') return Number.isSafeInteger(Number(v)) ? Number(v) : v.toString();
+  // A struct (a randaugment op) as an object of its fields, not a list of entries.
+  if (v && v.constructor?.name === 'StructRow') return Object.fromEntries(Array.from(v, ([k, x]) => [k, plain(x)]));
   // A Vector's iterator converts float16 to numbers; toArray() would give the raw bits.
   if (v && typeof v.toArray === 'function') return Array.from(v, plain);
   return v;

@@ -37,7 +37,8 @@ const typeOf = (node) => {
 };
 
 const plain = (v) => {
-  if (typeof v === 'bigint') return Number(v);
+  // A 64-bit integer beyond 2^53 (an erase_seed) as its exact decimal string, as DuckDB writes one.
+  if (typeof v === 'bigint') return Number.isSafeInteger(Number(v)) ? Number(v) : v.toString();
   // No column of ours is bytes: a Uint8Array here would be undecoded values
   // (e.g. FLOAT16 as its two raw bytes), so refuse it rather than pass it on.
   if (v instanceof Uint8Array) throw new Error('hyparquet returned raw bytes');

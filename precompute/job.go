@@ -150,7 +150,7 @@ func newJob(opts Options, stage *atomic.Value) (*Job, error) {
 		}
 	}
 	j.meta = schema.Metadata{
-		SchemaVersion: schema.Version,
+		SchemaVersion: schema.VersionFor(opts.Augment.On()),
 		Teacher: schema.Teacher{
 			File: filepath.Base(opts.Model), SHA256: j.info.SHA256, InputName: j.info.Input.Name,
 			InputShape: j.info.Input.Dims, OutputName: j.info.Output.Name,
@@ -165,6 +165,10 @@ func newJob(opts Options, stage *atomic.Value) (*Job, error) {
 	}
 	if j.from != nil {
 		j.meta.ViewsFrom = &j.from.from
+	}
+	if opts.Augment.On() {
+		a := opts.Augment
+		j.meta.Augment = &a
 	}
 	j.meta.ClassMap = classMapEntries(j.src.ClassNames(), j.labels, opts.ClassMapFile)
 	if opts.StoreMode == schema.ModeTopK {

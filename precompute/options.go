@@ -134,6 +134,15 @@ type Options struct {
 	// Scale, Ratio and FlipP come from it and must be zero.
 	ViewsFrom string
 
+	// Augment is what random views 1..Views-1 get after their crop and flip (view 0, the eval
+	// view, none): RandAugment's ops, random erasing and Mixup/CutMix, each view's parameters
+	// drawn from (Seed, image, view) and stored in the replay columns of a schema-version-2
+	// store (dataset.AugmentConfig; the zero value: none, a version-1 store). A mixed view's
+	// partner is another image and random view drawn from the same key (dataset.DrawPartner),
+	// rendered with its own augmentation and mixed in before the teacher sees the pixels. It
+	// needs Views ≥ 2 and no ViewsFrom.
+	Augment dataset.AugmentConfig
+
 	// CreatedBy is recorded in the store's metadata (tool and version); empty: "deitkd precompute".
 	CreatedBy string
 
@@ -243,6 +252,13 @@ func (o *Options) applyDefaults() error {
 // only later (after the model is loaded), asking each package's own check so the rules live in
 // one place: provider and CUDA settings, interpolation, mean and std, and the view ranges.
 func (o *Options) checkValues() error {
+	if err := o.Augment.Check(); err != nil {
+		return optionError(rewrap(err, dataset.ErrBadConfig), "Augment")
+	}
+	if o.Augment.On() && (o.Views < 2 || o.ViewsFrom != "") {
+		return optionError(fmt.Errorf("%w: augmentations apply to random views 1..views-1 drawn here: give two views or more, and no views-from store", ErrOptions),
+			"Augment", "Views", "ViewsFrom")
+	}
 	if o.JPEGDraft && o.Views > 1 {
 		return optionError(fmt.Errorf("%w: JPEG drafting renders the centre-crop view only (a random crop of a drafted image would be drawn at its reduced size): use one view", ErrOptions),
 			"JPEGDraft", "Views")

@@ -32,10 +32,12 @@ type item struct {
 	id    string
 	label int32 // teacher class of the ground truth, or store.NoLabel
 	views []dataset.View
-	pix   *[]float32   // views×C×S×S, from pipeline.images; nil once copied into a batch
-	notes dataset.Note // what PIL's conversion lost, as Decode reported it
-	err   error        // a per-image failure (the image is logged and skipped, or ends the run)
-	stage string       // where err happened: "read", "decode", "render"
+	augs  []dataset.Augment // per view, with Options.Augment; nil without
+	mixes []*store.Mixing   // per view, its partner and mix (nil: not mixed); nil without
+	pix   *[]float32        // views×C×S×S, from pipeline.images; nil once copied into a batch
+	notes dataset.Note      // what PIL's conversion lost, as Decode reported it
+	err   error             // a per-image failure (the image is logged and skipped, or ends the run)
+	stage string            // where err happened: "read", "decode", "render", "partner"
 }
 
 // batch is whole images in order, with their views' pixels side by side for one teacher run.
@@ -323,8 +325,16 @@ func (p *pipeline) render(it *item, j *Job) {
 		} else {
 			view, err = dataset.ViewFor(img.Width, img.Height, it.index, v, j.cfg, j.vc)
 		}
-		if err == nil {
-			err = dataset.Render((*buf)[v*p.per:(v+1)*p.per], img, view, j.cfg.Crop, j.cfg)
+		dst := (*buf)[v*p.per : (v+1)*p.per]
+		if err == nil && (v == 0 || !j.opts.Augment.On()) {
+			err = dataset.Render(dst, img, view, j.cfg.Crop, j.cfg)
+		} else if err == nil {
+			var stage string
+			if stage, err = p.renderAugmented(dst, it, img, view, v); err != nil {
+				p.images.Put(buf)
+				it.err, it.stage = err, stage
+				return
+			}
 		}
 		if err != nil {
 			p.images.Put(buf)
@@ -334,6 +344,47 @@ func (p *pipeline) render(it *item, j *Job) {
 		it.views[v] = view
 	}
 	it.pix = buf
+}
+
+// renderAugmented renders random view v of it (image img, crop and flip view) with its
+// augmentation drawn from (seed, image, v), and mixes in its partner when its Mix draw says
+// so: the partner image and random view drawn from the same key (dataset.DrawPartner),
+// rendered with their own crop, flip and augmentation (unmixed). It records both in it and
+// returns the failing stage with an error.
+func (p *pipeline) renderAugmented(dst []float32, it *item, img *dataset.Image, view dataset.View, v int) (string, error) {
+	j := p.j
+	ac, seed, size := j.opts.Augment, j.vc.Seed, j.cfg.Crop
+	if it.augs == nil {
+		it.augs, it.mixes = make([]dataset.Augment, p.views), make([]*store.Mixing, p.views)
+	}
+	a := ac.Draw(seed, it.index, v, size)
+	it.augs[v] = a
+	if err := dataset.RenderAugmented(dst, img, view, a, size, j.cfg); err != nil {
+		return "render", fmt.Errorf("render %s view %d (%d×%d): %w", it.id, v, img.Width, img.Height, err)
+	}
+	m, ok := ac.Mix.Draw(seed, it.index, v, size)
+	if !ok {
+		return "", nil
+	}
+	pi, pv := dataset.DrawPartner(seed, it.index, v, j.src.Len(), p.views)
+	pimg := img
+	if pi != it.index {
+		var err error
+		if pimg, err = dataset.LoadImage(j.src, pi, j.cfg); err != nil {
+			return "partner", fmt.Errorf("view %d's mix partner %s: %w", v, j.src.Item(pi).ID, err)
+		}
+	}
+	pview, err := dataset.ViewFor(pimg.Width, pimg.Height, pi, pv, j.cfg, j.vc)
+	partner := make([]float32, len(dst))
+	if err == nil {
+		err = dataset.RenderAugmented(partner, pimg, pview, ac.Draw(seed, pi, pv, size), size, j.cfg)
+	}
+	if err != nil {
+		return "partner", fmt.Errorf("view %d's mix partner %s view %d (%d×%d): %w", v, j.src.Item(pi).ID, pv, pimg.Width, pimg.Height, err)
+	}
+	m.Apply(dst, partner, j.cfg.Channels, size)
+	it.mixes[v] = &store.Mixing{Index: int64(pi), View: int32(pv), Mix: m}
+	return "", nil
 }
 
 // feed runs the reader, the decoders and the batcher (ordered.Run, which restores index
@@ -461,11 +512,15 @@ func (p *pipeline) write(ctx context.Context, in <-chan *batch, sum *Summary, st
 			}
 			for v, view := range it.views {
 				logits := b.logits[r*k : (r+1)*k]
-				err := j.w.Write(store.Row{
+				row := store.Row{
 					ImageIndex: int64(it.index), ImageID: it.id, Label: it.label, View: int32(v),
 					Crop: [4]float32{view.Box.Top, view.Box.Left, view.Box.Height, view.Box.Width},
 					Flip: view.Flip, Logits: logits,
-				})
+				}
+				if it.augs != nil {
+					row.Augment, row.Mix = it.augs[v], it.mixes[v]
+				}
+				err := j.w.Write(row)
 				if err != nil {
 					p.storeFailed = true
 					return err

@@ -49,6 +49,10 @@ func readViewsFrom(ctx context.Context, path string, src dataset.Source, ds sche
 	if err != nil {
 		return nil, optionError(fmt.Errorf("views-from store: %w", err), "ViewsFrom")
 	}
+	if r.Meta.Augment != nil {
+		// Its views are more than boxes and flips: relabelling the boxes alone would store other pixels' labels.
+		return nil, optionError(fmt.Errorf("%w: store %s holds augmented views (%s, schema version %d), which a views-from run does not replay", ErrViewsFrom, r.Dir, schema.KeyAugment, r.Meta.SchemaVersion), "ViewsFrom")
+	}
 	sv := &sourceViews{meta: r.Meta, from: schema.ViewsFrom{Path: abs, ManifestSHA256: hex.EncodeToString(sum[:])}}
 	d := r.Meta.Dataset
 	switch {

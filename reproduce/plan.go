@@ -82,6 +82,9 @@ type Store struct {
 	Teacher string // "cnn", "cnn1" or "vit"
 	Split   string // "train" or "test"
 	Views   int
+	// Augmented: DeiT's augmentation stored with each random view (precompute with
+	// DeiTAugmentFlags, a schema-version-2 store), replayed by train.
+	Augmented bool
 }
 
 // Cell is one configuration of the student, run once per seed.
@@ -137,7 +140,7 @@ func (p *Plan) Cell(k string) *Cell {
 func (p *Plan) StoreFor(teacher, split string, views int) *Store {
 	for i := range p.Stores {
 		s := &p.Stores[i]
-		if s.Teacher == teacher && s.Split == split && s.Views == views {
+		if s.Teacher == teacher && s.Split == split && s.Views == views && !s.Augmented {
 			return s
 		}
 	}
@@ -150,7 +153,20 @@ const (
 	SoftPaper   = "soft-t3-a0.1"
 	SoftCode    = "soft-t1-a0.5"
 	AugmentCell = "hard-deit-aug"
+	// StoredAugmentCell is hard distillation from the store with DeiT's augmentation stored
+	// in its views (the first of Settings.Views), replayed: consistent teaching with the recipe.
+	StoredAugmentCell = "hard-deit-aug-stored"
 )
+
+// AugmentedStore returns the teacher's training store with DeiT's augmentation stored, or nil.
+func (p *Plan) AugmentedStore() *Store {
+	for i := range p.Stores {
+		if p.Stores[i].Augmented {
+			return &p.Stores[i]
+		}
+	}
+	return nil
+}
 
 // NewPlan lays out the jobs of s.
 func NewPlan(s Settings) (*Plan, error) {
@@ -167,21 +183,27 @@ func NewPlan(s Settings) (*Plan, error) {
 	}
 	p := &Plan{Settings: s}
 	testLimit := min(s.Limit, 10000)
-	addStore := func(teacher, split string, views int) {
+	addStore := func(teacher, split string, views int, augment ...string) {
 		model := map[string]string{"cnn": s.CNN, "cnn1": s.CNN1, "vit": s.ViT}[teacher]
 		src, n := "train", s.Limit
 		if split == "test" {
 			src, n = "t10k", testLimit
 		}
 		id := fmt.Sprintf("stores/%s-%s-v%d", teacher, split, views)
+		cost := float64(n*views) / 20
+		if len(augment) > 0 {
+			id += "-aug"
+			cost *= 2 // a mixed view renders its partner too
+		}
 		dir := filepath.Join(s.Out, id)
 		args := []string{"--model", model, "--data", "idx:" + filepath.Join(s.Data, src), "--out", dir,
 			"--limit", strconv.Itoa(n)}
 		if views > 1 {
 			args = append(args, "--views", strconv.Itoa(views), "--scale", s.Scale, "--seed", "0")
 		}
+		args = append(args, augment...)
 		p.Stores = append(p.Stores, Store{Job: Job{ID: id, Kind: "store", Bin: "precompute", Args: args, Dir: dir,
-			Cost: float64(n*views) / 20}, Teacher: teacher, Split: split, Views: views})
+			Cost: cost}, Teacher: teacher, Split: split, Views: views, Augmented: len(augment) > 0})
 	}
 	for _, t := range []string{"cnn", "vit", "cnn1"} {
 		addStore(t, "test", 1)
@@ -190,10 +212,13 @@ func NewPlan(s Settings) (*Plan, error) {
 	for _, v := range s.Views {
 		addStore("cnn", "train", v)
 	}
+	if len(s.Views) > 0 {
+		addStore("cnn", "train", s.Views[0], DeiTAugmentFlags...)
+	}
 
-	addCell := func(key, distill string, tau, alpha float64, teacher string, views int, augment ...string) {
-		c := &Cell{Key: key, Distill: distill, Tau: tau, Alpha: alpha, Teacher: teacher, Views: views, Augment: augment}
-		train, test := p.StoreFor(teacher, "train", views), p.StoreFor(teacher, "test", 1)
+	addCellOn := func(c *Cell, train *Store) {
+		key, distill, tau, alpha, views, augment := c.Key, c.Distill, c.Tau, c.Alpha, c.Views, c.Augment
+		test := p.StoreFor(c.Teacher, "test", 1)
 		for _, seed := range s.Seeds {
 			id := fmt.Sprintf("runs/%s-s%d", key, seed)
 			dir := filepath.Join(s.Out, id)
@@ -213,6 +238,10 @@ func NewPlan(s Settings) (*Plan, error) {
 				Cost: float64(s.Limit*s.Epochs) + float64(testLimit*s.Epochs)/3, Needs: []string{train.ID, test.ID}})
 		}
 		p.Cells = append(p.Cells, c)
+	}
+	addCell := func(key, distill string, tau, alpha float64, teacher string, views int, augment ...string) {
+		addCellOn(&Cell{Key: key, Distill: distill, Tau: tau, Alpha: alpha, Teacher: teacher, Views: views, Augment: augment},
+			p.StoreFor(teacher, "train", views))
 	}
 	// 1. Table 3 of the paper: modes and heads, fixed teacher (one stored view, train-time crops).
 	addCell("none", "none", 0, 0, "cnn", 1)
@@ -237,6 +266,11 @@ func NewPlan(s Settings) (*Plan, error) {
 	// (crops and flips) with RandAugment, random erasing, Mixup and CutMix added, the same
 	// student, epochs and seeds.
 	addCell(AugmentCell, "hard", 0, 0, "cnn", 1, DeiTAugmentFlags...)
+	// ... and stored with the views and replayed: the teacher's label of each augmented,
+	// mixed view is its output on those pixels.
+	if st := p.AugmentedStore(); st != nil {
+		addCellOn(&Cell{Key: StoredAugmentCell, Distill: "hard", Teacher: "cnn", Views: st.Views}, st)
+	}
 	// 3. Token similarity: the distillation-token student (hard) and the control, whose two
 	// tokens are both trained on the labels (none): two class tokens.
 	for _, key := range []string{"hard", "none"} {

@@ -256,16 +256,32 @@ func (p *Plan) Report(w io.Writer, r *Results, h Header) {
 			"against the same with DeiT's augmentation drawn at train time after each crop and flip (`%s`: RandAugment rand-m9-mstd0.5-inc1, "+
 			"random erasing 0.25, Mixup α 0.8 and CutMix α 1.0, switch 0.5; `--recipe deit`'s values, without its optimiser settings). "+
 			"The teacher's label of a mixed image is the λ-mix of its two stored labels (the stored-teacher approximation), "+
-			"not the teacher's output on the mixed pixels.\n\n", strings.Join(DeiTAugmentFlags, " "))
+			"not the teacher's output on the mixed pixels.", strings.Join(DeiTAugmentFlags, " "))
+		stored := p.Cell(StoredAugmentCell)
+		if stored != nil {
+			pr(" The third row stores the recipe instead: precompute draws each of %d views per image with the same augmentation "+
+				"(its partner another image's stored view) and labels exactly its pixels, and train replays them (schema version 2), "+
+				"the teacher's label of a mixed image its output on that image.", stored.Views)
+		}
+		pr("\n\n")
+		rows := []struct{ name, key string }{{"crops and flips", "hard"}, {"crops, flips and DeiT's augmentation at train time (fixed teacher)", AugmentCell}}
+		if stored != nil {
+			rows = append(rows, struct{ name, key string }{fmt.Sprintf("DeiT's augmentation stored with %d views and replayed", stored.Views), StoredAugmentCell})
+		}
 		pr("%s", "| training images | class head | distillation head | fused | command |\n|---|---|---|---|---|\n")
-		for _, row := range []struct{ name, key string }{{"crops and flips", "hard"}, {"crops, flips and DeiT's augmentation", AugmentCell}} {
+		for _, row := range rows {
 			cc := p.Cell(row.key)
 			pr("| %s | %s | %s | %s | `%s` |\n", row.name, r.CellStat(cc, TopCls).Percent(), r.CellStat(cc, TopDist).Percent(),
 				r.CellStat(cc, TopFused).Percent(), p.SeedLoop(cc))
 		}
 		pr("\n- With DeiT's augmentation against crops and flips only (fused, paired by seed): %s. DeiT's recipe is tuned for 300 epochs of ImageNet, "+
-			"where it keeps a large model from overfitting; these students are underfit after %d epochs, and harder training images may cost them accuracy instead.\n\n",
+			"where it keeps a large model from overfitting; these students are underfit after %d epochs, and harder training images may cost them accuracy instead.\n",
 			r.cells(p, AugmentCell, "hard"), s.Epochs)
+		if stored != nil {
+			pr("- Stored and replayed against drawn at train time (fused, paired by seed): %s; against crops and flips only: %s.\n",
+				r.cells(p, StoredAugmentCell, AugmentCell), r.cells(p, StoredAugmentCell, "hard"))
+		}
+		pr("\n")
 	}
 	augment()
 }

@@ -95,12 +95,15 @@ func TestReproduceEndToEnd(t *testing.T) {
 	if len(res.Missing) > 0 {
 		t.Fatalf("missing results: %v", res.Missing)
 	}
-	// 7 stores, 10 cells of one seed, 2 analyses.
-	if len(res.Stores) != 7 || len(res.Runs) != 10 || len(res.Analyses) != 2 {
+	// 8 stores, 11 cells of one seed, 2 analyses.
+	if len(res.Stores) != 8 || len(res.Runs) != 11 || len(res.Analyses) != 2 {
 		t.Fatalf("results: %d stores, %d runs, %d analyses", len(res.Stores), len(res.Runs), len(res.Analyses))
 	}
 	if v := res.Stores["stores/cnn-train-v2"]; v.Rows != 2*v.Images || v.Images != 192 {
 		t.Errorf("two-view store: %d rows of %d images", v.Rows, v.Images)
+	}
+	if v := res.Stores["stores/cnn-train-v2-aug"]; v.Rows != 2*v.Images || v.Images != 192 {
+		t.Errorf("two-view augmented store: %d rows of %d images", v.Rows, v.Images)
 	}
 	if cos := res.Analyses["analyses/hard-s0"]; len(cos) != 5 {
 		t.Errorf("token cosines: %v, want the input and 4 blocks", cos)
@@ -109,7 +112,8 @@ func TestReproduceEndToEnd(t *testing.T) {
 	var md bytes.Buffer
 	p.Report(&md, res, Header{Command: "reproduce (test)", Machine: "test", Plots: "plots"})
 	for _, want := range []string{"## 1. Distillation modes", "## 2. Teacher type", "## 3. Class and distillation tokens",
-		"## 4. Fixed against consistent teaching", "## 5. Cost", "## 6. DeiT's data augmentation", p.SeedLoop(p.Cell(AugmentCell)), "plots/tokens.png", p.SeedLoop(p.Cell("hard-v2"))} {
+		"## 4. Fixed against consistent teaching", "## 5. Cost", "## 6. DeiT's data augmentation", p.SeedLoop(p.Cell(AugmentCell)), p.SeedLoop(p.Cell(StoredAugmentCell)),
+		"stored with 2 views and replayed", "Stored and replayed against drawn at train time", "plots/tokens.png", p.SeedLoop(p.Cell("hard-v2"))} {
 		if !strings.Contains(md.String(), want) {
 			t.Errorf("report lacks %q", want)
 		}
@@ -210,6 +214,16 @@ func TestPlanCells(t *testing.T) {
 	hardCmd, augCmd := p.CommandLine(p.Cell("hard").Runs[0]), p.CommandLine(p.Cell(AugmentCell).Runs[0])
 	if want := strings.Replace(hardCmd, "--aug-scale 0.35,1", "--aug-scale 0.35,1 "+strings.Join(DeiTAugmentFlags, " "), 1); strings.Replace(augCmd, "hard-deit-aug-s", "hard-s", 1) != want {
 		t.Errorf("augmentation cell:\n got %s\nwant %s", augCmd, want)
+	}
+	// The stored-augmentation cell is the hard-v8 cell on the store made with DeiT's
+	// augmentation flags, which is the 8-view store's command with them added.
+	st, v8 := p.AugmentedStore(), p.StoreFor("cnn", "train", 8)
+	if st == nil || st.Views != 8 || strings.Replace(p.CommandLine(st.Job), "cnn-train-v8-aug", "cnn-train-v8", 1) != p.CommandLine(v8.Job)+" "+strings.Join(DeiTAugmentFlags, " ") {
+		t.Errorf("augmented store: %+v\n%s\n8-view store:\n%s", st, p.CommandLine(st.Job), p.CommandLine(v8.Job))
+	}
+	storedCmd := p.CommandLine(p.Cell(StoredAugmentCell).Runs[0])
+	if want := strings.Replace(p.CommandLine(p.Cell("hard-v8").Runs[0]), "cnn-train-v8", "cnn-train-v8-aug", 1); strings.Replace(storedCmd, "hard-deit-aug-stored-s", "hard-v8-s", 1) != want {
+		t.Errorf("stored-augmentation cell:\n got %s\nwant %s", storedCmd, want)
 	}
 	// Fixed-teacher runs crop at train time; consistent ones replay the stored crops.
 	if !strings.Contains(p.CommandLine(p.Cell("hard").Runs[0]), "--aug-scale 0.35,1") ||

@@ -1,5 +1,7 @@
 // Package schema is deitkd's label-file contract as code: the Arrow schema of
-// schema version 1 for both store modes (full logits or top-k), the typed
+// schema version 1 for both store modes (full logits or top-k) and of version 2
+// (version 1's columns and the nullable replay columns of an augmented store,
+// whose settings deitkd.augment records), the typed
 // metadata stored under the "deitkd." keys of the schema metadata (and
 // mirrored in a store's manifest.json), and the checks a run makes before it
 // reads or extends a store: Validate for a file's schema, Diff for resume.
@@ -12,6 +14,7 @@
 //
 // Ownership: this package owns column names, column types, metadata keys and
 // their JSON encodings. It knows nothing of files, shards, ONNX or training,
-// and imports no deitkd package but dataset (for dataset.Config alone) and
+// and imports no deitkd package but dataset (for dataset.Config and
+// dataset.AugmentConfig alone) and
 // internal/fielddiff.
 package schema

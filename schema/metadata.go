@@ -32,13 +32,17 @@ const (
 	// KeyViewsFrom is written only when the store's views were taken from another store
 	// (precompute --views-from): an object {"path", "manifest_sha256"} naming that store.
 	KeyViewsFrom = "deitkd.views_from"
+	// KeyAugment is written only by a store whose views were augmented (precompute
+	// --randaugment, --erase, --mixup, --cutmix), schema version 2: the dataset.AugmentConfig
+	// each view's parameters were drawn from.
+	KeyAugment = "deitkd.augment"
 )
 
 // Keys lists the metadata keys in the order Encode writes them and Diff
 // compares them.
 var Keys = []string{
 	KeySchemaVersion, KeyTeacher, KeyNumClasses, KeyClassNames, KeyPreprocess,
-	KeyViews, KeyStore, KeyDataset, KeyCreatedBy, KeyClassMap, KeyViewsFrom,
+	KeyViews, KeyStore, KeyDataset, KeyCreatedBy, KeyClassMap, KeyViewsFrom, KeyAugment,
 }
 
 // optionalKey reports whether key may be absent: it is written only when md holds a value for
@@ -49,6 +53,8 @@ func (md *Metadata) optionalKey(key string) (optional, empty bool) {
 		return true, md.ClassMap == nil
 	case KeyViewsFrom:
 		return true, md.ViewsFrom == nil
+	case KeyAugment:
+		return true, md.Augment == nil
 	}
 	return false, false
 }
@@ -127,6 +133,10 @@ type Metadata struct {
 	// ViewsFrom names the store the views were taken from (precompute --views-from); nil,
 	// and its key absent, when the views were drawn from Views' seed.
 	ViewsFrom *ViewsFrom `json:"views_from,omitempty"`
+	// Augment is what views 1..Count-1 got after their crop and flip (view 0, the eval view,
+	// none), each view's parameters drawn from (Views.Seed, image, view) and stored in the
+	// replay columns of schema version 2; nil, and its key absent, in a version-1 store.
+	Augment *dataset.AugmentConfig `json:"augment,omitempty"`
 }
 
 // Check reports the first inconsistency within md, naming its key.
@@ -134,8 +144,22 @@ func (md Metadata) Check() error {
 	bad := func(key, format string, a ...any) error {
 		return fmt.Errorf("%w: %s: %s", ErrMetadata, key, fmt.Sprintf(format, a...))
 	}
-	if md.SchemaVersion != Version {
-		return fmt.Errorf("%w: %s is %d, this build reads %d", ErrVersion, KeySchemaVersion, md.SchemaVersion, Version)
+	if md.SchemaVersion < VersionPlain || md.SchemaVersion > Version {
+		return fmt.Errorf("%w: %s is %d, this build reads %d to %d", ErrVersion, KeySchemaVersion, md.SchemaVersion, VersionPlain, Version)
+	}
+	if want := VersionFor(md.Augment != nil); md.SchemaVersion != want {
+		return bad(KeySchemaVersion, "%d with%s %s, want %d", md.SchemaVersion, map[bool]string{true: "", false: "out"}[md.Augment != nil], KeyAugment, want)
+	}
+	if a := md.Augment; a != nil {
+		if !a.On() {
+			return bad(KeyAugment, "no augmentation on; a store without one has no such key")
+		}
+		if err := a.Check(); err != nil {
+			return bad(KeyAugment, "%v", err)
+		}
+		if md.Views.Count < 2 {
+			return bad(KeyViews+".count", "%d with %s: augmentations apply to views 1..count-1, want ≥ 2", md.Views.Count, KeyAugment)
+		}
 	}
 	if md.NumClasses < 1 {
 		return bad(KeyNumClasses, "%d, want ≥ 1", md.NumClasses)
@@ -211,7 +235,7 @@ func (md Metadata) Width() int {
 // values returns the fields of md that belong to each key, in Keys order.
 func (md *Metadata) values() []any {
 	return []any{&md.SchemaVersion, &md.Teacher, &md.NumClasses, &md.ClassNames,
-		&md.Preprocess, &md.Views, &md.Store, &md.Dataset, &md.CreatedBy, &md.ClassMap, &md.ViewsFrom}
+		&md.Preprocess, &md.Views, &md.Store, &md.Dataset, &md.CreatedBy, &md.ClassMap, &md.ViewsFrom, &md.Augment}
 }
 
 // Encode returns md as Arrow schema metadata, one JSON value per key.
@@ -285,8 +309,8 @@ func Decode(keys, values []string) (Metadata, error) {
 	if err != nil {
 		return Metadata{}, fmt.Errorf("%w: %s: %q is not an integer", ErrMetadata, KeySchemaVersion, raw)
 	}
-	if v != Version {
-		return Metadata{}, fmt.Errorf("%w: %s is %d, this build reads %d", ErrVersion, KeySchemaVersion, v, Version)
+	if v < VersionPlain || v > Version {
+		return Metadata{}, fmt.Errorf("%w: %s is %d, this build reads %d to %d", ErrVersion, KeySchemaVersion, v, VersionPlain, Version)
 	}
 	known := make(map[string]bool, len(Keys))
 	for i, dst := range md.values() {
@@ -339,7 +363,11 @@ func Diff(store, run Metadata) error {
 			}
 			continue
 		}
-		if f, ok := fielddiff.First(key, reflect.ValueOf(sv[i]).Elem().Interface(), reflect.ValueOf(rv[i]).Elem().Interface()); ok {
+		a, b := reflect.ValueOf(sv[i]).Elem().Interface(), reflect.ValueOf(rv[i]).Elem().Interface()
+		if key == KeyAugment && store.Augment != nil && run.Augment != nil {
+			a, b = *store.Augment, *run.Augment // named down to the setting
+		}
+		if f, ok := fielddiff.First(key, a, b); ok {
 			return fmt.Errorf("%w: %s: store has %s, run wants %s", ErrMismatch, f.Path, fielddiff.Text(f.A), fielddiff.Text(f.B))
 		}
 	}

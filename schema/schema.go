@@ -7,9 +7,23 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 )
 
-// Version is the schema version this package writes and reads. A file with
-// another version is refused with ErrVersion.
-const Version = 1
+// The schema versions this package writes and reads; a file of another version is refused
+// with ErrVersion. Version 2 adds the nullable replay columns of a store whose views were
+// augmented (Metadata.Augment: RandAugment's ops, the erased box, the Mixup/CutMix partner,
+// λ and box); a store without augmentation is written as VersionPlain, exactly as before
+// version 2 existed.
+const (
+	VersionPlain = 1
+	Version      = 2 // the newest
+)
+
+// VersionFor is the schema version of a store with (augmented) or without replay columns.
+func VersionFor(augmented bool) int {
+	if augmented {
+		return Version
+	}
+	return VersionPlain
+}
 
 // Column names of schema version 1, in file order.
 const (
@@ -24,6 +38,25 @@ const (
 	ColTopKIndex     = "topk_index"     // mode topk
 	ColTopKLogit     = "topk_logit"     // mode topk
 	ColLogSumExp     = "logsumexp"      // mode topk
+)
+
+// Column names schema version 2 adds, after those of version 1: each view's replay
+// parameters (dataset.Augment, dataset.Mix), null where the view has none.
+const (
+	ColRandAugment = "randaugment" // list<struct<name: utf8, magnitude: float32>>: the ops applied, in order
+	ColEraseBox    = "erase_box"   // list<float32> of 4: (top, left, height, width), fractions of the view
+	ColEraseSeed   = "erase_seed"  // uint64: the erased box's noise
+	ColMixIndex    = "mix_index"   // int64: the partner's image_index
+	ColMixView     = "mix_view"    // int32: the partner's view
+	ColMixLambda   = "mix_lambda"  // float32: the own view's weight λ
+	ColMixBox      = "mix_box"     // list<float32> of 4: CutMix's pasted box, fractions of the view; null for Mixup
+)
+
+// OpType is the element type of the randaugment column: one RandAugment op
+// (dataset.AugmentOp), its name and signed magnitude.
+var OpType = arrow.StructOf(
+	arrow.Field{Name: "name", Type: arrow.BinaryTypes.String},
+	arrow.Field{Name: "magnitude", Type: arrow.PrimitiveTypes.Float32},
 )
 
 // Sentinel errors. Errors returned by this package wrap one of them.
@@ -60,9 +93,10 @@ func (d DType) ArrowType() (arrow.DataType, error) {
 	return nil, fmt.Errorf("%w: deitkd.store.dtype %q (want float32 or float16)", ErrMetadata, string(d))
 }
 
-// NewSchema returns the Arrow schema of version 1 for md's store mode, k and
+// NewSchema returns the Arrow schema of md's version for md's store mode, k and
 // dtype, with md encoded as its schema metadata. List elements are
-// non-nullable: a row always holds every logit.
+// non-nullable: a row always holds every logit. Version 2 appends the replay columns,
+// each nullable.
 func NewSchema(md Metadata) (*arrow.Schema, error) {
 	if err := md.Check(); err != nil {
 		return nil, err
@@ -88,6 +122,20 @@ func NewSchema(md Metadata) (*arrow.Schema, error) {
 			arrow.Field{Name: ColTopKIndex, Type: arrow.FixedSizeListOfNonNullable(int32(md.Store.K), arrow.PrimitiveTypes.Int32)},
 			arrow.Field{Name: ColTopKLogit, Type: arrow.FixedSizeListOfNonNullable(int32(md.Store.K), vt)},
 			arrow.Field{Name: ColLogSumExp, Type: arrow.PrimitiveTypes.Float32},
+		)
+	}
+	if md.SchemaVersion >= 2 {
+		// A box is a list of four, not crop's fixed_size_list: Parquet cannot store a null
+		// fixed-size list (pqarrow refuses one).
+		box := arrow.ListOfNonNullable(arrow.PrimitiveTypes.Float32)
+		fields = append(fields,
+			arrow.Field{Name: ColRandAugment, Type: arrow.ListOfNonNullable(OpType), Nullable: true},
+			arrow.Field{Name: ColEraseBox, Type: box, Nullable: true},
+			arrow.Field{Name: ColEraseSeed, Type: arrow.PrimitiveTypes.Uint64, Nullable: true},
+			arrow.Field{Name: ColMixIndex, Type: arrow.PrimitiveTypes.Int64, Nullable: true},
+			arrow.Field{Name: ColMixView, Type: arrow.PrimitiveTypes.Int32, Nullable: true},
+			arrow.Field{Name: ColMixLambda, Type: arrow.PrimitiveTypes.Float32, Nullable: true},
+			arrow.Field{Name: ColMixBox, Type: box, Nullable: true},
 		)
 	}
 	meta, err := md.Encode()

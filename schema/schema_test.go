@@ -11,7 +11,7 @@ import (
 
 func testMetadata(mode Mode, dtype DType) Metadata {
 	md := Metadata{
-		SchemaVersion: Version,
+		SchemaVersion: VersionPlain,
 		Teacher:       Teacher{File: "resnet.onnx", SHA256: strings.Repeat("ab", 32), InputName: "input", InputShape: []int64{-1, 3, 224, 224}, OutputName: "logits"},
 		NumClasses:    5,
 		ClassNames:    []string{"a", "b", "c", "d", "e\"quoted\""},
@@ -143,9 +143,9 @@ func TestValidateNamesFirstDifference(t *testing.T) {
 		{"missing-column", arrow.NewSchema(good.Fields()[:7], &meta), `column 7 "teacher_logits": missing`, ErrMismatch},
 		{"extra-column", arrow.NewSchema(append(good.Fields(), arrow.Field{Name: "x", Type: arrow.PrimitiveTypes.Int8}), &meta), `"x": not in the contract`, ErrMismatch},
 		{"version", func() *arrow.Schema {
-			m := arrow.NewMetadata(meta.Keys(), append([]string{"2"}, meta.Values()[1:]...))
+			m := arrow.NewMetadata(meta.Keys(), append([]string{"3"}, meta.Values()[1:]...))
 			return arrow.NewSchema(good.Fields(), &m)
-		}(), "deitkd.schema_version is 2", ErrVersion},
+		}(), "deitkd.schema_version is 3", ErrVersion},
 		{"no-metadata", arrow.NewSchema(good.Fields(), nil), "deitkd.schema_version: missing", ErrMetadata},
 		{"metadata-key", func() *arrow.Schema { m := md; m.Views.Count = 2; s, _ := NewSchema(m); return s }(), "deitkd.views.count: store has 2, run wants 4", ErrMismatch},
 	} {
@@ -214,5 +214,72 @@ func TestDatasetExtensions(t *testing.T) {
 	}
 	if err := Diff(back, md); err != nil || len(back.Dataset.Extensions) != 1 || back.Dataset.Extensions[0] != "*" {
 		t.Fatalf("round trip: %v, extensions %q", err, back.Dataset.Extensions)
+	}
+}
+
+// TestVersion2 is the augmented store's contract: version 2 with deitkd.augment (round trip,
+// Diff naming a differing setting), the replay columns appended nullable, and each half
+// without the other refused naming the key.
+func TestVersion2(t *testing.T) {
+	ra, err := dataset.ParseRandAugment("rand-m9-mstd0.5-inc1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := testMetadata(ModeFull, Float32)
+	md.SchemaVersion = Version
+	md.Augment = &dataset.AugmentConfig{RandAugment: &ra, EraseProb: 0.25, Mix: dataset.MixConfig{MixupAlpha: 0.8, CutMixAlpha: 1, Prob: 1, SwitchProb: 0.5}}
+	m, err := md.EncodeMap()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := DecodeMap(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Diff(back, md); err != nil {
+		t.Fatal(err)
+	}
+	other := md
+	a := *md.Augment
+	a.EraseProb = 0.5
+	other.Augment = &a
+	if err := Diff(md, other); !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), "deitkd.augment.erase_prob") {
+		t.Errorf("Diff of erase probabilities: %v", err)
+	}
+	s, err := NewSchema(md)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, _ := NewSchema(testMetadata(ModeFull, Float32))
+	want := []string{ColRandAugment, ColEraseBox, ColEraseSeed, ColMixIndex, ColMixView, ColMixLambda, ColMixBox}
+	if s.NumFields() != plain.NumFields()+len(want) {
+		t.Fatalf("%d columns, want %d + %d", s.NumFields(), plain.NumFields(), len(want))
+	}
+	for i, n := range want {
+		f := s.Field(plain.NumFields() + i)
+		if f.Name != n || !f.Nullable {
+			t.Errorf("column %d = %q nullable %v, want %q nullable", plain.NumFields()+i, f.Name, f.Nullable, n)
+		}
+	}
+	if err := Validate(s, md); err != nil {
+		t.Error(err)
+	}
+	if err := Validate(plain, md); !errors.Is(err, ErrMismatch) {
+		t.Errorf("a version-1 file against version-2 metadata: %v", err)
+	}
+	noAug := md
+	noAug.Augment = nil
+	if err := noAug.Check(); err == nil || !strings.Contains(err.Error(), KeyAugment) {
+		t.Errorf("version 2 without %s: %v", KeyAugment, err)
+	}
+	v1 := md
+	v1.SchemaVersion = VersionPlain
+	if err := v1.Check(); err == nil || !strings.Contains(err.Error(), KeySchemaVersion) {
+		t.Errorf("version 1 with %s: %v", KeyAugment, err)
+	}
+	one := md
+	one.Views.Count = 1
+	if err := one.Check(); err == nil || !strings.Contains(err.Error(), "views.count") {
+		t.Errorf("an augmented store of one view: %v", err)
 	}
 }

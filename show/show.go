@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"image/png"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -97,6 +98,7 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 	var tiles []tile
 	var ids [][]string
 	K := s.Classes()
+	augmented := s.Meta().Augment != nil
 	pass := func(inputs io.Writer) error {
 		n := o.First
 		return s.Rows(ctx, o.First, o.Last+1, func(b *traindata.Batch) error {
@@ -112,7 +114,13 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 				ids = append(ids, []string{strconv.Itoa(n), strconv.Itoa(b.ImageIndex[r]), b.ImageID[r], strconv.Itoa(b.View[r].Index),
 					strconv.Itoa(b.Labels[r]), strconv.Itoa(hard), strconv.FormatFloat(float64(p), 'g', 6, 32)})
 				if b.Pixels != nil {
-					tiles = append(tiles, tile{pix: append([]uint8(nil), b.Pixels[r*per:(r+1)*per]...), right: hard == b.Labels[r],
+					pix := append([]uint8(nil), b.Pixels[r*per:(r+1)*per]...)
+					if augmented {
+						// Pixels are the crop and flip only; the teacher saw the input after the
+						// replayed ops, erasing and mixing: its tensor, back to 8 bits.
+						tensorPixels(pix, b.Images[r*per:(r+1)*per], s.Channels(), s.Size(), s.Mean(), s.Std())
+					}
+					tiles = append(tiles, tile{pix: pix, right: hard == b.Labels[r],
 						head: fmt.Sprintf("%d v%d ", n, b.View[r].Index), id: b.ImageID[r], teacher: className(hard), prob: p, truth: className(b.Labels[r])})
 				}
 				n++
@@ -163,4 +171,17 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 		sum.Sheet = o.Sheet
 	}
 	return sum, nil
+}
+
+// tensorPixels writes into dst (S×S×C, 8-bit) the normalised C×S×S tensor x turned back into
+// pixels, x·std + mean scaled to 0..255, rounded and clipped: for pixels ToTensor and Normalize
+// made, the pixels themselves; for erased noise and mixed views, what they look like.
+func tensorPixels(dst []uint8, x []float32, C, S int, mean, std []float64) {
+	for c := range C {
+		mu, sd := float32(mean[min(c, len(mean)-1)]), float32(std[min(c, len(std)-1)])
+		for i := range S * S {
+			v := math.Round(float64((x[c*S*S+i]*sd + mu) * 255))
+			dst[i*C+c] = uint8(max(0, min(255, v)))
+		}
+	}
 }

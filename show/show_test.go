@@ -16,6 +16,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/deitkd/deitkd/dataset"
 	"github.com/deitkd/deitkd/precompute"
 	"github.com/deitkd/deitkd/show"
 	"github.com/deitkd/deitkd/store"
@@ -91,13 +92,21 @@ func TestShowTensorsAreWhatTheTeacherSaw(t *testing.T) {
 		classMap          string
 		first, last       int
 		mean, std         []float64
+		augmented         bool
 	}{
-		{"grey", "tiny_gray.onnx", idxSpec("train"), "", 2, 13, []float64{0.286}, []float64{0.353}},
-		{"colour", "tiny_regnet.onnx", filepath.Join(testdata, "images"), classMap, 3, 17, nil, nil},
+		{"grey", "tiny_gray.onnx", idxSpec("train"), "", 2, 13, []float64{0.286}, []float64{0.353}, false},
+		{"colour", "tiny_regnet.onnx", filepath.Join(testdata, "images"), classMap, 3, 17, nil, nil, false},
+		{"grey-augmented", "tiny_gray.onnx", idxSpec("train"), "", 2, 13, []float64{0.286}, []float64{0.353}, true},
+		{"colour-augmented", "tiny_regnet.onnx", filepath.Join(testdata, "images"), classMap, 3, 17, nil, nil, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			model := filepath.Join(testdata, "models", tc.model)
-			dir := makeStore(t, precompute.Options{Model: model, Data: tc.data, ClassMapFile: tc.classMap, Views: 4, Mean: tc.mean, Std: tc.std})
+			po := precompute.Options{Model: model, Data: tc.data, ClassMapFile: tc.classMap, Views: 4, Mean: tc.mean, Std: tc.std}
+			if tc.augmented {
+				ra, _ := dataset.ParseRandAugment("rand-m9-mstd0.5-inc1")
+				po.Augment = dataset.AugmentConfig{RandAugment: &ra, EraseProb: 0.25, Mix: dataset.MixConfig{MixupAlpha: 0.8, CutMixAlpha: 1, Prob: 1, SwitchProb: 0.5}}
+			}
+			dir := makeStore(t, po)
 			out := t.TempDir()
 			sheet := filepath.Join(out, "sheet.png")
 			sum, err := show.Run(context.Background(), show.Options{Labels: dir, Data: tc.data, First: tc.first, Last: tc.last,
@@ -160,6 +169,9 @@ func TestShowTensorsAreWhatTheTeacherSaw(t *testing.T) {
 			if len(views) < 2 {
 				t.Fatalf("rows cover views %v only: the test would not cover random views", views)
 			}
+			if tc.augmented {
+				checkMixedInputs(t, r, tc.data, recs[1:], inputs, C, S)
+			}
 
 			b, err := os.ReadFile(sheet)
 			if err != nil {
@@ -200,7 +212,17 @@ func TestShowTensorsAreWhatTheTeacherSaw(t *testing.T) {
 						for ch := range C {
 							mu, sd := mean[min(ch, len(mean)-1)], std[min(ch, len(std)-1)]
 							got := (float32(px[ch])/255 - float32(mu)) / float32(sd)
-							if want := inputs[((i*C+ch)*S+y)*S+x]; got != want {
+							want := inputs[((i*C+ch)*S+y)*S+x]
+							if tc.augmented {
+								// Erased noise and mixed values are no 8-bit pixels: the tile is
+								// the input turned back into one, rounded and clipped.
+								back := uint32(max(0, min(255, math.Round(float64((want*float32(sd)+float32(mu))*255)))))
+								if px[ch] != back {
+									t.Fatalf("tile %d (%d,%d) channel %d: pixel %d, the input %v is pixel %d", i, x, y, ch, px[ch], want, back)
+								}
+								continue
+							}
+							if got != want {
 								t.Fatalf("tile %d (%d,%d) channel %d: pixel %d normalises to %v, the input is %v", i, x, y, ch, px[ch], got, want)
 							}
 						}
@@ -237,4 +259,102 @@ func TestShowRefusals(t *testing.T) {
 			}
 		})
 	}
+}
+
+// checkMixedInputs checks the written inputs of an augmented store's mixed rows against their
+// own and partner views rendered apart from the stored parameters (the partner's from its own
+// stored row): Mixup rows are λ·own + (1−λ)·partner in float32, CutMix rows the partner inside
+// the box and their own view outside. Every row's unmixed pixels are its own view's.
+func checkMixedInputs(t *testing.T, r *store.Reader, data string, recs [][]string, inputs []float32, C, S int) {
+	t.Helper()
+	type row struct {
+		view dataset.View
+		aug  dataset.Augment
+		mix  *store.Mixing
+	}
+	rows := map[[2]int64]row{}
+	for shard := range r.Manifest.Shards {
+		err := r.ScanRows(context.Background(), shard, nil, func(_ int, st *store.StoredRow) error {
+			c := st.Crop
+			rw := row{view: dataset.View{Index: int(st.View), Box: dataset.Box{Top: c[0], Left: c[1], Height: c[2], Width: c[3]}, Flip: st.Flip},
+				aug: dataset.Augment{Ops: append([]dataset.AugmentOp(nil), st.Augment.Ops...), Erase: st.Augment.Erase}}
+			if st.Mix != nil {
+				m := *st.Mix
+				rw.mix = &m
+			}
+			rows[[2]int64{st.ImageIndex, int64(st.View)}] = rw
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	src, err := dataset.Open(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := r.Meta.Preprocess.Defaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	render := func(i int64, rw row) []float32 {
+		img, err := src.Load(int(i), C)
+		if err != nil {
+			t.Fatal(err)
+		}
+		x := make([]float32, C*S*S)
+		if err := dataset.RenderAugmented(x, img, rw.view, rw.aug, S, cfg); err != nil {
+			t.Fatal(err)
+		}
+		return x
+	}
+	var mixup, cutmix int
+	for n, rec := range recs {
+		index, _ := strconv.ParseInt(rec[1], 10, 64)
+		view, _ := strconv.ParseInt(rec[3], 10, 64)
+		rw := rows[[2]int64{index, view}]
+		got := inputs[n*C*S*S : (n+1)*C*S*S]
+		own := render(index, rw)
+		if rw.mix == nil {
+			if fmt.Sprint(got) != fmt.Sprint(own) {
+				t.Fatalf("row %s (image %d view %d, not mixed): the input is not its own view", rec[0], index, view)
+			}
+			continue
+		}
+		p, ok := rows[[2]int64{rw.mix.Index, int64(rw.mix.View)}]
+		if !ok {
+			t.Fatalf("row %s: partner image %d view %d is not stored", rec[0], rw.mix.Index, rw.mix.View)
+		}
+		partner := render(rw.mix.Index, p)
+		l := rw.mix.Lambda
+		top, left := int(math.Round(float64(rw.mix.Box.Top)*float64(S))), int(math.Round(float64(rw.mix.Box.Left)*float64(S)))
+		h, w := int(math.Round(float64(rw.mix.Box.Height)*float64(S))), int(math.Round(float64(rw.mix.Box.Width)*float64(S)))
+		if rw.mix.CutMix {
+			cutmix++
+		} else {
+			mixup++
+		}
+		for c := range C {
+			for y := range S {
+				for x := range S {
+					k := (c*S+y)*S + x
+					want := own[k]
+					switch {
+					case !rw.mix.CutMix:
+						want = float32(own[k]*l) + float32(partner[k]*float32(1-float64(l)))
+					case y >= top && y < top+h && x >= left && x < left+w:
+						want = partner[k]
+					}
+					if got[k] != want {
+						t.Fatalf("row %s (image %d view %d, %+v with image %d view %d) channel %d (%d,%d): input %v, want %v",
+							rec[0], index, view, rw.mix.Mix, rw.mix.Index, rw.mix.View, c, x, y, got[k], want)
+					}
+				}
+			}
+		}
+	}
+	if mixup == 0 || cutmix == 0 {
+		t.Fatalf("%d Mixup and %d CutMix rows: want both kinds", mixup, cutmix)
+	}
+	t.Logf("%d Mixup and %d CutMix rows checked", mixup, cutmix)
 }

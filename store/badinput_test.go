@@ -47,7 +47,7 @@ func TestBadInput(t *testing.T) {
 			return p
 		}, ErrMissingShard},
 		{"other-schema-version", func(t *testing.T, dir string) string {
-			return rewriteWithVersion(t, dir, "part-00000.parquet", "2")
+			return rewriteWithVersion(t, dir, "part-00000.parquet", "3")
 		}, schema.ErrVersion},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/float16"
 
+	"github.com/deitkd/deitkd/dataset"
 	"github.com/deitkd/deitkd/internal/half"
 	"github.com/deitkd/deitkd/schema"
 )
@@ -27,6 +28,12 @@ type StoredRow struct {
 	Logits    []float32
 	TopKIndex []int32 // topk_index, mode topk; reused from row to row
 	LogSumExp float32 // logsumexp, mode topk
+	// Augment is randaugment (Ops, reused from row to row), erase_box and erase_seed; the
+	// zero Augment where they are null. Schema version 2.
+	Augment dataset.Augment
+	// Mix is mix_index, mix_view, mix_lambda and mix_box; nil where they are null (not
+	// mixed). Reused from one mixed row to the next: copy to keep. Schema version 2.
+	Mix *Mixing
 }
 
 // A column is one column of the label-file contract as this package writes and reads it:
@@ -39,10 +46,11 @@ type StoredRow struct {
 // Export, Verify, Inspect, LoadTargets and every ScanRows caller (traindata, precompute
 // --views-from) then see it.
 type column struct {
-	name string
-	mode schema.Mode // the store mode whose files have it; "" for every mode
-	put  func(b array.Builder, r *Row, d *derived)
-	get  func(a arrow.Array) func(i int, s *StoredRow)
+	name    string
+	mode    schema.Mode // the store mode whose files have it; "" for every mode
+	version int         // the first schema version that has it; 0: every version
+	put     func(b array.Builder, r *Row, d *derived)
+	get     func(a arrow.Array) func(i int, s *StoredRow)
 	// value is s's value as Export writes it; nil is JSON's null and an empty csv cell.
 	value func(s *StoredRow) any
 }
@@ -117,6 +125,173 @@ var columns = []column{
 		value: func(s *StoredRow) any { return s.Logits }},
 	scalar[float32, *array.Float32Builder, *array.Float32](schema.ColLogSumExp, schema.ModeTopK,
 		func(_ *Row, d *derived) float32 { return d.lse }, func(s *StoredRow) *float32 { return &s.LogSumExp }),
+	// Schema version 2: the replay parameters, each null where the view has none.
+	{name: schema.ColRandAugment, version: 2,
+		put: func(b array.Builder, r *Row, _ *derived) {
+			l := b.(*array.ListBuilder)
+			if len(r.Augment.Ops) == 0 {
+				l.AppendNull()
+				return
+			}
+			l.Append(true)
+			sb := l.ValueBuilder().(*array.StructBuilder)
+			for _, op := range r.Augment.Ops {
+				sb.Append(true)
+				sb.FieldBuilder(0).(*array.StringBuilder).Append(string(op.Name))
+				sb.FieldBuilder(1).(*array.Float32Builder).Append(op.Magnitude)
+			}
+		},
+		get: func(a arrow.Array) func(int, *StoredRow) {
+			c := a.(*array.List)
+			st := c.ListValues().(*array.Struct)
+			names, mags := st.Field(0).(*array.String), st.Field(1).(*array.Float32)
+			return func(i int, s *StoredRow) {
+				s.Augment.Ops = s.Augment.Ops[:0]
+				if c.IsNull(i) {
+					return
+				}
+				lo, hi := c.ValueOffsets(i)
+				for k := lo; k < hi; k++ {
+					s.Augment.Ops = append(s.Augment.Ops, dataset.AugmentOp{Name: dataset.OpName(names.Value(int(k))), Magnitude: mags.Value(int(k))})
+				}
+			}
+		},
+		value: func(s *StoredRow) any {
+			if len(s.Augment.Ops) == 0 {
+				return nil
+			}
+			return s.Augment.Ops
+		}},
+	boxColumn(schema.ColEraseBox, func(r *Row) (dataset.Box, bool) { return r.Augment.Erase.Box, r.Augment.Erase.Box != dataset.Box{} },
+		func(s *StoredRow, b dataset.Box, ok bool) { s.Augment.Erase.Box = b },
+		func(s *StoredRow) (dataset.Box, bool) {
+			return s.Augment.Erase.Box, s.Augment.Erase.Box != dataset.Box{}
+		}),
+	nullable[uint64, *array.Uint64Builder, *array.Uint64](schema.ColEraseSeed,
+		func(r *Row) (uint64, bool) { return r.Augment.Erase.Seed, r.Augment.Erase.Box != dataset.Box{} },
+		func(s *StoredRow, v uint64, ok bool) { s.Augment.Erase.Seed = v },
+		func(s *StoredRow) (uint64, bool) { return s.Augment.Erase.Seed, s.Augment.Erase.Box != dataset.Box{} }),
+	nullable[int64, *array.Int64Builder, *array.Int64](schema.ColMixIndex,
+		func(r *Row) (int64, bool) { return mixOf(r).Index, r.Mix != nil },
+		func(s *StoredRow, v int64, ok bool) { mixing(s, ok).Index = v },
+		func(s *StoredRow) (int64, bool) { return storedMix(s).Index, s.Mix != nil }),
+	nullable[int32, *array.Int32Builder, *array.Int32](schema.ColMixView,
+		func(r *Row) (int32, bool) { return mixOf(r).View, r.Mix != nil },
+		func(s *StoredRow, v int32, ok bool) { mixing(s, ok).View = v },
+		func(s *StoredRow) (int32, bool) { return storedMix(s).View, s.Mix != nil }),
+	nullable[float32, *array.Float32Builder, *array.Float32](schema.ColMixLambda,
+		func(r *Row) (float32, bool) { return mixOf(r).Lambda, r.Mix != nil },
+		func(s *StoredRow, v float32, ok bool) { mixing(s, ok).Lambda = v },
+		func(s *StoredRow) (float32, bool) { return storedMix(s).Lambda, s.Mix != nil }),
+	boxColumn(schema.ColMixBox, func(r *Row) (dataset.Box, bool) { return mixOf(r).Box, r.Mix != nil && r.Mix.CutMix },
+		func(s *StoredRow, b dataset.Box, ok bool) {
+			if s.Mix != nil || ok {
+				m := mixing(s, true)
+				m.Box, m.CutMix = b, ok
+			}
+		},
+		func(s *StoredRow) (dataset.Box, bool) { return storedMix(s).Box, s.Mix != nil && s.Mix.CutMix }),
+}
+
+// mixOf is r's mixing, the zero Mixing when r is not mixed.
+func mixOf(r *Row) Mixing {
+	if r.Mix == nil {
+		return Mixing{}
+	}
+	return *r.Mix
+}
+
+func storedMix(s *StoredRow) Mixing {
+	if s.Mix == nil {
+		return Mixing{}
+	}
+	return *s.Mix
+}
+
+// mixing is the Mixing a mix column's valid value goes into (s.Mix, made when nil); for a
+// null value (ok false) s.Mix becomes nil, as the four mix columns are null together, and
+// the value goes nowhere.
+func mixing(s *StoredRow, ok bool) *Mixing {
+	if !ok {
+		s.Mix = nil
+		return &Mixing{}
+	}
+	if s.Mix == nil {
+		s.Mix = &Mixing{}
+	}
+	return s.Mix
+}
+
+// nullable is the entry of a nullable column of one value of type T a row (schema version
+// 2): in gives the value and whether it is there (false: null), set takes what a row holds,
+// out what export writes (nil for null).
+func nullable[T any, B interface {
+	Append(T)
+	AppendNull()
+}, A interface {
+	Value(int) T
+	IsNull(int) bool
+}](name string, in func(*Row) (T, bool), set func(*StoredRow, T, bool), out func(*StoredRow) (T, bool)) column {
+	return column{name: name, version: 2,
+		put: func(b array.Builder, r *Row, _ *derived) {
+			if v, ok := in(r); ok {
+				b.(B).Append(v)
+			} else {
+				b.(B).AppendNull()
+			}
+		},
+		get: func(a arrow.Array) func(int, *StoredRow) {
+			c := a.(A)
+			return func(i int, s *StoredRow) {
+				var zero T
+				if c.IsNull(i) {
+					set(s, zero, false)
+					return
+				}
+				set(s, c.Value(i), true)
+			}
+		},
+		value: func(s *StoredRow) any {
+			if v, ok := out(s); ok {
+				return v
+			}
+			return nil
+		}}
+}
+
+// boxColumn is the entry of a nullable box column (list<float32> of four: top, left, height,
+// width as fractions of the view; a list, not crop's fixed_size_list, since Parquet writers
+// cannot store a null fixed-size list), schema version 2, as nullable's.
+func boxColumn(name string, in func(*Row) (dataset.Box, bool), set func(*StoredRow, dataset.Box, bool), out func(*StoredRow) (dataset.Box, bool)) column {
+	return column{name: name, version: 2,
+		put: func(b array.Builder, r *Row, _ *derived) {
+			l := b.(*array.ListBuilder)
+			bx, ok := in(r)
+			if !ok {
+				l.AppendNull()
+				return
+			}
+			l.Append(true)
+			l.ValueBuilder().(*array.Float32Builder).AppendValues([]float32{bx.Top, bx.Left, bx.Height, bx.Width}, nil)
+		},
+		get: func(a arrow.Array) func(int, *StoredRow) {
+			c := a.(*array.List)
+			v := c.ListValues().(*array.Float32).Float32Values()
+			return func(i int, s *StoredRow) {
+				if c.IsNull(i) {
+					set(s, dataset.Box{}, false)
+					return
+				}
+				off, _ := c.ValueOffsets(i)
+				set(s, dataset.Box{Top: v[off], Left: v[off+1], Height: v[off+2], Width: v[off+3]}, true)
+			}
+		},
+		value: func(s *StoredRow) any {
+			if bx, ok := out(s); ok {
+				return [4]float32{bx.Top, bx.Left, bx.Height, bx.Width}
+			}
+			return nil
+		}}
 }
 
 // scalar is the entry of a column of one value of type T a row: the writer appends in(r, d)
@@ -169,11 +344,11 @@ func getLogits(a arrow.Array) func(int, *StoredRow) {
 	}
 }
 
-// columnsOf lists the columns of a store of mode m, in file order.
-func columnsOf(m schema.Mode) []column {
+// columnsOf lists the columns of a store of md's mode and schema version, in file order.
+func columnsOf(md schema.Metadata) []column {
 	var out []column
 	for _, c := range columns {
-		if c.mode == "" || c.mode == m {
+		if (c.mode == "" || c.mode == md.Store.Mode) && c.version <= md.SchemaVersion {
 			out = append(out, c)
 		}
 	}
@@ -205,7 +380,7 @@ type derived struct {
 // for readers that want values, not Arrow arrays.
 func (r *Reader) ScanRows(ctx context.Context, i int, names []string, fn func(row int, s *StoredRow) error) error {
 	if len(names) == 0 {
-		for _, c := range columnsOf(r.Meta.Store.Mode) {
+		for _, c := range columnsOf(r.Meta) {
 			names = append(names, c.name)
 		}
 	}

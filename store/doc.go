@@ -31,13 +31,18 @@
 // columns (columns.go), the one row codec of the writer, ScanRows (and so
 // LoadTargets, Verify, Inspect, Export and the callers outside), found by
 // name, never by position. Adding a column is an entry there, a field of Row
-// and of StoredRow, and its name and type in schema.NewSchema.
+// and of StoredRow, and its name and type in schema.NewSchema; a column of a
+// later schema version says so (column.version), so that a store of an
+// earlier one keeps its columns, byte for byte. Schema version 2's replay
+// columns (an augmented store: randaugment, erase_box, erase_seed, mix_index,
+// mix_view, mix_lambda, mix_box) are nullable: Row.Augment and Row.Mix in,
+// StoredRow.Augment and StoredRow.Mix out.
 //
 // Ownership: the files of a store. This package must not import ONNX,
-// image decoding, the dataset or the student; of deitkd it imports only
-// schema and the small helpers under internal/ (atomicfile, half). (schema
-// names dataset.Config, the preprocessing a store records, so dataset is
-// linked in; nothing here uses it.)
+// image decoding or the student; of deitkd it imports schema, dataset for
+// the replay parameters' types alone (dataset.Augment, dataset.Mix,
+// dataset.Box: plain values, no pixels), and the small helpers under
+// internal/ (atomicfile, half).
 // A Writer is not safe for concurrent use; a Reader and Targets are safe for
 // concurrent reads once opened.
 package store

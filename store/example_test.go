@@ -18,7 +18,7 @@ func Example() {
 	// dataset.IDHash of the two ids: printf 'a.png\nb.png\n' | sha256sum
 	const idHash = "06c1456d50bf5df64266930fe5cb927e986068972c7704ab3b0d4d8a5b86f696"
 	md := schema.Metadata{
-		SchemaVersion: schema.Version,
+		SchemaVersion: schema.VersionPlain,
 		Teacher:       schema.Teacher{File: "teacher.onnx", SHA256: "…", InputName: "input", InputShape: []int64{-1, 1, 28, 28}, OutputName: "logits"},
 		NumClasses:    4,
 		Preprocess:    dataset.Config{Resize: 28, Crop: 28, Interpolation: "bilinear", Mean: []float64{0.5}, Std: []float64{0.5}, Channels: 1},

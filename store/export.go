@@ -24,7 +24,7 @@ func Export(ctx context.Context, r *Reader, w io.Writer, format string, limit in
 	}
 	bw := bufio.NewWriter(w)
 	cw := csv.NewWriter(bw)
-	cols := columnsOf(r.Meta.Store.Mode)
+	cols := columnsOf(r.Meta)
 	if format == "csv" {
 		head := make([]string, len(cols))
 		for i, c := range cols {

@@ -16,7 +16,7 @@ func testMeta(mode schema.Mode, dtype schema.DType, classes, k, views int, image
 		names[i] = fmt.Sprintf("class %d", i)
 	}
 	md := schema.Metadata{
-		SchemaVersion: schema.Version,
+		SchemaVersion: schema.VersionPlain,
 		Teacher:       schema.Teacher{File: "teacher.onnx", SHA256: strings.Repeat("0f", 32), InputName: "input", InputShape: []int64{-1, 3, 224, 224}, OutputName: "logits"},
 		NumClasses:    classes,
 		ClassNames:    names,

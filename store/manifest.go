@@ -90,7 +90,7 @@ func newManifest(md schema.Metadata, f Format, spec ShardSpec) (*Manifest, error
 	if err != nil {
 		return nil, err
 	}
-	m := &Manifest{Format: ManifestFormat, SchemaVersion: schema.Version, FileFormat: f, Metadata: mm, Shards: []ShardEntry{}, meta: md}
+	m := &Manifest{Format: ManifestFormat, SchemaVersion: md.SchemaVersion, FileFormat: f, Metadata: mm, Shards: []ShardEntry{}, meta: md}
 	if spec.split() {
 		s := spec
 		m.Shard = &s
@@ -120,8 +120,8 @@ func ParseManifest(data []byte) (*Manifest, error) {
 	if m.Format != ManifestFormat {
 		return nil, fmt.Errorf("%w: format %q, want %q", ErrManifest, m.Format, ManifestFormat)
 	}
-	if m.SchemaVersion != schema.Version {
-		return nil, fmt.Errorf("%w: schema_version is %d, this build reads %d", schema.ErrVersion, m.SchemaVersion, schema.Version)
+	if m.SchemaVersion < schema.VersionPlain || m.SchemaVersion > schema.Version {
+		return nil, fmt.Errorf("%w: schema_version is %d, this build reads %d to %d", schema.ErrVersion, m.SchemaVersion, schema.VersionPlain, schema.Version)
 	}
 	if m.FileFormat != FormatParquet && m.FileFormat != FormatArrow {
 		return nil, fmt.Errorf("%w: file_format %q", ErrManifest, m.FileFormat)
@@ -137,6 +137,9 @@ func ParseManifest(data []byte) (*Manifest, error) {
 		return nil, fmt.Errorf("%w: metadata: %w", ErrManifest, err)
 	}
 	m.meta = md
+	if m.SchemaVersion != md.SchemaVersion {
+		return nil, fmt.Errorf("%w: schema_version %d, its metadata's %s %d", ErrManifest, m.SchemaVersion, schema.KeySchemaVersion, md.SchemaVersion)
+	}
 	if m.Shards == nil {
 		m.Shards = []ShardEntry{}
 	}

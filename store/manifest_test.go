@@ -88,7 +88,7 @@ func TestParseManifestRejects(t *testing.T) {
 	}{
 		{"bad-sha", good.Shards[0].SHA256, "Z" + good.Shards[0].SHA256[1:], ErrManifest},
 		{"format", `"deitkd-labels"`, `"other"`, ErrManifest},
-		{"version", `"schema_version": 1`, `"schema_version": 2`, schema.ErrVersion},
+		{"version", `"schema_version": 1`, `"schema_version": 3`, schema.ErrVersion},
 		{"path-escape", `"file": "part-00000.parquet"`, `"file": "../part-00000.parquet"`, ErrManifest},
 		{"totals", `"rows": 22,`, `"rows": 23,`, ErrManifest},
 		{"unknown-key", `"format"`, `"colour": 1, "format"`, ErrManifest},

@@ -189,7 +189,7 @@ func newRowBuilder(sch *arrow.Schema, md schema.Metadata, mem memory.Allocator) 
 	for i, f := range sch.Fields() {
 		c, ok := columnNamed(f.Name)
 		if !ok { // schema.NewSchema and columns disagree: a programming error, caught by every test
-			panic(fmt.Sprintf("store: column %q of schema version %d has no entry in columns", f.Name, schema.Version))
+			panic(fmt.Sprintf("store: column %q of schema version %d has no entry in columns", f.Name, md.SchemaVersion))
 		}
 		b.cols = append(b.cols, c)
 		b.bs = append(b.bs, rb.Field(i))

@@ -130,9 +130,9 @@ func (sr *shardReader) scan(ctx context.Context, cols []int, fn func(arrow.Recor
 		}
 		return nil
 	}
-	// Every column of the contract has exactly one Parquet leaf, so field
-	// index and leaf index agree.
-	rr, err := sr.pq.GetRecordReader(ctx, cols, nil)
+	// GetRecordReader takes Parquet leaf columns: a version-2 randaugment column (a list of
+	// structs of two) has two leaves, every other column one.
+	rr, err := sr.pq.GetRecordReader(ctx, leafColumns(sr.schema, cols), nil)
 	if err != nil {
 		return damaged(sr.path, sr.format, err)
 	}
@@ -161,4 +161,35 @@ func damaged(path string, f Format, cause error) error {
 		kind = "Arrow IPC"
 	}
 	return fmt.Errorf("shard %s: %w: damaged %s file: %v", path, ErrCorrupt, kind, cause)
+}
+
+// leafColumns is the Parquet leaf columns of the fields cols of s, in order: each field has
+// as many leaves as it has primitive values a row (a struct one per field, a list its
+// element's).
+func leafColumns(s *arrow.Schema, cols []int) []int {
+	start := make([]int, s.NumFields()+1)
+	for i, f := range s.Fields() {
+		start[i+1] = start[i] + leaves(f.Type)
+	}
+	var out []int
+	for _, c := range cols {
+		for l := start[c]; l < start[c+1]; l++ {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+func leaves(t arrow.DataType) int {
+	switch t := t.(type) {
+	case *arrow.StructType:
+		n := 0
+		for _, f := range t.Fields() {
+			n += leaves(f.Type)
+		}
+		return n
+	case arrow.ListLikeType:
+		return leaves(t.Elem())
+	}
+	return 1
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/deitkd/deitkd/dataset"
 	"github.com/deitkd/deitkd/internal/utf8esc"
 	"github.com/deitkd/deitkd/schema"
 )
@@ -278,6 +279,9 @@ func (w *Writer) Write(r Row) error {
 	}
 	if err := checkRow(&r, w.md.NumClasses); err != nil {
 		return fmt.Errorf("write %s view %d: %w", r.ImageID, r.View, err)
+	}
+	if w.md.SchemaVersion < 2 && (len(r.Augment.Ops) > 0 || r.Augment.Erase != (dataset.Erase{}) || r.Mix != nil) {
+		return fmt.Errorf("write %s view %d: %w: replay parameters in a store of schema version %d, which has no columns for them", r.ImageID, r.View, ErrRow, w.md.SchemaVersion)
 	}
 	if !w.Owns(r.ImageIndex) {
 		return fmt.Errorf("write %s: %w: index %d is not ≡ %d (mod %d)", r.ImageID, ErrNotMyShard, r.ImageIndex, w.opts.Shard.Index, w.opts.Shard.Count)

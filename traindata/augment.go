@@ -61,3 +61,42 @@ func (s *Set) mixRows(b *Batch, seed uint64, keys [][2]int) {
 		}
 	}
 }
+
+// replayMix mixes stored row r of b (plan ref rf, already rendered with its replayed Augment)
+// with its stored partner, as precompute did: the partner image's random view drawn again from
+// the store's deitkd.views, rendered with its own augmentation drawn from the store's
+// deitkd.augment, then Mix.Apply. Unmixed rows get λ 1 and their own label.
+func (s *Set) replayMix(b *Batch, r int, rf ref) error {
+	per := dataset.TensorLen(s.opts.Channels, s.opts.Size)
+	b.Mix[r], b.MixPartner[r], b.MixLambda[r], b.MixLabels[r] = dataset.Mix{}, -1, 1, b.Labels[r]
+	if b.MixTeacherHard != nil {
+		b.MixTeacherHard[r] = b.TeacherHard[r] // the teacher labelled the mixed pixels
+	}
+	if rf.row < 0 || s.rows[rf.row].mix == nil {
+		return nil
+	}
+	m := s.rows[rf.row].mix
+	pi, pv := int(m.Index), int(m.View)
+	img, err := s.image(pi)
+	if err != nil {
+		return fmt.Errorf("mix partner %s: %w", s.src.Item(pi).ID, err)
+	}
+	view, err := dataset.ViewFor(img.Width, img.Height, pi, pv, s.cfg, s.vc)
+	if err != nil {
+		return fmt.Errorf("mix partner %s view %d: %w", s.src.Item(pi).ID, pv, err)
+	}
+	a := s.meta.Augment.Draw(s.meta.Views.Seed, pi, pv, s.meta.Preprocess.Crop)
+	if cap(b.scratch) < per {
+		b.scratch = make([]float32, per)
+	}
+	partner := b.scratch[:per]
+	if err := dataset.RenderAugmented(partner, img, view, a, s.opts.Size, s.cfg); err != nil {
+		return fmt.Errorf("mix partner %s view %d: %w", s.src.Item(pi).ID, pv, err)
+	}
+	m.Apply(b.Images[r*per:(r+1)*per], partner, s.opts.Channels, s.opts.Size)
+	b.Mix[r], b.MixLambda[r] = m.Mix, m.Lambda
+	if l, ok := s.labelOf[int32(pi)]; ok && l >= 0 {
+		b.MixLabels[r] = int(l)
+	}
+	return nil
+}

@@ -29,7 +29,8 @@ type Batch struct {
 	// augmentation follows); nil otherwise.
 	Pixels []uint8
 	// Per row: the image's source index and id, the view rendered (dataset.Render of View
-	// gives the row's pixels), and the stored view whose teacher target the row carries:
+	// gives the row's pixels, before an augmented store's replayed Augment and Mix), and the
+	// stored view whose teacher target the row carries:
 	// View.Index for a stored view, 0 for a fixed-teacher row's fresh random view.
 	ImageIndex []int
 	ImageID    []string
@@ -40,6 +41,10 @@ type Batch struct {
 	// mixing); with Options.Mix on, the row's Mix with row MixPartner (-1: not mixed) and the
 	// mixed targets student.Batch takes: MixLambda (1 for an unmixed row), the partner's label
 	// and teacher argmax. TeacherProbs are then already the λ-mix of the two rows'. nil when off.
+	// From an augmented store (schema version 2) the same fields hold each stored row's replayed
+	// Augment and Mix, its partner another stored view (MixPartner -1: not a row of the batch),
+	// MixLabels its image's label (the row's own where the partner has none in the set), and
+	// MixTeacherHard and TeacherProbs the row's own target: the teacher labelled the mixed pixels.
 	Augment        []dataset.Augment
 	Mix            []dataset.Mix
 	MixPartner     []int
@@ -137,8 +142,9 @@ func (s *Set) StoredRows() int { return len(s.rows) }
 // Rows streams the set's stored rows lo..hi-1 to fn in batches, in the order of the store's
 // rows by (image_index, view) — its file order for a store one precompute wrote — counting
 // only the rows of images the set uses (an image without a label is not). Each row is its
-// stored view exactly, crop box and flip, rendered at Size without augmentation, with that
-// view's teacher target; Batch.Epoch is -1.
+// stored view exactly, crop box and flip (and in an augmented store its replayed augmentation
+// and mix: the pixels the teacher labelled), rendered at Size without train-time
+// augmentation, with that view's teacher target; Batch.Epoch is -1.
 func (s *Set) Rows(ctx context.Context, lo, hi int, fn func(*Batch) error) error {
 	if lo < 0 || hi > len(s.rows) || lo >= hi {
 		return fmt.Errorf("%w: rows %d..%d of a set with %d stored rows", ErrOptions, lo, hi-1, len(s.rows))
@@ -224,10 +230,10 @@ func (s *Set) newBatch() *Batch {
 			b.TeacherProbs = make([]float32, B*s.opts.Classes)
 		}
 	}
-	if s.fixed && s.augmented() {
+	if s.fixed && s.augmented() || s.replay {
 		b.Augment = make([]dataset.Augment, B)
 	}
-	if s.fixed && s.opts.Augment.Mix.On() {
+	if s.fixed && s.opts.Augment.Mix.On() || s.replay && s.meta.Augment.Mix.On() {
 		b.Mix, b.MixPartner, b.MixLambda, b.MixLabels = make([]dataset.Mix, B), make([]int, B), make([]float32, B), make([]int, B)
 		if b.TeacherHard != nil {
 			b.MixTeacherHard = make([]int, B)
@@ -251,7 +257,7 @@ func (s *Set) fill(b *Batch, refs []ref, epoch, index int) error {
 	if b.Pixels != nil {
 		b.Pixels = b.Pixels[:n*per]
 	}
-	mixing := epoch >= 0 && b.Mix != nil
+	mixing := epoch >= 0 && b.Mix != nil && s.fixed // train-time mixing; an augmented store's is replayed (replayMix)
 	if b.Augment != nil {
 		b.Augment = b.Augment[:n]
 	}
@@ -293,6 +299,10 @@ func (s *Set) fill(b *Batch, refs []ref, epoch, index int) error {
 			aug = s.opts.Augment.Draw(seed, int(e.src), 1+int(rf.draw), s.opts.Size)
 			b.Augment[r] = aug
 		}
+		if s.replay && rf.row >= 0 {
+			aug = s.rows[rf.row].aug
+			b.Augment[r] = aug
+		}
 		if mixing {
 			keys = append(keys, [2]int{int(e.src), 1 + int(rf.draw)})
 		}
@@ -321,6 +331,11 @@ func (s *Set) fill(b *Batch, refs []ref, epoch, index int) error {
 			}
 		}
 		b.Labels[r], b.ImageIndex[r], b.ImageID[r], b.View[r], b.TargetView[r] = int(e.label), int(e.src), id, v, target
+		if s.replay && b.Mix != nil {
+			if err := s.replayMix(b, r, rf); err != nil {
+				return fmt.Errorf("render %s view %d: %w", id, v.Index, err)
+			}
+		}
 	}
 	if mixing {
 		s.mixRows(b, seed, keys)

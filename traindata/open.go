@@ -24,7 +24,11 @@ type Set struct {
 	images  []entry         // the images used, in source order
 	rows    []storedView    // per image, its stored views sorted by view number
 	fixed   bool            // single-view store: random views at train time
+	replay  bool            // an augmented store (schema version 2): stored views replay their augmentation and mix
 	vc      dataset.ViewConfig
+	// labelOf is each image's label in the store's class space, by source index, for a
+	// replayed mix's partner (-1: not an image of the set, no label known).
+	labelOf map[int32]int32
 	cache   *imageCache
 }
 
@@ -36,11 +40,13 @@ type entry struct {
 	count int32 // its stored rows
 }
 
-// storedView is one stored row's geometry.
+// storedView is one stored row's geometry and, in an augmented store, its replay parameters.
 type storedView struct {
 	view int32
 	flip bool
 	box  dataset.Box
+	aug  dataset.Augment
+	mix  *store.Mixing // nil: not mixed
 }
 
 // Open opens a training set: the store o.Labels joined to the source o.Data, checked against
@@ -59,6 +65,20 @@ func Open(ctx context.Context, o Options) (*Set, error) {
 		return nil, err
 	}
 	V := s.meta.Views.Count
+	if s.meta.Augment != nil {
+		if s.augmented() {
+			return nil, fmt.Errorf("%w: label store %s holds augmented views (%s), replayed as stored: no train-time RandAugment, erasing or mixing on top",
+				ErrOptions, o.Labels, schema.KeyAugment)
+		}
+		s.replay = true
+		if s.vc, err = storeViews(s.meta); err != nil {
+			return nil, err
+		}
+		s.labelOf = make(map[int32]int32, len(s.images))
+		for _, e := range s.images {
+			s.labelOf[e.src] = e.label
+		}
+	}
 	if s.augmented() && V != 1 {
 		return nil, fmt.Errorf("%w: RandAugment, erasing and mixing run at train time against a single-view store only; "+
 			"%s has %d views per image, which are replayed as stored", ErrOptions, o.Labels, V)
@@ -93,8 +113,12 @@ func Open(ctx context.Context, o Options) (*Set, error) {
 			}
 			return nil, fmt.Errorf("%w: %d %s, the store has %d", ErrOptions, o.ViewsPerImage, what, V)
 		}
+		what := "its exact crop and flip"
+		if s.replay {
+			what = "its exact crop, flip, RandAugment ops, erased box and Mixup/CutMix partner (" + schema.KeyAugment + "), the ground truth λ-mixed with the partner's"
+		}
 		o.Log(fmt.Sprintf("label store has %d views per image: each epoch replays %d stored view(s) of each image, "+
-			"its exact crop and flip, with that view's teacher target", V, o.ViewsPerImage))
+			"%s, with that view's teacher target", V, o.ViewsPerImage, what))
 	}
 	if o.RepeatedAug {
 		o.Log(fmt.Sprintf("repeated augmentation: each epoch is %d rows, the first %d images of its order %d times each "+
@@ -314,12 +338,17 @@ func checkStored(sv storedView, label, views int32, classes int) error {
 		return fmt.Errorf("label %d outside 0..%d", label, classes-1)
 	}
 	b := sv.box
-	inUnit := func(v float32) bool { return v >= 0 && v <= 1 } // false for NaN
-	if !inUnit(b.Top) || !inUnit(b.Left) || !(b.Height > 0) || !(b.Width > 0) ||
-		b.Top+b.Height > 1+boxSlack || b.Left+b.Width > 1+boxSlack {
+	if !inUnitBox(b) {
 		return fmt.Errorf("crop (top %v, left %v, height %v, width %v) is not a box inside the image [0,1]²", b.Top, b.Left, b.Height, b.Width)
 	}
 	return nil
+}
+
+// inUnitBox reports whether b is a non-empty box inside [0,1]² (false for NaN).
+func inUnitBox(b dataset.Box) bool {
+	inUnit := func(v float32) bool { return v >= 0 && v <= 1 }
+	return inUnit(b.Top) && inUnit(b.Left) && b.Height > 0 && b.Width > 0 &&
+		b.Top+b.Height <= 1+boxSlack && b.Left+b.Width <= 1+boxSlack
 }
 
 // join reads the store in one scan (store.LoadTargets, which keeps the teacher targets): every
@@ -344,6 +373,25 @@ func (s *Set) join(ctx context.Context, r *store.Reader) error {
 		}
 		c := st.Crop
 		sv := storedView{view: st.View, flip: st.Flip, box: dataset.Box{Top: c[0], Left: c[1], Height: c[2], Width: c[3]}}
+		if len(st.Augment.Ops) > 0 {
+			sv.aug.Ops = slices.Clone(st.Augment.Ops)
+		}
+		sv.aug.Erase = st.Augment.Erase
+		if st.Mix != nil {
+			m := *st.Mix
+			if m.Index < 0 || m.Index >= int64(s.src.Len()) || m.View < 1 || m.View >= views {
+				return fmt.Errorf("shard %s: %w: row %d (%s): mix partner image %d view %d outside the store's images and random views",
+					r.ShardPath(shard), store.ErrContent, row, id, m.Index, m.View)
+			}
+			if !(m.Lambda >= 0 && m.Lambda <= 1) || m.CutMix && !inUnitBox(m.Box) {
+				return fmt.Errorf("shard %s: %w: row %d (%s): mix_lambda %v, mix_box %v: want λ in [0, 1] and a box inside the view [0,1]²",
+					r.ShardPath(shard), store.ErrContent, row, id, m.Lambda, m.Box)
+			}
+			sv.mix = &m
+		}
+		if e := sv.aug.Erase.Box; e != (dataset.Box{}) && !inUnitBox(e) {
+			return fmt.Errorf("shard %s: %w: row %d (%s): erase_box %v is not a box inside the view [0,1]²", r.ShardPath(shard), store.ErrContent, row, id, e)
+		}
 		if err := checkStored(sv, st.Label, views, s.meta.NumClasses); err != nil {
 			return fmt.Errorf("shard %s: %w: row %d (%s): %w", r.ShardPath(shard), store.ErrContent, row, id, err)
 		}
@@ -479,3 +527,17 @@ func (s *Set) RowsPerEpoch() int {
 
 // BatchesPerEpoch is the number of batches of an epoch; the last may be short.
 func (s *Set) BatchesPerEpoch() int { return (s.RowsPerEpoch() + s.opts.Batch - 1) / s.opts.Batch }
+
+// storeViews is the view configuration the store's random views were drawn with, from its
+// deitkd.views, to draw a replayed mix's partner view again.
+func storeViews(md schema.Metadata) (dataset.ViewConfig, error) {
+	vc := dataset.ViewConfig{Seed: md.Views.Seed, Scale: md.Views.Scale, Ratio: md.Views.Ratio, FlipP: md.Views.FlipP}
+	if vc.FlipP == 0 {
+		vc.FlipP = -1 // the metadata's 0 means never; ViewConfig's 0 means the default
+	}
+	vc, err := vc.Defaults()
+	if err != nil {
+		return vc, fmt.Errorf("%w: %s: %w", ErrMismatch, schema.KeyViews, err)
+	}
+	return vc, nil
+}

@@ -242,13 +242,13 @@ func labelStore(t *testing.T, dir string, k int, mean, std float64, names []stri
 	t.Helper()
 	p := fmPreprocess()
 	p.Mean, p.Std = []float64{mean}, []float64{std}
-	md := schema.Metadata{SchemaVersion: schema.Version, NumClasses: k, ClassNames: names, Preprocess: p,
+	md := schema.Metadata{SchemaVersion: schema.VersionPlain, NumClasses: k, ClassNames: names, Preprocess: p,
 		Views: schema.Views{Count: 1}, Store: schema.StoreConfig{Mode: schema.ModeFull, DType: schema.Float32}}
 	mm, err := md.EncodeMap()
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := json.Marshal(map[string]any{"format": store.ManifestFormat, "schema_version": schema.Version,
+	b, err := json.Marshal(map[string]any{"format": store.ManifestFormat, "schema_version": schema.VersionPlain,
 		"file_format": store.FormatParquet, "metadata": mm, "rows": 0, "images": 0, "shards": []any{}})
 	if err != nil {
 		t.Fatal(err)

@@ -19,7 +19,7 @@ import (
 
 func meta(images int64) schema.Metadata {
 	return schema.Metadata{
-		SchemaVersion: schema.Version,
+		SchemaVersion: schema.VersionPlain,
 		Teacher:       schema.Teacher{File: "t.onnx", SHA256: strings.Repeat("1", 64), InputName: "x", InputShape: []int64{-1, 1, 28, 28}, OutputName: "y"},
 		NumClasses:    10,
 		ClassNames:    []string{"T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"},

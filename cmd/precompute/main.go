@@ -36,6 +36,7 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/deitkd/deitkd/dataset"
 	"github.com/deitkd/deitkd/precompute"
 	"github.com/deitkd/deitkd/schema"
 	"github.com/deitkd/deitkd/store"
@@ -111,6 +112,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, tty bool)
 	fs.StringVar(&o.ViewsFrom, "views-from", "", "label exactly the images and views (crop boxes, flips) of the finished label store `STORE` again, with this teacher at its input size (same --data; the view flags come from STORE)")
 	teacherOff := fs.Bool("teacher-off", false, "measure feeding alone: list, read, decode, resize/crop/normalise and batch view 0 of every image, without the teacher or a store (needs --data and --crop, no --model), and print img/s")
 	draft := fs.Bool("jpeg-draft", false, "decode large JPEGs at 1/2, 1/4 or 1/8 scale for --resize as PIL's draft does: faster, slightly different pixels, recorded in the store (--views 1 only)")
+	randAugment := fs.String("randaugment", "", "random views: timm's RandAugment `spec` after each crop and flip, e.g. rand-m9-mstd0.5-inc1 (DeiT's); empty: none. Needs --views ≥ 2; the ops are stored per row")
+	erase := fs.Float64("erase", 0, "random views: timm's random erasing probability (mode pixel, one box; DeiT: 0.25); 0: none")
+	mixup := fs.Float64("mixup", 0, "random views: Mixup's Beta `alpha` (DeiT: 0.8), the partner another image's random view; 0: none")
+	cutmix := fs.Float64("cutmix", 0, "random views: CutMix's Beta `alpha` (DeiT: 1.0); 0: none")
+	mixP := fs.Float64("mix-p", 1, "probability that a random view is mixed when --mixup or --cutmix is on (timm's mixup_prob)")
+	mixSwitch := fs.Float64("mix-switch", 0.5, "probability of CutMix rather than Mixup when both are on (timm's switch_prob)")
 	exifTranspose := fs.Bool("exif-transpose", false, "turn each image upright for its EXIF orientation as PIL's ImageOps.exif_transpose does (off: as torchvision), recorded in the store; train decodes the same way")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -150,6 +157,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, tty bool)
 	}
 	if o.Ratio, err = precompute.ParseRange(*ratio); err != nil {
 		return usage(stderr, err)
+	}
+	if *randAugment != "" {
+		ra, err := dataset.ParseRandAugment(*randAugment)
+		if err != nil {
+			return usage(stderr, fmt.Errorf("%w: --randaugment: %w", precompute.ErrOptions, err))
+		}
+		o.Augment.RandAugment = &ra
+	}
+	o.Augment.EraseProb = *erase
+	if *mixup != 0 || *cutmix != 0 { // Check refuses a negative or NaN alpha
+		o.Augment.Mix = dataset.MixConfig{MixupAlpha: *mixup, CutMixAlpha: *cutmix, Prob: *mixP, SwitchProb: *mixSwitch}
 	}
 	if o.ViewsFrom != "" {
 		// The views are the store's: a view flag given as well is an error, the defaults are not.
@@ -236,6 +254,7 @@ var flagOf = map[string]string{
 	"Model": "--model", "Data": "--data", "Out": "--out", "Crop": "--crop", "Views": "--views", "Seed": "--seed",
 	"Scale": "--scale", "Ratio": "--ratio", "FlipP": "--flip-p", "ViewsFrom": "--views-from", "JPEGDraft": "--jpeg-draft",
 	"Extensions": "--extensions", "ClassMapFile": "--class-map", "OnError": "--on-error fail",
+	"Augment": "--randaugment, --erase, --mixup, --cutmix, --mix-p, --mix-switch",
 }
 
 // withFlags names, beside an error about options, the flags that set them: precompute names

@@ -239,6 +239,10 @@ func TestBadOptionValues(t *testing.T) {
 		{"topk without store topk", []string{"--topk", "3"}, "topk"},
 		{"topk negative", []string{"--store", "topk", "--topk", "-1"}, "topk"},
 		{"topk above K", []string{"--store", "topk", "--topk", "11"}, "topk 11"},
+		{"randaugment spec", []string{"--views", "2", "--randaugment", "rand-x9"}, "--randaugment"},
+		{"erase above 1", []string{"--views", "2", "--erase", "1.5"}, "erase probability 1.5"},
+		{"mixup negative", []string{"--views", "2", "--mixup", "-1"}, "mixup alpha"},
+		{"augment one view", []string{"--erase", "0.25"}, "--randaugment, --erase, --mixup, --cutmix, --mix-p, --mix-switch, --views"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "labels")
