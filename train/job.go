@@ -68,6 +68,12 @@ type Options struct {
 	Workers       int
 	CacheBytes    int64 // decoded images kept in memory; 0: none
 
+	// Init, if set, is a file whose weights the student starts from (see init.go): a deitkd
+	// checkpoint or a safetensors file with timm's DeiT keys. NewHeads re-initialises its
+	// heads when its class count differs from the label store's (student.InitOptions).
+	Init     string
+	NewHeads bool
+
 	// Export names the formats (export.WriteFile's) written into Out after training.
 	Export []string
 
@@ -95,6 +101,7 @@ type Job struct {
 	recipe   student.TrainConfig
 	settings settings
 	inputs   inputs
+	init     *student.Model // Options.Init's weights; nil: drawn from the seed
 }
 
 // New resolves a run: the recipe and its overrides, the architecture, the training and eval
@@ -180,6 +187,9 @@ func New(ctx context.Context, o Options) (*Job, error) {
 		return nil, fmt.Errorf("%w: %w", ErrOptions, err)
 	}
 	if err := j.resolveSettings(); err != nil {
+		return nil, err
+	}
+	if err := j.resolveInit(); err != nil {
 		return nil, err
 	}
 	c := cfg
@@ -286,6 +296,8 @@ type settings struct {
 	AugScale      []float64 `json:"aug_scale,omitempty"`
 	Mean          []float64 `json:"mean"`
 	Std           []float64 `json:"std"`
+	// Init is the file the weights came from (Options.Init), by content.
+	Init *initRecord `json:"init,omitempty"`
 }
 
 // storeID identifies a label store by its content: the teacher that labelled it, the dataset
@@ -302,6 +314,7 @@ type storeID struct {
 type inputs struct {
 	Labels     string `json:"labels"`
 	EvalLabels string `json:"eval_labels,omitempty"`
+	Init       string `json:"init,omitempty"`
 }
 
 // resolveSettings fills in j's settings and inputs, in the form the run.json in Out records
