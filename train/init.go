@@ -32,6 +32,9 @@ func (j *Job) resolveInit() error {
 		if o.NewHeads {
 			return fmt.Errorf("%w: new heads (--init-heads new) without an init file (--init)", ErrOptions)
 		}
+		if j.recipe.Recipe == student.RecipeFinetune {
+			return fmt.Errorf("%w: the finetune recipe continues a trained student: give its weights (--init)", ErrOptions)
+		}
 		return nil
 	}
 	sum, err := filehash.SHA256(o.Init)

@@ -190,6 +190,7 @@ func TestInitRefusals(t *testing.T) {
 		{"another width", []string{"--init", st, "--dim", "32"}, exitFatal, "is [1 1 16] in the file, [1 1 32] in the model"},
 		{"another depth", []string{"--init", st, "--depth", "3"}, exitFatal, "the file has 2 blocks, the model depth 3"},
 		{"new heads without init", []string{"--init-heads", "new"}, exitUsage, "without an init file"},
+		{"finetune without init", []string{"--recipe", "finetune"}, exitUsage, "the finetune recipe continues a trained student"},
 		{"bad heads word", []string{"--init", st, "--init-heads", "fresh"}, exitUsage, "want keep or new"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
