@@ -205,3 +205,46 @@ func TestInitRefusals(t *testing.T) {
 		})
 	}
 }
+
+// TestFinetuneRecipe: --recipe finetune with --init trains with the recipe's values, recorded
+// in run.json under the word "finetune"; an explicit --lr still overrides its rate.
+func TestFinetuneRecipe(t *testing.T) {
+	lab := labelStore(t, "train", 1)
+	base := []string{"--labels", lab, "--data", idx("train")}
+	orig := filepath.Join(t.TempDir(), "orig")
+	if code, _, stderr := runTrain(t, append(base, "--out", orig, "--epochs", "1")...); code != exitOK {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	for _, c := range []struct {
+		args []string
+		lr   float64
+	}{{nil, 1e-4 * 2 / 128}, {[]string{"--lr", "3e-4"}, 3e-4}} {
+		out := filepath.Join(t.TempDir(), "ft")
+		args := append(append(base, "--out", out, "--epochs", "1", "--recipe", "finetune", "--init", filepath.Join(orig, "checkpoint.ckpt")), c.args...)
+		if code, _, stderr := runTrain(t, args...); code != exitOK {
+			t.Fatalf("%q: exit %d\n%s", c.args, code, stderr)
+		}
+		b, err := os.ReadFile(filepath.Join(out, "run.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var run struct {
+			Recipe struct {
+				Recipe     string  `json:"recipe"`
+				LR         float64 `json:"lr"`
+				MinLR      float64 `json:"min_lr"`
+				WarmupFrac float64 `json:"warmup_frac"`
+				WD         float64 `json:"wd"`
+				Clip       float64 `json:"clip"`
+				DropPath   float64 `json:"drop_path"`
+			} `json:"recipe"`
+		}
+		if err := json.Unmarshal(b, &run); err != nil {
+			t.Fatal(err)
+		}
+		r := run.Recipe
+		if r.Recipe != "finetune" || r.LR != c.lr || r.MinLR != 1e-6 || r.WarmupFrac != 0.03 || r.WD != 1e-8 || r.Clip != 1 || r.DropPath != 0 {
+			t.Errorf("%q: run.json's recipe %+v", c.args, r)
+		}
+	}
+}
