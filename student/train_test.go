@@ -126,7 +126,7 @@ func TestScheduleAt(t *testing.T) {
 			t.Fatal(err)
 		}
 		c.StepsPerEpoch, c.Epochs = 469, 1
-		if s := c.Schedule(); s.WarmupSteps != 14 || s.LR != 2e-4 || s.MinLR != 1e-6 || c.WD != 1e-8 || c.Clip != 1 || c.DropPath != 0 ||
+		if s := c.Schedule(); s.WarmupSteps != 14 || s.LR != 0.002 || s.MinLR != 1e-6 || c.WD != 1e-8 || c.Clip != 1 || c.DropPath != 0 ||
 			c.Loss.Smoothing != 0 || c.WeightInit != InitTimm || c.Recipe != RecipeFinetune {
 			t.Errorf("finetune recipe %+v, schedule %+v", c, s)
 		}

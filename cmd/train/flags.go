@@ -93,7 +93,7 @@ func newFlags(stderr io.Writer) *flags {
 		cacheMB:   fs.Int64("cache-mb", 2048, "decoded images kept in memory, MiB (0: none)"),
 		exports:   fs.String("export", "", "after training, write the student into --out as `formats`, comma-separated: onnx (student.onnx), safetensors (student.safetensors, timm's DeiT names)"),
 	}
-	fs.Var(&f.recipe, "recipe", "default (tuned for short runs: lr 1e-3·batch/128, warm-up 3% of steps, wd 0.05, clip 1) or deit (lr 5e-4·batch/512, 5 warm-up epochs, wd 0.05, drop-path 0.1, smoothing 0.1) or finetune (with --init: lr 1e-4·batch/128, warm-up 3%, wd 1e-8, clip 1, cosine to 1e-6)")
+	fs.Var(&f.recipe, "recipe", "default (tuned for short runs: lr 1e-3·batch/128, warm-up 3% of steps, wd 0.05, clip 1) or deit (lr 5e-4·batch/512, 5 warm-up epochs, wd 0.05, drop-path 0.1, smoothing 0.1) or finetune (with --init: lr 1e-3·batch/128, warm-up 3%, wd 1e-8, clip 1, cosine to 1e-6)")
 	fs.Var(&f.initHeads, "init-heads", "--init with another class count than the label store's: keep (refuse it) or new (re-initialise head and head_dist)")
 	fs.Var(&f.distill, "distill", "none (labels only), soft (KL to the teacher's softmax at τ) or hard (CE to the teacher's argmax)")
 	fs.Var(&f.klNorm, "kl-norm", "soft loss: batch (KL summed over classes, averaged over the batch: the paper, timm) or numel (divided by B·K: DeiT's code)")

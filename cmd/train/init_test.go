@@ -218,7 +218,7 @@ func TestFinetuneRecipe(t *testing.T) {
 	for _, c := range []struct {
 		args []string
 		lr   float64
-	}{{nil, 1e-4 * 2 / 128}, {[]string{"--lr", "3e-4"}, 3e-4}} {
+	}{{nil, 1e-3 * 2 / 128}, {[]string{"--lr", "3e-4"}, 3e-4}} {
 		out := filepath.Join(t.TempDir(), "ft")
 		args := append(append(base, "--out", out, "--epochs", "1", "--recipe", "finetune", "--init", filepath.Join(orig, "checkpoint.ckpt")), c.args...)
 		if code, _, stderr := runTrain(t, args...); code != exitOK {
