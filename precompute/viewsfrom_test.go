@@ -219,8 +219,8 @@ func TestViewsFromRefusals(t *testing.T) {
 	}
 }
 
-// TestRegNetAt56 runs the bundled RegNet at 56 pixels (regnety_fmnist_56.onnx, made by
-// scripts/regnet_input_size.py from the 28-pixel file) on the views of a 28-pixel store of the
+// TestRegNetAt56 runs the bundled RegNet at 56 pixels (regnety_fmnist_56.onnx, the 28-pixel
+// file fine-tuned at 56 by teacher/export/finetune_regnet_size.py) on the views of a 28-pixel store of the
 // Fashion-MNIST subset: ONNX Runtime takes the larger input, the rows are the source's, and the
 // logits those of the 56-pixel teacher on the same boxes.
 func TestRegNetAt56(t *testing.T) {

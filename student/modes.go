@@ -42,6 +42,8 @@ type Recipe string
 const (
 	RecipeDefault Recipe = "default" // tuned for short runs
 	RecipeDeiT    Recipe = "deit"    // DeiT's ImageNet recipe
+	// RecipeFinetune fine-tunes a trained student (train --init), e.g. at a higher resolution.
+	RecipeFinetune Recipe = "finetune"
 )
 
 // word returns the value of words that s names, or an error listing the words.
@@ -84,7 +86,9 @@ func ParseKLNorm(s string) (KLNorm, error) { return parseWord("kl_norm", s, KLBa
 func ParseFuse(s string) (Fuse, error) { return parseWord("fuse", s, FuseProbs, FuseLogits) }
 
 // ParseRecipe returns the Recipe s names.
-func ParseRecipe(s string) (Recipe, error) { return parseWord("recipe", s, RecipeDefault, RecipeDeiT) }
+func ParseRecipe(s string) (Recipe, error) {
+	return parseWord("recipe", s, RecipeDefault, RecipeDeiT, RecipeFinetune)
+}
 
 func (d Distill) String() string { return string(d) }
 func (k KLNorm) String() string  { return string(k) }
@@ -99,7 +103,10 @@ func (d *Distill) Set(s string) (err error) {
 }
 func (k *KLNorm) Set(s string) (err error) { *k, err = word(s, KLBatch, KLNumel); return err }
 func (f *Fuse) Set(s string) (err error)   { *f, err = word(s, FuseProbs, FuseLogits); return err }
-func (r *Recipe) Set(s string) (err error) { *r, err = word(s, RecipeDefault, RecipeDeiT); return err }
+func (r *Recipe) Set(s string) (err error) {
+	*r, err = word(s, RecipeDefault, RecipeDeiT, RecipeFinetune)
+	return err
+}
 
 // UnmarshalText parses a recorded word; an empty one stays unset. It also reads the words an
 // older version recorded: a Fuse "softmax" (FuseProbs) and a Recipe "short" (RecipeDefault),

@@ -25,7 +25,7 @@ func TestModes(t *testing.T) {
 		{"distill", func() mode { return new(Distill) }, []string{"none", "soft", "hard"}, nil, "want none, soft or hard"},
 		{"kl_norm", func() mode { return new(KLNorm) }, []string{"batch", "numel"}, nil, "want batch or numel"},
 		{"fuse", func() mode { return new(Fuse) }, []string{"probs", "logits"}, map[string]string{"softmax": "probs"}, "want probs or logits"},
-		{"recipe", func() mode { return new(Recipe) }, []string{"default", "deit"}, map[string]string{"short": "default"}, "want default or deit"},
+		{"recipe", func() mode { return new(Recipe) }, []string{"default", "deit", "finetune"}, map[string]string{"short": "default"}, "want default, deit or finetune"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, w := range tc.good {

@@ -121,6 +121,15 @@ func TestScheduleAt(t *testing.T) {
 		if s := c.Schedule(); s.WarmupSteps != 15 || s.LR != 1e-3 || s.TotalSteps != 500 || c.WD != 0.05 || c.Clip != 1 || c.Loss.Alpha != 0.5 || c.DropPath != 0 || c.Recipe != RecipeDefault {
 			t.Errorf("short recipe %+v, schedule %+v", c, s)
 		}
+		c, err = NewRecipe("finetune", 256)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.StepsPerEpoch, c.Epochs = 469, 1
+		if s := c.Schedule(); s.WarmupSteps != 14 || s.LR != 0.002 || s.MinLR != 1e-6 || c.WD != 1e-8 || c.Clip != 1 || c.DropPath != 0 ||
+			c.Loss.Smoothing != 0 || c.WeightInit != InitTimm || c.Recipe != RecipeFinetune {
+			t.Errorf("finetune recipe %+v, schedule %+v", c, s)
+		}
 		c, err = NewRecipe("deit", 1024)
 		if err != nil {
 			t.Fatal(err)

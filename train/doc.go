@@ -15,7 +15,9 @@
 //	run.json          the run's settings (data settings, the model config, the recipe and the
 //	                  fusion), which a resume must match field for field, and where its inputs
 //	                  were (the label stores' paths: recorded, not compared, so a moved store
-//	                  resumes; the stores themselves are compared by identity)
+//	                  resumes; the stores themselves are compared by identity); of a run started
+//	                  from another student's weights (Options.Init, init.go), the file's sha256
+//	                  (compared) and path (not compared)
 //	metrics.jsonl     one JSON object a line: {"kind":"train",...} per step, {"kind":"eval",...} per epoch
 //	checkpoint.ckpt   the training state after the last finished epoch (student's Trainer.Save,
 //	                  atomic), with the student's eval preprocessing and class names

@@ -84,6 +84,12 @@ type Options struct {
 	RandAugment                                            *dataset.RandAugment
 	EraseProb, MixupAlpha, CutMixAlpha, MixProb, MixSwitch *float64
 
+	// Init, if set, is a file whose weights the student starts from (see init.go): a deitkd
+	// checkpoint or a safetensors file with timm's DeiT keys. NewHeads re-initialises its
+	// heads when its class count differs from the label store's (student.InitOptions).
+	Init     string
+	NewHeads bool
+
 	// Export names the formats (export.WriteFile's) written into Out after training.
 	Export []string
 
@@ -112,6 +118,7 @@ type Job struct {
 	augment  dataset.AugmentConfig // resolved: the recipe's and the options'
 	settings settings
 	inputs   inputs
+	init     *student.Model // Options.Init's weights; nil: drawn from the seed
 }
 
 // New resolves a run: the recipe and its overrides, the architecture, the training and eval
@@ -214,6 +221,9 @@ func New(ctx context.Context, o Options) (*Job, error) {
 		return nil, fmt.Errorf("%w: %w", ErrOptions, err)
 	}
 	if err := j.resolveSettings(); err != nil {
+		return nil, err
+	}
+	if err := j.resolveInit(); err != nil {
 		return nil, err
 	}
 	c := cfg
@@ -336,6 +346,8 @@ type settings struct {
 	RandAugment string             `json:"randaugment,omitempty"`
 	EraseProb   float64            `json:"erase_prob,omitempty"`
 	Mix         *dataset.MixConfig `json:"mix,omitempty"`
+	// Init is the file the weights came from (Options.Init), by content.
+	Init *initRecord `json:"init,omitempty"`
 }
 
 // storeID identifies a label store by its content: the teacher that labelled it, the dataset
@@ -352,6 +364,7 @@ type storeID struct {
 type inputs struct {
 	Labels     string `json:"labels"`
 	EvalLabels string `json:"eval_labels,omitempty"`
+	Init       string `json:"init,omitempty"`
 }
 
 // resolveSettings fills in j's settings and inputs, in the form the run.json in Out records

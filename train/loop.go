@@ -127,7 +127,7 @@ type runFile struct {
 // loss ends it with an error wrapping student.ErrNonFinite that names the step and the last
 // good checkpoint, which is left as it was.
 func (j *Job) Run(ctx context.Context) (*Summary, error) {
-	m, err := student.NewInit(j.model, j.recipe.Seed, j.recipe.WeightInit)
+	m, err := j.initialModel()
 	if err != nil {
 		return nil, err
 	}
@@ -167,6 +167,9 @@ func (j *Job) Run(ctx context.Context) (*Summary, error) {
 			return nil, err
 		}
 		sum.Checkpoint = ckpt
+		if j.o.Init != "" {
+			j.o.Log(fmt.Sprintf("the checkpoint wins: the weights are %s's, not those of the init file %s (the run began from it; its sha256 agrees)", ckpt, j.o.Init))
+		}
 		if tr.Steps() >= j.recipe.StepsPerEpoch*tr.Config.Epochs {
 			j.o.Log(fmt.Sprintf("the run in %s is complete (step %d): nothing to do", j.o.Out, tr.Steps()))
 		} else {

@@ -22,6 +22,8 @@ type flags struct {
 	limit, evalLimit                        *int
 	resume                                  *bool
 	analyze                                 *string
+	init                                    *string
+	initHeads                               initHeads
 
 	preset                                  *string
 	img, channels, patch, dim, depth, heads *int
@@ -64,6 +66,7 @@ func newFlags(stderr io.Writer) *flags {
 		evalLimit:  fs.Int("eval-limit", 0, "evaluate on only the first `n` images of --eval-data (0: all)"),
 		out:        fs.String("out", "", "run `dir`: metrics.jsonl, checkpoint.ckpt, run.json"),
 		resume:     fs.Bool("resume", false, "continue the run in --out from its checkpoint, exactly (same flags)"),
+		init:       fs.String("init", "", "start from the weights of `file`: a deitkd checkpoint or a safetensors file with timm's DeiT keys (an export, timm's deit_*_patch16_*); pos_embed resampled to --img's grid; optimiser and schedule fresh"),
 		analyze:    fs.String("analyze", "", "print the cosine between class and distillation tokens after each block of the checkpoint `file`, averaged over --eval-data, and exit"),
 
 		preset:      fs.String("preset", "fm-tiny", "architecture: fm-tiny (28×28×1, P=4, D=64, L=4, H=4), deit-tiny (224, P=16, D=192, L=12, H=3), deit-small (D=384, H=6)"),
@@ -103,7 +106,8 @@ func newFlags(stderr io.Writer) *flags {
 		mixSwitch:   fs.Float64("mix-switch", 0.5, "probability of CutMix rather than Mixup when both are on (timm's switch_prob)"),
 		exports:     fs.String("export", "", "after training, write the student into --out as `formats`, comma-separated: onnx (student.onnx), safetensors (student.safetensors, timm's DeiT names)"),
 	}
-	fs.Var(&f.recipe, "recipe", "default (tuned for short runs: lr 1e-3·batch/128, warm-up 3% of steps, wd 0.05, clip 1) or deit (lr 5e-4·batch/512, 5 warm-up epochs, wd 0.05, drop-path 0.1, smoothing 0.1; with a single-view store DeiT's RandAugment rand-m9-mstd0.5-inc1, --erase 0.25, --mixup 0.8, --cutmix 1.0)")
+	fs.Var(&f.recipe, "recipe", "default (tuned for short runs: lr 1e-3·batch/128, warm-up 3% of steps, wd 0.05, clip 1), deit (lr 5e-4·batch/512, 5 warm-up epochs, wd 0.05, drop-path 0.1, smoothing 0.1; with a single-view store DeiT's RandAugment rand-m9-mstd0.5-inc1, --erase 0.25, --mixup 0.8, --cutmix 1.0) or finetune (with --init: lr 1e-3·batch/128, warm-up 3%, wd 1e-8, clip 1, cosine to 1e-6)")
+	fs.Var(&f.initHeads, "init-heads", "--init with another class count than the label store's: keep (refuse it) or new (re-initialise head and head_dist)")
 	fs.Var(&f.distill, "distill", "none (labels only), soft (KL to the teacher's softmax at τ) or hard (CE to the teacher's argmax)")
 	fs.Var(&f.klNorm, "kl-norm", "soft loss: batch (KL summed over classes, averaged over the batch: the paper, timm) or numel (divided by B·K: DeiT's code)")
 	fs.Var(&f.weightInit, "weight-init", "initial weights: timm (trunc-normal 0.02, timm's DeiT) or torch (PyTorch's layer defaults, uniform ±1/√fan_in); unset: the recipe's")
@@ -154,7 +158,7 @@ func (f *flags) options() (train.Options, error) {
 	o := train.Options{Labels: *f.labels, Data: *f.data, EvalData: *f.evalData, EvalLabels: *f.evalLabels, Limit: *f.limit, EvalLimit: *f.evalLimit,
 		Out: *f.out, Resume: *f.resume, Preset: *f.preset, Recipe: f.recipe, Epochs: *f.epochs, Batch: *f.batch, Seed: *f.seed,
 		LR: *f.lr, Alpha: *f.alpha, Tau: *f.tau, KLNorm: f.klNorm, Fuse: f.fuse, WeightInit: f.weightInit, ViewsPerImage: *f.views, RepeatedAug: *f.repeated, Workers: *f.workers,
-		CacheBytes: *f.cacheMB << 20}
+		CacheBytes: *f.cacheMB << 20, Init: *f.init, NewHeads: bool(f.initHeads)}
 	o.Arch.ImageSize, o.Arch.Channels, o.Arch.Patch, o.Arch.Dim, o.Arch.Depth, o.Arch.Heads = *f.img, *f.channels, *f.patch, *f.dim, *f.depth, *f.heads
 	o.Arch.MLPRatio, o.Arch.NoDistToken = *f.mlpRatio, *f.noDistToken
 	for _, p := range []struct {
@@ -216,6 +220,25 @@ func (f *flags) options() (train.Options, error) {
 		o.Export = strings.Split(*f.exports, ",")
 	}
 	return o, nil
+}
+
+// initHeads is --init-heads: keep (false) or new (true).
+type initHeads bool
+
+func (h *initHeads) String() string {
+	if *h {
+		return "new"
+	}
+	return "keep"
+}
+
+func (h *initHeads) Set(s string) error {
+	switch s {
+	case "keep", "new":
+		*h = s == "new"
+		return nil
+	}
+	return fmt.Errorf("want keep or new")
 }
 
 // parseWarmup reads "0.05" (a fraction of all steps) or "2ep" (epochs); "" is unset (nil).

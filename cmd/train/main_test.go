@@ -406,7 +406,7 @@ func TestFlagRefusals(t *testing.T) {
 		{"bad distill", []string{"--distill", "kd"}, `invalid value "kd" for flag -distill: want none, soft or hard`},
 		{"bad kl-norm", []string{"--kl-norm", "sum"}, `invalid value "sum" for flag -kl-norm: want batch or numel`},
 		{"bad weight-init", []string{"--weight-init", "xavier"}, `invalid value "xavier" for flag -weight-init: "xavier": want timm or torch`},
-		{"bad recipe", []string{"--recipe", "short"}, `invalid value "short" for flag -recipe: want default or deit`},
+		{"bad recipe", []string{"--recipe", "short"}, `invalid value "short" for flag -recipe: want default, deit or finetune`},
 		{"bad fuse", []string{"--fuse", "softmax"}, `invalid value "softmax" for flag -fuse: want probs or logits`},
 		{"bad randaugment", []string{"--randaugment", "rand-m9-inc0"}, `--randaugment: dataset: bad preprocessing config: RandAugment spec "rand-m9-inc0": section "inc0", want inc1`},
 		{"erase above 1", []string{"--erase", "1.5"}, "--erase 1.5: want a probability in [0, 1] (0: none)"},
