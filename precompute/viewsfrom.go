@@ -2,11 +2,8 @@ package precompute
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 
 	"github.com/deitkd/deitkd/dataset"
@@ -36,15 +33,10 @@ func readViewsFrom(ctx context.Context, path string, src dataset.Source, ds sche
 	if err != nil {
 		return nil, optionError(fmt.Errorf("views-from store: %w", err), "ViewsFrom")
 	}
-	man := path
-	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
-		man = filepath.Join(path, "manifest.json")
-	}
-	b, err := os.ReadFile(man)
+	sum, err := store.ManifestSHA256(path)
 	if err != nil {
 		return nil, optionError(fmt.Errorf("views-from store: %w", err), "ViewsFrom")
 	}
-	sum := sha256.Sum256(b)
 	abs, err := filepath.Abs(r.Dir)
 	if err != nil {
 		return nil, optionError(fmt.Errorf("views-from store: %w", err), "ViewsFrom")
@@ -53,7 +45,7 @@ func readViewsFrom(ctx context.Context, path string, src dataset.Source, ds sche
 		// Its views are more than boxes and flips: relabelling the boxes alone would store other pixels' labels.
 		return nil, optionError(fmt.Errorf("%w: store %s holds augmented views (%s, schema version %d), which a views-from run does not replay", ErrViewsFrom, r.Dir, schema.KeyAugment, r.Meta.SchemaVersion), "ViewsFrom")
 	}
-	sv := &sourceViews{meta: r.Meta, from: schema.ViewsFrom{Path: abs, ManifestSHA256: hex.EncodeToString(sum[:])}}
+	sv := &sourceViews{meta: r.Meta, from: schema.ViewsFrom{Path: abs, ManifestSHA256: sum}}
 	d := r.Meta.Dataset
 	switch {
 	case d.ImageCount != ds.ImageCount:

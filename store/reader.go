@@ -11,6 +11,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/deitkd/deitkd/internal/filehash"
 	"github.com/deitkd/deitkd/schema"
 )
 
@@ -27,7 +28,7 @@ type Reader struct {
 // a manifest file. It checks the manifest and that every listed shard is
 // present with the listed size; checksums and contents are Verify's job.
 func OpenReader(path string) (*Reader, error) {
-	manPath, err := manifestPath(path)
+	manPath, err := ManifestPath(path)
 	if err != nil {
 		return nil, err
 	}
@@ -124,9 +125,9 @@ func (r *Reader) Failures() ([]Failure, error) {
 	return out, nil
 }
 
-// manifestPath resolves a store folder to its manifest.json, with a hint
-// when only per-writer manifests are there.
-func manifestPath(path string) (string, error) {
+// ManifestPath resolves a store (its folder, or its manifest file as it is) to its
+// manifest.json, with a hint when only per-writer manifests are there.
+func ManifestPath(path string) (string, error) {
 	fi, err := os.Stat(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return "", fmt.Errorf("open store %s: no such folder or manifest (%w)", path, fs.ErrNotExist)
@@ -141,4 +142,14 @@ func manifestPath(path string) (string, error) {
 		}
 	}
 	return manPath, nil
+}
+
+// ManifestSHA256 is the hex sha256 of the manifest of the store at path (a folder or its
+// manifest file): the store's identity, since the manifest lists every shard with its checksum.
+func ManifestSHA256(path string) (string, error) {
+	man, err := ManifestPath(path)
+	if err != nil {
+		return "", err
+	}
+	return filehash.SHA256(man)
 }

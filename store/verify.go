@@ -209,7 +209,7 @@ func inUnread(i int64, unread []ShardEntry) bool {
 // openForVerify is OpenReader without the size checks, which Verify reports
 // per shard instead of failing at the first.
 func openForVerify(path string) (*Reader, error) {
-	manPath, err := manifestPath(path)
+	manPath, err := ManifestPath(path)
 	if err != nil {
 		return nil, err
 	}

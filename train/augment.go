@@ -2,8 +2,6 @@ package train
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 
 	"github.com/deitkd/deitkd/dataset"
 	"github.com/deitkd/deitkd/store"
@@ -68,9 +66,9 @@ func augment(o Options, tc student.TrainConfig) (dataset.AugmentConfig, string, 
 
 // storeViews is the view count a label store (folder or manifest file) records.
 func storeViews(path string) (int, error) {
-	man := path
-	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
-		man = filepath.Join(path, "manifest.json")
+	man, err := store.ManifestPath(path)
+	if err != nil {
+		return 0, err
 	}
 	m, err := store.ReadManifest(man)
 	if err != nil {

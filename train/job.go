@@ -2,16 +2,14 @@ package train
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/deitkd/deitkd/dataset"
 	"github.com/deitkd/deitkd/export"
 	"github.com/deitkd/deitkd/schema"
+	"github.com/deitkd/deitkd/store"
 	"github.com/deitkd/deitkd/student"
 	"github.com/deitkd/deitkd/traindata"
 )
@@ -419,16 +417,11 @@ func (j *Job) resolveSettings() error {
 // identify returns the identity of the label store at path (a store folder or its manifest
 // file, as store.OpenReader takes it) whose metadata is meta.
 func identify(path string, meta schema.Metadata) (*storeID, error) {
-	man := path
-	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
-		man = filepath.Join(path, "manifest.json")
-	}
-	b, err := os.ReadFile(man)
+	sum, err := store.ManifestSHA256(path)
 	if err != nil {
 		return nil, fmt.Errorf("label store identity: %w", err)
 	}
-	sum := sha256.Sum256(b)
-	return &storeID{TeacherSHA256: meta.Teacher.SHA256, DatasetIDHash: meta.Dataset.IDHash, ManifestSHA256: hex.EncodeToString(sum[:])}, nil
+	return &storeID{TeacherSHA256: meta.Teacher.SHA256, DatasetIDHash: meta.Dataset.IDHash, ManifestSHA256: sum}, nil
 }
 
 // legacySettings turns st into the form a run.json written before store identities recorded
