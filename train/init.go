@@ -30,10 +30,10 @@ func (j *Job) resolveInit() error {
 	o := j.o
 	if o.Init == "" {
 		if o.NewHeads {
-			return fmt.Errorf("%w: new heads (--init-heads new) without an init file (--init)", ErrOptions)
+			return fmt.Errorf("%w: new heads without an init file to start from", ErrOptions)
 		}
 		if j.recipe.Recipe == student.RecipeFinetune {
-			return fmt.Errorf("%w: the finetune recipe continues a trained student: give its weights (--init)", ErrOptions)
+			return fmt.Errorf("%w: the finetune recipe continues a trained student: it needs an init file with its weights", ErrOptions)
 		}
 		return nil
 	}
@@ -55,7 +55,7 @@ func (j *Job) resolveInit() error {
 		o.Log(n)
 	}
 	if names := j.train.Meta().ClassNames; r.ClassNames != nil && !r.NewHeads && !slices.Equal(r.ClassNames, names) {
-		o.Log(fmt.Sprintf("init %s: its heads were trained for the classes %q, the label store names %q: the heads are loaded in that order (--init-heads new re-initialises them only for another class count)",
+		o.Log(fmt.Sprintf("init %s: its heads were trained for the classes %q, the label store names %q: the heads are loaded in that order (new heads are drawn only for another class count)",
 			o.Init, r.ClassNames, names))
 	}
 	j.init = m
