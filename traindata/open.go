@@ -71,7 +71,7 @@ func Open(ctx context.Context, o Options) (*Set, error) {
 				ErrOptions, o.Labels, schema.KeyAugment)
 		}
 		s.replay = true
-		if s.vc, err = storeViews(s.meta); err != nil {
+		if s.vc, err = storeViews(s.meta, [2]float64{}); err != nil {
 			return nil, err
 		}
 		s.labelOf = make(map[int32]int32, len(s.images))
@@ -85,17 +85,12 @@ func Open(ctx context.Context, o Options) (*Set, error) {
 	}
 	if V == 1 {
 		s.fixed = true
-		vc := dataset.ViewConfig{Scale: s.meta.Views.Scale, Ratio: s.meta.Views.Ratio, FlipP: s.meta.Views.FlipP}
-		if vc.FlipP == 0 {
-			vc.FlipP = -1 // the metadata's 0 means never; ViewConfig's 0 means the default
+		// Its fresh views are drawn with the store's settings, AugScale over its scale; the
+		// batches give each epoch its own seed.
+		if s.vc, err = storeViews(s.meta, o.AugScale); err != nil {
+			return nil, err
 		}
-		if o.AugScale != [2]float64{} {
-			vc.Scale = o.AugScale
-		}
-		if vc, err = vc.Defaults(); err != nil {
-			return nil, fmt.Errorf("%w: %s: %w", ErrMismatch, schema.KeyViews, err)
-		}
-		s.vc = vc
+		vc := s.vc
 		o.Log(fmt.Sprintf("label store has one view per image: fixed teacher — each epoch renders a fresh random "+
 			"resized crop (scale %g–%g, ratio %.3g–%.3g, flip p %g) against the image's one teacher target",
 			vc.Scale[0], vc.Scale[1], vc.Ratio[0], vc.Ratio[1], max(vc.FlipP, 0)))
@@ -529,11 +524,15 @@ func (s *Set) RowsPerEpoch() int {
 func (s *Set) BatchesPerEpoch() int { return (s.RowsPerEpoch() + s.opts.Batch - 1) / s.opts.Batch }
 
 // storeViews is the view configuration the store's random views were drawn with, from its
-// deitkd.views, to draw a replayed mix's partner view again.
-func storeViews(md schema.Metadata) (dataset.ViewConfig, error) {
+// deitkd.views (to draw a replayed mix's partner view again), with scale, when not zero, over
+// its scale (a fixed-teacher run's train-time crops).
+func storeViews(md schema.Metadata, scale [2]float64) (dataset.ViewConfig, error) {
 	vc := dataset.ViewConfig{Seed: md.Views.Seed, Scale: md.Views.Scale, Ratio: md.Views.Ratio, FlipP: md.Views.FlipP}
 	if vc.FlipP == 0 {
 		vc.FlipP = -1 // the metadata's 0 means never; ViewConfig's 0 means the default
+	}
+	if scale != [2]float64{} {
+		vc.Scale = scale
 	}
 	vc, err := vc.Defaults()
 	if err != nil {
