@@ -172,6 +172,18 @@ func DrawPartner(seed uint64, index, v, images, views int) (partner, view int) {
 	return partner, 1 + r.Intn(views-1)
 }
 
+// DrawnView is random view v of image index (w×h pixels) and its augmentation as a store made
+// with cfg, vc and ac draws them: ViewFor, then ac.Draw from vc's seed at cfg's crop. It is how
+// precompute renders a mix partner and how train renders it again when replaying the store,
+// which names the partner (image, view) but stores none of its parameters.
+func DrawnView(w, h, index, v int, cfg Config, vc ViewConfig, ac AugmentConfig) (View, Augment, error) {
+	view, err := ViewFor(w, h, index, v, cfg, vc)
+	if err != nil {
+		return View{}, Augment{}, err
+	}
+	return view, ac.Draw(vc.Seed, index, v, cfg.Crop), nil
+}
+
 // Apply mixes partner into dst, both channels×size×size tensors: for Mixup each value becomes
 // own·λ + partner·(1−λ) in float32 as torch computes x·λ + x_partner·(1−λ) (1−λ rounded to
 // float32 from λ); for CutMix the partner's values inside the box replace dst's.

@@ -374,10 +374,10 @@ func (p *pipeline) renderAugmented(dst []float32, it *item, img *dataset.Image, 
 			return "partner", fmt.Errorf("view %d's mix partner %s: %w", v, j.src.Item(pi).ID, err)
 		}
 	}
-	pview, err := dataset.ViewFor(pimg.Width, pimg.Height, pi, pv, j.cfg, j.vc)
+	pview, pa, err := dataset.DrawnView(pimg.Width, pimg.Height, pi, pv, j.cfg, j.vc, ac)
 	partner := make([]float32, len(dst))
 	if err == nil {
-		err = dataset.RenderAugmented(partner, pimg, pview, ac.Draw(seed, pi, pv, size), size, j.cfg)
+		err = dataset.RenderAugmented(partner, pimg, pview, pa, size, j.cfg)
 	}
 	if err != nil {
 		return "partner", fmt.Errorf("view %d's mix partner %s view %d (%d×%d): %w", v, j.src.Item(pi).ID, pv, pimg.Width, pimg.Height, err)

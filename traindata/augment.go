@@ -63,9 +63,9 @@ func (s *Set) mixRows(b *Batch, seed uint64, keys [][2]int) {
 }
 
 // replayMix mixes stored row r of b (plan ref rf, already rendered with its replayed Augment)
-// with its stored partner, as precompute did: the partner image's random view drawn again from
-// the store's deitkd.views, rendered with its own augmentation drawn from the store's
-// deitkd.augment, then Mix.Apply. Unmixed rows get λ 1 and their own label.
+// with its stored partner, as precompute did: the partner image's random view and its
+// augmentation drawn again (dataset.DrawnView) from the store's deitkd.views and deitkd.augment,
+// rendered, then Mix.Apply. Unmixed rows get λ 1 and their own label.
 func (s *Set) replayMix(b *Batch, r int, rf ref) error {
 	per := dataset.TensorLen(s.opts.Channels, s.opts.Size)
 	b.Mix[r], b.MixPartner[r], b.MixLambda[r], b.MixLabels[r] = dataset.Mix{}, -1, 1, b.Labels[r]
@@ -81,11 +81,10 @@ func (s *Set) replayMix(b *Batch, r int, rf ref) error {
 	if err != nil {
 		return fmt.Errorf("mix partner %s: %w", s.src.Item(pi).ID, err)
 	}
-	view, err := dataset.ViewFor(img.Width, img.Height, pi, pv, s.cfg, s.vc)
+	view, a, err := dataset.DrawnView(img.Width, img.Height, pi, pv, s.cfg, s.vc, *s.meta.Augment)
 	if err != nil {
 		return fmt.Errorf("mix partner %s view %d: %w", s.src.Item(pi).ID, pv, err)
 	}
-	a := s.meta.Augment.Draw(s.meta.Views.Seed, pi, pv, s.meta.Preprocess.Crop)
 	if cap(b.scratch) < per {
 		b.scratch = make([]float32, per)
 	}
